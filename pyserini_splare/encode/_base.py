@@ -25,7 +25,7 @@ Kind = Literal["query", "doc"]
 # returns a SparseEncoder or DenseEncoder. Imported lazily (no torch at `import pyserini_splare`).
 ENCODERS: dict[str, str] = {
     "splade": "pyserini_splare.encode.splade:load_splade",
-    "splade-llm": "pyserini_splare.encode.splade:load_splade_llm",
+    "splade-llm": "pyserini_splare.encode.splade_llm:load_splade_llm",
     "splare": "pyserini_splare.encode.splare:load_splare",
     "milco": "pyserini_splare.encode.milco:load_milco",
     "qwen3-embed": "pyserini_splare.encode.dense:load_qwen3_embed",
