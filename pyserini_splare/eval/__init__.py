@@ -1,0 +1,87 @@
+"""Evaluation with ir_measures (nDCG@20 is the metric of record for the WSDM Cup).
+
+``python -m pyserini_splare.eval --qrels NAME|FILE --run RUN [--metrics ...] [--per-query]`` prints
+trec_eval-like lines ``metric<TAB>qid-or-all<TAB>value``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+from .._cli import UsageError
+
+DEFAULT_METRICS = ("nDCG@20", "R@100", "R@1000", "Judged@20")
+
+
+def parse_metrics(names: Iterable[str]):
+    """ir_measures measure objects from strings (``nDCG@20``, ``AP``, ``P@30``, ``Judged@20``, ...)."""
+    import ir_measures
+
+    out = []
+    for name in names:
+        try:
+            out.append(ir_measures.parse_measure(name))
+        except (ValueError, NameError, SyntaxError, TypeError, AttributeError):
+            raise UsageError(f"unknown metric {name!r} (ir_measures names such as nDCG@20, AP, P@30, R@1000, "
+                             f"RR@10, Judged@20)") from None
+    return out
+
+
+def read_run(path: str | os.PathLike) -> dict[str, dict[str, float]]:
+    """A TREC run ``qid Q0 docid rank score tag`` as ``{qid: {docid: score}}``; one-line error if not TREC."""
+    run: dict[str, dict[str, float]] = {}
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise UsageError(f"cannot read run {path}: {e.strerror}") from None
+    with f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"{path}:{n}: not valid UTF-8") from None
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise UsageError(f"{path}:{n}: not a TREC run line (expected 'qid Q0 docid rank score tag', got {len(parts)} fields)")
+            qid, _, docid, rank, score, _ = parts
+            try:
+                int(rank)
+                s = float(score)
+            except ValueError:
+                raise UsageError(f"{path}:{n}: not a TREC run line (rank {rank!r} / score {score!r} not numeric)") from None
+            if s != s:
+                raise UsageError(f"{path}:{n}: score is NaN")
+            docs = run.setdefault(qid, {})
+            if docid in docs:
+                raise UsageError(f"{path}:{n}: document {docid!r} appears twice for query {qid!r}")
+            docs[docid] = s
+    if not run:
+        raise UsageError(f"{path}: empty run")
+    return run
+
+
+def evaluate(qrels: str, run: str | dict, metrics: Sequence[str] = DEFAULT_METRICS, *, per_query: bool = False,
+             data_dir: str | None = None, judged_only_queries: bool = True):
+    """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name or file).
+
+    Returns ``{metric: value}`` aggregated over the judged queries (trec_eval's convention: queries
+    without judgments are skipped; judged queries missing from the run are skipped too, as
+    trec_eval does without -c), or with ``per_query`` a list of ``(metric, qid, value)``.
+    """
+    import ir_measures
+
+    from ..topics import get_qrels
+
+    measures = parse_metrics(metrics)
+    qrels_obj = get_qrels(qrels, data_dir).judgments
+    run_obj = read_run(run) if not isinstance(run, dict) else run
+    if not set(run_obj) & set(qrels_obj):
+        raise UsageError("the run shares no query id with the qrels (wrong qrels for this run?)")
+    rows = [(str(m.measure), m.query_id, float(m.value)) for m in ir_measures.iter_calc(measures, qrels_obj, run_obj)]
+    if per_query:
+        return rows
+    agg = ir_measures.calc_aggregate(measures, qrels_obj, run_obj)
+    return {str(m): float(agg[m]) for m in measures}
