@@ -67,9 +67,9 @@ def evaluate(qrels: str, run: str | dict, metrics: Sequence[str] = DEFAULT_METRI
              data_dir: str | None = None, judged_only_queries: bool = True):
     """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name or file).
 
-    Returns ``{metric: value}`` aggregated over the judged queries (trec_eval's convention: queries
-    without judgments are skipped; judged queries missing from the run are skipped too, as
-    trec_eval does without -c), or with ``per_query`` a list of ``(metric, qid, value)``.
+    Returns ``{metric: value}``, the mean over every query of the qrels (``trec_eval -c``: a judged
+    query missing from the run counts as 0, as in official evaluations; run queries without
+    judgments are ignored), or with ``per_query`` a list of ``(metric, qid, value)``.
     """
     import ir_measures
 

@@ -9,7 +9,7 @@ from . import DEFAULT_METRICS, evaluate
 
 EPILOG = """\
 Output: one line per metric, `metric<TAB>all<TAB>value` (with --per-query, also `metric<TAB>qid<TAB>value`).
-Aggregates are means over the queries the run and qrels share with judgments (trec_eval's convention).
+Aggregates are means over every judged query (trec_eval -c): a judged query missing from the run scores 0.
 
 examples:
   python -m pyserini_splare.eval --qrels neuclir --run runs/run1.txt

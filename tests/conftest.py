@@ -1,0 +1,34 @@
+"""Shared test setup: real data from ../shared/data (skip when absent), offline registry, quiet progress."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Tests never touch the network: a missing registry file must fail fast, not try to download.
+os.environ.setdefault("PYSERINI_SPLARE_OFFLINE", "1")
+os.environ.setdefault("PYSERINI_SPLARE_PROGRESS", "0")
+if SHARED_DATA.is_dir():
+    os.environ.setdefault("PYSERINI_SPLARE_DATA", str(SHARED_DATA))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (WSDM Cup 2026, NeuCLIR22, CACM); skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (the repo's sibling shared/data)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cacm_collection_dir(shared_data, tmp_path_factory) -> Path:
+    """A folder holding only cacm.tar.gz: HtmlCollection would also index the topics and qrels files
+    that sit beside it in shared/data (and every query would then match the topics 'document')."""
+    d = tmp_path_factory.mktemp("cacm-collection")
+    os.symlink(shared_data / "cacm" / "cacm.tar.gz", d / "cacm.tar.gz")
+    return d

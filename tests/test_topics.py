@@ -1,0 +1,89 @@
+"""Topics and qrels registry against the real files in ../shared/data."""
+
+import hashlib
+
+import pytest
+
+from pyserini_splare._cli import UsageError
+from pyserini_splare.topics import QRELS, TOPICS, get_qrels, get_topics, read_trec_topics
+from pyserini_splare.search.__main__ import main as search_main
+
+
+def test_neuclir_alias_is_the_41_wsdm_dev_queries_verbatim(shared_data):
+    topics = get_topics("neuclir")
+    # Independent reading of the file: header line, then qid<TAB>text.
+    lines = (shared_data / "wsdm-cup-2026" / "wsdm-cup.dev.queries.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "query_id\tquery"
+    expect = dict(line.split("\t", 1) for line in lines[1:] if line)
+    assert len(topics) == 41
+    assert topics == expect
+    assert topics["0"] == ("Iranian female athletes refugees I am looking for stories about Iranian female "
+                           "athletes who seek asylum in other countries.")
+
+
+def test_every_registered_file_matches_its_checksum(shared_data):
+    for entry in {id(e): e for e in [*TOPICS.values(), *QRELS.values()]}.values():
+        data = (shared_data / entry.path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry.sha256, entry.name
+        assert entry.url.startswith("https://")
+
+
+def test_wsdm_qrels_language_column(shared_data):
+    q = get_qrels("neuclir")
+    assert len(q) == 41
+    n_lines = sum(1 for line in (shared_data / "wsdm-cup-2026" / "wsdm-cup.dev.qrels").open() if line.strip())
+    assert sum(len(d) for d in q.judgments.values()) == n_lines
+    assert set(q.langs.values()) == {"fas", "rus", "zho"}
+    assert q.judgments["5"]["2fa789e9-9d04-443e-a2de-45f160c9daa9"] == 3
+    assert q.langs["2fa789e9-9d04-443e-a2de-45f160c9daa9"] == "fas"
+    assert {g for d in q.judgments.values() for g in d.values()} == {0, 1, 3}
+
+
+def test_other_registered_sets(shared_data):
+    assert len(get_topics("cacm")) == 64
+    assert len(get_qrels("cacm")) == 52
+    assert get_topics("cacm")["3"] == "Intermediate languages used in construction of multi-targeted compilers; TCOLL"
+    assert len(get_topics("neuclir22-en-title")) == 114
+    assert get_topics("neuclir22-en-title")["0"] == "Iranian female athletes refugees"
+    assert len(get_topics("wsdm26-test")) == 105
+    for lang in ("fa", "ru", "zh"):
+        assert len(get_qrels(f"neuclir22-{lang}")) > 40
+
+
+def test_files_on_disk(tmp_path):
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("1\tfirst query\n2\tsecond\tquery\n")
+    assert get_topics(str(tsv)) == {"1": "first query", "2": "second\tquery"}
+    sgml = tmp_path / "t.sgml"
+    sgml.write_text("<top>\n<num> Number: 401\n<title> foreign minorities, Germany\n\n<desc> Description:\n"
+                    "What language?\n<narr> Narrative:\nA relevant document\n</top>\n")
+    assert get_topics(str(sgml)) == {"401": "foreign minorities, Germany"}
+    assert read_trec_topics(sgml, "desc") == {"401": "What language?"}
+
+
+def test_unknown_names_suggest_close_ones():
+    with pytest.raises(UsageError, match="did you mean neuclir"):
+        get_topics("neuclr")
+    with pytest.raises(UsageError, match="unknown qrels"):
+        get_qrels("no-such-qrels")
+
+
+def test_missing_file_offline_names_file_and_url(tmp_path):
+    with pytest.raises(UsageError) as e:
+        get_topics("neuclir", data=tmp_path)
+    msg = str(e.value)
+    assert str(tmp_path / "wsdm-cup-2026" / "wsdm-cup.dev.queries.tsv") in msg
+    assert "https://wsdmcup-2026.github.io/resource/wsdm-cup.dev.queries.tsv" in msg
+    assert "\n" not in msg
+
+
+def test_list_topics_cli(capsys):
+    assert search_main(["--list-topics"]) == 0
+    out = capsys.readouterr().out
+    assert "neuclir" in out and "cacm" in out and "neuclir22-fa" in out
+
+
+def test_unknown_topics_cli_exit_2(capsys, tmp_path):
+    rc = search_main(["--index", str(tmp_path), "--topics", "neuclr", "--output", str(tmp_path / "r.txt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1

@@ -1,0 +1,174 @@
+"""Sparse vectors, feature spaces, quantization and the vectors directory (no JVM, no torch)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pyserini_splare._cli import UsageError
+from pyserini_splare.vectors import (
+    CompositeSpace, FeatureSpace, PrefixedSpace, QuantStats, SparseBatch, SparseVector, VectorWriter, VocabSpace,
+    copy_vectors_dir, iter_vectors, quantize, read_meta, read_query_vectors,
+)
+
+
+def test_sparse_vector_sorts_and_rejects_duplicates():
+    v = SparseVector([5, 1, 3], [0.5, 0.1, 0.3])
+    assert v.ids.tolist() == [1, 3, 5] and v.weights.tolist() == pytest.approx([0.1, 0.3, 0.5])
+    with pytest.raises(ValueError):
+        SparseVector([1, 1], [0.2, 0.3])
+
+
+def test_topk_and_mass_prune_by_hand():
+    v = SparseVector([0, 1, 2, 3, 4], [0.1, 0.9, 0.5, 0.5, 0.2])
+    # k=3: 0.9 (id 1), then the tie 0.5/0.5 (ids 2, 3) -> ids 1, 2, 3
+    assert v.topk(3).ids.tolist() == [1, 2, 3]
+    # k=2: 0.9, and of the tied 0.5s the smaller id wins
+    assert v.topk(2).ids.tolist() == [1, 2]
+    assert v.topk(0).nnz == 5
+    # total 2.2; 70% = 1.54 -> 0.9 + 0.5 = 1.4 < 1.54, + 0.5 = 1.9 >= 1.54 -> 3 weights
+    assert v.mass_prune(0.7).ids.tolist() == [1, 2, 3]
+
+
+def test_dot_and_batch_to_scipy_equal_dense():
+    rng = np.random.default_rng(0)
+    a = SparseVector.from_dense(np.where(rng.random(50) < 0.3, rng.random(50), 0))
+    b = SparseVector.from_dense(np.where(rng.random(50) < 0.3, rng.random(50), 0))
+    assert a.dot(b) == pytest.approx(float(a.to_dense(50) @ b.to_dense(50)), rel=1e-6)
+    batch = SparseBatch.from_vectors([a, b], 50)
+    dense = batch.to_scipy().toarray()
+    np.testing.assert_allclose(dense[0], a.to_dense(50))
+    assert batch[1].ids.tolist() == b.ids.tolist()
+
+
+@pytest.mark.parametrize("space", [
+    PrefixedSpace("L", 131072),
+    VocabSpace(["[PAD]", "hello", "##ing", "a b", "", "w5", "w4"]),
+    CompositeSpace([PrefixedSpace("e", 10), PrefixedSpace("x", 20)]),
+])
+def test_feature_space_round_trip_and_meta(space):
+    ids = range(space.size) if space.size < 1000 else [0, 1, 131071, 4242]
+    terms = [space.term(i) for i in ids]
+    assert len(set(terms)) == len(terms)
+    assert all(t and " " not in t for t in terms)
+    assert [space.id(t) for t in terms] == list(ids)
+    again = FeatureSpace.from_meta(json.loads(json.dumps(space.to_meta())))
+    assert again == space and again.fingerprint() == space.fingerprint()
+
+
+def test_vocab_space_unsafe_tokens_get_ids_without_collision():
+    s = VocabSpace(["ok", "a b", "w1", "\t"])
+    # "a b" (space) -> w1; the real token "w1" would collide, so it becomes w2; "\t" -> w3
+    assert [s.term(i) for i in range(4)] == ["ok", "w1", "w2", "w3"]
+
+
+def test_prefixed_space_rejects_foreign_terms():
+    s = PrefixedSpace("L", 10)
+    for bad in ["t3", "L10", "L03", "L", "Lx"]:
+        with pytest.raises(KeyError):
+            s.id(bad)
+
+
+def test_quantize_formula_and_stats():
+    w = np.array([0.004, 0.005, 0.006, 1.234, 2.5, 0.015])
+    q = quantize(w, 100)
+    # round half to even: 0.5 -> 0, 1.5 -> 2 (0.015*100 = 1.5 in binary is just under/over; check by formula)
+    assert q.tolist() == [int(np.rint(x * 100)) for x in w]
+    stats = QuantStats(100.0)
+    stats.update(w, q)
+    kept = q > 0
+    assert stats.n_zeroed == int((~kept).sum())
+    expect = max(abs(qq / 100 - ww) / ww for ww, qq in zip(w, q) if qq > 0)
+    assert stats.max_rel_error == pytest.approx(expect)
+    with pytest.raises(ValueError):
+        quantize(w, 0)
+    with pytest.raises(ValueError):
+        quantize(w, math.inf)
+
+
+def _write(tmp_path, docs, **kw):
+    space = PrefixedSpace("L", 100)
+    with VectorWriter(tmp_path / "vec", space, 100, **kw) as w:
+        for docid, vec in docs:
+            w.write(docid, vec)
+    return w
+
+
+def test_writer_round_trip_shards_and_meta(tmp_path):
+    rng = np.random.default_rng(1)
+    docs = [(f"d{i}", SparseVector.from_dense(np.where(rng.random(100) < 0.2, rng.random(100) * 3, 0)))
+            for i in range(25)]
+    w = _write(tmp_path, docs, shard_size=10)
+    out = tmp_path / "vec"
+    assert sorted(p.name for p in out.iterdir()) == ["meta.json", "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
+    assert not (tmp_path / "vec.partial").exists()
+    read = dict(iter_vectors(out))
+    assert list(read) == [d for d, _ in docs]
+    for docid, vec in docs:
+        expect = {f"L{i}": int(np.rint(x * 100)) for i, x in zip(vec.ids, vec.weights) if np.rint(x * 100) > 0}
+        assert read[docid] == expect
+    meta = read_meta(out)
+    assert meta.quant_scale == 100 and meta.space == PrefixedSpace("L", 100)
+    assert meta.stats["documents"] == 25
+    assert meta.stats["postings"] == sum(len(v) for v in read.values())
+    assert meta.stats["quantization"]["zeroed"] == w.stats.n_zeroed
+
+
+@pytest.mark.parametrize("vec, msg", [
+    (SparseVector([], []), "empty vector"),
+    (SparseVector([1], [float("nan")]), "NaN"),
+    (SparseVector([1], [float("inf")]), "infinite"),
+    (SparseVector([1], [-0.5]), "negative"),
+])
+def test_writer_rejects_bad_vectors_and_leaves_nothing(tmp_path, vec, msg):
+    with pytest.raises(UsageError, match=msg):
+        _write(tmp_path, [("a", SparseVector([1], [1.0])), ("b", vec)])
+    assert not (tmp_path / "vec").exists() and not (tmp_path / "vec.partial").exists()
+
+
+def test_writer_rejects_duplicate_ids_across_shards(tmp_path):
+    v = SparseVector([1], [1.0])
+    with pytest.raises(UsageError, match="duplicate document id 'x'"):
+        _write(tmp_path, [("x", v), ("y", v), ("x", v)], shard_size=1)
+    assert not (tmp_path / "vec").exists()
+
+
+def test_writer_rejects_bad_id(tmp_path):
+    with pytest.raises(UsageError, match="document id"):
+        _write(tmp_path, [("has space", SparseVector([1], [1.0]))])
+
+
+def test_copy_vectors_dir_prunes_without_reencoding(tmp_path):
+    docs = [("a", SparseVector([1, 2, 3], [0.5, 2.0, 1.0]))]
+    _write(tmp_path, docs)
+    copy_vectors_dir(tmp_path / "vec", tmp_path / "top2", lambda v: v.topk(2))
+    assert dict(iter_vectors(tmp_path / "top2")) == {"a": {"L2": 200, "L3": 100}}
+
+
+@pytest.mark.parametrize("line, msg", [
+    ('{"id": "q1", "vector": {"L1": 1.0}', "malformed JSON"),
+    ('{"vector": {"L1": 1.0}}', "missing 'id'"),
+    ('{"id": "q1"}', "missing 'vector'"),
+    ('{"id": "q1", "vector": {}}', "empty vector"),
+    ('{"id": "q1", "vector": {"L1": NaN}}', "must be finite"),
+    ('{"id": "q1", "vector": {"L1": -1}}', "negative"),
+    ('{"id": "q1", "vector": {"L1": Infinity}}', "must be finite"),
+    ('{"id": "q1", "vector": {"L1": "x"}}', "not a number"),
+])
+def test_query_vectors_errors_name_file_and_line(tmp_path, line, msg):
+    p = tmp_path / "q.jsonl"
+    p.write_text('{"id": "q0", "vector": {"L1": 1.0}}\n' + line + "\n")
+    with pytest.raises(UsageError, match=msg) as e:
+        read_query_vectors(p)
+    assert f"{p}:2" in str(e.value)
+
+
+def test_query_vectors_duplicate_and_utf8(tmp_path):
+    p = tmp_path / "q.jsonl"
+    p.write_text('{"id": "q0", "vector": {"L1": 1.0}}\n{"id": "q0", "vector": {"L2": 1.0}}\n')
+    with pytest.raises(UsageError, match="duplicate id 'q0'"):
+        read_query_vectors(p)
+    p.write_bytes(b'{"id": "q0", "vector": {"L1": 1.0}}\n\xff\xfe\n')
+    with pytest.raises(UsageError, match="not valid UTF-8"):
+        read_query_vectors(p)
