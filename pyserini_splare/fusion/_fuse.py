@@ -1,0 +1,189 @@
+"""Fusion of TREC runs with ranx (Bassani & Romelli, "ranx.fuse: A Python Library for Metasearch", CIKM 2022).
+
+Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009)::
+
+    RRF(d) = sum over runs r that retrieve d within the depth of  1 / (k + rank_r(d)),  rank 1-based
+
+which is what Pyserini's ``pyserini.fusion.reciprocal_rank_fusion`` computes (``rrf_k`` default 60,
+ranks from 1). The SPLARE WSDM Cup 2026 system uses k=10 (RUN2) and k=50 (RUN5).
+
+Choices made explicit here (ranx leaves them open):
+
+* **Ranks.** A run's ranks are its hits sorted by score descending, ties by docid ascending
+  (:func:`pyserini_splare.runs.ranked`). ranx sorts scores with an unstable argsort, so tied scores
+  would get arbitrary ranks; for rank-based methods we hand ranx strictly decreasing scores that
+  encode this order, so the fused scores are deterministic. Pyserini reads the file's rank column
+  instead: the two agree for every run whose rank column follows its scores.
+* **Depth** cuts each run to its top ``depth`` hits before fusion; **k** keeps the top ``k`` fused hits.
+* **Queries missing from some runs.** ranx refuses runs whose query sets differ. ``union`` (default)
+  fuses every query: a run that lacks a query contributes nothing to it (as if it retrieved nothing),
+  so such a query is fused from the runs that have it. ``intersection`` keeps only the queries every run has.
+* **Normalization** applies only to score-based methods (``combsum`` etc., default ``min-max``);
+  RRF uses ranks, so ``--norm`` is refused with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Sequence
+
+from ..runs import ranked
+
+# Our method name -> (ranx method name, uses ranks only). Kept to ranx's unsupervised methods that
+# need no training qrels (probfuse, segfuse, ... are supervised and would need --qrels).
+METHODS: dict[str, tuple[str, bool]] = {
+    "rrf": ("rrf", True),
+    "isr": ("isr", True),
+    "combsum": ("sum", False),
+    "combmnz": ("mnz", False),
+    "combanz": ("anz", False),
+    "combmed": ("med", False),
+    "max": ("max", False),
+    "min": ("min", False),
+    "wsum": ("wsum", False),
+}
+
+# ranx normalizations (ranx.normalization.norm_switch) plus "none".
+NORMS = ("none", "min-max", "max", "sum", "zmuv", "rank", "borda")
+
+QueryMode = Literal["union", "intersection"]
+
+
+@dataclass
+class FusionReport:
+    """What happened to the query sets: printed by the CLI as one warning line when they differ."""
+
+    run_queries: list[int]
+    fused_queries: int
+    partial_queries: int = 0
+    dropped_queries: int = 0
+    mode: str = "union"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def differ(self) -> bool:
+        return self.partial_queries > 0 or self.dropped_queries > 0
+
+    def warning(self, names: Sequence[str] | None = None) -> str:
+        names = names or [f"run {i + 1}" for i in range(len(self.run_queries))]
+        counts = ", ".join(f"{n}: {c}" for n, c in zip(names, self.run_queries))
+        if self.mode == "union":
+            return (f"warning: the runs' query sets differ ({counts}); fused the union of {self.fused_queries} "
+                    f"queries, {self.partial_queries} of them from only some runs (a run without a query adds "
+                    f"nothing to it; --queries intersection keeps only shared queries)")
+        return (f"warning: the runs' query sets differ ({counts}); kept the {self.fused_queries} queries all runs "
+                f"share, dropped {self.dropped_queries} (--queries union fuses them all)")
+
+
+def _check_settings(method: str, norm: str | None, rrf_k: float, depth: int | None, k: int | None,
+                    weights: Sequence[float] | None, queries: str, n_runs: int) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown fusion method {method!r} (choose from {', '.join(METHODS)})")
+    rank_based = METHODS[method][1]
+    if norm is None:
+        norm = "none" if rank_based else "min-max"
+    if norm not in NORMS:
+        raise ValueError(f"unknown normalization {norm!r} (choose from {', '.join(NORMS)})")
+    if rank_based and norm != "none":
+        raise ValueError(f"{method} fuses ranks, so a score normalization ({norm!r}) does not apply")
+    if not rrf_k > 0:
+        raise ValueError(f"rrf k must be positive, got {rrf_k}")
+    for name, v in (("depth", depth), ("k", k)):
+        if v is not None and v <= 0:
+            raise ValueError(f"{name} must be positive, got {v}")
+    if queries not in ("union", "intersection"):
+        raise ValueError(f"queries must be 'union' or 'intersection', got {queries!r}")
+    if n_runs < 2:
+        raise ValueError(f"fusion needs at least two runs, got {n_runs}")
+    if weights is not None:
+        if method != "wsum":
+            raise ValueError(f"weights apply to method 'wsum' only, not {method!r}")
+        if len(weights) != n_runs:
+            raise ValueError(f"{len(weights)} weights for {n_runs} runs")
+    elif method == "wsum":
+        raise ValueError("method 'wsum' needs one weight per run")
+    return norm
+
+
+def fuse_runs(
+    runs: Sequence[Mapping[str, Mapping[str, float]]],
+    method: str = "rrf",
+    *,
+    rrf_k: float = 60,
+    depth: int | None = 1000,
+    k: int | None = 1000,
+    norm: str | None = None,
+    weights: Sequence[float] | None = None,
+    queries: QueryMode = "union",
+) -> tuple[dict[str, dict[str, float]], FusionReport]:
+    """Fuse runs given as ``{qid: {docid: score}}``; returns the fused run (cut at ``k``) and a report.
+
+    ``rrf_k`` is RRF's constant (Pyserini's ``rrf_k``, ranx's ``k`` param); ``depth`` and ``k`` are
+    Pyserini's ``depth`` and ``k``. ``norm`` defaults to none for rank-based methods and ranx's
+    ``min-max`` for score-based ones.
+    """
+    norm = _check_settings(method, norm, rrf_k, depth, k, weights, queries, len(runs))
+    ranx_method, rank_based = METHODS[method]
+
+    # Cut to depth in our deterministic order; rank-based methods get scores that encode the order.
+    cut: list[dict[str, dict[str, float]]] = []
+    for run in runs:
+        out = {}
+        for qid, hits in run.items():
+            top = ranked(hits, depth)
+            if not top:
+                continue
+            if rank_based:
+                n = len(top)
+                out[qid] = {d: float(n - i) for i, (d, _) in enumerate(top)}
+            else:
+                out[qid] = dict(top)
+        cut.append(out)
+
+    qsets = [set(r) for r in cut]
+    union = set().union(*qsets)
+    common = set.intersection(*qsets)
+    keep = union if queries == "union" else common
+    report = FusionReport([len(s) for s in qsets], len(keep), mode=queries,
+                          partial_queries=len(union - common) if queries == "union" else 0,
+                          dropped_queries=len(union - common) if queries == "intersection" else 0)
+
+    # ranx.fuse needs identical query sets: fuse each group of queries shared by the same runs.
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for qid in sorted(keep):
+        members = tuple(i for i, s in enumerate(qsets) if qid in s)
+        groups.setdefault(members, []).append(qid)
+
+    fused: dict[str, dict[str, float]] = {}
+    for members, qids in groups.items():
+        part = _fuse_group([{q: cut[i][q] for q in qids} for i in members], ranx_method, norm, rrf_k,
+                           [weights[i] for i in members] if weights is not None else None)
+        for qid in qids:
+            fused[qid] = dict(ranked(part.get(qid, {}), k))
+    return fused, report
+
+
+def _fuse_group(runs: list[dict], ranx_method: str, norm: str, rrf_k: float, weights):
+    """ranx.fuse on runs sharing one query set; a single run goes through the same ranx functions."""
+    import warnings
+
+    from ranx import Run, fuse
+    from ranx.fusion import fusion_switch
+    from ranx.normalization import norm_switch
+
+    params = {}
+    if ranx_method == "rrf":
+        params["k"] = rrf_k
+    if ranx_method == "wsum":
+        params["weights"] = list(weights)
+    ranx_norm = None if norm == "none" else norm
+    with warnings.catch_warnings():
+        # numba's "unsafe cast from uint64 to int64" inside ranx's rrf: harmless here.
+        warnings.simplefilter("ignore")
+        rruns = [Run.from_dict(r) for r in runs]
+        if len(rruns) >= 2:
+            out = fuse(rruns, norm=ranx_norm, method=ranx_method, params=params)
+        else:  # ranx.fuse asserts > 1 run; apply its two steps to the one run that has these queries
+            run = rruns[0] if ranx_norm is None else norm_switch(ranx_norm)(rruns[0])
+            out = fusion_switch(ranx_method)([run], **params)
+        return {q: {d: float(s) for d, s in hits.items()} for q, hits in out.to_dict().items()}
