@@ -1,0 +1,98 @@
+"""Dense search over a faiss index built by ``python -m pyserini_splare.index --backend faiss``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._cli import UsageError
+from ._base import Hit, Searcher, sort_hits
+
+
+class FaissSearcher(Searcher):
+    """Inner-product search with faiss; queries are ``{qid: float vector of the index's dim}``.
+
+    Options (``--searcher-options``): ``efSearch`` (HNSW) and ``nprobe`` (IVF) override the values
+    the index was built with. Ties at the cut-off are resolved like every other backend (score
+    descending, docid ascending): faiss returns tied vectors in arbitrary order, so when the k-th
+    score equals the last one fetched we fetch deeper until the tie is complete.
+    """
+
+    backend = "faiss"
+
+    def __init__(self, index_dir, meta=None, efSearch: int | None = None, nprobe: int | None = None, **unknown):
+        super().__init__(index_dir, meta)
+        if unknown:
+            raise UsageError(f"unknown faiss searcher option(s) {sorted(unknown)} (allowed: efSearch, nprobe)")
+        import faiss
+
+        from ..index.faiss import DOCIDS_FILE, FAISS_FILE
+
+        d = Path(index_dir)
+        if "dense" not in self.meta:
+            raise UsageError(f"{index_dir}: index metadata has no dense vectors metadata")
+        self.dense_meta = self.meta["dense"]
+        self.encoder_spec = self.dense_meta.get("encoder")
+        self.dim = int(self.dense_meta["dim"])
+        try:
+            self._index = faiss.read_index(str(d / FAISS_FILE))
+        except RuntimeError as e:
+            raise UsageError(f"{d / FAISS_FILE}: cannot read faiss index ({str(e).strip().splitlines()[-1]})") from None
+        self.docids = (d / DOCIDS_FILE).read_text(encoding="utf-8").splitlines()
+        if len(self.docids) != self._index.ntotal:
+            raise UsageError(f"{index_dir}: {len(self.docids)} docids for {self._index.ntotal} vectors")
+        for name, value in (("efSearch", efSearch), ("nprobe", nprobe)):
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise UsageError(f"faiss searcher option {name} must be a positive integer, got {value!r}")
+        if efSearch is not None:
+            if not hasattr(self._index, "hnsw"):
+                raise UsageError("efSearch applies to HNSW indexes only")
+            self._index.hnsw.efSearch = efSearch
+        if nprobe is not None:
+            if not hasattr(self._index, "nprobe"):
+                raise UsageError("nprobe applies to IVF indexes only")
+            self._index.nprobe = nprobe
+        self.num_docs = len(self.docids)
+
+    def _matrix(self, queries: Mapping[str, Any]) -> np.ndarray:
+        rows = []
+        for qid, v in queries.items():
+            a = np.asarray(v, dtype=np.float32)
+            if a.ndim != 1 or a.shape[0] != self.dim:
+                raise UsageError(f"query {qid!r}: expected a vector of {self.dim} floats, got shape {a.shape}")
+            if not np.isfinite(a).all():
+                raise UsageError(f"query {qid!r}: non-finite values")
+            rows.append(a)
+        return np.ascontiguousarray(np.stack(rows))
+
+    def _raw(self, x: np.ndarray, depth: int):
+        scores, idx = self._index.search(x, depth)
+        return scores, idx
+
+    def batch_search(self, queries: Mapping[str, Any], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
+        if k <= 0:
+            raise UsageError(f"k must be positive, got {k}")
+        if not queries:
+            return {}
+        import faiss
+
+        faiss.omp_set_num_threads(int(threads))
+        qids = list(queries)
+        x = self._matrix(queries)
+        depth = min(k, self.num_docs)
+        scores, idx = self._raw(x, depth)
+        out = {}
+        for i, qid in enumerate(qids):
+            s, ix = scores[i], idx[i]
+            d = depth
+            # the k-th score is tied with the last one fetched: the tie may continue past depth
+            while d < self.num_docs and len(s) and ix[-1] >= 0 and s[min(k, len(s)) - 1] == s[-1]:
+                d = min(self.num_docs, d * 2)
+                s, ix = (a[0] for a in self._raw(x[i:i + 1], d))
+            out[qid] = sort_hits(((self.docids[j], float(v)) for v, j in zip(s, ix) if j >= 0), k)
+        return out
+
+    def close(self) -> None:
+        self._index = None
