@@ -78,8 +78,8 @@ def test_cli_lines_and_default_metrics(wsdm_run, capsys):
 
 @pytest.mark.parametrize("content, msg", [
     ("1 Q0 d1 1 0.5\n", "not a TREC run line"),
-    ("1 Q0 d1 x 0.5 tag\n", "not numeric"),
-    ("", "empty run"),
+    ("1 Q0 d1 x 0.5 tag\n", "rank must be an integer"),
+    ("", "is empty"),
     ("1 Q0 d1 1 0.5 t\n1 Q0 d1 2 0.4 t\n", "appears twice"),
 ])
 def test_bad_runs_exit_2(tmp_path, capsys, content, msg, shared_data):

@@ -6,10 +6,10 @@ trec_eval-like lines ``metric<TAB>qid-or-all<TAB>value``.
 
 from __future__ import annotations
 
-import os
 from typing import Iterable, Sequence
 
 from .._cli import UsageError
+from ..runs import read_trec_run
 
 DEFAULT_METRICS = ("nDCG@20", "R@100", "R@1000", "Judged@20")
 
@@ -28,42 +28,7 @@ def parse_metrics(names: Iterable[str]):
     return out
 
 
-def read_run(path: str | os.PathLike) -> dict[str, dict[str, float]]:
-    """A TREC run ``qid Q0 docid rank score tag`` as ``{qid: {docid: score}}``; one-line error if not TREC."""
-    run: dict[str, dict[str, float]] = {}
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise UsageError(f"cannot read run {path}: {e.strerror}") from None
-    with f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise UsageError(f"{path}:{n}: not valid UTF-8") from None
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise UsageError(f"{path}:{n}: not a TREC run line (expected 'qid Q0 docid rank score tag', got {len(parts)} fields)")
-            qid, _, docid, rank, score, _ = parts
-            try:
-                int(rank)
-                s = float(score)
-            except ValueError:
-                raise UsageError(f"{path}:{n}: not a TREC run line (rank {rank!r} / score {score!r} not numeric)") from None
-            if s != s:
-                raise UsageError(f"{path}:{n}: score is NaN")
-            docs = run.setdefault(qid, {})
-            if docid in docs:
-                raise UsageError(f"{path}:{n}: document {docid!r} appears twice for query {qid!r}")
-            docs[docid] = s
-    if not run:
-        raise UsageError(f"{path}: empty run")
-    return run
-
-
-def evaluate(qrels: str, run: str | dict, metrics: Sequence[str] = DEFAULT_METRICS, *, per_query: bool = False,
+def evaluate(qrels: str, run: "str | os.PathLike | dict", metrics: Sequence[str] = DEFAULT_METRICS, *, per_query: bool = False,
              data_dir: str | None = None, judged_only_queries: bool = True):
     """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name or file).
 
@@ -77,7 +42,7 @@ def evaluate(qrels: str, run: str | dict, metrics: Sequence[str] = DEFAULT_METRI
 
     measures = parse_metrics(metrics)
     qrels_obj = get_qrels(qrels, data_dir).judgments
-    run_obj = read_run(run) if not isinstance(run, dict) else run
+    run_obj = read_trec_run(run) if not isinstance(run, dict) else run
     if not set(run_obj) & set(qrels_obj):
         raise UsageError("the run shares no query id with the qrels (wrong qrels for this run?)")
     rows = [(str(m.measure), m.query_id, float(m.value)) for m in ir_measures.iter_calc(measures, qrels_obj, run_obj)]
