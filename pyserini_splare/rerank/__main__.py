@@ -1,0 +1,94 @@
+"""python -m pyserini_splare.rerank: rerank the top of a TREC run with Qwen3-Reranker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .._cli import UsageError, cli_main, run
+from ._qwen3 import DEFAULT_INSTRUCTION, DTYPES
+
+EPILOG = f"""\
+Each (query, document) pair of a query's top --depth hits is scored by the reranker's probability of
+answering "yes" (Qwen3-Reranker's prompt; only the document is truncated to fit --max-length). Hits
+below the depth keep their first-stage order beneath the reranked ones (scores -1, -2, ...).
+Documents are read from --corpus (JSONL with id/title/text|contents, a folder of them, or
+irds:<ir_datasets id>); the corpus is streamed once and only the needed texts are kept.
+
+An interrupted run resumes: finished queries are kept in OUTPUT.partial.jsonl; rerun the same command.
+
+examples:
+  # WSDM Cup 2026 RUN3: Qwen3-Reranker-4B on the top 100 of RUN1, 2048 tokens, on a GPU
+  python -m pyserini_splare.rerank --run runs/run1.txt --topics neuclir --corpus corpora/neuclir1.jsonl \\
+      --model /models/Qwen3-Reranker-4B --depth 100 --max-length 2048 --device cuda:0 --batch-size 16 \\
+      --output runs/run3.txt
+  # a laptop check on 5 hits per query with the 0.6B model
+  python -m pyserini_splare.rerank --run run.txt --topics topics.tsv --corpus docs.jsonl \\
+      --model /models/Qwen3-Reranker-0.6B --depth 5 --output reranked.txt
+
+Default instruction: "{DEFAULT_INSTRUCTION}".
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pyserini_splare.rerank",
+                                description="Rerank a TREC run with Qwen3-Reranker (pointwise yes/no scoring).",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="TREC run to rerank")
+    p.add_argument("--topics", required=True, help="topics name (e.g. neuclir) or file with the queries' text")
+    p.add_argument("--corpus", required=True, help="documents: JSONL file/folder or irds:<id>")
+    p.add_argument("--model", required=True, help="Qwen3-Reranker directory or hub id (e.g. Qwen/Qwen3-Reranker-4B)")
+    p.add_argument("--output", required=True, help="reranked TREC run to write (atomically)")
+    p.add_argument("--depth", type=int, default=100, help="hits per query to rerank (default 100)")
+    p.add_argument("--max-length", type=int, default=2048, help="max tokens per prompt, template included (default 2048)")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (default 8)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda:0; default cpu)")
+    p.add_argument("--dtype", default="auto", choices=DTYPES, help="weights dtype (auto = bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--instruction", default=None, help="task instruction in the prompt (default: the model card's)")
+    p.add_argument("--allow-short", action="store_true",
+                   help="rerank queries with fewer hits than --depth instead of stopping with an error")
+    p.add_argument("--run-tag", default=None, help="run tag (default: the model folder's name)")
+    p.add_argument("--data-dir", default=None, help="folder with topics (default $PYSERINI_SPLARE_DATA)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (not needed for Qwen3)")
+    return p
+
+
+@cli_main
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    for name in ("depth", "max_length", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
+    out_dir = Path(args.output).parent
+    if str(out_dir) and not out_dir.is_dir():
+        raise UsageError(f"output directory {out_dir} does not exist")
+    from ..runs import read_trec_run
+    from ..topics import get_topics
+    from ._rerank import check_depth, rerank_run
+
+    first = read_trec_run(args.run)
+    check_depth(first, args.depth, args.allow_short)
+    topics = get_topics(args.topics, args.data_dir)
+
+    from ._qwen3 import Qwen3Reranker
+
+    try:
+        reranker = Qwen3Reranker(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length,
+                                 instruction=args.instruction, trust_remote_code=args.trust_remote_code)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    settings = {**reranker.spec, "depth": args.depth, "run": str(Path(args.run).resolve()),
+                "run_size": Path(args.run).stat().st_size}
+    tag = args.run_tag or Path(args.model.rstrip("/")).name
+    if not tag or any(c.isspace() for c in tag):
+        raise UsageError(f"run tag must be non-empty without whitespace, got {tag!r}")
+    n = rerank_run(first, topics, args.corpus,
+                   lambda q, docs: reranker.score(q, docs, batch_size=args.batch_size),
+                   args.depth, args.output, settings, tag)
+    print(f"reranked top {args.depth} of {len(first)} queries: {n} lines in {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,127 @@
+"""Rerank the top of a TREC run: fetch the needed documents, score them, merge, resume after a stop.
+
+* Documents: the corpus is streamed once and only the texts of documents in some query's top
+  ``depth`` are kept (a few thousand texts, never the whole corpus).
+* Output order per query: the top ``depth`` hits by reranker score (ties keep their first-stage
+  order), then the hits below the depth in their first-stage order with scores ``-1, -2, ...``,
+  so scores decrease monotonically down the list (reranker scores are probabilities in [0, 1]).
+* Resuming: each finished query's scores are appended to ``OUTPUT.partial.jsonl`` (flushed and
+  fsynced per query; a torn last line from a crash is dropped on restart). Rerunning the same
+  command skips the finished queries; the sidecar is removed once the run file is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .._cli import UsageError, atomic_file, progress
+from ..runs import ranked
+
+
+def sidecar_path(output: str | os.PathLike) -> Path:
+    return Path(str(output) + ".partial.jsonl")
+
+
+def load_sidecar(path: Path, settings: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Finished queries from an earlier, interrupted run with the same settings (torn last line dropped)."""
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    good, done = [], {}
+    for n, line in enumerate(lines):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines) - 1:  # interrupted while appending: drop it
+                break
+            raise UsageError(f"{path}:{n + 1}: corrupt resume file (delete it to start over)") from None
+        if n == 0:
+            if obj.get("settings") != json.loads(json.dumps(dict(settings))):
+                raise UsageError(f"{path} was written with other settings ({obj.get('settings')}); delete it to "
+                                 f"start over or rerun with the same settings")
+        else:
+            done[obj["qid"]] = obj["scores"]
+        good.append(line)
+    if len(good) != len(lines):
+        with atomic_file(path) as f:  # rewrite without the torn line, atomically
+            f.write("".join(g + "\n" for g in good))
+    return done
+
+
+def fetch_texts(corpus: str, needed: set[str]) -> dict[str, str]:
+    """Stream the corpus once, keeping only the needed documents' texts (title + " " + text)."""
+    from ..corpus import open_corpus
+
+    texts: dict[str, str] = {}
+    if not needed:
+        return texts
+    with progress(total=len(needed), desc="fetch docs", unit="doc") as bar:
+        for doc in open_corpus(corpus):
+            if doc.id in needed and doc.id not in texts:
+                texts[doc.id] = doc.text
+                bar.update(1)
+                if len(texts) == len(needed):
+                    break  # everything found: no need to read the rest of the corpus
+    missing = needed - texts.keys()
+    if missing:
+        raise UsageError(f"{len(missing)} documents of the run are not in the corpus {corpus} "
+                         f"(first: {sorted(missing)[0]!r}): is it the run's corpus?")
+    return texts
+
+
+def merge(hits: Mapping[str, float], scores: Mapping[str, float], depth: int) -> list[tuple[str, float]]:
+    """Reranked top-``depth`` (score desc, ties in first-stage order), then the rest with -1, -2, ..."""
+    first = ranked(hits)
+    top = first[:depth]
+    pos = {d: i for i, (d, _) in enumerate(top)}
+    head = sorted(((d, float(scores[d])) for d, _ in top), key=lambda h: (-h[1], pos[h[0]]))
+    tail = [(d, -float(i)) for i, (d, _) in enumerate(first[depth:], 1)]
+    return head + tail
+
+
+def check_depth(run: Mapping[str, Mapping[str, float]], depth: int, allow_short: bool) -> None:
+    short = [q for q, h in run.items() if len(h) < depth]
+    if short and not allow_short:
+        q = short[0]
+        raise UsageError(f"--depth {depth} exceeds the hits of {len(short)} of {len(run)} queries (query {q!r} has "
+                         f"{len(run[q])}): lower --depth, or pass --allow-short to rerank what there is")
+
+
+def rerank_run(run: Mapping[str, Mapping[str, float]], topics: Mapping[str, str], corpus: str,
+               scorer: Callable[[str, list[str]], list[float]], depth: int, output: str | os.PathLike,
+               settings: Mapping[str, Any], tag: str) -> int:
+    """Rerank ``run`` with ``scorer(query, texts) -> scores``; write ``output``; returns lines written."""
+    missing = [q for q in run if q not in topics]
+    if missing:
+        raise UsageError(f"{len(missing)} queries of the run are not in the topics (first: {missing[0]!r})")
+    side = sidecar_path(output)
+    done = load_sidecar(side, settings)
+    todo = [q for q in run if q not in done]
+    needed = {d for q in todo for d, _ in ranked(run[q], depth)}
+    texts = fetch_texts(corpus, needed)
+
+    new = not side.exists()
+    with open(side, "a", encoding="utf-8") as f:
+        if new:
+            f.write(json.dumps({"settings": dict(settings)}) + "\n")
+        with progress(total=len(run), initial=len(done), desc="rerank", unit="q") as bar:
+            for qid in todo:
+                docs = [d for d, _ in ranked(run[qid], depth)]
+                scores = scorer(topics[qid], [texts[d] for d in docs])
+                done[qid] = dict(zip(docs, map(float, scores)))
+                f.write(json.dumps({"qid": qid, "scores": done[qid]}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                bar.update(1)
+
+    n = 0
+    with atomic_file(output) as out:
+        for qid in run:
+            for rank, (d, s) in enumerate(merge(run[qid], done[qid], depth), 1):
+                out.write(f"{qid} Q0 {d} {rank} {s:.9g} {tag}\n")
+                n += 1
+    side.unlink()
+    return n
