@@ -1,0 +1,119 @@
+"""Assemble a SPLARE checkpoint directory (docs/splare-checkpoint.md) from public parts.
+
+No public SPLARE checkpoint exists. The zero-shot variant composes a public LLM and a public residual SAE;
+a LoRA adapter trained on the cut trunk (with the SAE frozen) makes SPLARE-7B. This script never
+downloads: the backbone may be a hub id (recorded as is, resolved by transformers when the checkpoint is
+loaded) or a local path (then checked now); the SAE and adapter must be local paths.
+
+Examples:
+  # zero-shot SPLARE from Llama-3.1-8B + Llama Scope L26R-32x (131,072 latents, JumpReLU)
+  python scripts/make_splare_checkpoint.py --backbone meta-llama/Llama-3.1-8B \\
+      --sae ~/hf/Llama3_1-8B-Base-LXR-32x/Llama3_1-8B-Base-L26R-32x --output ckpt/splare-zs-l26 --exclude-bos
+
+  # with a trained adapter (bidirectional attention by default then), copied into the checkpoint
+  python scripts/make_splare_checkpoint.py --backbone meta-llama/Llama-3.1-8B --sae SAE_DIR \\
+      --lora adapters/splare-7b --copy-lora --output ckpt/splare-7b
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyserini_splare._cli import UsageError, atomic_dir, cli_main, run  # noqa: E402
+from pyserini_splare.encode.backbone import ATTENTION_MODES, DTYPES  # noqa: E402
+from pyserini_splare.encode.sae import ACTIVATIONS, SAE_FORMATS, inspect_sae  # noqa: E402
+from pyserini_splare.encode.splare import CONFIG_FILE, SplareConfig  # noqa: E402
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="make_splare_checkpoint.py",
+        description=__doc__.split("\n\n")[0] + " Writes OUTPUT/" + CONFIG_FILE + " (and copies parts on request).",
+        epilog=__doc__[__doc__.index("Examples:"):],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--backbone", required=True, help="HF hub id or local path of the causal LLM")
+    p.add_argument("--sae", required=True, help="local SAE directory or .safetensors file")
+    p.add_argument("--sae-format", default="auto", choices=SAE_FORMATS)
+    p.add_argument("--activation", choices=ACTIVATIONS, help="override the SAE's activation")
+    p.add_argument("--k", type=int, help="TopK's k (override)")
+    p.add_argument("--layer", type=int,
+                   help="0-indexed block the SAE reads; default: from the SAE's hook point (blocks.N.hook_resid_post)")
+    p.add_argument("--lora", help="local peft adapter directory trained on the cut trunk")
+    p.add_argument("--attention", choices=ATTENTION_MODES,
+                   help="default: bidirectional with an adapter (as SPLARE-7B was trained), causal without")
+    p.add_argument("--max-length-query", type=int, default=512)
+    p.add_argument("--max-length-doc", type=int, default=1024)
+    p.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES), help="trunk dtype on GPU")
+    p.add_argument("--exclude-bos", action="store_true", help="leave the BOS token out of pooling")
+    p.add_argument("--copy-sae", action="store_true", help="copy the SAE into OUTPUT/sae (relocatable checkpoint)")
+    p.add_argument("--copy-lora", action="store_true", help="copy the adapter into OUTPUT/lora")
+    p.add_argument("--output", required=True, help="checkpoint directory to create")
+    p.add_argument("--overwrite", action="store_true")
+    return p.parse_args(argv)
+
+
+def _check_backbone(backbone: str, layer: int, d_model: int) -> None:
+    """Only a local backbone is checked (a hub id is not fetched: this script stays offline)."""
+    cfg_file = Path(backbone) / "config.json"
+    if not cfg_file.exists():
+        return
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(backbone)
+    n = int(cfg.num_hidden_layers)
+    if not 0 <= layer < n:
+        raise UsageError(f"layer {layer} is beyond the model's depth: {backbone} has {n} blocks")
+    if int(cfg.hidden_size) != d_model:
+        raise UsageError(f"SAE d_model {d_model} does not match {backbone}'s hidden size {cfg.hidden_size}")
+
+
+@cli_main
+def main(argv=None):
+    args = parse_args(argv)
+    if not os.path.exists(args.sae):
+        raise UsageError(f"SAE {args.sae!r} not found (download it first; this script stays offline)")
+    info = inspect_sae(args.sae, args.sae_format)
+    layer = args.layer if args.layer is not None else info["layer"]
+    if layer is None:
+        raise UsageError(f"cannot infer the layer from SAE hook point {info['hook_point_in']!r}: pass --layer")
+    if info["layer"] is not None and layer != info["layer"]:
+        raise UsageError(f"--layer {layer} contradicts the SAE, which reads {info['hook_point_in']}")
+    _check_backbone(args.backbone, layer, info["d_model"])
+    if args.lora and not (Path(args.lora) / "adapter_config.json").exists():
+        raise UsageError(f"LoRA adapter {args.lora!r}: no adapter_config.json there")
+    attention = args.attention or ("bidirectional" if args.lora else "causal")
+    backbone = args.backbone if not os.path.exists(args.backbone) else os.path.abspath(args.backbone)
+    with atomic_dir(args.output, overwrite=args.overwrite) as tmp:
+        sae_path = os.path.abspath(args.sae)
+        if args.copy_sae:
+            copy = shutil.copytree if os.path.isdir(args.sae) else shutil.copy2
+            dest = tmp / ("sae" if os.path.isdir(args.sae) else "sae.safetensors")
+            copy(args.sae, dest)
+            sae_path = dest.name
+        lora = os.path.abspath(args.lora) if args.lora else None
+        if args.lora and args.copy_lora:
+            shutil.copytree(args.lora, tmp / "lora")
+            lora = "lora"
+        try:
+            cfg = SplareConfig(backbone=backbone, layer=layer,
+                               sae={"path": sae_path, "format": info["format"], "activation": args.activation,
+                                    "k": args.k},
+                               lora=lora, attention=attention, max_length_query=args.max_length_query,
+                               max_length_doc=args.max_length_doc, dtype=args.dtype, exclude_bos=args.exclude_bos)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        cfg.write(str(tmp))
+    print(f"wrote {args.output}/{CONFIG_FILE}: {backbone} cut after block {layer}, "
+          f"SAE {info['format']} {info['d_model']}->{info['n_latents']}, attention {attention}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,466 @@
+"""LLM trunk, SAEs, SPLARE and LLM-vocab SPLADE on tiny offline models, against hand-written references.
+
+A random 4-block Llama (hidden 64) with a BPE tokenizer trained on the fly is built once per session;
+references use the *uncut* model (``output_hidden_states``: hidden_states[l + 1] is block l's output)
+and write the SAE and pooling formulas out in full.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from pyserini_splare._cli import UsageError  # noqa: E402
+from pyserini_splare.encode import backbone, sae as sae_mod, splade_llm, splare  # noqa: E402
+
+HIDDEN, N_LAYERS, N_LATENTS = 64, 4, 256
+TEXTS = [
+    "sparse retrieval with latent concepts",
+    "a",
+    "the quick brown fox jumps over the lazy dog and keeps running far away",
+    "retrieval",
+    "learned sparse models map text to concepts",
+]
+CORPUS = TEXTS * 4 + ["concepts of retrieval models", "dogs and foxes run", "text maps to sparse latent space"]
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
+    # No pad token on purpose: like Llama's, the loader must pick one.
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tmp_path_factory):
+    """Directory holding a random LlamaForCausalLM (4 blocks, hidden 64) and its tokenizer."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    d = tmp_path_factory.mktemp("tiny-llama")
+    tok = _tokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=HIDDEN, intermediate_size=128, num_hidden_layers=N_LAYERS,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      tie_word_embeddings=False, bos_token_id=0, eos_token_id=1)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():  # larger weights than the 0.02 default, so blocks change the stream visibly
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.normal_(0, 0.15)
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+def _full_hidden(model_dir, texts, max_length=1024):
+    return _full_hidden_cached(str(model_dir), tuple(texts), max_length)
+
+
+@functools.lru_cache(maxsize=8)
+def _full_hidden_cached(model_dir, texts, max_length):
+    """Reference: uncut model, hidden_states[l + 1] for every l, right padding, causal attention."""
+    from transformers import AutoModelForCausalLM
+
+    texts = list(texts)
+    tok = backbone.load_tokenizer(str(model_dir))
+    enc = tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        out = model(**enc, output_hidden_states=True)
+    return out, enc["attention_mask"]
+
+
+def _pool(latents, mask):
+    """max over real tokens of log(1 + max(0, x)), written out with numpy."""
+    lat = np.log1p(np.maximum(latents, 0.0))
+    out = np.zeros((lat.shape[0], lat.shape[2]), dtype=np.float64)
+    for b in range(lat.shape[0]):
+        real = mask[b].astype(bool)
+        out[b] = lat[b, real].max(axis=0)
+    return out
+
+
+def _dense(vectors, size):
+    return np.stack([v.to_dense(size) for v in vectors])
+
+
+# ---------------------------------------------------------------------------------------------
+# SAEs saved in each format (random weights, thresholds at a quantile so ~10 % of latents fire)
+# ---------------------------------------------------------------------------------------------
+
+
+def _layer_hidden(tiny_llm, layer):
+    out, mask = _full_hidden(tiny_llm, TEXTS)
+    return out.hidden_states[layer + 1].numpy(), mask.numpy()
+
+
+def _write_llama_scope(d, layer, hidden, mask, seed=1):
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    W_enc = torch.randn(N_LATENTS, HIDDEN, generator=g) / math.sqrt(HIDDEN)  # (d_sae, d_model)
+    b_enc = torch.randn(N_LATENTS, generator=g) * 0.1
+    W_dec = torch.randn(HIDDEN, N_LATENTS, generator=g) * torch.rand(N_LATENTS, generator=g)  # varied norms
+    real = hidden[mask.astype(bool)]
+    norm_in = float(np.linalg.norm(real, axis=-1).mean())
+    x = torch.tensor(real) * math.sqrt(HIDDEN) / norm_in
+    s = (x @ W_enc.T + b_enc) * W_dec.norm(dim=0)
+    thr = float(torch.quantile(s.flatten(), 0.9))
+    (d / "checkpoints").mkdir(parents=True)
+    save_file({"encoder.weight": W_enc, "encoder.bias": b_enc, "decoder.weight": W_dec,
+               "decoder.bias": torch.randn(HIDDEN, generator=g)}, str(d / "checkpoints" / "final.safetensors"))
+    hp = {"d_model": HIDDEN, "d_sae": N_LATENTS, "hook_point_in": f"blocks.{layer}.hook_resid_post",
+          "hook_point_out": f"blocks.{layer}.hook_resid_post", "act_fn": "jumprelu", "jump_relu_threshold": thr,
+          "norm_activation": "dataset-wise", "dataset_average_activation_norm": {"in": norm_in, "out": norm_in},
+          "use_decoder_bias": True, "apply_decoder_bias_to_pre_encoder": False,
+          "sparsity_include_decoder_norm": True, "top_k": 50}
+    (d / "hyperparams.json").write_text(json.dumps(hp))
+    return dict(W_enc=W_enc.numpy().astype(np.float64), b_enc=b_enc.numpy().astype(np.float64),
+                W_dec=W_dec.numpy().astype(np.float64), thr=thr, norm_in=norm_in)
+
+
+def _llama_scope_reference(h, p):
+    x = h.astype(np.float64) * math.sqrt(HIDDEN) / p["norm_in"]
+    pre = x @ p["W_enc"].T + p["b_enc"]
+    gate = np.sqrt((p["W_dec"] ** 2).sum(axis=0))
+    return np.where(pre * gate > p["thr"], pre, 0.0)
+
+
+def _write_sae_lens(d, arch, seed=2, k=8):
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    t = {"W_enc": torch.randn(HIDDEN, N_LATENTS, generator=g) / math.sqrt(HIDDEN),
+         "b_enc": torch.randn(N_LATENTS, generator=g) * 0.1,
+         "W_dec": torch.randn(N_LATENTS, HIDDEN, generator=g),
+         "b_dec": torch.randn(HIDDEN, generator=g) * 0.1}
+    if arch == "jumprelu":
+        t["threshold"] = torch.rand(N_LATENTS, generator=g) * 0.3
+    d.mkdir(parents=True)
+    save_file(t, str(d / "sae_weights.safetensors"))
+    cfg = {"d_in": HIDDEN, "d_sae": N_LATENTS, "architecture": arch, "apply_b_dec_to_input": True,
+           "normalize_activations": "none", "hook_name": "blocks.1.hook_resid_post"}
+    if arch == "topk":
+        cfg["activation_fn_kwargs"] = {"k": k}
+    (d / "cfg.json").write_text(json.dumps(cfg))
+    return {k2: v.numpy().astype(np.float64) for k2, v in t.items()}
+
+
+def _sae_lens_reference(h, t, arch, k=8):
+    pre = (h.astype(np.float64) - t["b_dec"]) @ t["W_enc"] + t["b_enc"]
+    if arch == "jumprelu":
+        return np.where(pre > t["threshold"], np.maximum(pre, 0), 0.0)
+    if arch == "topk":
+        out = np.zeros_like(pre)
+        flat, fout = pre.reshape(-1, pre.shape[-1]), out.reshape(-1, pre.shape[-1])
+        for r in range(flat.shape[0]):
+            top = np.argsort(-flat[r])[:k]
+            fout[r, top] = np.maximum(flat[r, top], 0)
+        return out
+    return np.maximum(pre, 0)
+
+
+def _checkpoint(tmp_path, tiny_llm, layer, sae_path, sae_format="auto", **extra):
+    d = tmp_path / "splare-ckpt"
+    d.mkdir(parents=True)
+    cfg = splare.SplareConfig(backbone=str(tiny_llm), layer=layer,
+                              sae={"path": str(sae_path), "format": sae_format}, **extra)
+    cfg.write(str(d))
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# Trunk
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_layer_cut_equals_full_model_hidden_states(tiny_llm, layer):
+    trunk = backbone.load_trunk(str(tiny_llm), layer=layer)
+    assert len(trunk.model.layers) == layer + 1  # upper blocks are never built
+    assert trunk.n_model_layers == N_LAYERS and trunk.hidden_size == HIDDEN
+    enc = trunk.tokenize(TEXTS, 1024)
+    with torch.no_grad():
+        got = trunk.hidden(enc["input_ids"], enc["attention_mask"]).numpy()
+    ref, mask = _layer_hidden(tiny_llm, layer)
+    real = mask.astype(bool)
+    np.testing.assert_allclose(got[real], ref[real], atol=1e-5, rtol=1e-5)
+
+
+def test_cut_after_last_block_is_raw_stream_not_normed(tiny_llm):
+    """Cutting after the last block returns the pre-norm residual (the full model's last entry is normed)."""
+    trunk = backbone.load_trunk(str(tiny_llm), layer=N_LAYERS - 1)
+    enc = trunk.tokenize(TEXTS[:1], 64)
+    with torch.no_grad():
+        got = trunk.hidden(enc["input_ids"], enc["attention_mask"])[0]
+        full = transformers.AutoModel.from_pretrained(tiny_llm).eval()
+        normed = full(**enc).last_hidden_state[0]
+        renormed = full.norm(got)
+    np.testing.assert_allclose(renormed.numpy(), normed.numpy(), atol=1e-5)
+    assert not np.allclose(got.numpy(), normed.numpy(), atol=1e-3)
+
+
+def test_layer_beyond_depth_is_usage_error(tiny_llm, tmp_path):
+    with pytest.raises(UsageError, match="beyond the model's depth"):
+        backbone.load_trunk(str(tiny_llm), layer=N_LAYERS)
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    sae_dir = tmp_path / "sae"
+    _write_llama_scope(sae_dir, 7, hidden, mask)
+    ckpt = _checkpoint(tmp_path, tiny_llm, 7, sae_dir)
+    with pytest.raises(UsageError, match="beyond the model's depth"):
+        splare.load_splare(str(ckpt))
+
+
+def test_bidirectional_attention(tiny_llm):
+    causal = backbone.load_trunk(str(tiny_llm), layer=1)
+    bidi = backbone.load_trunk(str(tiny_llm), layer=1, attention="bidirectional")
+    a, b = ["retrieval models map text", "retrieval models map dogs"], TEXTS
+    with torch.no_grad():
+        ea = causal.tokenize(a, 64)
+        hc = causal.hidden(ea["input_ids"], ea["attention_mask"])
+        hb = bidi.hidden(ea["input_ids"], ea["attention_mask"])
+        # Causal: the first tokens cannot see the differing last word; bidirectional: they can.
+        assert torch.allclose(hc[0, :2], hc[1, :2], atol=1e-6)
+        assert not torch.allclose(hb[0, :2], hb[1, :2], atol=1e-4)
+        assert not torch.allclose(hc, hb, atol=1e-4)
+        # Padding is masked: a text alone equals the same text inside a padded batch.
+        eb = bidi.tokenize(b, 64)
+        batch = bidi.hidden(eb["input_ids"], eb["attention_mask"])
+        i = 1  # the shortest text, heavily padded
+        alone = bidi.tokenize([b[i]], 64)
+        single = bidi.hidden(alone["input_ids"], alone["attention_mask"])[0]
+        n = int(alone["attention_mask"].sum())
+        torch.testing.assert_close(batch[i, :n], single[:n], atol=1e-5, rtol=1e-5)
+
+
+def _lora_adapter(tiny_llm, out_dir, nonzero_b: bool):
+    from peft import LoraConfig, get_peft_model
+
+    base = transformers.AutoModel.from_pretrained(tiny_llm)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    if nonzero_b:
+        g = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+def test_lora_zero_b_changes_nothing_nonzero_b_does(tiny_llm, tmp_path):
+    plain = backbone.load_trunk(str(tiny_llm), layer=2)
+    zero = backbone.load_trunk(str(tiny_llm), layer=2, lora=str(_lora_adapter(tiny_llm, tmp_path / "z", False)))
+    nz = backbone.load_trunk(str(tiny_llm), layer=2, lora=str(_lora_adapter(tiny_llm, tmp_path / "n", True)))
+    enc = plain.tokenize(TEXTS, 64)
+    with torch.no_grad():
+        h0, hz, hn = (t.hidden(enc["input_ids"], enc["attention_mask"]) for t in (plain, zero, nz))
+    torch.testing.assert_close(hz, h0, atol=1e-6, rtol=1e-6)
+    assert (hn - h0).abs().max() > 1e-3
+    with pytest.raises(UsageError, match="adapter_config.json"):
+        backbone.load_trunk(str(tiny_llm), layer=2, lora=str(tmp_path))
+
+
+def test_tokenizer_without_pad_gets_one(tiny_llm):
+    tok = backbone.load_tokenizer(str(tiny_llm))
+    assert tok.pad_token == "</s>" and tok.padding_side == "right"
+
+
+# ---------------------------------------------------------------------------------------------
+# SPLARE
+# ---------------------------------------------------------------------------------------------
+
+
+def test_splare_llama_scope_jumprelu_matches_reference(tiny_llm, tmp_path):
+    layer = 2
+    hidden, mask = _layer_hidden(tiny_llm, layer)
+    params = _write_llama_scope(tmp_path / "sae", layer, hidden, mask)
+    ckpt = _checkpoint(tmp_path, tiny_llm, layer, tmp_path / "sae")
+    enc = splare.load_splare(str(ckpt), batch_size=2)  # sorted micro-batches of 2 from 5 texts
+    got = _dense(enc.encode(TEXTS, "doc"), N_LATENTS)
+    ref = _pool(_llama_scope_reference(hidden, params), mask)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-5)
+    assert (got > 0).sum() > 10 and (got == 0).sum() > 10  # the threshold both keeps and drops latents
+    # One text at a time gives the same vectors as the sorted, padded batches.
+    for i, t in enumerate(TEXTS):
+        np.testing.assert_allclose(enc.encode([t], "query")[0].to_dense(N_LATENTS), got[i], atol=1e-5)
+
+
+def test_splare_space_spec_and_pseudo_terms(tiny_llm, tmp_path):
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    _write_llama_scope(tmp_path / "sae", 1, hidden, mask)
+    enc = splare.load_splare(str(_checkpoint(tmp_path, tiny_llm, 1, tmp_path / "sae")))
+    assert enc.space.size == N_LATENTS and enc.space.term(123) == "L123"
+    vec = enc.encode(TEXTS[:1])[0]
+    terms = enc.space.terms(vec.ids)
+    assert [enc.space.id(t) for t in terms] == vec.ids.tolist()
+    spec = enc.spec()
+    assert spec["type"] == "splare" and spec["path"] == str(tmp_path / "splare-ckpt")
+    json.dumps(spec)
+    assert enc.encode([]) == []
+
+
+@pytest.mark.parametrize("arch", ["jumprelu", "topk", "standard"])
+def test_splare_sae_lens_formats_match_reference(tiny_llm, tmp_path, arch):
+    layer = 1
+    hidden, mask = _layer_hidden(tiny_llm, layer)
+    t = _write_sae_lens(tmp_path / "sae", arch)
+    enc = splare.load_splare(str(_checkpoint(tmp_path, tiny_llm, layer, tmp_path / "sae", "sae_lens")))
+    got = _dense(enc.encode(TEXTS), N_LATENTS)
+    ref = _pool(_sae_lens_reference(hidden, t, arch), mask)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_splare_bidirectional_and_exclude_bos(tiny_llm, tmp_path):
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    _write_sae_lens(tmp_path / "sae", "standard")
+    causal = splare.load_splare(str(_checkpoint(tmp_path / "c", tiny_llm, 1, tmp_path / "sae")))
+    bidi = splare.load_splare(str(_checkpoint(tmp_path / "b", tiny_llm, 1, tmp_path / "sae",
+                                              attention="bidirectional")))
+    nobos = splare.load_splare(str(_checkpoint(tmp_path / "n", tiny_llm, 1, tmp_path / "sae", exclude_bos=True)))
+    vc, vb, vn = (_dense(e.encode(TEXTS), N_LATENTS) for e in (causal, bidi, nobos))
+    assert not np.allclose(vc, vb, atol=1e-4)
+    t = _sae_lens_reference(hidden, {k: v for k, v in _sae_tensors(tmp_path / "sae").items()}, "standard")
+    m = mask.copy()
+    m[:, 0] = 0
+    np.testing.assert_allclose(vn, _pool(t, m), atol=1e-5, rtol=1e-5)
+
+
+def _sae_tensors(d):
+    from safetensors.torch import load_file
+
+    return {k: v.numpy().astype(np.float64) for k, v in load_file(str(d / "sae_weights.safetensors")).items()}
+
+
+def test_sae_d_model_mismatch_is_usage_error(tiny_llm, tmp_path):
+    from safetensors.torch import save_file
+
+    d = tmp_path / "sae"
+    d.mkdir()
+    save_file({"W_enc": torch.randn(32, 16), "b_enc": torch.zeros(16)}, str(d / "sae.safetensors"))
+    with pytest.raises(UsageError, match="d_model 32 does not match the trunk's hidden size 64"):
+        splare.load_splare(str(_checkpoint(tmp_path, tiny_llm, 1, d)))
+
+
+def test_sae_hook_layer_mismatch_is_usage_error(tiny_llm, tmp_path):
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    _write_llama_scope(tmp_path / "sae", 3, hidden, mask)  # reads blocks.3
+    with pytest.raises(UsageError, match="blocks.3.hook_resid_post"):
+        splare.load_splare(str(_checkpoint(tmp_path, tiny_llm, 1, tmp_path / "sae")))
+
+
+def test_bad_checkpoints_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="no splare_config.json"):
+        splare.load_splare(str(tmp_path))
+    (tmp_path / "splare_config.json").write_text(json.dumps({"backbone": "x", "layer": 1, "sae": {"path": "s"},
+                                                             "attention": "sideways"}))
+    with pytest.raises(UsageError, match="attention must be one of"):
+        splare.load_splare(str(tmp_path))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        sae_mod.load_sae(str(tmp_path), activation="gelu")
+
+
+def test_train_topk_sae_and_plain_format_round_trip(tiny_llm, tmp_path):
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    x = torch.tensor(hidden[mask.astype(bool)])
+    sae = sae_mod.train_topk_sae(x, n_latents=128, k=8, steps=200, lr=1e-2, seed=0)
+    assert torch.allclose(sae.W_dec.norm(dim=1), torch.ones(128), atol=1e-5)
+    with torch.no_grad():
+        z = sae(x)
+        mse = ((sae.decode(z) - x) ** 2).mean()
+        baseline = ((x - x.mean(0)) ** 2).mean()
+    assert int((z > 0).sum(-1).max()) <= 8
+    assert mse < 0.5 * baseline  # learned something beyond the mean
+    again = sae_mod.train_topk_sae(x, n_latents=128, k=8, steps=200, lr=1e-2, seed=0)
+    assert torch.equal(again.W_enc, sae.W_enc)  # deterministic for a seed
+    path = sae_mod.save_sae(sae, str(tmp_path / "plain"))
+    loaded = sae_mod.load_sae(path)
+    assert loaded.source["format"] == "plain" and loaded.activation == "topk" and loaded.k == 8
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), z)
+    # ... and SPLARE loads it: latents are max-pooled TopK codes.
+    enc = splare.load_splare(str(_checkpoint(tmp_path, tiny_llm, 1, tmp_path / "plain")))
+    got = _dense(enc.encode(TEXTS), 128)
+    with torch.no_grad():
+        lat = sae(torch.tensor(hidden)).numpy()
+    np.testing.assert_allclose(got, _pool(lat, mask), atol=1e-5, rtol=1e-5)
+
+
+def test_factories_through_registry(tiny_llm, tmp_path):
+    from pyserini_splare.encode._base import ENCODERS, SparseEncoder
+    from pyserini_splare.index._meta import load_callable
+
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    _write_llama_scope(tmp_path / "sae", 1, hidden, mask)
+    ckpt = _checkpoint(tmp_path, tiny_llm, 1, tmp_path / "sae")
+    enc = load_callable(ENCODERS["splare"])(str(ckpt), device="cpu", dtype=None, max_length=8,
+                                            trust_remote_code=False, unknown_option=1)
+    assert isinstance(enc, SparseEncoder) and enc.config.max_length_doc == 8
+    llm = load_callable(ENCODERS["splade-llm"])(str(tiny_llm), device="cpu", dtype="fp32", max_length=None)
+    assert isinstance(llm, SparseEncoder)
+
+
+def test_make_splare_checkpoint_script(tiny_llm, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    hidden, mask = _layer_hidden(tiny_llm, 2)
+    params = _write_llama_scope(tmp_path / "sae", 2, hidden, mask)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_splare_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("make_splare_checkpoint", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "ckpt"
+    assert mod.main(["--backbone", str(tiny_llm), "--sae", str(tmp_path / "sae"), "--output", str(out),
+                     "--copy-sae"]) == 0
+    cfg = json.loads((out / "splare_config.json").read_text())
+    assert cfg["layer"] == 2 and cfg["sae"]["path"] == "sae" and cfg["attention"] == "causal"
+    shutil.rmtree(tmp_path / "sae")  # the copy inside the checkpoint is what gets used
+    got = _dense(splare.load_splare(str(out)).encode(TEXTS), N_LATENTS)
+    np.testing.assert_allclose(got, _pool(_llama_scope_reference(hidden, params), mask), atol=1e-5, rtol=1e-5)
+    assert mod.main(["--backbone", str(tiny_llm), "--sae", str(out / "sae"), "--output", str(out)]) == 2  # exists
+    assert mod.main(["--backbone", str(tiny_llm), "--sae", str(out / "sae"), "--output", str(tmp_path / "x"),
+                     "--layer", "1"]) == 2  # contradicts the SAE's hook point
+
+
+# ---------------------------------------------------------------------------------------------
+# SPLADE over the LLM vocabulary
+# ---------------------------------------------------------------------------------------------
+
+
+def test_splade_llm_matches_reference_and_terms_round_trip(tiny_llm, tmp_path):
+    enc = splade_llm.load_splade_llm(str(tiny_llm), batch_size=2)
+    out, mask = _full_hidden(tiny_llm, TEXTS)
+    ref = _pool(out.logits.numpy().astype(np.float64), mask.numpy())
+    vocab = out.logits.shape[-1]
+    got = _dense(enc.encode(TEXTS), vocab)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-5)
+    assert enc.space.size == vocab and enc.space.term(42) == "t42" and enc.space.id("t42") == 42
+    vec = enc.encode(["quick brown fox"])[0]
+    assert [enc.space.id(t) for t in enc.space.terms(vec.ids)] == vec.ids.tolist()
+    tok = backbone.load_tokenizer(str(tiny_llm))
+    ids = tok("quick fox", add_special_tokens=False)["input_ids"]
+    assert "".join(enc.readable_terms(ids)) == "quick fox"
+    assert enc.spec()["type"] == "splade-llm"
+    # A config directory with bidirectional attention changes the vectors.
+    d = tmp_path / "splade-llm"
+    d.mkdir()
+    splade_llm.SpladeLLMConfig(backbone=str(tiny_llm), attention="bidirectional").write(str(d))
+    bidi = _dense(splade_llm.load_splade_llm(str(d)).encode(TEXTS), vocab)
+    assert not np.allclose(bidi, got, atol=1e-4)
