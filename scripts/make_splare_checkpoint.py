@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyserini_splare._cli import UsageError, atomic_dir, cli_main, run  # noqa: E402
-from pyserini_splare.encode.backbone import ATTENTION_MODES, DTYPES  # noqa: E402
-from pyserini_splare.encode.sae import ACTIVATIONS, SAE_FORMATS, inspect_sae  # noqa: E402
-from pyserini_splare.encode.splare import CONFIG_FILE, SplareConfig  # noqa: E402
+from pyserini_splare._cli import UsageError, atomic_dir, cli_main, run
+from pyserini_splare.encode.backbone import ATTENTION_MODES, DTYPES
+from pyserini_splare.encode.sae import ACTIVATIONS, SAE_FORMATS, inspect_sae
+from pyserini_splare.encode.splare import CONFIG_FILE, SplareConfig
 
 
 def parse_args(argv):

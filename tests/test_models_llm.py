@@ -18,8 +18,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from pyserini_splare._cli import UsageError  # noqa: E402
-from pyserini_splare.encode import backbone, sae as sae_mod, splade_llm, splare  # noqa: E402
+from pyserini_splare._cli import UsageError
+from pyserini_splare.encode import backbone, splade_llm, splare
+from pyserini_splare.encode import sae as sae_mod
 
 HIDDEN, N_LAYERS, N_LATENTS = 64, 4, 256
 TEXTS = [
@@ -33,7 +34,14 @@ CORPUS = TEXTS * 4 + ["concepts of retrieval models", "dogs and foxes run", "tex
 
 
 def _tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -131,8 +139,8 @@ def _write_llama_scope(d, layer, hidden, mask, seed=1):
           "use_decoder_bias": True, "apply_decoder_bias_to_pre_encoder": False,
           "sparsity_include_decoder_norm": True, "top_k": 50}
     (d / "hyperparams.json").write_text(json.dumps(hp))
-    return dict(W_enc=W_enc.numpy().astype(np.float64), b_enc=b_enc.numpy().astype(np.float64),
-                W_dec=W_dec.numpy().astype(np.float64), thr=thr, norm_in=norm_in)
+    return {"W_enc": W_enc.numpy().astype(np.float64), "b_enc": b_enc.numpy().astype(np.float64),
+            "W_dec": W_dec.numpy().astype(np.float64), "thr": thr, "norm_in": norm_in}
 
 
 def _llama_scope_reference(h, p):

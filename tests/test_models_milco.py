@@ -14,9 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from pyserini_splare._cli import UsageError  # noqa: E402
-from pyserini_splare.encode import milco  # noqa: E402
-from pyserini_splare.vectors import PrefixedSpace, VocabSpace  # noqa: E402
+from pyserini_splare._cli import UsageError
+from pyserini_splare.encode import milco
+from pyserini_splare.vectors import PrefixedSpace, VocabSpace
 
 EN_CORPUS = ["sparse retrieval of documents", "the cat sat on the mat", "learning lexical matching",
              "queries and documents in english", "running runner runs"] * 3
@@ -25,7 +25,15 @@ TEXTS = ["sparse retrieval", "поиск документов поиск", "中�
 
 
 def _en_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -97,8 +105,8 @@ def tiny_milco(tmp_path_factory):
     (ckpt / "config.json").write_text(json.dumps({
         "model_type": "milco", "multilingual_encoder_checkpoint": "../m", "lsr_encoder_checkpoint": str(root / "en"),
         "en_vocab_size": len(en_tok), "m_vocab_size": len(m_tok), "echo": True}))
-    return ckpt, dict(m_model=m_model, projector=projector, head=head, echo=echo, scale=scale, m_tok=m_tok,
-                      en_tok=en_tok, en_cfg=en_cfg)
+    return ckpt, {"m_model": m_model, "projector": projector, "head": head, "echo": echo, "scale": scale,
+                  "m_tok": m_tok, "en_tok": en_tok, "en_cfg": en_cfg}
 
 
 def _reference(ref, texts):

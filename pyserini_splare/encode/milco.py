@@ -26,11 +26,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .._cli import UsageError
-from ..vectors import CompositeSpace, FeatureSpace, PrefixedSpace, SparseVector, VocabSpace
+from ..vectors import (
+    CompositeSpace,
+    FeatureSpace,
+    PrefixedSpace,
+    SparseVector,
+    VocabSpace,
+)
 from ._base import Kind, SparseEncoder
 from .backbone import quiet_transformers, resolve_path, torch_dtype
 from .splare import sorted_batches
@@ -250,9 +257,8 @@ def load_milco(path_or_id: str, device: str = "cpu", dtype: Any = None, max_leng
     from transformers import AutoTokenizer
 
     path = os.fspath(path_or_id)
-    if not os.path.isdir(path):
-        if not trust_remote_code:
-            raise UsageError(f"MILCO checkpoint {path!r} is not a local directory; hub checkpoints "
+    if not os.path.isdir(path) and not trust_remote_code:
+        raise UsageError(f"MILCO checkpoint {path!r} is not a local directory; hub checkpoints "
                              "(omai-research/milco-*) run remote code: pass trust_remote_code")
     cfg = _read_config(path) if os.path.isdir(path) else {}
     ql = dl = None

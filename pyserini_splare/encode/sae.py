@@ -166,12 +166,13 @@ def _read_json(path: str) -> dict:
 
 
 def _load_tensors(path: str) -> tuple[dict, dict]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(path, framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
-    except Exception as e:  # safetensors raises its own error types
+            names = list(f.keys())  # a safe_open handle is not a dict: no `in`
+            return {k: f.get_tensor(k) for k in names}, dict(f.metadata() or {})
+    except (OSError, SafetensorError) as e:
         raise UsageError(f"cannot read SAE weights {path}: {e}") from None
 
 
@@ -270,16 +271,15 @@ def _load_plain(path: str, activation: str | None, k: int | None):
 
 
 def _shape(wfile: str, key: str) -> tuple[int, ...]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(wfile, framework="pt") as f:
-            if key not in f.keys():
+            names = set(f.keys())  # a safe_open handle is not a dict: no `in`
+            if key not in names:
                 raise UsageError(f"SAE weights {wfile} lack {key}")
             return tuple(f.get_slice(key).get_shape())
-    except UsageError:
-        raise
-    except Exception as e:
+    except (OSError, SafetensorError) as e:
         raise UsageError(f"cannot read SAE weights {wfile}: {e}") from None
 
 

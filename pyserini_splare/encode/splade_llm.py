@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Sequence
+from typing import Any
 
 from .._cli import UsageError
 from ..vectors import PrefixedSpace, SparseVector
@@ -53,7 +54,7 @@ class SpladeLLMConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     @classmethod
-    def read(cls, directory: str) -> "SpladeLLMConfig":
+    def read(cls, directory: str) -> SpladeLLMConfig:
         path = os.path.join(directory, CONFIG_FILE)
         try:
             with open(path, encoding="utf-8") as f:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Sequence
+from typing import Any
 
 from .._cli import UsageError
 from ..vectors import PrefixedSpace, SparseVector
@@ -82,7 +83,7 @@ class SplareConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any], where: str = CONFIG_FILE) -> "SplareConfig":
+    def from_json(cls, obj: dict[str, Any], where: str = CONFIG_FILE) -> SplareConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(obj) - known)
         if unknown:
@@ -93,7 +94,7 @@ class SplareConfig:
             raise UsageError(f"{where}: {e}") from None
 
     @classmethod
-    def read(cls, checkpoint_dir: str) -> "SplareConfig":
+    def read(cls, checkpoint_dir: str) -> SplareConfig:
         path = os.path.join(checkpoint_dir, CONFIG_FILE)
         try:
             with open(path, encoding="utf-8") as f:
