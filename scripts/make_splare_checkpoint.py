@@ -6,9 +6,13 @@ downloads: the backbone may be a hub id (recorded as is, resolved by transformer
 loaded) or a local path (then checked now); the SAE and adapter must be local paths.
 
 Examples:
-  # zero-shot SPLARE from Llama-3.1-8B + Llama Scope L26R-32x (131,072 latents, JumpReLU)
+  # zero-shot SPLARE from Llama-3.1-8B + Llama Scope L26R-32x (131,072 latents, JumpReLU), local SAE
   python scripts/make_splare_checkpoint.py --backbone meta-llama/Llama-3.1-8B \\
       --sae ~/hf/Llama3_1-8B-Base-LXR-32x/Llama3_1-8B-Base-L26R-32x --output ckpt/splare-zs-l26 --exclude-bos
+
+  # the same with the SAE fetched on first load (only its subfolder) instead of now
+  python scripts/make_splare_checkpoint.py --backbone meta-llama/Llama-3.1-8B --layer 26 \\
+      --sae hf://fnlp/Llama3_1-8B-Base-LXR-32x/Llama3_1-8B-Base-L26R-32x --output ckpt/splare-zs-l26
 
   # with a trained adapter (bidirectional attention by default then), copied into the checkpoint
   python scripts/make_splare_checkpoint.py --backbone meta-llama/Llama-3.1-8B --sae SAE_DIR \\
@@ -28,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pyserini_splare._cli import UsageError, atomic_dir, cli_main, run
 from pyserini_splare.encode.backbone import ATTENTION_MODES, DTYPES
 from pyserini_splare.encode.sae import ACTIVATIONS, SAE_FORMATS, inspect_sae
-from pyserini_splare.encode.splare import CONFIG_FILE, SplareConfig
+from pyserini_splare.encode.splare import CONFIG_FILE, HF_SCHEME, SplareConfig
 
 
 def parse_args(argv):
@@ -39,7 +43,8 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--backbone", required=True, help="HF hub id or local path of the causal LLM")
-    p.add_argument("--sae", required=True, help="local SAE directory or .safetensors file")
+    p.add_argument("--sae", required=True, help="local SAE directory or .safetensors file, or hf://OWNER/REPO/SUBFOLDER "
+                   "(recorded, fetched when the checkpoint is first loaded)")
     p.add_argument("--sae-format", default="auto", choices=SAE_FORMATS)
     p.add_argument("--activation", choices=ACTIVATIONS, help="override the SAE's activation")
     p.add_argument("--k", type=int, help="TopK's k (override)")
@@ -59,7 +64,7 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def _check_backbone(backbone: str, layer: int, d_model: int) -> None:
+def _check_backbone(backbone: str, layer: int, d_model: int | None) -> None:
     """Only a local backbone is checked (a hub id is not fetched: this script stays offline)."""
     cfg_file = Path(backbone) / "config.json"
     if not cfg_file.exists():
@@ -70,16 +75,25 @@ def _check_backbone(backbone: str, layer: int, d_model: int) -> None:
     n = int(cfg.num_hidden_layers)
     if not 0 <= layer < n:
         raise UsageError(f"layer {layer} is beyond the model's depth: {backbone} has {n} blocks")
-    if int(cfg.hidden_size) != d_model:
+    if d_model is not None and int(cfg.hidden_size) != d_model:
         raise UsageError(f"SAE d_model {d_model} does not match {backbone}'s hidden size {cfg.hidden_size}")
 
 
 @cli_main
 def main(argv=None):
     args = parse_args(argv)
-    if not os.path.exists(args.sae):
-        raise UsageError(f"SAE {args.sae!r} not found (download it first; this script stays offline)")
-    info = inspect_sae(args.sae, args.sae_format)
+    remote = args.sae.startswith(HF_SCHEME)
+    if remote:
+        # Not fetched now: the layer must be given and shapes are checked when the checkpoint is loaded.
+        if args.layer is None:
+            raise UsageError(f"an {HF_SCHEME} SAE is not inspected offline: pass --layer")
+        if args.copy_sae:
+            raise UsageError(f"--copy-sae needs a local SAE, not {args.sae}")
+        info = {"format": args.sae_format, "d_model": None, "n_latents": "?", "hook_point_in": None, "layer": None}
+    elif not os.path.exists(args.sae):
+        raise UsageError(f"SAE {args.sae!r} not found (download it first, or give hf://OWNER/REPO/SUBFOLDER)")
+    else:
+        info = inspect_sae(args.sae, args.sae_format)
     layer = args.layer if args.layer is not None else info["layer"]
     if layer is None:
         raise UsageError(f"cannot infer the layer from SAE hook point {info['hook_point_in']!r}: pass --layer")
@@ -91,7 +105,7 @@ def main(argv=None):
     attention = args.attention or ("bidirectional" if args.lora else "causal")
     backbone = args.backbone if not os.path.exists(args.backbone) else os.path.abspath(args.backbone)
     with atomic_dir(args.output, overwrite=args.overwrite) as tmp:
-        sae_path = os.path.abspath(args.sae)
+        sae_path = args.sae if remote else os.path.abspath(args.sae)
         if args.copy_sae:
             copy = shutil.copytree if os.path.isdir(args.sae) else shutil.copy2
             dest = tmp / ("sae" if os.path.isdir(args.sae) else "sae.safetensors")

@@ -443,6 +443,13 @@ def test_make_splare_checkpoint_script(tiny_llm, tmp_path):
     shutil.rmtree(tmp_path / "sae")  # the copy inside the checkpoint is what gets used
     got = _dense(splare.load_splare(str(out)).encode(TEXTS), N_LATENTS)
     np.testing.assert_allclose(got, _pool(_llama_scope_reference(hidden, params), mask), atol=1e-5, rtol=1e-5)
+    # A hub SAE is recorded, not fetched (offline): the layer must then be given.
+    hub = "hf://fnlp/Llama3_1-8B-Base-LXR-32x/Llama3_1-8B-Base-L26R-32x"
+    assert mod.main(["--backbone", "meta-llama/Llama-3.1-8B", "--sae", hub, "--output", str(tmp_path / "h")]) == 2
+    assert mod.main(["--backbone", "meta-llama/Llama-3.1-8B", "--sae", hub, "--layer", "26",
+                     "--output", str(tmp_path / "h")]) == 0
+    hub_cfg = splare.SplareConfig.read(str(tmp_path / "h"))
+    assert hub_cfg.sae.path == hub and hub_cfg.layer == 26 and hub_cfg.backbone == "meta-llama/Llama-3.1-8B"
     assert mod.main(["--backbone", str(tiny_llm), "--sae", str(out / "sae"), "--output", str(out)]) == 2  # exists
     assert mod.main(["--backbone", str(tiny_llm), "--sae", str(out / "sae"), "--output", str(tmp_path / "x"),
                      "--layer", "1"]) == 2  # contradicts the SAE's hook point

@@ -173,10 +173,12 @@ class SplareEncoder(SparseEncoder):
         with torch.inference_mode():
             return self.sae(self.trunk.hidden(input_ids, attention_mask))
 
-    def _pool_mask(self, attention_mask):
+    def _pool_mask(self, input_ids, attention_mask):
         mask = attention_mask.clone()
-        if self.config.exclude_bos:
-            mask[:, 0] = 0  # right padding: position 0 is the first real token (BOS)
+        bos = self.trunk.tokenizer.bos_token_id
+        if self.config.exclude_bos and bos is not None:
+            # Right padding: position 0 is the first token; drop it only if it is BOS (Qwen adds none).
+            mask[:, 0] = mask[:, 0] * (input_ids[:, 0] != bos).to(mask.dtype)
         return mask
 
     def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
@@ -193,7 +195,7 @@ class SplareEncoder(SparseEncoder):
             enc = self.trunk.tokenize([texts[i] for i in idx], max_len)
             with torch.inference_mode():
                 hidden = self.trunk.hidden(enc["input_ids"], enc["attention_mask"])
-                mask = self._pool_mask(enc["attention_mask"]).to(hidden.device)
+                mask = self._pool_mask(enc["input_ids"], enc["attention_mask"]).to(hidden.device)
                 pooled = pooled_in_chunks(self.sae, hidden, mask, SAE_TOKEN_CHUNK)
             for i, vec in zip(idx, rows_to_vectors(pooled)):
                 out[i] = vec
@@ -204,6 +206,27 @@ class SplareEncoder(SparseEncoder):
                 "sae": self.sae.describe(), "lora": self.config.lora, "attention": self.config.attention,
                 "max_length_query": self.config.max_length_query, "max_length_doc": self.config.max_length_doc,
                 "exclude_bos": self.config.exclude_bos}
+
+
+HF_SCHEME = "hf://"
+
+
+def resolve_sae_path(sae_path: str, checkpoint_dir: str) -> str:
+    """A local SAE path (relative to the checkpoint), or ``hf://OWNER/REPO/SUBFOLDER`` fetched once into the
+    Hugging Face cache (only that subfolder: Llama Scope repos hold one SAE per layer, ~1-4 GB each)."""
+    if not sae_path.startswith(HF_SCHEME):
+        return resolve_path(sae_path, checkpoint_dir)
+    parts = sae_path[len(HF_SCHEME):].strip("/").split("/")
+    if len(parts) < 2:
+        raise UsageError(f"SAE path {sae_path!r}: expected hf://OWNER/REPO[/SUBFOLDER]")
+    repo, sub = "/".join(parts[:2]), "/".join(parts[2:])
+    try:
+        from huggingface_hub import snapshot_download
+
+        local = snapshot_download(repo, allow_patterns=[f"{sub}/*", f"{sub}/**"] if sub else None)
+    except Exception as e:  # noqa: BLE001 - hub errors (offline, gated, missing) all mean "cannot fetch"
+        raise UsageError(f"cannot fetch SAE {sae_path}: {e}") from None
+    return os.path.join(local, sub) if sub else local
 
 
 def load_splare(path_or_id: str, device: str = "cpu", dtype: Any = None, max_length: int | None = None,
@@ -226,7 +249,8 @@ def load_splare(path_or_id: str, device: str = "cpu", dtype: Any = None, max_len
         cfg.max_length_query = cfg.max_length_doc = int(max_length)
     if dtype is None:
         dtype = "float32" if str(device).startswith("cpu") else cfg.dtype
-    sae = load_sae(resolve_path(cfg.sae.path, path), cfg.sae.format, cfg.sae.activation, cfg.sae.k, device=device)
+    sae = load_sae(resolve_sae_path(cfg.sae.path, path), cfg.sae.format, cfg.sae.activation, cfg.sae.k,
+                   device=device)
     trunk = load_trunk(resolve_path(cfg.backbone, path), layer=int(cfg.layer), attention=cfg.attention,
                        lora=resolve_path(cfg.lora, path) if cfg.lora else None, device=device, dtype=dtype,
                        trust_remote_code=trust_remote_code)
