@@ -480,3 +480,25 @@ def test_splade_llm_matches_reference_and_terms_round_trip(tiny_llm, tmp_path):
     splade_llm.SpladeLLMConfig(backbone=str(tiny_llm), attention="bidirectional").write(str(d))
     bidi = _dense(splade_llm.load_splade_llm(str(d)).encode(TEXTS), vocab)
     assert not np.allclose(bidi, got, atol=1e-4)
+
+
+def test_splade_llm_lora_on_causal_lm(tiny_llm, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    def adapter(out, nonzero):
+        model = get_peft_model(transformers.AutoModelForCausalLM.from_pretrained(tiny_llm),
+                               LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+        if nonzero:
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if "lora_B" in name:
+                        p.normal_(0, 0.5)
+        model.save_pretrained(out)
+        return str(out)
+
+    encs = [splade_llm.load_splade_llm(str(tiny_llm)),
+            splade_llm.load_splade_llm(str(tiny_llm), lora=adapter(tmp_path / "z", False)),
+            splade_llm.load_splade_llm(str(tiny_llm), lora=adapter(tmp_path / "n", True))]
+    base, zero, nz = (_dense(e.encode(TEXTS), e.space.size) for e in encs)
+    np.testing.assert_allclose(zero, base, atol=1e-5)
+    assert np.abs(nz - base).max() > 1e-3

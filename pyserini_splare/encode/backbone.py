@@ -74,11 +74,15 @@ def quiet_transformers():
     from transformers.utils import logging as hf_logging
 
     old = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar; the encode CLI has its own
     try:
         yield
     finally:
         hf_logging.set_verbosity(old)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def bidirectional_mask(attention_mask, dtype):
@@ -151,6 +155,8 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
 def _load_config(path: str, trust_remote_code: bool):
     from transformers import AutoConfig
 
+    if (os.path.isabs(path) or path.startswith(".") or os.sep + os.sep in path) and not os.path.exists(path):
+        raise UsageError(f"model path {path!r} does not exist")
     try:
         return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:

@@ -79,6 +79,12 @@ class SpladeLLMConfig:
         return path
 
 
+def torch_tanh(x):
+    import torch
+
+    return torch.tanh(x)
+
+
 class SpladeLLMEncoder(SparseEncoder):
     """Causal LM (full depth) -> LM-head logits -> max log1p(ReLU) over tokens -> ``t{id}`` terms."""
 
@@ -92,7 +98,12 @@ class SpladeLLMEncoder(SparseEncoder):
         self.space = PrefixedSpace(TOKEN_PREFIX, vocab, name=f"splade-llm:{os.path.basename(os.path.normpath(path))}")
 
     def _head(self, hidden):
-        return self.trunk.lm_head(hidden).float()
+        logits = self.trunk.lm_head(hidden).float()
+        # Gemma 2/3 soft-cap logits in the causal-LM forward, outside the head: apply it the same way.
+        cap = getattr(self.trunk.model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch_tanh(logits / cap) * cap
+        return logits
 
     def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
         import torch
