@@ -22,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-WORDS = ("retrieval sparse latent concept document query language model encoder token vector index "
-         "search rank score fusion dense lexical multilingual persian russian chinese news corpus").split()
+WORDS = ["retrieval", "sparse", "latent", "concept", "document", "query", "language", "model", "encoder", "token", "vector", "index", "search", "rank", "score", "fusion", "dense", "lexical", "multilingual", "persian", "russian", "chinese", "news", "corpus"]
 
 
 def parse_args(argv=None):
@@ -44,7 +43,14 @@ def parse_args(argv=None):
 def build(tmp: Path, args):
     import torch
     from safetensors.torch import save_file
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -99,9 +105,9 @@ def main(argv=None):
                     trunk.hidden(b["input_ids"], b["attention_mask"])
 
         rows = []
-        for name, fn in (("trunk cut after block %d" % args.layer, lambda: trunk_only(enc.trunk)),
-                         ("trunk full depth (%d blocks)" % args.blocks, lambda: trunk_only(full)),
-                         ("SPLARE encode (cut + SAE %d + pool)" % args.latents, lambda: enc.encode(docs, "doc"))):
+        for name, fn in ((f"trunk cut after block {args.layer}", lambda: trunk_only(enc.trunk)),
+                         (f"trunk full depth ({args.blocks} blocks)", lambda: trunk_only(full)),
+                         (f"SPLARE encode (cut + SAE {args.latents} + pool)", lambda: enc.encode(docs, "doc"))):
             fn()  # warm-up
             t = time.perf_counter()
             fn()
