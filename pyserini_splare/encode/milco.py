@@ -257,6 +257,8 @@ def load_milco(path_or_id: str, device: str = "cpu", dtype: Any = None, max_leng
     from transformers import AutoTokenizer
 
     path = os.fspath(path_or_id)
+    if os.path.isdir(path):
+        path = os.path.abspath(path)  # spec() is recorded in meta.json and read back from other directories
     if not os.path.isdir(path) and not trust_remote_code:
         raise UsageError(f"MILCO checkpoint {path!r} is not a local directory; hub checkpoints "
                              "(omai-research/milco-*) run remote code: pass trust_remote_code")

@@ -146,6 +146,8 @@ def load_splade_llm(path_or_id: str, device: str = "cpu", dtype: Any = None, max
     from .backbone import load_trunk
 
     path = os.fspath(path_or_id)
+    if os.path.isdir(path):
+        path = os.path.abspath(path)  # spec() is recorded in meta.json and read back from other directories
     if os.path.exists(os.path.join(path, CONFIG_FILE)):
         cfg = SpladeLLMConfig.read(path)
         base = path

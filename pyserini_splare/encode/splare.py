@@ -240,6 +240,8 @@ def load_splare(path_or_id: str, device: str = "cpu", dtype: Any = None, max_len
     from .sae import load_sae
 
     path = os.fspath(path_or_id)
+    if os.path.isdir(path):
+        path = os.path.abspath(path)  # spec() is recorded in meta.json and read back from other directories
     if not os.path.isdir(path):
         raise UsageError(f"SPLARE checkpoint {path!r} is not a directory (see docs/splare-checkpoint.md)")
     cfg = SplareConfig.read(path)
