@@ -1,0 +1,78 @@
+"""Corpus readers: JSONL (files, folders, gzip), CACM's HTML tarball, validation with file:line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from pyserini_splare._cli import UsageError
+from pyserini_splare.corpus import (DuplicateChecker, find_duplicate, html_to_text, open_corpus, read_cacm_html,
+                                    read_jsonl)
+
+
+def _write(path, lines):
+    path.write_bytes(b"".join((json.dumps(x).encode() if isinstance(x, dict) else x) + b"\n" for x in lines))
+    return path
+
+
+def test_jsonl_title_text_and_contents(tmp_path):
+    p = _write(tmp_path / "c.jsonl", [{"id": "a", "title": "T", "text": "body"}, {"id": 7, "contents": "only"},
+                                      {"docid": "c", "title": "", "text": "x"}])
+    docs = list(open_corpus(str(p)))
+    assert [(d.id, d.text) for d in docs] == [("a", "T body"), ("7", "only"), ("c", "x")]
+    assert docs[1].where == f"{p}:2"
+
+
+def test_folder_and_gzip(tmp_path):
+    d = tmp_path / "corpus"
+    d.mkdir()
+    _write(d / "b.jsonl", [{"id": "2", "text": "two"}])
+    with gzip.open(d / "a.jsonl.gz", "wb") as f:
+        f.write(b'{"id": "1", "text": "one"}\n')
+    (d / "notes.txt").write_text("ignored")
+    assert [x.id for x in read_jsonl(d)] == ["1", "2"]
+
+
+@pytest.mark.parametrize("line, msg", [
+    (b'{"text": "no id"}', "c.jsonl:2: missing 'id'"),
+    (b'{"id": "x", "text": "  "}', "c.jsonl:2: document 'x' has empty text"),
+    (b'{"id": "x"}', "has no 'text' or 'contents'"),
+    (b'{"id": "x", "text": "caf\xe9"}', "c.jsonl:2: not valid UTF-8"),
+    (b'{"id": "x y", "text": "t"}', "without whitespace"),
+    (b'not json', "c.jsonl:2: malformed JSON"),
+])
+def test_bad_lines_name_file_and_line(tmp_path, line, msg):
+    p = _write(tmp_path / "c.jsonl", [{"id": "ok", "text": "fine"}, line])
+    with pytest.raises(UsageError, match=msg.replace(".", r"\.").replace("(", r"\(")):
+        list(read_jsonl(p))
+
+
+def test_missing_corpus_and_unknown_format(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        open_corpus(str(tmp_path / "nope.jsonl"))
+    (tmp_path / "x.csv").write_text("a,b")
+    with pytest.raises(UsageError, match="unknown corpus format"):
+        open_corpus(str(tmp_path / "x.csv"))
+
+
+def test_duplicates_found_with_both_places(tmp_path):
+    p = _write(tmp_path / "c.jsonl", [{"id": i, "text": "t"} for i in ("a", "b", "c", "b")])
+    chk = DuplicateChecker()
+    for d in read_jsonl(p):
+        chk.add(d.id)
+    dups = chk.duplicate_hashes()
+    assert len(dups) == 1
+    assert find_duplicate(read_jsonl(p), dups) == f"{p}:4: duplicate document id 'b' (first at {p}:2)"
+
+
+def test_html_to_text():
+    assert html_to_text("<html><pre>\nA &amp; B\n\n<b>c</b></pre></html>") == "A & B c"
+
+
+def test_cacm_tarball(shared_data):
+    docs = list(read_cacm_html(shared_data / "cacm" / "cacm.tar.gz"))
+    assert len(docs) == 3204
+    assert docs[0].id == "CACM-0001" and docs[0].text.startswith("Preliminary Report-International Algebraic Language")
+    assert len({d.id for d in docs}) == 3204
