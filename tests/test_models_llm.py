@@ -502,3 +502,43 @@ def test_splade_llm_lora_on_causal_lm(tiny_llm, tmp_path):
     base, zero, nz = (_dense(e.encode(TEXTS), e.space.size) for e in encs)
     np.testing.assert_allclose(zero, base, atol=1e-5)
     assert np.abs(nz - base).max() > 1e-3
+
+
+def test_llama_scope_per_latent_threshold_and_pre_encoder_bias(tmp_path):
+    """Variant fields: log_jumprelu_threshold (per latent) and apply_decoder_bias_to_pre_encoder."""
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(9)
+    d, n = 16, 40
+    W_enc, b_enc = torch.randn(n, d, generator=g), torch.randn(n, generator=g)
+    W_dec, b_dec = torch.randn(d, n, generator=g), torch.randn(d, generator=g)
+    log_thr = torch.randn(n, generator=g)
+    (tmp_path / "checkpoints").mkdir()
+    save_file({"encoder.weight": W_enc, "encoder.bias": b_enc, "decoder.weight": W_dec, "decoder.bias": b_dec,
+               "log_jumprelu_threshold": log_thr}, str(tmp_path / "checkpoints" / "final.safetensors"))
+    (tmp_path / "hyperparams.json").write_text(json.dumps({
+        "d_model": d, "d_sae": n, "hook_point_in": "blocks.0.hook_resid_post", "act_fn": "jumprelu",
+        "norm_activation": "dataset-wise", "dataset_average_activation_norm": {"in": 2.5},
+        "apply_decoder_bias_to_pre_encoder": True, "sparsity_include_decoder_norm": True}))
+    sae = sae_mod.load_sae(str(tmp_path))
+    assert sae_mod.inspect_sae(str(tmp_path)) == {"format": "llama_scope", "d_model": d, "n_latents": n,
+                                                  "hook_point_in": "blocks.0.hook_resid_post", "layer": 0}
+    h = torch.randn(7, d, generator=g).double()
+    x = h * math.sqrt(d) / 2.5 - b_dec.double()
+    pre = x @ W_enc.double().T + b_enc.double()
+    keep = pre * W_dec.double().norm(dim=0) > log_thr.double().exp()
+    want = torch.where(keep, pre, torch.zeros_like(pre)).numpy()
+    with torch.no_grad():
+        got = sae(h.float()).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    assert (got > 0).any() and (got == 0).any()
+    # TopK override on the same SAE: k latents per token, chosen by the gated score.
+    topk = sae_mod.load_sae(str(tmp_path), activation="topk", k=5)
+    with torch.no_grad():
+        z = topk(h.float()).numpy()
+    s = (pre * W_dec.double().norm(dim=0)).numpy()
+    for r in range(7):
+        top = np.argsort(-s[r])[:5]
+        ref = np.zeros(n)
+        ref[top] = np.maximum(pre.numpy()[r, top], 0)
+        np.testing.assert_allclose(z[r], ref, atol=1e-5, rtol=1e-5)
