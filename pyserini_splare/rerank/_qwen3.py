@@ -123,7 +123,10 @@ class Qwen3Reranker:
             mask[r, width - len(x):] = 1
         try:
             with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits[:, -1, :]
+                # logits_to_keep=1: only the last position's logits (the LM head over all positions
+                # would cost 2048 x 151k x 4 B = 1.2 GB per 2048-token prompt for nothing)
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                    logits_to_keep=1).logits[:, -1, :]
         except torch.cuda.OutOfMemoryError:
             raise UsageError(f"out of GPU memory on a batch of {len(batch)} x {width} tokens: lower --batch-size "
                              f"or --max-length") from None

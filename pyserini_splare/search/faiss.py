@@ -81,14 +81,15 @@ class FaissSearcher(Searcher):
         faiss.omp_set_num_threads(int(threads))
         qids = list(queries)
         x = self._matrix(queries)
-        depth = min(k, self.num_docs)
+        # one hit beyond k shows whether the k-th score is tied with a hit faiss left out
+        depth = min(k + 1, self.num_docs)
         scores, idx = self._raw(x, depth)
         out = {}
         for i, qid in enumerate(qids):
             s, ix = scores[i], idx[i]
             d = depth
-            # the k-th score is tied with the last one fetched: the tie may continue past depth
-            while d < self.num_docs and len(s) and ix[-1] >= 0 and s[min(k, len(s)) - 1] == s[-1]:
+            # the tie at the k-th score may continue past what was fetched: fetch deeper until it ends
+            while d < self.num_docs and len(s) > k and ix[-1] >= 0 and s[k - 1] == s[-1]:
                 d = min(self.num_docs, d * 2)
                 s, ix = (a[0] for a in self._raw(x[i:i + 1], d))
             out[qid] = sort_hits(((self.docids[j], float(v)) for v, j in zip(s, ix) if j >= 0), k)
