@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=None, help="--encoder: max query tokens")
     p.add_argument("--searcher-options", metavar="JSON", default=None,
                    help="backend-specific searcher options as a JSON object (see docs/search.md)")
+    p.add_argument("--query-cut", type=int, default=None,
+                   help="seismic: query terms (largest weights) that select posting lists (default 20)")
+    p.add_argument("--heap-factor", type=float, default=None,
+                   help="seismic: skip a block whose summary score is below this x the k-th best score, in (0, 1] "
+                        "(default 0.9; lower = more accurate, slower)")
     p.add_argument("--data-dir", default=None, help="folder with topics and qrels (default $PYSERINI_SPLARE_DATA)")
     p.add_argument("--java-heap", default=None, help="JVM heap for Lucene (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")
     p.add_argument("--list-topics", action="store_true", help="list the registered topics and qrels names and exit")
@@ -132,7 +137,15 @@ def main(argv=None):
         from .._java import start_jvm
 
         start_jvm(args.java_heap)
-    searcher = open_searcher(args.index, **options)
+    for flag in ("query_cut", "heap_factor"):
+        if getattr(args, flag) is not None:
+            if meta["backend"] != "seismic":
+                raise UsageError(f"--{flag.replace('_', '-')} applies to seismic indexes, not {meta['backend']}")
+            options[flag] = getattr(args, flag)
+    try:
+        searcher = open_searcher(args.index, **options)
+    except (TypeError, ValueError) as e:  # unknown or invalid --searcher-options for this backend
+        raise UsageError(f"bad searcher options for a {meta['backend']} index: {e}") from None
     kind = QUERY_KINDS.get(meta["backend"], "sparse")
     if kind == "text":
         if topics is None:

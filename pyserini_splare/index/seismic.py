@@ -1,0 +1,180 @@
+"""Seismic approximate index of a vectors directory (``pyseismic-lsr``, ``import seismic``).
+
+Seismic (Bruch, Nardini, Rulli, Venturini: "Efficient Inverted Indexes for Approximate Retrieval
+over Learned Sparse Representations", SIGIR 2024; "Pairing Clustered Inverted Indexes with
+kNN Graphs ...", CIKM 2024) prunes each posting list to its largest entries, clusters it into
+blocks and stores a quantized summary vector per block, so that a query skips every block whose
+summary score cannot enter the current top-k. The SPLARE paper (Formal et al., 2026) serves
+SPLARE-7B with Seismic.
+
+Weights: the vectors directory holds ``round(w * scale)`` integers. We give Seismic those same
+integers (as float32, exact up to 2^24), so scores are the same integer dot products Lucene and
+the exact backend compute and rankings compare one to one; a constant factor changes no ranking.
+
+Component ids: Seismic's ``SeismicIndex`` keys components by u16 and cannot hold more than 65,535
+distinct terms; SPLARE has 131,072 SAE latents, so the u32 variant ``SeismicIndexLV`` is used
+whenever the feature space is larger than that (recorded in the index metadata as ``variant``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._cli import UsageError, atomic_dir, progress
+from ..vectors import iter_vectors, part_files, read_meta
+from ._meta import write_index_meta
+
+INDEX_PREFIX = "index"  # Seismic's save(prefix) writes PREFIX.index.seismic
+INDEX_FILE = INDEX_PREFIX + ".index.seismic"
+
+# u16 component ids: Seismic's default classes hold at most this many distinct components.
+U16_MAX_COMPONENTS = 65_535
+
+# Build defaults, tuned on topic-structured SPLARE-shaped collections (131,072 features, 400 terms
+# per pooled document; docs/backends.md, docs/benchmarks.md). Seismic's own defaults target
+# MS MARCO SPLADE (8.8M docs, 30k terms): n_postings 3500, centroid_fraction 0.1, summary_energy 0.4.
+#   n_postings        average posting-list length kept after pruning (global threshold: the
+#                     index keeps n_postings x #lists postings, the longest per term). Our lists
+#                     are short (40M postings / 131k lists at 100k docs), so 4000 prunes little.
+#   max_fraction      a single list keeps at most n_postings x max_fraction postings.
+#   centroid_fraction blocks per list = fraction x list length (k-means with random centroids).
+#   min_cluster_size  smallest block.
+#   summary_energy    a block summary keeps the largest coordinates covering this share of its
+#                     mass (lower: smaller, faster to build, looser bound -> more blocks scored).
+#   doc_cut           terms of a document used when assigning it to a block at build time.
+#   nknn              neighbours per document in the optional kNN graph (0: no graph).
+DEFAULT_BUILD = {
+    "n_postings": 4000,
+    "max_fraction": 1.5,
+    "centroid_fraction": 0.1,
+    "min_cluster_size": 2,
+    "summary_energy": 0.4,
+    "doc_cut": 15,
+    "nknn": 0,
+}
+
+# Generic index-CLI arguments every builder receives; anything else must be a Seismic option.
+_GENERIC = {"threads", "overwrite", "optimize", "validate", "collection", "language", "java_heap"}
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Send what Seismic's Rust code prints on file descriptor 1 to stderr (stdout stays for results)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # pytest capture etc.: nothing to redirect
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        os.dup2(sys.stderr.fileno(), fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def seismic_classes(n_features: int):
+    """``(variant, IndexClass, DatasetClass)`` for a feature space of ``n_features`` terms."""
+    import seismic
+
+    if n_features > U16_MAX_COMPONENTS:
+        return "LV", seismic.SeismicIndexLV, seismic.SeismicDatasetLV
+    return "", seismic.SeismicIndex, seismic.SeismicDataset
+
+
+def _check_options(options: dict) -> dict:
+    unknown = sorted(set(options) - set(DEFAULT_BUILD) - _GENERIC)
+    if unknown:
+        raise UsageError(f"unknown seismic build option(s) {', '.join(unknown)} (allowed: {', '.join(DEFAULT_BUILD)})")
+    cfg = {**DEFAULT_BUILD, **{k: v for k, v in options.items() if k in DEFAULT_BUILD}}
+    ints = ("n_postings", "min_cluster_size", "doc_cut", "nknn")
+    for key in ints:
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < (0 if key == "nknn" else 1):
+            raise UsageError(f"seismic option {key} must be a {'non-negative' if key == 'nknn' else 'positive'} "
+                             f"integer, got {cfg[key]!r}")
+    for key in ("centroid_fraction", "summary_energy"):
+        v = cfg[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise UsageError(f"seismic option {key} must be in (0, 1], got {v!r}")
+    v = cfg["max_fraction"]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 1:
+        raise UsageError(f"seismic option max_fraction must be >= 1, got {v!r}")
+    return cfg
+
+
+def build_seismic_index(input: str, index: str, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
+    """Build a Seismic index from a vectors directory; ``options`` override :data:`DEFAULT_BUILD`."""
+    cfg = _check_options(options)
+    vmeta = read_meta(input)
+    space = vmeta.space
+    variant, Index, _ = seismic_classes(space.size)
+    import seismic
+
+    sdtype = seismic.get_seismic_string()  # fixed-width numpy unicode, e.g. "U100"
+    max_len = int(np.dtype(sdtype).itemsize // 4)
+    t0 = time.time()
+    # Validate every vector first (ids, terms in the space, integer weights) so that Seismic's
+    # reader, which panics on bad input, only ever sees clean files.
+    seen: set[str] = set()
+    n_docs = n_post = 0
+    for docid, vec in progress(iter_vectors(input), desc="seismic: validating vectors", unit="doc"):
+        if docid in seen:
+            raise UsageError(f"{input}: duplicate document id {docid!r}")
+        seen.add(docid)
+        if len(docid) > max_len:
+            raise UsageError(f"{input}: document id {docid[:20]!r}... is longer than Seismic's {max_len} characters")
+        for t in vec:
+            try:
+                space.id(t)
+            except KeyError as e:
+                raise UsageError(f"{input}: document {docid!r}: {e.args[0]}") from None
+        n_docs += 1
+        n_post += len(vec)
+    if n_docs == 0:
+        raise UsageError(f"{input}: no documents")
+    del seen
+    t_read = time.time() - t0
+    parts = part_files(input)
+    with atomic_dir(index, overwrite=overwrite) as tmp:
+        # SeismicIndex.build reads our part files' {"id","contents","vector"} lines natively (much
+        # faster than SeismicDataset.add_document from Python, which costs O(#features) per call);
+        # it takes one file, so several parts are concatenated into a temporary one.
+        if len(parts) == 1:
+            src = parts[0]
+        else:
+            src = tmp / "_input.jsonl"
+            with open(src, "wb") as out:
+                for p in parts:
+                    with open(p, "rb") as f:
+                        shutil.copyfileobj(f, out)
+        try:
+            with quiet_stdout():
+                idx = Index.build(str(src), load_content=False, num_threads=threads, **cfg)
+                idx.save(str(tmp / INDEX_PREFIX))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # Rust panics surface as pyo3 PanicException
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"Seismic build failed: {msg[:300]}") from None
+        if src != parts[0]:
+            src.unlink()
+        if not (tmp / INDEX_FILE).is_file():
+            raise UsageError(f"Seismic did not write {INDEX_FILE} (files: {sorted(os.listdir(tmp))})")
+        if int(idx.len) != n_docs:
+            raise UsageError(f"Seismic indexed {idx.len} documents, the vectors hold {n_docs}")
+        meta = write_index_meta(tmp, "seismic", vectors=vmeta.to_json(), source=str(Path(input).resolve()),
+                                variant=variant, index_file=INDEX_FILE, seismic_build=cfg,
+                                build={"threads": threads, "seconds": round(time.time() - t0, 2),
+                                       "validate_seconds": round(t_read, 2), "documents": n_docs,
+                                       "postings": n_post, "distinct_terms": int(idx.dim)})
+    return meta

@@ -1,0 +1,98 @@
+"""Seismic approximate search (``pyseismic-lsr``) behind the common :class:`SparseSearcher` interface.
+
+Two knobs trade speed for accuracy (Bruch et al., SIGIR 2024, Alg. 2):
+
+* ``query_cut``: only the query's ``query_cut`` largest-weight terms select posting lists
+  (the other terms still score the candidates' forward vectors);
+* ``heap_factor``: a block is skipped when its summary score is below ``heap_factor`` x the
+  current k-th best score. Summaries are energy-pruned and quantized, so they can *under*-estimate a
+  block: 1.0 skips the most (fastest), lower values score more blocks (safer, slower); a tiny value
+  scores every block of the selected lists.
+
+Scores are the integer dot products of the quantized weights (like Lucene and exact); results are
+ordered by (score desc, docid asc). With ``query_cut`` >= the query length, a tiny ``heap_factor``
+and an index whose posting lists are not pruned (``n_postings`` large), results equal exact search
+(tested).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from .._cli import UsageError
+from ._base import Hit, SparseSearcher, sort_hits
+
+# Search defaults, tuned on topic-structured SPLARE-shaped collections (docs/benchmarks.md):
+# recall@10 vs exact >= 0.98 with 40-term pooled queries.
+DEFAULT_QUERY_CUT = 20
+DEFAULT_HEAP_FACTOR = 0.9
+
+
+class SeismicSearcher(SparseSearcher):
+    backend = "seismic"
+
+    def __init__(self, index_dir, meta=None, query_cut: int = DEFAULT_QUERY_CUT,
+                 heap_factor: float = DEFAULT_HEAP_FACTOR, n_knn: int = 0, sorted_summaries: bool = True):
+        super().__init__(index_dir, meta)
+        if isinstance(query_cut, bool) or not isinstance(query_cut, int) or query_cut < 1:
+            raise ValueError(f"query_cut must be a positive integer, got {query_cut!r}")
+        if isinstance(heap_factor, bool) or not isinstance(heap_factor, (int, float)) or not 0 < heap_factor <= 1:
+            raise ValueError(f"heap_factor must be in (0, 1], got {heap_factor!r}")
+        if isinstance(n_knn, bool) or not isinstance(n_knn, int) or n_knn < 0:
+            raise ValueError(f"n_knn must be a non-negative integer, got {n_knn!r}")
+        self.query_cut, self.heap_factor, self.n_knn = query_cut, float(heap_factor), n_knn
+        self.sorted_summaries = bool(sorted_summaries)
+        import seismic
+
+        from ..index.seismic import INDEX_FILE, quiet_stdout, seismic_classes
+
+        variant, Index, _ = seismic_classes(self.space.size)
+        if self.meta.get("variant", "") != variant:
+            raise UsageError(f"{index_dir}: index metadata says Seismic variant {self.meta.get('variant')!r}, "
+                             f"expected {variant!r} for a feature space of {self.space.size} terms")
+        path = Path(index_dir) / self.meta.get("index_file", INDEX_FILE)
+        if not path.is_file():
+            raise UsageError(f"{index_dir}: Seismic index file {path.name} is missing")
+        try:
+            with quiet_stdout():
+                self._index = Index.load(str(path))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # Rust panics surface as pyo3 PanicException (a BaseException)
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"{path}: cannot load the Seismic index ({msg[:200]}); rebuild it") from None
+        self._sdtype = seismic.get_seismic_string()
+        self.num_docs = int(self._index.len)
+
+    def _arrays(self, q: Mapping[str, int]):
+        return np.asarray(list(q), dtype=self._sdtype), np.fromiter(q.values(), np.float32, len(q))
+
+    def batch_search(self, queries: Mapping[str, Mapping[str, float]], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
+        if k <= 0:
+            raise UsageError(f"k must be positive, got {k}")
+        if threads < 1:
+            raise UsageError(f"threads must be >= 1, got {threads}")
+        qids = list(queries)
+        if not qids:
+            return {}
+        prepared = [self._arrays(self.prepare(qid, queries[qid])) for qid in qids]
+        common = dict(k=int(k), query_cut=self.query_cut, heap_factor=self.heap_factor, n_knn=self.n_knn,
+                      sorted=self.sorted_summaries)
+        if len(qids) == 1:
+            res = [self._index.search("0", prepared[0][0], prepared[0][1], **common)]
+        else:
+            # Query ids given to Seismic are positions: its batch_search returns the result lists in
+            # completion order, not input order (seen with pyseismic-lsr 0.5.4, one thread or many),
+            # so each list is matched back by the query id carried in its hits.
+            res = self._index.batch_search(np.asarray([str(i) for i in range(len(qids))], dtype=self._sdtype),
+                                           [p[0] for p in prepared], [p[1] for p in prepared],
+                                           num_threads=int(threads), **common)
+        by_pos: dict[int, list] = {}
+        for hits in res:
+            if hits:
+                by_pos[int(hits[0][0])] = hits
+        # Hits are (query_id, score, docid); a query matching nothing has an empty list.
+        return {qid: sort_hits(((d, sc) for _, sc, d in by_pos.get(i, [])), k) for i, qid in enumerate(qids)}
