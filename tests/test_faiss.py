@@ -135,3 +135,49 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "sparse" / "meta.json").write_text('{"format": "pyserini_splare.vectors/1"}')
     assert index_main(["--backend", "faiss", "--input", str(tmp_path / "sparse"), "--index", str(tmp_path / "o2")]) == 2
     assert "not dense vectors" in capsys.readouterr().err
+
+
+def test_end_to_end_encode_index_search(tmp_path):
+    """Qwen3-Embedding encoder (tiny random Qwen3, offline) -> faiss index -> search CLI: the run equals
+    a brute-force inner-product ranking of the encoder's own document and query embeddings."""
+    torch = pytest.importorskip("torch")
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
+
+    from pyserini_splare.encode import load_encoder
+    from pyserini_splare.encode.__main__ import main as encode_main
+    from pyserini_splare.runs import read_trec_run
+    from pyserini_splare.search.__main__ import main as search_main
+
+    texts = ["cats purr softly", "dogs bark loudly", "sparse retrieval with sae latents", "dense retrieval of news",
+             "the cat and the dog", "persian russian chinese news"]
+    queries = {"q1": "cat", "q2": "dense news retrieval", "q3": "sae latents"}
+    model = tmp_path / "qwen3"
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.train_from_iterator(texts + list(queries.values()) + [
+        "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:x"],
+        trainers.WordLevelTrainer(special_tokens=["<unk>", "<|endoftext|>"]))
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|endoftext|>",
+                            pad_token="<|endoftext|>").save_pretrained(model)
+    torch.manual_seed(0)
+    Qwen3Model(Qwen3Config(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                           max_position_embeddings=128)).save_pretrained(model)
+    spec = f"qwen3-embed:{model}"
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("".join(f"{q}\t{t}\n" for q, t in queries.items()))
+    assert encode_main(["--corpus", str(corpus), "--encoder", spec, "--output", str(tmp_path / "vec")]) == 0
+    assert index_main(["--backend", "faiss", "--input", str(tmp_path / "vec"), "--index", str(tmp_path / "idx")]) == 0
+    run = tmp_path / "run.txt"
+    assert search_main(["--index", str(tmp_path / "idx"), "--topics", str(topics), "--encoder", spec,
+                        "--hits", "4", "--output", str(run)]) == 0
+    got = read_trec_run(run)
+    enc = load_encoder(spec)
+    d = enc.encode(texts, "doc")
+    for qid, text in queries.items():
+        ref = brute_force(d, [f"d{i}" for i in range(len(texts))], enc.encode([text], "query")[0], 4)
+        assert list(got[qid]) == [doc for doc, _ in ref]
+        np.testing.assert_allclose([got[qid][doc] for doc, _ in ref], [s for _, s in ref], atol=1e-5)
