@@ -6,6 +6,7 @@
 faiss: build time and ms/query for flat, HNSW and IVF, recall@10 against flat, on clustered
 synthetic unit vectors (500 centres + Gaussian noise; unstructured random vectors are the worst case
 for approximate indexes, real embeddings are clustered).
+Dense encoder: docs/second of the Qwen3-Embedding encoder on a random Qwen3-shaped model.
 Reranker: pairs/second for a random-weight Qwen3-shaped model (--hidden/--layers) through
 ``Qwen3Reranker.score`` (tokenize, length-sorted batches, left padding, yes/no softmax). Prints
 tables; asserts nothing.
@@ -108,6 +109,41 @@ def bench_rerank(args):
             print(f"{bs:>6}{args.pairs / (time.perf_counter() - t0):>10.1f}")
 
 
+def bench_dense_encode(args):
+    """Qwen3-Embedding encoder path (pyserini_splare.encode.dense) on a random Qwen3-shaped model: docs/s."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
+
+    from pyserini_splare.encode import load_encoder
+
+    torch.set_num_threads(args.threads)
+    words = [f"w{i}" for i in range(2000)]
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        tok.train_from_iterator([" ".join(words)], trainers.WordLevelTrainer(special_tokens=["<unk>", "<|endoftext|>"]))
+        PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|endoftext|>",
+                                pad_token="<|endoftext|>").save_pretrained(tmp)
+        Qwen3Model(Qwen3Config(vocab_size=tok.get_vocab_size(), hidden_size=args.hidden,
+                               intermediate_size=3 * args.hidden, num_hidden_layers=args.layers,
+                               num_attention_heads=max(1, args.hidden // 64), num_key_value_heads=max(1, args.hidden // 128),
+                               head_dim=64, max_position_embeddings=4096)).save_pretrained(tmp)
+        enc = load_encoder(f"qwen3-embed:{tmp}")
+        docs = [" ".join(rng.choice(words, int(rng.integers(args.doc_tokens // 2, args.doc_tokens * 3 // 2))))
+                for _ in range(args.pairs)]
+        enc.encode(docs[:2], "doc")  # warm-up
+        print(f"\ndense encoder: Qwen3-shaped hidden={args.hidden} layers={args.layers}, {args.pairs} docs of "
+              f"~{args.doc_tokens} tokens (word-level), fp32, {args.threads} threads")
+        print(f"{'batch':>6}{'docs/s':>10}")
+        for bs in (1, 8, 16):
+            t0 = time.perf_counter()
+            for i in range(0, len(docs), bs):
+                enc.encode(docs[i:i + bs], "doc")
+            print(f"{bs:>6}{len(docs) / (time.perf_counter() - t0):>10.1f}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--docs", type=int, default=50_000)
@@ -118,12 +154,11 @@ def main():
     p.add_argument("--doc-tokens", type=int, default=400)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--skip", choices=["faiss", "rerank"], default=None)
+    p.add_argument("--only", choices=["faiss", "rerank", "dense"], default=None, help="run one part")
     args = p.parse_args()
-    if args.skip != "faiss":
-        bench_faiss(args)
-    if args.skip != "rerank":
-        bench_rerank(args)
+    for name, fn in (("faiss", bench_faiss), ("rerank", bench_rerank), ("dense", bench_dense_encode)):
+        if args.only in (None, name):
+            fn(args)
 
 
 if __name__ == "__main__":
