@@ -81,15 +81,18 @@ def search_worker(argv) -> int:
     for opts in json.loads(a.settings):
         s = open_searcher(a.index, **opts)
         s.batch_search(dict(list(queries.items())[:5]), a.k, 1)  # warm-up (JIT, page cache)
-        row = {"options": opts, "qps": {}}
+        row = {"options": opts, "qps": {}, "cpu_ms": {}}
         hits = None
         for t in (int(x) for x in a.threads.split(",")):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if t == 1:  # one query at a time: latency as a user sees it
                 h = {qid: s.batch_search({qid: v}, a.k, 1)[qid] for qid, v in queries.items()}
             else:
                 h = s.batch_search(queries, a.k, t)
             row["qps"][t] = len(queries) / (time.perf_counter() - t0)
+            # CPU time of the whole process (all threads, JVM's included) per query: on a shared
+            # machine wall time is inflated by other load, CPU time much less.
+            row["cpu_ms"][t] = 1000 * (time.process_time() - c0) / len(queries)
             hits = hits or h
         row["hits"] = {q: [d for d, _ in v] for q, v in hits.items()}
         results.append(row)
@@ -146,17 +149,19 @@ def cmd_run(a) -> int:
         for i, r in enumerate(res):
             r10, r100 = recall(r["hits"], ref, 10), recall(r["hits"], ref, 100)
             ms = 1000 / r["qps"]["1"]
+            cpu = r.get("cpu_ms", {}).get("1", float("nan"))
             if i == 0:
                 rows.append({"backend": b, "build_wall_s": br["wall_s"], "build_cpu_s": br["cpu_s"],
                              "build_rss_mib": br["peak_rss_mib"], "size_mib": br["size_mib"],
                              "search_rss_mib": sr["peak_rss_mib"], "ms_1t": ms, "qps_1t": r["qps"]["1"],
-                             "qps_all": r["qps"][str(os.cpu_count())], "r10": r10, "r100": r100})
+                             "qps_all": r["qps"][str(os.cpu_count())], "r10": r10, "r100": r100, "cpu_ms_1t": cpu})
             else:
-                points.setdefault(b, []).append({**r["options"], "ms": ms, "r10": r10, "r100": r100})
+                points.setdefault(b, []).append({**r["options"], "ms": ms, "cpu_ms": cpu, "r10": r10, "r100": r100})
         if b != "seismic":
-            points.setdefault(b, []).append({"ms": 1000 / res[0]["qps"]["1"], "r10": recall(res[0]["hits"], ref, 10)})
-    print_table(rows, a, points)
+            points.setdefault(b, []).append({"ms": 1000 / res[0]["qps"]["1"], "r10": recall(res[0]["hits"], ref, 10),
+                                             "cpu_ms": res[0].get("cpu_ms", {}).get("1", float("nan"))})
     (work / "bench.json").write_text(json.dumps({"rows": rows, "points": points}, indent=1))
+    print_table(rows, a, points)
     if a.plot:
         plot(points, a.plot, f"{a.preset}, {a.docs:,} docs, {a.queries} queries, k={a.k}, 1 thread")
     return 0
@@ -165,20 +170,22 @@ def cmd_run(a) -> int:
 def print_table(rows, a, points):
     print(f"\n{a.preset}: {a.docs:,} docs, {a.queries} queries, top-{a.k}, {os.cpu_count()} cores")
     hdr = ("backend", "build s (wall/cpu)", "build RSS MiB", "size MiB", "search RSS MiB",
-           "ms/q 1t", "q/s 1t", f"q/s {os.cpu_count()}t", "R@10", "R@100")
+           "ms/q 1t (wall)", "CPU ms/q 1t", "q/s 1t", f"q/s {os.cpu_count()}t", "R@10", "R@100")
     print(" | ".join(hdr))
     print(" | ".join("---" for _ in hdr))
     for r in rows:
         print(f"{r['backend']} | {r['build_wall_s']:.1f} / {r['build_cpu_s']:.1f} | {r['build_rss_mib']:.0f} | "
-              f"{r['size_mib']:.1f} | {r['search_rss_mib']:.0f} | {r['ms_1t']:.3f} | {r['qps_1t']:.1f} | "
+              f"{r['size_mib']:.1f} | {r['search_rss_mib']:.0f} | {r['ms_1t']:.3f} | {r.get('cpu_ms_1t', float('nan')):.3f} | {r['qps_1t']:.1f} | "
               f"{r['qps_all']:.1f} | {r['r10']:.4f} | {r['r100']:.4f}")
     by = {r["backend"]: r for r in rows}
     if "seismic" in points:
         print("\nSeismic sweep (query_cut, heap_factor): ms/query on 1 thread, recall@10, recall@100 vs exact")
         for p in points["seismic"]:
-            line = f"  qc={p['query_cut']:>3} hf={p['heap_factor']:.1f}: {p['ms']:.3f} ms  R@10 {p['r10']:.4f}  R@100 {p['r100']:.4f}"
+            line = (f"  qc={p['query_cut']:>3} hf={p['heap_factor']:.1f}: {p['ms']:.3f} ms wall, "
+                    f"{p.get('cpu_ms', float('nan')):.3f} CPU ms  R@10 {p['r10']:.4f}  R@100 {p['r100']:.4f}")
             if "lucene" in by:
-                line += f"  speed-up vs Lucene 1t x{by['lucene']['ms_1t'] / p['ms']:.1f}"
+                line += (f"  speed-up vs Lucene 1t: x{by['lucene']['ms_1t'] / p['ms']:.1f} wall, "
+                         f"x{by['lucene'].get('cpu_ms_1t', float('nan')) / p.get('cpu_ms', float('nan')):.1f} CPU")
             print(line)
 
 
@@ -202,6 +209,29 @@ def plot(points, path, title):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot: {path}", file=sys.stderr)
+
+
+def cmd_report(a) -> int:
+    """Re-print the table and redraw the plot from a finished ``run`` folder (adds CPU times if the
+    search workers recorded them after the run started)."""
+    work = Path(a.work)
+    data = json.loads((work / "bench.json").read_text())
+    rows, points = data["rows"], {}
+    ref = json.loads((work / "hits.exact.json").read_text())[0]["hits"]
+    for r in rows:
+        b = r["backend"]
+        res = json.loads((work / f"hits.{b}.json").read_text())
+        r["cpu_ms_1t"] = res[0].get("cpu_ms", {}).get("1", float("nan"))
+        for x in (res[1:] if b == "seismic" else res[:1]):
+            points.setdefault(b, []).append({**x["options"], "ms": 1000 / x["qps"]["1"],
+                                             "cpu_ms": x.get("cpu_ms", {}).get("1", float("nan")),
+                                             "r10": recall(x["hits"], ref, 10), "r100": recall(x["hits"], ref, 100)})
+    n_docs = json.loads((work / "vectors" / "meta.json").read_text())["stats"]["documents"]
+    a.docs, a.queries = n_docs, len(ref)
+    print_table(rows, a, points)
+    if a.plot:
+        plot(points, a.plot, f"{a.preset}, {n_docs:,} docs, {len(ref)} queries, k={a.k}, 1 thread")
+    return 0
 
 
 def cmd_scale(a) -> int:
@@ -237,7 +267,9 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="build + search every backend, print the table, draw the plot")
     s = sub.add_parser("scale", help="Lucene cost and effectiveness vs quantization scale")
-    for x in (r, s):
+    rep = sub.add_parser("report", help="re-print the table / redraw the plot of a finished run folder")
+    rep.add_argument("--plot", default=None)
+    for x in (r, s, rep):
         x.add_argument("--preset", choices=list(synth.PRESETS), default="splare-pooled")
         x.add_argument("--docs", type=int, default=100000)
         x.add_argument("--queries", type=int, default=200)
@@ -251,7 +283,7 @@ def main(argv=None) -> int:
     r.add_argument("--plot", default=None, help="PNG path for recall@10 vs latency")
     s.add_argument("--scales", default="10,25,51.2,100")
     a = p.parse_args(argv)
-    return cmd_run(a) if a.cmd == "run" else cmd_scale(a)
+    return {"run": cmd_run, "scale": cmd_scale, "report": cmd_report}[a.cmd](a)
 
 
 if __name__ == "__main__":

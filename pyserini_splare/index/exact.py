@@ -39,6 +39,15 @@ def build_exact_index(input: str, index: str, *, overwrite: bool = False, **_ign
     t0 = time.time()
     docids: list[str] = []
     seen: set[str] = set()
+    rows_of: dict[str, int] = {}  # term -> row cache: space.id validates each distinct term once
+
+    def row_of(t: str) -> int:
+        try:
+            return rows_of[t]
+        except KeyError:
+            rows_of[t] = space.id(t)
+            return rows_of[t]
+
     indptr = [0]
     rows: list[np.ndarray] = []
     vals: list[np.ndarray] = []
@@ -47,7 +56,7 @@ def build_exact_index(input: str, index: str, *, overwrite: bool = False, **_ign
             raise UsageError(f"{input}: duplicate document id {docid!r}")
         seen.add(docid)
         try:
-            ids = np.fromiter((space.id(t) for t in vec), dtype=np.int64, count=len(vec))
+            ids = np.fromiter(map(row_of, vec), dtype=np.int64, count=len(vec))
         except KeyError as e:
             raise UsageError(f"{input}: document {docid!r}: {e.args[0]}") from None
         w = np.fromiter(vec.values(), dtype=np.float64, count=len(vec))

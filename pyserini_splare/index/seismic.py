@@ -126,6 +126,7 @@ def build_seismic_index(input: str, index: str, *, threads: int = 1, overwrite: 
     # Validate every vector first (ids, terms in the space, integer weights) so that Seismic's
     # reader, which panics on bad input, only ever sees clean files.
     seen: set[str] = set()
+    known: set[str] = set()  # terms already checked against the feature space
     n_docs = n_post = 0
     for docid, vec in progress(iter_vectors(input), desc="seismic: validating vectors", unit="doc"):
         if docid in seen:
@@ -134,10 +135,13 @@ def build_seismic_index(input: str, index: str, *, threads: int = 1, overwrite: 
         if len(docid) > max_len:
             raise UsageError(f"{input}: document id {docid[:20]!r}... is longer than Seismic's {max_len} characters")
         for t in vec:
+            if t in known:
+                continue
             try:
                 space.id(t)
             except KeyError as e:
                 raise UsageError(f"{input}: document {docid!r}: {e.args[0]}") from None
+            known.add(t)
         n_docs += 1
         n_post += len(vec)
     if n_docs == 0:

@@ -19,6 +19,9 @@ examples:
   # pre-encoded queries, one {"id": qid, "vector": {term: weight}} per line
   python -m pyserini_splare.search --index indexes/splare.lucene --topics neuclir \\
       --query-vectors queries.splare.jsonl --output runs/run1.txt --hits 1000 --threads 8
+  # Seismic (approximate): the query's 20 heaviest terms, skip blocks below 0.9 x the k-th score
+  python -m pyserini_splare.search --index indexes/splare.seismic --query-vectors queries.splare.jsonl \
+      --output runs/run1.seismic.txt --query-cut 20 --heap-factor 0.9 --threads 8
   # the topics registry
   python -m pyserini_splare.search --list-topics
 
