@@ -159,6 +159,7 @@ def cmd_run(a) -> int:
                 points.setdefault(b, []).append({**r["options"], "ms": ms, "cpu_ms": cpu, "r10": r10, "r100": r100})
         if b != "seismic":
             points.setdefault(b, []).append({"ms": 1000 / res[0]["qps"]["1"], "r10": recall(res[0]["hits"], ref, 10),
+                                             "r100": recall(res[0]["hits"], ref, 100),
                                              "cpu_ms": res[0].get("cpu_ms", {}).get("1", float("nan"))})
     (work / "bench.json").write_text(json.dumps({"rows": rows, "points": points}, indent=1))
     print_table(rows, a, points)
@@ -190,24 +191,37 @@ def print_table(rows, a, points):
 
 
 def plot(points, path, title):
+    """recall@10 and recall@100 vs ms/query: one line per Seismic query_cut (heap_factor varies along
+    it), one marker per exact backend. CPU ms when every point has it (less distorted by other load
+    on a shared machine than wall time), else wall ms."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for b, pts in points.items():
-        pts = sorted(pts, key=lambda p: p["ms"])
-        ax.plot([p["ms"] for p in pts], [p["r10"] for p in pts], "o-" if len(pts) > 1 else "s", label=b)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency, ms/query (1 thread, log scale)")
-    ax.set_ylabel("recall@10 vs exact")
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    allp = [p for pts in points.values() for p in pts]
+    key = "cpu_ms" if all(math.isfinite(p.get("cpu_ms", float("nan"))) for p in allp) else "ms"
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, r in zip(axes, ("r10", "r100")):
+        for b, pts in points.items():
+            if b == "seismic":
+                for qc in sorted({p["query_cut"] for p in pts}):
+                    line = sorted((p for p in pts if p["query_cut"] == qc), key=lambda p: p[key])
+                    ax.plot([p[key] for p in line], [p[r] for p in line], "o-", ms=4,
+                            label=f"seismic qc={qc} (hf {min(p['heap_factor'] for p in line)}-{max(p['heap_factor'] for p in line)})")
+            elif r in pts[0]:
+                ax.plot([pts[0][key]], [pts[0][r]], "s", ms=8, label=b)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{'CPU' if key == 'cpu_ms' else 'wall'} ms/query, 1 thread (log scale)")
+        ax.set_ylabel(f"recall@{r[1:]} vs exact")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     print(f"plot: {path}", file=sys.stderr)
 
 
