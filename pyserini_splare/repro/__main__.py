@@ -108,7 +108,7 @@ def main(argv=None):
         selected = list(matrix.conditions)
     variables = _variables(args, matrix)
     plans = plan(matrix, variables)
-    work = plans and plan_work(matrix, variables)
+    work = plan_work(matrix, variables)
 
     if args.list_conditions:
         print(_list(matrix))
