@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .._cli import UsageError
+from .._cli import UsageError, atomic_file
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CORPUS = DATA_DIR / "corpus.jsonl"
@@ -321,7 +321,7 @@ def run_demo(output: str | os.PathLike, *, threads: int = 2, sae_steps: int = SA
                                f"({sae_latents} latents, k={sae_k}, {sae_steps} steps, seed {SEED}); not SPLARE-7B",
                 "rrf-splare-splade": f"RRF(SPLARE-demo, SPLADE-tiny), k={RRF_K}",
                 "rrf-all": f"RRF(BM25, SPLADE-tiny, SPLARE-demo), k={RRF_K}"})
-    with open(out / "demo-results.json", "w", encoding="utf-8") as f:
+    with atomic_file(out / "demo-results.json") as f:
         json.dump({"scores": scores, "non_english_found": found, "non_english_total": len(rel_non_en),
                    "explanation": result.explanation, "seconds": seconds, "models": result.models}, f, indent=1,
                   ensure_ascii=False)
