@@ -236,6 +236,8 @@ def cmd_report(a) -> int:
         b = r["backend"]
         res = json.loads((work / f"hits.{b}.json").read_text())
         r["cpu_ms_1t"] = res[0].get("cpu_ms", {}).get("1", float("nan"))
+        r["ms_1t"], r["qps_1t"] = 1000 / res[0]["qps"]["1"], res[0]["qps"]["1"]
+        r["qps_all"] = res[0]["qps"][str(os.cpu_count())]
         for x in (res[1:] if b == "seismic" else res[:1]):
             points.setdefault(b, []).append({**x["options"], "ms": 1000 / x["qps"]["1"],
                                              "cpu_ms": x.get("cpu_ms", {}).get("1", float("nan")),

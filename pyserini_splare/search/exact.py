@@ -62,6 +62,9 @@ class ExactSearcher(SparseSearcher):
             self.docids = np.load(d / DOCIDS_FILE, allow_pickle=False)
         except Exception as e:
             raise _load_error(d / DOCIDS_FILE, e) from None
+        # int64 once here: scipy would otherwise upcast the whole int32 matrix to the query's int64
+        # on every product (a copy of all postings per call), and int32 sums could overflow.
+        self.postings.data = self.postings.data.astype(np.int64)
         if self.postings.shape != (self.space.size, self.docids.size):
             raise UsageError(f"{index_dir}: exact index is inconsistent: postings {self.postings.shape}, "
                              f"{self.docids.size} docids, feature space of size {self.space.size}")
