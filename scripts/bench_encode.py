@@ -114,18 +114,16 @@ def bench_speed(args):
     print(f"{len(texts)} documents from {args.corpus}, batch size {args.batch_size}, max length {args.max_length}, "
           f"{args.threads} torch threads")
     dt, ours = run_ours(model, texts, args.batch_size, args.max_length)
-    rows = [("pyserini_splare SpladeEncoder", dt, 0.0)]
+    print("| encoder | docs/s | seconds | time / ours | max abs weight diff vs ours |\n|---|---|---|---|---|")
+    print(f"| pyserini_splare SpladeEncoder | {len(texts) / dt:.1f} | {dt:.1f} | 1.00x | 0 |", flush=True)
     for name, fn in (("sentence-transformers SparseEncoder", run_st), ("pyserini SpladeDocumentEncoder", run_pyserini)):
         res = fn(model, texts, args.batch_size, args.max_length)
         if res is None:
-            print(f"{name}: not installed, skipped")
+            print(f"| {name} | not installed, skipped | | | |", flush=True)
             continue
         bdt, vecs = res
         diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, vecs))
-        rows.append((name, bdt, diff))
-    print(f"\n| encoder | docs/s | seconds | ours / it | max abs weight diff vs ours |\n|---|---|---|---|---|")
-    for name, t, diff in rows:
-        print(f"| {name} | {len(texts) / t:.1f} | {t:.1f} | {t / dt:.2f}x | {diff:.2e} |")
+        print(f"| {name} | {len(texts) / bdt:.1f} | {bdt:.1f} | {bdt / dt:.2f}x | {diff:.2e} |", flush=True)
 
 
 def bench_rss(args):

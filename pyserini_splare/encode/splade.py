@@ -128,12 +128,13 @@ class SpladeEncoder(SparseEncoder):
                 return max_log1p_relu(logits, mask)
             trunk, head = self._split
             hidden = trunk(input_ids=ids, attention_mask=mask).last_hidden_state
-            # The (tokens x vocabulary) logits dominate time and memory (30,522 floats per token): compute
-            # them one document at a time over its real tokens only (no padding rows), and take the max
-            # before log1p(relu(.)), which is monotonic, so max_i log1p(relu(x_i)) = log1p(relu(max_i x_i)).
+            # The (tokens x vocabulary) logits dominate time and memory (30,522 floats per token): compute them
+            # in one matmul over the real tokens only (padding rows dropped), then max per document before
+            # log1p(relu(.)), which is monotonic: max_i log1p(relu(x_i)) = log1p(relu(max_i x_i)).
+            logits = head(hidden[mask.bool()])  # (real tokens, vocabulary), documents contiguous
             lengths = mask.sum(dim=1).tolist()
-            rows = [head(hidden[i, :n]).max(dim=0).values for i, n in enumerate(lengths)]
-            return torch.log1p(torch.relu(torch.stack(rows)))
+            pooled = torch.stack([part.max(dim=0).values for part in logits.split(lengths)])
+            return torch.log1p(torch.relu(pooled))
         except torch.OutOfMemoryError as e:
             raise oom_hint(e, ids.shape[0], ids.shape[1]) from None
 
