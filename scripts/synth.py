@@ -97,7 +97,7 @@ class Generator:
         self.global_cdf = np.cumsum(g / g.sum())
 
     def _draw(self, n_terms: int, noise: float, n_mix: int, weight_boost: float):
-        rng, cfg = self.rng, self.cfg
+        rng = self.rng
         topics = rng.choice(self.n_topics, n_mix, replace=False)
         mix = rng.dirichlet(np.ones(n_mix))
         n_noise = int(round(n_terms * noise))

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from pyserini_splare.demo import CORPUS, QRELS, TOPICS, load_corpus
+from pyserini_splare.demo import QRELS, TOPICS, load_corpus
 from pyserini_splare.topics import read_qrels, read_tsv_topics
 
 

@@ -1,6 +1,5 @@
 """Lucene impact and BM25 through the package's CLIs (one JVM for the whole module)."""
 
-import os
 import stat
 
 import numpy as np
@@ -23,6 +22,7 @@ def impact_collection(tmp_path_factory):
     root = tmp_path_factory.mktemp("impact")
     space = PrefixedSpace("L", N_FEATURES)
     dense_q = np.zeros((N_DOCS, N_FEATURES), dtype=np.int64)  # the quantized documents, for brute force
+    prev = None
     with VectorWriter(root / "vectors", space, SCALE, shard_size=500) as w:
         for i in range(N_DOCS):
             if i % 100 == 99:  # a duplicate of the previous document: identical scores, ties by docid

@@ -28,7 +28,7 @@ def parse_metrics(names: Iterable[str]):
     return out
 
 
-def evaluate(qrels: str, run: "str | os.PathLike | dict", metrics: Sequence[str] = DEFAULT_METRICS, *, per_query: bool = False,
+def evaluate(qrels: str, run, metrics: Sequence[str] = DEFAULT_METRICS, *, per_query: bool = False,
              data_dir: str | None = None, judged_only_queries: bool = True):
     """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name or file).
 
