@@ -602,7 +602,10 @@ class VectorWriter:
             raise UsageError(f"document {docid!r}: negative weight")
         ids, q = quantize_vector(vector, self.scale, self.stats)
         if ids.size == 0:
+            # Every weight rounded to 0: the document has no term left, no index could ever return
+            # it, and readers refuse empty vectors. Count it (meta.json) instead of writing it.
             self.n_empty_after_quant += 1
+            return
         terms = self.space.terms(ids)
         self._open_part()
         rec = {"id": docid, "contents": contents, "vector": dict(zip(terms, q.tolist()))}

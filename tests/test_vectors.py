@@ -172,3 +172,11 @@ def test_query_vectors_duplicate_and_utf8(tmp_path):
     p.write_bytes(b'{"id": "q0", "vector": {"L1": 1.0}}\n\xff\xfe\n')
     with pytest.raises(UsageError, match="not valid UTF-8"):
         read_query_vectors(p)
+
+
+def test_document_whose_weights_all_round_to_zero_is_counted_not_written(tmp_path):
+    w = _write(tmp_path, [("a", SparseVector([1], [1.0])), ("tiny", SparseVector([2, 3], [0.001, 0.004]))])
+    assert dict(iter_vectors(tmp_path / "vec")) == {"a": {"L1": 100}}
+    stats = read_meta(tmp_path / "vec").stats
+    assert stats["documents"] == 1 and stats["empty_after_quantization"] == 1
+    assert w.stats.n_zeroed == 2

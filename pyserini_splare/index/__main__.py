@@ -11,7 +11,7 @@ from ._meta import BUILDERS
 EPILOG = """\
 backends:
   lucene   Lucene impact index of a vectors directory (Anserini, embedded; exact dot products)
-  seismic  Seismic approximate index of a vectors directory (fast; float weights)
+  seismic  Seismic approximate index of a vectors directory (fast approximate search; SeismicIndexLV above 65,535 features)
   exact    brute-force sparse index (scipy CSR): the reference approximate backends are measured against
   faiss    dense embeddings (Qwen3-Embedding) with faiss
   bm25     BM25 over raw text in an Anserini collection class (JsonCollection, HtmlCollection, ...)

@@ -3,6 +3,6 @@
 ``python -m pyserini_splare.search --index OUT --topics NAME --output RUN`` (see ``--help``).
 """
 
-from ._base import SEARCHERS, Hit, Searcher, SparseSearcher, open_searcher, sort_hits, write_trec_run
+from ._base import SEARCHERS, Hit, Searcher, SparseSearcher, open_searcher, sort_hits
 
-__all__ = ["SEARCHERS", "Hit", "Searcher", "SparseSearcher", "open_searcher", "sort_hits", "write_trec_run"]
+__all__ = ["SEARCHERS", "Hit", "Searcher", "SparseSearcher", "open_searcher", "sort_hits"]

@@ -129,7 +129,8 @@ def main(argv=None):
     from pathlib import Path
 
     from ..index import read_index_meta
-    from ._base import QUERY_KINDS, open_searcher, write_trec_run
+    from ..runs import write_run
+    from ._base import QUERY_KINDS, open_searcher
 
     meta = read_index_meta(args.index)
     out_dir = Path(args.output).parent
@@ -177,7 +178,7 @@ def main(argv=None):
             results.update(searcher.batch_search(batch, k=args.hits, threads=args.threads))
             bar.update(len(batch))
     searcher.close()
-    n = write_trec_run(args.output, results, tag, order=qids)
+    n = write_run(args.output, {q: dict(hits) for q, hits in results.items()}, tag, order=qids)
     print(f"wrote {n} lines for {len(qids)} queries to {args.output}", file=sys.stderr)
     return 0
 

@@ -12,7 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from typing import Any, Mapping
 
-from .._cli import UsageError, atomic_file
+from .._cli import UsageError
 from ..index._meta import load_callable, read_index_meta
 
 Hit = tuple[str, float]
@@ -120,16 +120,3 @@ def open_searcher(index_dir: str | os.PathLike, **options) -> Searcher:
         raise UsageError(f"{index_dir}: unknown backend {backend!r} in index metadata")
     cls = load_callable(SEARCHERS[backend])
     return cls(index_dir, meta=meta, **options)
-
-
-def write_trec_run(path: str | os.PathLike, results: Mapping[str, list[Hit]], tag: str, order=None) -> int:
-    """Write a TREC run (``qid Q0 docid rank score tag``) atomically; returns the number of lines."""
-    if not tag or any(c.isspace() for c in tag):
-        raise UsageError(f"run tag must be non-empty without whitespace, got {tag!r}")
-    n = 0
-    with atomic_file(path) as f:
-        for qid in (order if order is not None else results):
-            for rank, (docid, score) in enumerate(results.get(qid, []), 1):
-                f.write(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
-                n += 1
-    return n
