@@ -23,7 +23,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-import json
 import os
 import re
 import tarfile
@@ -34,6 +33,7 @@ from typing import Iterator
 import numpy as np
 
 from ._cli import UsageError
+from .vectors import iter_json_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 ID_KEYS = ("id", "docid", "_id", "doc_id")
@@ -83,37 +83,19 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[Doc]:
     """Stream documents from a JSONL file (optionally gzipped) or a folder of them."""
     for file in _jsonl_files(Path(path)):
         opener = gzip.open if file.name.endswith(".gz") else open
-        try:
-            f = opener(file, "rb")
-        except OSError as e:
-            raise UsageError(f"cannot read {file}: {e.strerror}") from None
-        with f:
-            for n, raw in enumerate(f, 1):
-                where = f"{file}:{n}"
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise UsageError(f"{where}: not valid UTF-8") from None
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise UsageError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
-                if not isinstance(obj, dict):
-                    raise UsageError(f"{where}: expected a JSON object")
-                key = next((k for k in ID_KEYS if k in obj), None)
-                if key is None:
-                    raise UsageError(f"{where}: missing 'id'")
-                docid = _check_id(obj[key], where)
-                tkey = next((k for k in TEXT_KEYS if k in obj), None)
-                if tkey is None:
-                    raise UsageError(f"{where}: document {docid!r} has no 'text' or 'contents'")
-                title = obj.get("title")
-                if title is not None and not isinstance(title, str):
-                    raise UsageError(f"{where}: 'title' of document {docid!r} must be a string")
-                text = _check_text(obj[tkey], docid, where)
-                yield Doc(docid, join_title(title, text), where)
+        for where, obj in iter_json_lines(file, opener):
+            key = next((k for k in ID_KEYS if k in obj), None)
+            if key is None:
+                raise UsageError(f"{where}: missing 'id'")
+            docid = _check_id(obj[key], where)
+            tkey = next((k for k in TEXT_KEYS if k in obj), None)
+            if tkey is None:
+                raise UsageError(f"{where}: document {docid!r} has no 'text' or 'contents'")
+            title = obj.get("title")
+            if title is not None and not isinstance(title, str):
+                raise UsageError(f"{where}: 'title' of document {docid!r} must be a string")
+            text = _check_text(obj[tkey], docid, where)
+            yield Doc(docid, join_title(title, text), where)
 
 
 def read_ir_datasets(dataset_id: str) -> Iterator[Doc]:

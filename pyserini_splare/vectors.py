@@ -432,11 +432,12 @@ def _read_id(obj: dict, where: str) -> str:
     return str(i)
 
 
-def iter_jsonl_vectors(path: str | os.PathLike, *, id_key_hint: str = "id") -> Iterator[tuple[str, dict[str, float], int]]:
-    """Stream ``(id, {term: weight}, line_no)`` from a JSONL file, validating every line."""
+def iter_json_lines(path: str | os.PathLike, opener=open) -> Iterator[tuple[str, dict]]:
+    """Stream ``(where, object)`` from a JSONL file, ``where`` being ``file:line``; blank lines are
+    skipped, and non-UTF-8 bytes, malformed JSON or a non-object line raise a one-line UsageError."""
     path = Path(path)
     try:
-        f = open(path, "rb")
+        f = opener(path, "rb")
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     with f:
@@ -446,21 +447,25 @@ def iter_jsonl_vectors(path: str | os.PathLike, *, id_key_hint: str = "id") -> I
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise UsageError(f"{where}: not valid UTF-8") from None
-            if not line.strip():
-                continue
-            obj = _parse_json_line(line, where)
-            docid = _read_id(obj, where)
-            if "vector" not in obj:
-                raise UsageError(f"{where}: missing 'vector'")
-            yield docid, check_weights(obj["vector"], where), n
+            if line.strip():
+                yield where, _parse_json_line(line, where)
+
+
+def iter_jsonl_vectors(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, float], str]]:
+    """Stream ``(id, {term: weight}, where)`` from a JSONL file, validating every line."""
+    for where, obj in iter_json_lines(path):
+        docid = _read_id(obj, where)
+        if "vector" not in obj:
+            raise UsageError(f"{where}: missing 'vector'")
+        yield docid, check_weights(obj["vector"], where), where
 
 
 def read_query_vectors(path: str | os.PathLike) -> dict[str, dict[str, float]]:
     """Read a ``--query-vectors`` JSONL file: one ``{"id": qid, "vector": {term: weight}}`` per line."""
     out: dict[str, dict[str, float]] = {}
-    for qid, vec, n in iter_jsonl_vectors(path):
+    for qid, vec, where in iter_jsonl_vectors(path):
         if qid in out:
-            raise UsageError(f"{path}:{n}: duplicate id {qid!r}")
+            raise UsageError(f"{where}: duplicate id {qid!r}")
         out[qid] = vec
     if not out:
         raise UsageError(f"{path}: no query vectors")

@@ -35,6 +35,14 @@ def sort_hits(hits, k: int) -> list[Hit]:
     return sorted(((str(d), float(s)) for d, s in hits), key=lambda h: (-h[1], h[0]))[:k]
 
 
+def check_k_threads(k: int, threads: int = 1) -> None:
+    """The arguments every ``batch_search`` validates the same way."""
+    if k <= 0:
+        raise UsageError(f"k must be positive, got {k}")
+    if threads < 1:
+        raise UsageError(f"threads must be >= 1, got {threads}")
+
+
 class Searcher(ABC):
     """Base class: ``meta`` is the index metadata; subclasses implement :meth:`batch_search`."""
 

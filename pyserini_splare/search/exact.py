@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from .._cli import UsageError
-from ._base import Hit, SparseSearcher, sort_hits
+from ._base import Hit, SparseSearcher, sort_hits, check_k_threads
 
 
 def _load_error(path, e) -> UsageError:
@@ -91,10 +91,7 @@ class ExactSearcher(SparseSearcher):
         return out
 
     def batch_search(self, queries: Mapping[str, Mapping[str, float]], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
-        if k <= 0:
-            raise UsageError(f"k must be positive, got {k}")
-        if threads < 1:
-            raise UsageError(f"threads must be >= 1, got {threads}")
+        check_k_threads(k, threads)
         qids = list(queries)
         prepared = [self.prepare(qid, queries[qid]) for qid in qids]
         size = self.batch_size if threads == 1 else max(1, min(self.batch_size, -(-len(prepared) // threads)))

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._cli import UsageError
-from ._base import Hit, Searcher, sort_hits
+from ._base import Hit, Searcher, sort_hits, check_k_threads
 
 
 class FaissSearcher(Searcher):
@@ -72,8 +72,7 @@ class FaissSearcher(Searcher):
         return scores, idx
 
     def batch_search(self, queries: Mapping[str, Any], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
-        if k <= 0:
-            raise UsageError(f"k must be positive, got {k}")
+        check_k_threads(k, threads)
         if not queries:
             return {}
         import faiss

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .._cli import UsageError
-from ._base import Hit, Searcher, SparseSearcher, sort_hits
+from ._base import Hit, Searcher, SparseSearcher, sort_hits, check_k_threads
 
 
 def _java_error(e: Exception) -> UsageError:
@@ -62,8 +62,7 @@ class ImpactSearcher(SparseSearcher):
         return {e.getKey(): [(h.docid, float(round(h.score))) for h in e.getValue()] for e in res.entrySet().toArray()}
 
     def batch_search(self, queries: Mapping[str, Mapping[str, float]], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
-        if k <= 0:
-            raise UsageError(f"k must be positive, got {k}")
+        check_k_threads(k, threads)
         prepared = {qid: self.prepare(qid, v) for qid, v in queries.items()}
         raw = self._raw_batch(prepared, k, threads)
         return {qid: raw.get(qid, []) for qid in prepared}
@@ -97,8 +96,7 @@ class Bm25Searcher(Searcher):
         self.num_docs = int(self._searcher.num_docs)
 
     def batch_search(self, queries: Mapping[str, Any], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
-        if k <= 0:
-            raise UsageError(f"k must be positive, got {k}")
+        check_k_threads(k, threads)
         for qid, q in queries.items():
             if not isinstance(q, str):
                 raise UsageError(f"query {qid!r}: a BM25 index is searched with text, got {type(q).__name__}")

@@ -23,7 +23,7 @@ from typing import Mapping
 import numpy as np
 
 from .._cli import UsageError
-from ._base import Hit, SparseSearcher, sort_hits
+from ._base import Hit, SparseSearcher, sort_hits, check_k_threads
 
 # Search defaults, tuned on topic-structured SPLARE-shaped collections (docs/benchmarks.md):
 # recall@10 vs exact >= 0.98 with 40-term pooled queries.
@@ -71,10 +71,7 @@ class SeismicSearcher(SparseSearcher):
         return np.asarray(list(q), dtype=self._sdtype), np.fromiter(q.values(), np.float32, len(q))
 
     def batch_search(self, queries: Mapping[str, Mapping[str, float]], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
-        if k <= 0:
-            raise UsageError(f"k must be positive, got {k}")
-        if threads < 1:
-            raise UsageError(f"threads must be >= 1, got {threads}")
+        check_k_threads(k, threads)
         qids = list(queries)
         if not qids:
             return {}
