@@ -30,23 +30,35 @@ def _index_collection(args: list[str]) -> None:
 
 
 def validate_vectors_dir(vectors_dir: str | os.PathLike) -> tuple[int, int]:
-    """Stream the whole directory through the validator; return (documents, postings)."""
-    seen_hashes = set()
-    n_docs = n_post = 0
+    """Stream the whole directory through the validator; return (documents, postings).
+
+    Duplicate ids are found from 8-byte hashes sorted at the end (8 bytes per document, not a
+    Python set of strings), then named by a second pass only when there is one.
+    """
+    from array import array
+
+    import numpy as np
+
     from ..vectors import _id_hash
 
+    hashes = array("q")  # 8 bytes per id; a list of Python ints would take 36
+    n_post = 0
     for docid, vec in progress(iter_vectors(vectors_dir), desc="validating vectors", unit="doc"):
-        h = _id_hash(docid)
-        if h in seen_hashes:
-            raise UsageError(f"{vectors_dir}: duplicate document id {docid!r}")
-        seen_hashes.add(h)
         for term, w in vec.items():
             if not isinstance(w, int):
                 raise UsageError(f"{vectors_dir}: document {docid!r} has non-integer weight {w!r} for {term!r} "
                                  "(Lucene truncates floats silently; quantize with the writer)")
-        n_docs += 1
+        hashes.append(_id_hash(docid))
         n_post += len(vec)
-    return n_docs, n_post
+    h = np.frombuffer(hashes, dtype=np.int64).copy()
+    del hashes
+    h.sort()
+    same = h[1:] == h[:-1]
+    if same.any():
+        dups = set(h[1:][same].tolist())
+        docid = next(d for d, _ in iter_vectors(vectors_dir) if _id_hash(d) in dups)
+        raise UsageError(f"{vectors_dir}: duplicate document id {docid!r}")
+    return int(h.size), n_post
 
 
 def build_impact_index(input: str, index: str, *, threads: int = 1, optimize: bool = False,
