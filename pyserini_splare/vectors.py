@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -581,7 +582,7 @@ class VectorWriter:
         self.n_postings = 0
         self.n_empty_after_quant = 0
         self._hashes: list[np.ndarray] = []
-        self._cur: list[int] = []
+        self._cur = array("q")  # this part's id hashes, 8 bytes each
         self._f = None
         self._part = 0
 
@@ -627,8 +628,8 @@ class VectorWriter:
             self._f.close()
             self._f = None
             self._part += 1
-            self._hashes.append(np.asarray(self._cur, dtype=np.int64))
-            self._cur = []
+            self._hashes.append(np.frombuffer(self._cur, dtype=np.int64).copy())
+            self._cur = array("q")
 
     def _check_duplicates(self):
         # Sort in place and compare neighbours: 8 bytes per document plus a 1-byte mask, where
