@@ -35,6 +35,10 @@ def cli_main(main: Callable[[Sequence[str] | None], int | None]) -> Callable[[Se
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            # Output piped into `head` and the reader closed early: not an error of ours.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         return 0 if rc is None else rc
 
     wrapped.__doc__ = main.__doc__
