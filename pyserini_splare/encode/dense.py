@@ -126,16 +126,25 @@ class DenseWriter:
         return self._ctx.__exit__(exc_type, exc, tb)
 
 
-def read_dense_meta(folder: str | os.PathLike) -> dict[str, Any]:
-    p = Path(folder) / "meta.json"
+def read_dense_meta(vectors_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a dense vectors directory's ``meta.json``."""
+    d = Path(vectors_dir)
+    if not d.is_dir():
+        raise UsageError(f"dense vectors directory {d} does not exist")
+    p = d / "meta.json"
     if not p.is_file():
-        raise UsageError(f"{folder} has no meta.json: not a dense vectors directory")
+        raise UsageError(f"{d} has no meta.json: not a vectors directory written by `python -m pyserini_splare.encode`")
     try:
         meta = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{p}: malformed JSON ({e})") from None
-    if meta.get("format") != DENSE_FORMAT:
-        raise UsageError(f"{p}: not a dense vectors directory (format {meta.get('format')!r}, expected {DENSE_FORMAT})")
+    if not isinstance(meta, dict) or meta.get("format") != DENSE_FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        raise UsageError(f"{p}: format {fmt!r} is not dense vectors ({DENSE_FORMAT}); sparse vectors go to the "
+                         f"lucene, seismic or exact backends")
+    dim = meta.get("dim")
+    if not isinstance(dim, int) or dim <= 0:
+        raise UsageError(f"{p}: 'dim' must be a positive integer, got {dim!r}")
     return meta
 
 

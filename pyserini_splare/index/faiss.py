@@ -24,7 +24,6 @@ index's own memory plus one chunk. IVF is trained first on a sample of up to ``t
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,36 +31,14 @@ from typing import Any, Iterator
 import numpy as np
 
 from .._cli import UsageError, atomic_dir, progress
+from ..encode.dense import read_dense_meta
 from ._meta import write_index_meta
 
-DENSE_FORMAT = "pyserini_splare.dense/1"
 DOCIDS_FILE = "docids.txt"
 FAISS_FILE = "index.faiss"
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 # Vectors per add() call: bounds the extra memory of a build to CHUNK × D × 4 bytes (1 GB at D=4096).
 CHUNK = 65_536
-
-
-def read_dense_meta(vectors_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a dense vectors directory's ``meta.json``."""
-    d = Path(vectors_dir)
-    if not d.is_dir():
-        raise UsageError(f"dense vectors directory {d} does not exist")
-    p = d / "meta.json"
-    if not p.is_file():
-        raise UsageError(f"{d} has no meta.json: not a vectors directory written by `python -m pyserini_splare.encode`")
-    try:
-        meta = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{p}: malformed JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != DENSE_FORMAT:
-        fmt = meta.get("format") if isinstance(meta, dict) else None
-        raise UsageError(f"{p}: format {fmt!r} is not dense vectors ({DENSE_FORMAT}); sparse vectors go to the "
-                         f"lucene, seismic or exact backends")
-    dim = meta.get("dim")
-    if not isinstance(dim, int) or dim <= 0:
-        raise UsageError(f"{p}: 'dim' must be a positive integer, got {dim!r}")
-    return meta
 
 
 def dense_shards(vectors_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
