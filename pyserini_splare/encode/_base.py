@@ -32,6 +32,12 @@ ENCODERS: dict[str, str] = {
 }
 
 
+def check_kind(kind: str) -> None:
+    """Every encoder's ``encode`` takes ``kind`` in ("query", "doc")."""
+    if kind not in ("query", "doc"):
+        raise ValueError(f"kind must be 'query' or 'doc', got {kind!r}")
+
+
 class SparseEncoder(ABC):
     """Texts -> float sparse vectors in ``self.space``.
 

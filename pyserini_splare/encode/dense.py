@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from .._cli import UsageError, atomic_dir, atomic_file
-from ._base import DenseEncoder, Kind
+from ._base import DenseEncoder, Kind, check_kind
 
 DENSE_FORMAT = "pyserini_splare.dense/1"
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
@@ -243,8 +243,7 @@ class Qwen3EmbedEncoder(DenseEncoder):
     def encode(self, texts: Sequence[str], kind: Kind = "doc") -> np.ndarray:
         import torch
 
-        if kind not in ("query", "doc"):
-            raise ValueError(f"kind must be 'query' or 'doc', got {kind!r}")
+        check_kind(kind)
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)

@@ -38,7 +38,7 @@ from ..vectors import (
     SparseVector,
     VocabSpace,
 )
-from ._base import Kind, SparseEncoder
+from ._base import Kind, SparseEncoder, check_kind
 from .backbone import quiet_transformers, resolve_path, torch_dtype
 from .splare import sorted_batches
 
@@ -204,8 +204,7 @@ class MilcoEncoder(SparseEncoder):
         import numpy as np
         import torch
 
-        if kind not in ("query", "doc"):
-            raise ValueError(f"kind must be 'query' or 'doc', got {kind!r}")
+        check_kind(kind)
         texts = list(texts)
         if not texts:
             return []

@@ -19,7 +19,7 @@ import torch
 
 from .._cli import UsageError
 from ..vectors import SparseVector, VocabSpace
-from ._base import Kind, SparseEncoder
+from ._base import Kind, SparseEncoder, check_kind
 from .pooling import max_log1p_relu
 
 DEFAULT_BATCH_SIZE = 32
@@ -139,8 +139,7 @@ class SpladeEncoder(SparseEncoder):
             raise oom_hint(e, ids.shape[0], ids.shape[1]) from None
 
     def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
-        if kind not in ("query", "doc"):
-            raise ValueError(f"kind must be 'query' or 'doc', got {kind!r}")
+        check_kind(kind)
         texts = list(texts)
         if not texts:
             return []

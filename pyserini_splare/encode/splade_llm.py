@@ -23,7 +23,7 @@ from typing import Any
 
 from .._cli import UsageError
 from ..vectors import PrefixedSpace, SparseVector
-from ._base import Kind, SparseEncoder
+from ._base import Kind, SparseEncoder, check_kind
 from .backbone import ATTENTION_MODES, DTYPES, resolve_path
 from .splare import pooled_in_chunks, rows_to_vectors, sorted_batches
 
@@ -108,8 +108,7 @@ class SpladeLLMEncoder(SparseEncoder):
     def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
         import torch
 
-        if kind not in ("query", "doc"):
-            raise ValueError(f"kind must be 'query' or 'doc', got {kind!r}")
+        check_kind(kind)
         texts = list(texts)
         if not texts:
             return []

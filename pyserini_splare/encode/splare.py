@@ -21,7 +21,7 @@ from typing import Any
 
 from .._cli import UsageError
 from ..vectors import PrefixedSpace, SparseVector
-from ._base import Kind, SparseEncoder
+from ._base import Kind, SparseEncoder, check_kind
 from .backbone import ATTENTION_MODES, DTYPES, resolve_path
 from .sae import ACTIVATIONS, SAE_FORMATS
 
@@ -162,8 +162,7 @@ class SplareEncoder(SparseEncoder):
         self.space = PrefixedSpace(LATENT_PREFIX, sae.n_latents, name=f"splare:{os.path.basename(os.path.normpath(path))}")
 
     def max_length(self, kind: Kind) -> int:
-        if kind not in ("query", "doc"):
-            raise ValueError(f"kind must be 'query' or 'doc', got {kind!r}")
+        check_kind(kind)
         return self.config.max_length_query if kind == "query" else self.config.max_length_doc
 
     def token_latents(self, input_ids, attention_mask):
