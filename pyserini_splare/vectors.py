@@ -41,8 +41,10 @@ META_FILE = "meta.json"
 # term occurrences in Lucene, whose build time and index size grow linearly with the scale.
 DEFAULT_QUANT_SCALE = 100.0
 
-# Documents per part file: small enough to resume cheaply, large enough to keep file counts low.
-DEFAULT_SHARD_SIZE = 100_000
+# Documents per part file. Anserini indexes a collection with one thread per input file, so a
+# single 100k-document part indexed on one core (measured: docs/benchmarks.md); 10,000 keeps every
+# thread busy from 20k documents up, and matches the encode CLI's --part-size.
+DEFAULT_SHARD_SIZE = 10_000
 
 
 # --------------------------------------------------------------------------------------------

@@ -109,6 +109,20 @@ def search(index: Path, queries: Path, k: int, threads: str, settings: list[dict
     return json.loads(out.read_text()), r
 
 
+def write_query_vectors(index: Path, topics: str, encoder: str, out: Path) -> None:
+    """Real queries: encode the topics with the encoder that built the vectors (the search CLI's own
+    path, feature space checked against the index), float weights as ``search --encoder`` uses them."""
+    from pyserini_splare.encode import encode_queries
+    from pyserini_splare.index._meta import read_index_meta
+    from pyserini_splare.topics import get_topics
+
+    vecs = encode_queries(encoder, get_topics(topics), index_meta=read_index_meta(index))
+    with open(out, "w") as f:
+        for qid, v in vecs.items():
+            f.write(json.dumps({"id": qid, "vector": v}) + "\n")
+    print(f"encoded {len(vecs)} queries -> {out}", file=sys.stderr)
+
+
 def recall(hits: dict, ref: dict, k: int) -> float:
     return float(np.mean([len(set(hits[q][:k]) & set(ref[q][:k])) / max(1, min(k, len(ref[q]))) for q in ref]))
 
@@ -117,14 +131,32 @@ def cmd_run(a) -> int:
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     cfg = synth.SynthConfig(**synth.PRESETS[a.preset], seed=a.seed)
-    vec = work / "vectors"
-    qfile = work / "queries.jsonl"
-    if not (vec / "meta.json").is_file():
+    vec = Path(a.vectors) if a.vectors else work / "vectors"
+    qfile = Path(a.query_vectors) if a.query_vectors else work / "queries.jsonl"
+    if a.vectors:
+        if not (vec / "meta.json").is_file():
+            raise SystemExit(f"--vectors {vec}: not a vectors directory (no meta.json)")
+        if not a.query_vectors and not (a.topics and a.encoder):
+            raise SystemExit("--vectors needs --query-vectors FILE, or --topics and --encoder to encode them")
+        a.docs = json.loads((vec / "meta.json").read_text())["stats"]["documents"]
+        a.preset = vec.name  # the label of the table and plot
+    elif not (vec / "meta.json").is_file():
         t0 = time.time()
-        docs, queries = synth.generate(cfg, a.docs, a.queries)
-        synth.write_collection(docs, queries, cfg, work, a.quant_scale, overwrite=True)
-        del docs, queries
+        synth.write_collection(*synth.stream(cfg, a.docs, a.queries), cfg, work, a.quant_scale, overwrite=True)
         print(f"generated {a.docs} docs / {a.queries} queries in {time.time() - t0:.0f}s", file=sys.stderr)
+    lucene_vec = vec
+    if a.lucene_scale and "lucene" in a.backends.split(","):
+        # Same vectors at a coarser quantization for Lucene only: its build cost is linear in the
+        # scale, its search cost is not (docs/benchmarks.md, scale study). Lucene's recall is then
+        # measured against exact on the finer integers, i.e. it includes the rounding.
+        if a.vectors:
+            raise SystemExit("--lucene-scale applies to synthetic collections only")
+        lucene_vec = work / f"lucene-s{a.lucene_scale:g}" / "vectors"
+        if not (lucene_vec / "meta.json").is_file():
+            t0 = time.time()
+            synth.write_collection(*synth.stream(cfg, a.docs, a.queries), cfg, lucene_vec.parent, a.lucene_scale,
+                                   overwrite=True)
+            print(f"wrote the scale-{a.lucene_scale:g} copy in {time.time() - t0:.0f}s", file=sys.stderr)
     backends = a.backends.split(",")
     rows, points = [], {}
     ref = None
@@ -138,10 +170,12 @@ def cmd_run(a) -> int:
                   "size_mib": dir_size(idx) / 2**20}
         else:
             print(f"building {b} ...", file=sys.stderr)
-            br = build(b, vec, idx, os.cpu_count(), opts)
+            br = build(b, lucene_vec if b == "lucene" else vec, idx, os.cpu_count(), opts)
         settings = [{}]
         if b == "seismic":
             settings = [{}] + [{"query_cut": qc, "heap_factor": hf} for qc, hf in SWEEP]
+        if b == "exact" and not qfile.is_file():
+            write_query_vectors(idx, a.topics, a.encoder, qfile)
         print(f"searching {b} ({len(settings)} settings) ...", file=sys.stderr)
         res, sr = search(idx, qfile, a.k, threads, settings, work / f"hits.{b}.json")
         if b == "exact":
@@ -161,6 +195,7 @@ def cmd_run(a) -> int:
             points.setdefault(b, []).append({"ms": 1000 / res[0]["qps"]["1"], "r10": recall(res[0]["hits"], ref, 10),
                                              "r100": recall(res[0]["hits"], ref, 100),
                                              "cpu_ms": res[0].get("cpu_ms", {}).get("1", float("nan"))})
+    a.queries = len(ref)
     (work / "bench.json").write_text(json.dumps({"rows": rows, "points": points}, indent=1))
     print_table(rows, a, points)
     if a.plot:
@@ -295,8 +330,15 @@ def main(argv=None) -> int:
     r.add_argument("--quant-scale", type=float, default=100.0)
     r.add_argument("--backends", default="exact,seismic,lucene")
     r.add_argument("--seismic-options", default=None, help="JSON build options for seismic")
+    r.add_argument("--lucene-scale", type=float, default=None,
+                   help="build Lucene from a copy quantized at this scale (e.g. 10: ~5x cheaper build at 1M docs)")
     r.add_argument("--reuse", action="store_true", help="reuse indexes already in --work (build columns from metadata)")
     r.add_argument("--plot", default=None, help="PNG path for recall@10 vs latency")
+    r.add_argument("--vectors", default=None, help="benchmark this vectors directory (real encoder output) "
+                   "instead of a synthetic collection")
+    r.add_argument("--query-vectors", default=None, help="with --vectors: query vectors JSONL")
+    r.add_argument("--topics", default=None, help="with --vectors: topics to encode with --encoder (e.g. cacm)")
+    r.add_argument("--encoder", default=None, help="with --vectors: query encoder SPEC (e.g. splade:PATH)")
     s.add_argument("--scales", default="10,25,51.2,100")
     a = p.parse_args(argv)
     return {"run": cmd_run, "scale": cmd_scale, "report": cmd_report}[a.cmd](a)

@@ -149,6 +149,14 @@ def generate(cfg: SynthConfig, n_docs: int, n_queries: int):
     return docs, queries
 
 
+def stream(cfg: SynthConfig, n_docs: int, n_queries: int):
+    """Like :func:`generate` (same vectors for the same seed), as lazy iterators, so that a collection
+    of millions of documents is written without being held in memory. Consume ``docs`` before
+    ``queries``: both draw from one random stream in that order."""
+    g = Generator(cfg, n_docs)
+    return (g.doc() for _ in range(n_docs)), (g.query() for _ in range(n_queries))
+
+
 def to_csr(vectors, n_features: int):
     """Stack ``(ids, weights)`` pairs into a float32 scipy CSR matrix (rows = vectors)."""
     import scipy.sparse as sp

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def build_impact_index(input: str, index: str, *, threads: int = 1, optimize: bo
     n_docs = n_post = None
     if validate:
         n_docs, n_post = validate_vectors_dir(input)
+    if threads > len(parts):
+        # Anserini gives each input file to one thread: more threads than files sit idle.
+        print(f"note: {input} has {len(parts)} part file(s); Anserini indexes one file per thread, so at most "
+              f"{len(parts)} of the {threads} threads will work (write smaller parts to index faster)", file=sys.stderr)
     t0 = time.time()
     with atomic_dir(index, overwrite=overwrite) as tmp:
         # Anserini's JsonVectorCollection reads every *.json(l) in its input folder, meta.json
