@@ -34,19 +34,43 @@ import synth  # noqa: E402
 SWEEP = [(qc, hf) for qc in (5, 10, 20, 40) for hf in (0.6, 0.8, 0.9, 1.0)]
 
 
+def _hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_measured(cmd: list[str]) -> dict:
-    """Like subprocess.run, with the child's own rusage (peak RSS, CPU time) from wait4."""
+    """Like subprocess.run, with the child's CPU time (wait4) and peak RSS.
+
+    Peak RSS is the child's own ``VmHWM`` polled from /proc, not ``ru_maxrss``: Linux carries the
+    parent's high-water mark across fork + exec into the child's ru_maxrss, so a parent that had
+    loaded torch (or held a collection) would inflate every child's number."""
+    import tempfile
+
     env = dict(os.environ, PYSERINI_SPLARE_PROGRESS="0")
     t0 = time.time()
-    with open(os.devnull, "w") as devnull:
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=devnull, text=True)
-        out = p.stdout.read()
-        _, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile("w+") as out, open(os.devnull, "w") as devnull:
+        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=devnull, text=True)
+        peak = 0
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _hwm_kib(p.pid))
+            time.sleep(0.05)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        stdout = out.read()
     wall = time.time() - t0
     if p.returncode != 0:
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mib": ru.ru_maxrss / 1024, "stdout": out}
+    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mib": peak / 1024, "stdout": stdout}
 
 
 def dir_size(path: Path) -> int:
@@ -111,7 +135,15 @@ def search(index: Path, queries: Path, k: int, threads: str, settings: list[dict
 
 def write_query_vectors(index: Path, topics: str, encoder: str, out: Path) -> None:
     """Real queries: encode the topics with the encoder that built the vectors (the search CLI's own
-    path, feature space checked against the index), float weights as ``search --encoder`` uses them."""
+    path, feature space checked against the index), float weights as ``search --encoder`` uses them.
+    In a child process: a parent that has loaded torch would inflate every later child's peak RSS
+    (Linux keeps ru_maxrss across fork + exec)."""
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "_queries", str(index), topics, encoder, str(out)],
+                   check=True)
+
+
+def query_worker(argv) -> int:
+    index, topics, encoder, out = argv
     from pyserini_splare.encode import encode_queries
     from pyserini_splare.index._meta import read_index_meta
     from pyserini_splare.topics import get_topics
@@ -121,6 +153,7 @@ def write_query_vectors(index: Path, topics: str, encoder: str, out: Path) -> No
         for qid, v in vecs.items():
             f.write(json.dumps({"id": qid, "vector": v}) + "\n")
     print(f"encoded {len(vecs)} queries -> {out}", file=sys.stderr)
+    return 0
 
 
 def recall(hits: dict, ref: dict, k: int) -> float:
@@ -139,7 +172,7 @@ def cmd_run(a) -> int:
         if not a.query_vectors and not (a.topics and a.encoder):
             raise SystemExit("--vectors needs --query-vectors FILE, or --topics and --encoder to encode them")
         a.docs = json.loads((vec / "meta.json").read_text())["stats"]["documents"]
-        a.preset = vec.name  # the label of the table and plot
+        a.preset = a.label or vec.name  # the label of the table and plot
     elif not (vec / "meta.json").is_file():
         t0 = time.time()
         synth.write_collection(*synth.stream(cfg, a.docs, a.queries), cfg, work, a.quant_scale, overwrite=True)
@@ -196,7 +229,8 @@ def cmd_run(a) -> int:
                                              "r100": recall(res[0]["hits"], ref, 100),
                                              "cpu_ms": res[0].get("cpu_ms", {}).get("1", float("nan"))})
     a.queries = len(ref)
-    (work / "bench.json").write_text(json.dumps({"rows": rows, "points": points}, indent=1))
+    (work / "bench.json").write_text(json.dumps({"rows": rows, "points": points, "docs": a.docs, "label": a.preset},
+                                                indent=1))
     print_table(rows, a, points)
     if a.plot:
         plot(points, a.plot, f"{a.preset}, {a.docs:,} docs, {a.queries} queries, k={a.k}, 1 thread")
@@ -277,8 +311,9 @@ def cmd_report(a) -> int:
             points.setdefault(b, []).append({**x["options"], "ms": 1000 / x["qps"]["1"],
                                              "cpu_ms": x.get("cpu_ms", {}).get("1", float("nan")),
                                              "r10": recall(x["hits"], ref, 10), "r100": recall(x["hits"], ref, 100)})
-    n_docs = json.loads((work / "vectors" / "meta.json").read_text())["stats"]["documents"]
+    n_docs = data.get("docs") or json.loads((work / "vectors" / "meta.json").read_text())["stats"]["documents"]
     a.docs, a.queries = n_docs, len(ref)
+    a.preset = a.label or data.get("label") or a.preset
     print_table(rows, a, points)
     if a.plot:
         plot(points, a.plot, f"{a.preset}, {n_docs:,} docs, {len(ref)} queries, k={a.k}, 1 thread")
@@ -314,6 +349,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_search":
         return search_worker(argv[1:])
+    if argv and argv[0] == "_queries":
+        return query_worker(argv[1:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="build + search every backend, print the table, draw the plot")
@@ -327,6 +364,7 @@ def main(argv=None) -> int:
         x.add_argument("--k", type=int, default=100)
         x.add_argument("--seed", type=int, default=0)
         x.add_argument("--work", required=True, help="scratch folder (vectors, indexes, hits)")
+        x.add_argument("--label", default=None, help="collection name in the table and plot title")
     r.add_argument("--quant-scale", type=float, default=100.0)
     r.add_argument("--backends", default="exact,seismic,lucene")
     r.add_argument("--seismic-options", default=None, help="JSON build options for seismic")

@@ -28,6 +28,9 @@ def coll(tmp_path_factory):
     vdir, qfile = synth.write_collection(docs, queries, cfg, root, 100.0)
     for b in ("exact", "seismic"):
         assert index_main(["--backend", b, "--input", str(vdir), "--index", str(root / b), "--threads", "2"]) == 0
+    # unpruned lists (n_postings x max_fraction > #docs): the exhaustive-search reference
+    assert index_main(["--backend", "seismic", "--input", str(vdir), "--index", str(root / "seismic-full"),
+                       "--threads", "2", "--options", json.dumps({"n_postings": 4000})]) == 0
     from pyserini_splare.vectors import read_query_vectors
 
     return root, vdir, qfile, read_query_vectors(qfile)
@@ -57,23 +60,23 @@ def test_seismic_recall_at_defaults(coll):
 
 
 def test_seismic_exhaustive_equals_exact(coll, tmp_path):
-    """No pruning at this size (n_postings x max_fraction > #docs), every query term, every block."""
+    """No pruning (n_postings x max_fraction > #docs), every query term, every block."""
     root, _, qfile, qs = coll
     from pyserini_splare.search._base import open_searcher
     from pyserini_splare.search.seismic import SeismicSearcher
 
-    with SeismicSearcher(root / "seismic", query_cut=1000, heap_factor=1e-6) as s, open_searcher(root / "exact") as ex:
+    with SeismicSearcher(root / "seismic-full", query_cut=1000, heap_factor=1e-6) as s, open_searcher(root / "exact") as ex:
         assert s.batch_search(qs, k=10, threads=2) == ex.batch_search(qs, k=10)
     # the same through the CLI flags, compared with the exact backend's run file
     runs = {}
-    for b, extra in (("seismic", ["--query-cut", "1000", "--heap-factor", "0.000001"]), ("exact", [])):
+    for b, extra in (("seismic-full", ["--query-cut", "1000", "--heap-factor", "0.000001"]), ("exact", [])):
         runs[b] = tmp_path / f"{b}.txt"
         assert search_main(["--index", str(root / b), "--query-vectors", str(qfile), "--output", str(runs[b]),
                             "--hits", "10", "--run-tag", "x", *extra]) == 0
-    assert runs["seismic"].read_text() == runs["exact"].read_text()
+    assert runs["seismic-full"].read_text() == runs["exact"].read_text()
     # --searcher-options still reaches the constructor
     r = tmp_path / "opts.txt"
-    assert search_main(["--index", str(root / "seismic"), "--query-vectors", str(qfile), "--output", str(r),
+    assert search_main(["--index", str(root / "seismic-full"), "--query-vectors", str(qfile), "--output", str(r),
                         "--hits", "10", "--run-tag", "x",
                         "--searcher-options", json.dumps({"query_cut": 1000, "heap_factor": 1e-6})]) == 0
     assert r.read_text() == runs["exact"].read_text()
@@ -82,14 +85,17 @@ def test_seismic_exhaustive_equals_exact(coll, tmp_path):
 def test_seismic_save_load_identical(coll, tmp_path):
     import seismic
 
-    from pyserini_splare.index.seismic import DEFAULT_BUILD, quiet_stdout
+    from pyserini_splare.index import read_index_meta
+    from pyserini_splare.index.seismic import quiet_stdout
     from pyserini_splare.search.seismic import SeismicSearcher
 
     root, vdir, _, qs = coll
-    # in memory, built directly with the library, vs saved + loaded through our searcher
+    # in memory, built directly with the library (the options the index records), vs saved + loaded
+    # through our searcher
+    options = read_index_meta(root / "seismic")["seismic_build"]
     with quiet_stdout():
         built = seismic.SeismicIndexLV.build(str(vdir / "part-00000.jsonl"), load_content=False, num_threads=2,
-                                             **DEFAULT_BUILD)
+                                             **options)
     shutil.copytree(root / "seismic", tmp_path / "copy")
     for f in (tmp_path / "copy").glob("*.seismic"):
         f.unlink()
@@ -194,3 +200,18 @@ def test_seismic_u16_variant_for_small_spaces(tmp_path):
     qs = read_query_vectors(qfile)
     with open_searcher(tmp_path / "seismic", query_cut=100, heap_factor=1e-6) as s, open_searcher(tmp_path / "exact") as ex:
         assert s.batch_search(qs, k=10) == ex.batch_search(qs, k=10)
+
+
+def test_auto_n_postings(coll):
+    """Default n_postings = max(100, round(0.1 x postings / distinct terms)), resolved and recorded."""
+    from pyserini_splare.index import read_index_meta
+    from pyserini_splare.index.seismic import auto_n_postings
+
+    assert auto_n_postings(40_004_301, 131_072) == 100  # 100k pooled SPLARE: 10 % is 31, under the floor
+    assert auto_n_postings(400_000_000, 131_072) == 305  # 1M pooled SPLARE: 10 % of 3,051.8
+    assert auto_n_postings(1_000_000_000, 30_522) == 3276  # 10M-scale SPLADE: 10 % of 32,763
+    root, vdir, _, _ = coll
+    meta = read_index_meta(root / "seismic")
+    post, terms = meta["build"]["postings"], meta["build"]["distinct_terms"]
+    assert meta["seismic_build"]["n_postings"] == max(100, round(0.1 * post / terms))
+    assert read_index_meta(root / "seismic-full")["seismic_build"]["n_postings"] == 4000

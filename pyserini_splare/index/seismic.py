@@ -41,8 +41,8 @@ U16_MAX_COMPONENTS = 65_535
 # per pooled document; docs/backends.md, docs/benchmarks.md). Seismic's own defaults target
 # MS MARCO SPLADE (8.8M docs, 30k terms): n_postings 3500, centroid_fraction 0.1, summary_energy 0.4.
 #   n_postings        average posting-list length kept after pruning (global threshold: the
-#                     index keeps n_postings x #lists postings, the longest per term). Our lists
-#                     are short (40M postings / 131k lists at 100k docs), so 4000 prunes little.
+#                     index keeps n_postings x #lists postings, the heaviest). "auto" (default):
+#                     10 % of the collection's mean list length, at least 100 -- see auto_n_postings.
 #   max_fraction      a single list keeps at most n_postings x max_fraction postings.
 #   centroid_fraction blocks per list = fraction x list length (k-means with random centroids).
 #   min_cluster_size  smallest block.
@@ -51,7 +51,7 @@ U16_MAX_COMPONENTS = 65_535
 #   doc_cut           terms of a document used when assigning it to a block at build time.
 #   nknn              neighbours per document in the optional kNN graph (0: no graph).
 DEFAULT_BUILD = {
-    "n_postings": 4000,
+    "n_postings": "auto",
     "max_fraction": 1.5,
     "centroid_fraction": 0.1,
     "min_cluster_size": 2,
@@ -59,6 +59,25 @@ DEFAULT_BUILD = {
     "doc_cut": 15,
     "nknn": 0,
 }
+
+# "auto" n_postings: keep about this share of all postings, and never cut lists below this length.
+AUTO_POSTINGS_FRACTION = 0.1
+AUTO_MIN_POSTINGS = 100
+
+
+def auto_n_postings(postings: int, distinct_terms: int) -> int:
+    """Seismic's n_postings for a collection: 10 % of the mean posting-list length, at least 100.
+
+    Why: an absolute default cannot fit every size. Unpruned, a pooled SPLARE collection (400 of
+    131,072 latents per document) costs ~64 KB of block summaries per document (6.4 GB at 100k, so
+    ~64 GB at 1M); Seismic's MS MARCO setting (n_postings 3,500 over ~1B SPLADE postings) keeps ~10 %.
+    Measured at 100k pooled SPLARE documents (docs/benchmarks.md): 10 % (n_postings 30) -> 553 MB,
+    R@10 0.9985; 100 -> 1.9 GB, R@10 1.0; unpruned -> 6.4 GB, R@10 1.0. The floor keeps small
+    collections (short lists) unpruned, where pruning saves nothing and costs recall.
+    """
+    mean_len = postings / max(1, distinct_terms)
+    return max(AUTO_MIN_POSTINGS, int(round(AUTO_POSTINGS_FRACTION * mean_len)))
+
 
 # Generic index-CLI arguments every builder receives; anything else must be a Seismic option.
 _GENERIC = {"threads", "overwrite", "optimize", "validate", "collection", "language", "java_heap"}
@@ -99,9 +118,12 @@ def _check_options(options: dict) -> dict:
     cfg = {**DEFAULT_BUILD, **{k: v for k, v in options.items() if k in DEFAULT_BUILD}}
     ints = ("n_postings", "min_cluster_size", "doc_cut", "nknn")
     for key in ints:
+        if key == "n_postings" and cfg[key] == "auto":
+            continue
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < (0 if key == "nknn" else 1):
+            alt = ' or "auto"' if key == "n_postings" else ""
             raise UsageError(f"seismic option {key} must be a {'non-negative' if key == 'nknn' else 'positive'} "
-                             f"integer, got {cfg[key]!r}")
+                             f"integer{alt}, got {cfg[key]!r}")
     for key in ("centroid_fraction", "summary_energy"):
         v = cfg[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
@@ -147,6 +169,8 @@ def build_seismic_index(input: str, index: str, *, threads: int = 1, overwrite: 
     if n_docs == 0:
         raise UsageError(f"{input}: no documents")
     del seen
+    if cfg["n_postings"] == "auto":
+        cfg["n_postings"] = auto_n_postings(n_post, len(known))
     t_read = time.time() - t0
     parts = part_files(input)
     with atomic_dir(index, overwrite=overwrite) as tmp:
