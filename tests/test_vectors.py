@@ -180,3 +180,42 @@ def test_document_whose_weights_all_round_to_zero_is_counted_not_written(tmp_pat
     stats = read_meta(tmp_path / "vec").stats
     assert stats["documents"] == 1 and stats["empty_after_quantization"] == 1
     assert w.stats.n_zeroed == 2
+
+
+def test_vector_fast_check_agrees_with_term_by_term_rules():
+    """check_weights' whole-vector fast path accepts exactly what the per-term rules accept."""
+    import math
+    import random
+
+    from pyserini_splare.vectors import _vector_is_clean, check_weights
+
+    def reference(v):  # the rules, written out one term at a time
+        for t, w in v.items():
+            if not t or not t.isprintable() or any(c.isspace() for c in t):
+                return False
+            if type(w) not in (int, float):
+                return False
+            try:
+                if not math.isfinite(w) or w < 0:
+                    return False
+            except OverflowError:
+                return False
+        return True
+
+    rng = random.Random(0)
+    bad_terms = ["", "a b", "x\t", "\x00y", "z\u3000", "\n", "ok\x7f"]
+    bad_weights = [-1, -0.5, float("nan"), float("inf"), True, False, "3", None, [1], 10 ** 400]
+    for _ in range(2000):
+        v = {f"t{rng.randrange(10 ** 6)}é": rng.choice([rng.randrange(0, 500), rng.random() * 5, 0, 0.0])
+             for _ in range(rng.randrange(1, 30))}
+        r = rng.random()
+        if r < 0.3:
+            v[rng.choice(bad_terms)] = 1
+        elif r < 0.6:
+            v[rng.choice(list(v))] = rng.choice(bad_weights)
+        assert _vector_is_clean(v) == reference(v), v
+        if not reference(v):
+            with pytest.raises(UsageError):
+                check_weights(v, "f:1")
+        else:
+            assert check_weights(v, "f:1") is v
