@@ -701,12 +701,20 @@ class VectorWriter:
         return self._ctx.__exit__(exc_type, exc, tb)
 
 
-def copy_vectors_dir(src: str | os.PathLike, dst: str | os.PathLike, transform, *, overwrite: bool = False) -> VectorsMeta:
-    """Rewrite a vectors directory through ``transform(SparseVector) -> SparseVector`` (e.g. pruning)."""
+def copy_vectors_dir(src: str | os.PathLike, dst: str | os.PathLike, transform=None, *, quant_scale: float | None = None,
+                     overwrite: bool = False) -> VectorsMeta:
+    """Rewrite a vectors directory through ``transform(SparseVector) -> SparseVector`` (e.g. pruning).
+
+    ``quant_scale``: re-quantize at another scale (None keeps the source's). Re-quantizing at the
+    source's scale is exact (stored weights are multiples of 1/scale); at another scale each weight
+    becomes ``round(q * s / s_src)`` of its stored integer ``q`` (exact halves may go either way in
+    floating point), which can differ by one step from ``round(w * s)`` of the original float.
+    """
     meta = read_meta(src)
     space = meta.space
-    # Re-quantizing is exact here: stored weights are already multiples of 1/scale.
-    with VectorWriter(dst, space, meta.quant_scale, encoder=meta.encoder, pooling=meta.pooling, overwrite=overwrite) as w:
+    transform = transform or (lambda v: v)
+    scale = meta.quant_scale if quant_scale is None else float(quant_scale)
+    with VectorWriter(dst, space, scale, encoder=meta.encoder, pooling=meta.pooling, overwrite=overwrite) as w:
         for docid, vec in iter_vectors(src):
             ids = np.fromiter((space.id(t) for t in vec), dtype=np.int64, count=len(vec))
             weights = np.fromiter(vec.values(), dtype=np.float64, count=len(vec)) / meta.quant_scale

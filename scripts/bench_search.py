@@ -179,16 +179,16 @@ def cmd_run(a) -> int:
         print(f"generated {a.docs} docs / {a.queries} queries in {time.time() - t0:.0f}s", file=sys.stderr)
     lucene_vec = vec
     if a.lucene_scale and "lucene" in a.backends.split(","):
-        # Same vectors at a coarser quantization for Lucene only: its build cost is linear in the
+        # The same vectors re-quantized coarser for Lucene only: its build cost is linear in the
         # scale, its search cost is not (docs/benchmarks.md, scale study). Lucene's recall is then
         # measured against exact on the finer integers, i.e. it includes the rounding.
-        if a.vectors:
-            raise SystemExit("--lucene-scale applies to synthetic collections only")
+        from pyserini_splare.vectors import copy_vectors_dir
+
         lucene_vec = work / f"lucene-s{a.lucene_scale:g}" / "vectors"
         if not (lucene_vec / "meta.json").is_file():
             t0 = time.time()
-            synth.write_collection(*synth.stream(cfg, a.docs, a.queries), cfg, lucene_vec.parent, a.lucene_scale,
-                                   overwrite=True)
+            lucene_vec.parent.mkdir(parents=True, exist_ok=True)
+            copy_vectors_dir(vec, lucene_vec, quant_scale=a.lucene_scale, overwrite=True)
             print(f"wrote the scale-{a.lucene_scale:g} copy in {time.time() - t0:.0f}s", file=sys.stderr)
     backends = a.backends.split(",")
     rows, points = [], {}

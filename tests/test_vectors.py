@@ -219,3 +219,27 @@ def test_vector_fast_check_agrees_with_term_by_term_rules():
                 check_weights(v, "f:1")
         else:
             assert check_weights(v, "f:1") is v
+
+
+def test_copy_vectors_dir_requantizes(tmp_path):
+    """quant_scale re-quantizes: round(stored * new / old), the documented double rounding."""
+    space = PrefixedSpace("t", 100)
+    rng = np.random.default_rng(3)
+    with VectorWriter(tmp_path / "v100", space, 100.0) as w:
+        for i in range(50):
+            ids = rng.choice(100, 12, replace=False)
+            w.write(f"d{i}", SparseVector(ids, rng.random(12) * 3 + 0.01))
+    copy_vectors_dir(tmp_path / "v100", tmp_path / "v10", quant_scale=10)
+    assert read_meta(tmp_path / "v10").quant_scale == 10.0
+    src = dict(iter_vectors(tmp_path / "v100"))
+    got = dict(iter_vectors(tmp_path / "v10"))
+    n_half = 0
+    for d, vec in src.items():
+        g = got.get(d, {})
+        for t, q in vec.items():
+            exact = q * 10 / 100  # the new integer before rounding, in exact arithmetic (q * 10 is an int)
+            options = {int(np.floor(exact)), int(np.ceil(exact))} if (q * 10) % 100 == 50 else {int(np.rint(exact))}
+            n_half += len(options) > 1
+            assert g.get(t, 0) in options, (d, t, q)  # 0 = dropped
+        assert set(g) <= set(vec)
+    assert len(got) == len(src) and n_half > 0  # exact halves occurred and either rounding was accepted
