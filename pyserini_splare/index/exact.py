@@ -18,6 +18,7 @@ bijection on ``range(space.size)``: nothing else needs storing.
 from __future__ import annotations
 
 import time
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +49,10 @@ def build_exact_index(input: str, index: str, *, overwrite: bool = False, **_ign
             rows_of[t] = space.id(t)
             return rows_of[t]
 
-    indptr = [0]
-    rows: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
+    # Flat int32 buffers, 8 bytes per posting: a list of one numpy array per document cost 12 bytes
+    # per posting plus ~100 per document, and concatenating it held everything twice (~15 GB peak
+    # at 1M pooled SPLARE documents instead of ~7).
+    indices, values, indptr = array("i"), array("i"), array("q", [0])
     for docid, vec in progress(iter_vectors(input), desc="exact: reading vectors", unit="doc"):
         if docid in seen:
             raise UsageError(f"{input}: duplicate document id {docid!r}")
@@ -65,17 +67,23 @@ def build_exact_index(input: str, index: str, *, overwrite: bool = False, **_ign
         if w.size and w.max() > np.iinfo(np.int32).max:
             raise UsageError(f"{input}: document {docid!r} has a weight beyond int32")
         docids.append(docid)
-        rows.append(ids)
-        vals.append(w.astype(np.int32))
-        indptr.append(indptr[-1] + ids.size)
+        indices.frombytes(ids.astype(np.int32).tobytes())
+        values.frombytes(w.astype(np.int32).tobytes())
+        indptr.append(len(indices))
+    del seen
     if not docids:
         raise UsageError(f"{input}: no documents")
     n_docs = len(docids)
-    # (documents x features) CSR, then transpose to the (features x documents) inverted index.
-    docs = sp.csr_matrix((np.concatenate(vals), np.concatenate(rows), np.asarray(indptr, dtype=np.int64)),
-                         shape=(n_docs, space.size))
-    docs.sum_duplicates()
+    # (documents x features) CSR over the buffers (no copy), then transposed into the (features x
+    # documents) inverted index, whose rows come out sorted by document. A document cannot name a
+    # feature twice: JSON object keys are unique and every feature space maps a feature to one term.
+    ptr = np.frombuffer(indptr, dtype=np.int64)
+    if ptr[-1] < 2**31:  # int32 throughout, or scipy upcasts the 4-byte indices to match indptr
+        ptr = ptr.astype(np.int32)
+    docs = sp.csr_matrix((np.frombuffer(values, dtype=np.int32), np.frombuffer(indices, dtype=np.int32), ptr),
+                         shape=(n_docs, space.size), copy=False)
     inverted = docs.T.tocsr()
+    del docs, ptr, indices, values, indptr
     inverted.sort_indices()
     with atomic_dir(index, overwrite=overwrite) as tmp:
         sp.save_npz(tmp / POSTINGS_FILE, inverted, compressed=False)
