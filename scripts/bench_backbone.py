@@ -8,6 +8,7 @@ Prints numbers and ratios (no pass/fail). Each measurement runs in its own proce
     python scripts/bench_backbone.py write  --docs 100000 --out /tmp/bb/vec100k
     python scripts/bench_backbone.py index  --vectors /tmp/bb/vec100k --out /tmp/bb/idx100k --threads 2
     python scripts/bench_backbone.py search --index /tmp/bb/idx100k --queries 2000 --threads 2
+    python scripts/bench_backbone.py read   --vectors /tmp/bb/vec100k --parts 1
     python scripts/bench_backbone.py all    --sizes 100000 1000000 --index-sizes 20000 100000 --workdir /tmp/bb
 
 Documents are SPLARE-shaped: 131,072 features, ~400 terms per document (Top-K 400 pooling), feature
@@ -145,6 +146,25 @@ def cmd_all(args):
             subprocess.run(me + ["search", "--index", idx, "--threads", str(threads)], check=True)
 
 
+def cmd_read(args):
+    """Validated reading of a vectors directory (what every index builder does first) against bare
+    json.loads of the same lines: the validation's own cost per document."""
+    from pyserini_splare.vectors import iter_jsonl_vectors, part_files
+
+    parts = part_files(args.vectors)[: args.parts]
+    t = time.process_time()
+    n = sum(1 for p in parts for _ in iter_jsonl_vectors(p))
+    validated = time.process_time() - t
+    t = time.process_time()
+    for p in parts:
+        with open(p, "rb") as f:
+            for line in f:
+                json.loads(line.decode("utf-8"))
+    bare = time.process_time() - t
+    print(f"{n:,} documents: validated read {1e6 * validated / n:.0f} CPU us/doc, "
+          f"json.loads alone {1e6 * bare / n:.0f} CPU us/doc")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -165,13 +185,16 @@ def main():
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("read")
+    r.add_argument("--vectors", required=True)
+    r.add_argument("--parts", type=int, default=1, help="first N part files")
     a = sub.add_parser("all")
     a.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     a.add_argument("--index-sizes", type=int, nargs="+", default=[20_000, 100_000])
     a.add_argument("--threads", type=int, default=2)
     a.add_argument("--workdir", default="/tmp/bench_backbone")
     args = p.parse_args()
-    {"write": cmd_write, "index": cmd_index, "search": cmd_search, "all": cmd_all}[args.cmd](args)
+    {"write": cmd_write, "index": cmd_index, "search": cmd_search, "read": cmd_read, "all": cmd_all}[args.cmd](args)
 
 
 if __name__ == "__main__":
