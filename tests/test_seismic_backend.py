@@ -28,9 +28,9 @@ def coll(tmp_path_factory):
     vdir, qfile = synth.write_collection(docs, queries, cfg, root, 100.0)
     for b in ("exact", "seismic"):
         assert index_main(["--backend", b, "--input", str(vdir), "--index", str(root / b), "--threads", "2"]) == 0
-    # unpruned lists (n_postings x max_fraction > #docs): the exhaustive-search reference
-    assert index_main(["--backend", "seismic", "--input", str(vdir), "--index", str(root / "seismic-full"),
-                       "--threads", "2", "--options", json.dumps({"n_postings": 4000})]) == 0
+    # the size-driven pruning option
+    assert index_main(["--backend", "seismic", "--input", str(vdir), "--index", str(root / "seismic-auto"),
+                       "--threads", "2", "--options", json.dumps({"n_postings": "auto"})]) == 0
     from pyserini_splare.vectors import read_query_vectors
 
     return root, vdir, qfile, read_query_vectors(qfile)
@@ -65,18 +65,18 @@ def test_seismic_exhaustive_equals_exact(coll, tmp_path):
     from pyserini_splare.search._base import open_searcher
     from pyserini_splare.search.seismic import SeismicSearcher
 
-    with SeismicSearcher(root / "seismic-full", query_cut=1000, heap_factor=1e-6) as s, open_searcher(root / "exact") as ex:
+    with SeismicSearcher(root / "seismic", query_cut=1000, heap_factor=1e-6) as s, open_searcher(root / "exact") as ex:
         assert s.batch_search(qs, k=10, threads=2) == ex.batch_search(qs, k=10)
     # the same through the CLI flags, compared with the exact backend's run file
     runs = {}
-    for b, extra in (("seismic-full", ["--query-cut", "1000", "--heap-factor", "0.000001"]), ("exact", [])):
+    for b, extra in (("seismic", ["--query-cut", "1000", "--heap-factor", "0.000001"]), ("exact", [])):
         runs[b] = tmp_path / f"{b}.txt"
         assert search_main(["--index", str(root / b), "--query-vectors", str(qfile), "--output", str(runs[b]),
                             "--hits", "10", "--run-tag", "x", *extra]) == 0
-    assert runs["seismic-full"].read_text() == runs["exact"].read_text()
+    assert runs["seismic"].read_text() == runs["exact"].read_text()
     # --searcher-options still reaches the constructor
     r = tmp_path / "opts.txt"
-    assert search_main(["--index", str(root / "seismic-full"), "--query-vectors", str(qfile), "--output", str(r),
+    assert search_main(["--index", str(root / "seismic"), "--query-vectors", str(qfile), "--output", str(r),
                         "--hits", "10", "--run-tag", "x",
                         "--searcher-options", json.dumps({"query_cut": 1000, "heap_factor": 1e-6})]) == 0
     assert r.read_text() == runs["exact"].read_text()
@@ -203,7 +203,7 @@ def test_seismic_u16_variant_for_small_spaces(tmp_path):
 
 
 def test_auto_n_postings(coll):
-    """Default n_postings = max(100, round(0.1 x postings / distinct terms)), resolved and recorded."""
+    """n_postings "auto" = max(100, round(0.1 x postings / distinct terms)), resolved and recorded."""
     from pyserini_splare.index import read_index_meta
     from pyserini_splare.index.seismic import auto_n_postings
 
@@ -211,7 +211,7 @@ def test_auto_n_postings(coll):
     assert auto_n_postings(400_000_000, 131_072) == 305  # 1M pooled SPLARE: 10 % of 3,051.8
     assert auto_n_postings(1_000_000_000, 30_522) == 3276  # 10M-scale SPLADE: 10 % of 32,763
     root, vdir, _, _ = coll
-    meta = read_index_meta(root / "seismic")
+    meta = read_index_meta(root / "seismic-auto")
     post, terms = meta["build"]["postings"], meta["build"]["distinct_terms"]
     assert meta["seismic_build"]["n_postings"] == max(100, round(0.1 * post / terms))
-    assert read_index_meta(root / "seismic-full")["seismic_build"]["n_postings"] == 4000
+    assert read_index_meta(root / "seismic")["seismic_build"]["n_postings"] == 4000  # the default
