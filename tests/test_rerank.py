@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a required dependency: missing is a failure, not a skip)
 
 from pyserini_splare._cli import UsageError  # noqa: E402
 from pyserini_splare.rerank import PREFIX, SUFFIX, format_prompt, merge, rerank_run  # noqa: E402

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from .._cli import UsageError, atomic_dir, progress
-from ..vectors import iter_vectors, part_files, read_meta
+from .._cli import UsageError, atomic_dir
+from ..vectors import part_files, read_meta, validate_vectors_dir
 from ._meta import write_index_meta
 
 
@@ -30,38 +30,6 @@ def _index_collection(args: list[str]) -> None:
         raise UsageError(f"Anserini IndexCollection failed: {msg}") from None
 
 
-def validate_vectors_dir(vectors_dir: str | os.PathLike) -> tuple[int, int]:
-    """Stream the whole directory through the validator; return (documents, postings).
-
-    Duplicate ids are found from 8-byte hashes sorted at the end (8 bytes per document, not a
-    Python set of strings), then named by a second pass only when there is one.
-    """
-    from array import array
-
-    import numpy as np
-
-    from ..vectors import _id_hash
-
-    hashes = array("q")  # 8 bytes per id; a list of Python ints would take 36
-    n_post = 0
-    for docid, vec in progress(iter_vectors(vectors_dir), desc="validating vectors", unit="doc"):
-        for term, w in vec.items():
-            if not isinstance(w, int):
-                raise UsageError(f"{vectors_dir}: document {docid!r} has non-integer weight {w!r} for {term!r} "
-                                 "(Lucene truncates floats silently; quantize with the writer)")
-        hashes.append(_id_hash(docid))
-        n_post += len(vec)
-    h = np.frombuffer(hashes, dtype=np.int64).copy()
-    del hashes
-    h.sort()
-    same = h[1:] == h[:-1]
-    if same.any():
-        dups = set(h[1:][same].tolist())
-        docid = next(d for d, _ in iter_vectors(vectors_dir) if _id_hash(d) in dups)
-        raise UsageError(f"{vectors_dir}: duplicate document id {docid!r}")
-    return int(h.size), n_post
-
-
 def build_impact_index(input: str, index: str, *, threads: int = 1, optimize: bool = False,
                        validate: bool = True, overwrite: bool = False, **_ignored) -> dict:
     """Build a Lucene impact index from a vectors directory."""
@@ -69,7 +37,7 @@ def build_impact_index(input: str, index: str, *, threads: int = 1, optimize: bo
     parts = part_files(input)
     n_docs = n_post = None
     if validate:
-        n_docs, n_post = validate_vectors_dir(input)
+        n_docs, n_post, _ = validate_vectors_dir(input)
     if threads > len(parts):
         # Anserini gives each input file to one thread: more threads than files sit idle.
         print(f"note: {input} has {len(parts)} part file(s); Anserini indexes one file per thread, so at most "

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import UsageError, atomic_dir, progress
-from ..vectors import iter_vectors, part_files, read_meta
+from .._cli import UsageError, atomic_dir
+from ..vectors import part_files, read_meta, validate_vectors_dir
 from ._meta import write_index_meta
 
 INDEX_PREFIX = "index"  # Seismic's save(prefix) writes PREFIX.index.seismic
@@ -150,28 +150,12 @@ def build_seismic_index(input: str, index: str, *, threads: int = 1, overwrite: 
     t0 = time.time()
     # Validate every vector first (ids, terms in the space, integer weights) so that Seismic's
     # reader, which panics on bad input, only ever sees clean files.
-    seen: set[str] = set()
-    known: set[str] = set()  # terms already checked against the feature space
-    n_docs = n_post = 0
-    for docid, vec in progress(iter_vectors(input), desc="seismic: validating vectors", unit="doc"):
-        if docid in seen:
-            raise UsageError(f"{input}: duplicate document id {docid!r}")
-        seen.add(docid)
-        if len(docid) > max_len:
-            raise UsageError(f"{input}: document id {docid[:20]!r}... is longer than Seismic's {max_len} characters")
-        for t in vec.keys() - known:  # set difference in C: most terms were seen before
-            try:
-                space.id(t)
-            except KeyError as e:
-                raise UsageError(f"{input}: document {docid!r}: {e.args[0]}") from None
-            known.add(t)
-        n_docs += 1
-        n_post += len(vec)
+    n_docs, n_post, n_terms = validate_vectors_dir(input, space, max_id_length=max_len,
+                                                   desc="seismic: validating vectors")
     if n_docs == 0:
         raise UsageError(f"{input}: no documents")
-    del seen
     if cfg["n_postings"] == "auto":
-        cfg["n_postings"] = auto_n_postings(n_post, len(known))
+        cfg["n_postings"] = auto_n_postings(n_post, n_terms)
     t_read = time.time() - t0
     parts = part_files(input)
     with atomic_dir(index, overwrite=overwrite) as tmp:
