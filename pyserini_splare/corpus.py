@@ -6,34 +6,37 @@ as title followed by body, and so does Pyserini's ``--fields title text`` with `
 
 Accepted ``--corpus`` values (:func:`open_corpus`):
 
-* a ``.jsonl`` / ``.json`` / ``.jsonl.gz`` file or a folder of them (read in name order): one JSON
-  object per line with ``id`` (or ``docid`` / ``_id``), optional ``title``, and ``text`` or
-  ``contents`` (Pyserini's JsonCollection field);
+* a ``.jsonl`` / ``.json`` / ``.jsonl.gz`` file or a folder of them: one JSON object per line with
+  ``id`` (or ``docid`` / ``_id``), optional ``title``, and ``text`` or ``contents`` (Pyserini's
+  JsonCollection field). A folder is read with its subfolders, files in path order; a file in it that
+  is not JSONL is an error naming it (encoding 10 of 20 documents because the other 10 sat in a
+  ``.txt`` would be a silent wrong result), hidden files (``.name``) are ignored, and what was read is
+  said on stderr (:func:`corpus_files`);
 * ``irds:ID`` or a bare ir_datasets id such as ``neuclir/1/fa`` (docs ``doc_id, title, text``), read
   lazily through ``ir_datasets`` (which downloads the data on first use);
 * a ``.tar.gz`` of HTML files such as Anserini's ``cacm.tar.gz`` (:func:`read_html_tarball`).
 
 Bad input is a :class:`~pyserini_splare._cli.UsageError` naming ``file:line``: a missing id, an
-empty text, a line that is not UTF-8 or not JSON. Duplicate ids are caught by
-:class:`DuplicateChecker` (8 bytes per document, not the ids themselves).
+empty text, a line that is not UTF-8 or not JSON (lines are read by :mod:`pyserini_splare.formats.jsonl`,
+the one JSONL reader). Duplicate ids are caught with the one id-hash set of
+:mod:`pyserini_splare.formats.idhash` (8 bytes per document, not the ids themselves).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import html
 import os
 import re
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
+from typing import Iterable, Iterator
 
 from ._cli import UsageError
-from .vectors import iter_json_lines
+from .formats.idhash import IdHashSet, find_repeated, id_hash
+from .formats.jsonl import iter_json_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 ID_KEYS = ("id", "docid", "_id", "doc_id")
@@ -70,18 +73,45 @@ def _check_text(text, docid: str, where: str) -> str:
     return text
 
 
-def _jsonl_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(JSONL_SUFFIXES))
-        if not files:
-            raise UsageError(f"{path}: folder holds no {'/'.join(JSONL_SUFFIXES)} files")
-        return files
-    return [path]
+def corpus_files(path: str | os.PathLike) -> list[Path]:
+    """The JSONL files a ``--corpus`` file or folder stands for, in path order.
+
+    A folder is walked with its subfolders (symbolic links followed, hidden entries skipped); any other
+    file in it is refused by name, so that no document is left out without the user knowing.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    files, others = [], []
+    for root, dirs, names in os.walk(path, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            p = Path(root) / name
+            (files if name.lower().endswith(JSONL_SUFFIXES) else others).append(p)
+    if others:
+        shown = ", ".join(str(p.relative_to(path)) for p in others[:5])
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        raise UsageError(f"{path}: {len(others)} file(s) in the corpus folder are not {'/'.join(JSONL_SUFFIXES)}: "
+                         f"{shown}{more} (move them out, or give the JSONL files' own folder)")
+    if not files:
+        raise UsageError(f"{path}: folder holds no {'/'.join(JSONL_SUFFIXES)} files")
+    return sorted(files, key=lambda p: p.relative_to(path).parts)
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[Doc]:
-    """Stream documents from a JSONL file (optionally gzipped) or a folder of them."""
-    for file in _jsonl_files(Path(path)):
+def read_jsonl(path: str | os.PathLike, *, announce: bool = False) -> Iterator[Doc]:
+    """Stream documents from a JSONL file (optionally gzipped) or a folder of them (see :func:`corpus_files`).
+
+    ``announce`` says on stderr which files a folder stands for (the encode CLI sets it).
+    """
+    files = corpus_files(path)
+    if announce and Path(path).is_dir():
+        sub = sum(f.parent != Path(path) for f in files)
+        print(f"corpus {path}: reading {len(files)} JSONL file(s)" + (f" ({sub} in subfolders)" if sub else "")
+              + f": {files[0].relative_to(path)}" + (f" ... {files[-1].relative_to(path)}" if len(files) > 1 else ""),
+              file=sys.stderr)
+    for file in files:
         opener = gzip.open if file.name.endswith(".gz") else open
         for where, obj in iter_json_lines(file, opener):
             key = next((k for k in ID_KEYS if k in obj), None)
@@ -157,8 +187,10 @@ def read_cacm_html(path: str | os.PathLike) -> Iterator[Doc]:
     return read_html_tarball(path)
 
 
-def open_corpus(spec: str) -> Iterator[Doc]:
-    """Stream the documents of ``--corpus`` (a path, ``irds:ID`` or a bare ir_datasets id)."""
+def open_corpus(spec: str, *, announce: bool = False) -> Iterator[Doc]:
+    """Stream the documents of ``--corpus`` (a path, ``irds:ID`` or a bare ir_datasets id).
+
+    A folder's files are listed (and any non-JSONL file refused) now, not at the first ``next``."""
     if spec.startswith("irds:"):
         return read_ir_datasets(spec[len("irds:"):])
     path = Path(spec)
@@ -167,7 +199,8 @@ def open_corpus(spec: str) -> Iterator[Doc]:
         if path.is_file() and name.endswith((".tar.gz", ".tgz", ".tar")):
             return read_html_tarball(path)
         if path.is_dir() or name.endswith(JSONL_SUFFIXES):
-            return read_jsonl(path)
+            corpus_files(path)  # refuse a folder with non-JSONL files before any work starts
+            return read_jsonl(path, announce=announce)
         raise UsageError(f"{spec}: unknown corpus format (expected {', '.join(JSONL_SUFFIXES)}, a folder of them, "
                          "or a .tar.gz of HTML files)")
     if "/" in spec and not spec.startswith((".", "/")):
@@ -175,50 +208,18 @@ def open_corpus(spec: str) -> Iterator[Doc]:
     raise UsageError(f"corpus {spec} does not exist (give a JSONL file, a folder, or irds:<ir_datasets id>)")
 
 
-def doc_hash(docid: str) -> int:
-    """64-bit hash of a document id (the same as the vectors writer's)."""
-    return int.from_bytes(hashlib.blake2b(docid.encode(), digest_size=8).digest(), "little", signed=True)
+# The id hash and duplicate finder are formats.idhash's (one hash for every writer); these names stay
+# for the callers written against corpus.py.
+doc_hash = id_hash
 
 
-class DuplicateChecker:
-    """Finds repeated ids in a stream using 8 bytes per document (ids hashed, sorted at the end).
-
-    ``add`` is O(1); :meth:`first_duplicate` sorts the hashes once. A set of Python ints would cost
-    ~70 bytes per document (700 MB at NeuCLIR1's 10M); an int64 array costs 80 MB.
-    """
-
-    def __init__(self):
-        self._chunks: list[np.ndarray] = []
-        self._cur: list[int] = []
-
-    def add(self, docid: str) -> None:
-        self._cur.append(doc_hash(docid))
-        if len(self._cur) >= 65536:
-            self._flush()
-
-    def extend_hashes(self, hashes: np.ndarray) -> None:
-        self._flush()
-        self._chunks.append(np.asarray(hashes, dtype=np.int64))
-
-    def _flush(self) -> None:
-        if self._cur:
-            self._chunks.append(np.asarray(self._cur, dtype=np.int64))
-            self._cur = []
+class DuplicateChecker(IdHashSet):
+    """:class:`~pyserini_splare.formats.idhash.IdHashSet` under its former name."""
 
     def duplicate_hashes(self) -> set[int]:
-        self._flush()
-        if not self._chunks:
-            return set()
-        h = np.sort(np.concatenate(self._chunks))
-        return set(h[1:][h[1:] == h[:-1]].tolist())
+        return self.duplicates()
 
 
-def find_duplicate(docs: Iterator[Doc], hashes: set[int]) -> str | None:
+def find_duplicate(docs: Iterable[Doc], hashes: set[int]) -> str | None:
     """Rescan a corpus for the first id whose hash is in ``hashes``; a message naming both places."""
-    seen: dict[str, str] = {}
-    for d in docs:
-        if doc_hash(d.id) in hashes:
-            if d.id in seen:
-                return f"{d.where}: duplicate document id {d.id!r} (first at {seen[d.id]})"
-            seen[d.id] = d.where
-    return None
+    return find_repeated(((d.id, d.where) for d in docs), hashes)

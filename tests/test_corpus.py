@@ -31,8 +31,33 @@ def test_folder_and_gzip(tmp_path):
     _write(d / "b.jsonl", [{"id": "2", "text": "two"}])
     with gzip.open(d / "a.jsonl.gz", "wb") as f:
         f.write(b'{"id": "1", "text": "one"}\n')
-    (d / "notes.txt").write_text("ignored")
+    (d / ".hidden").write_text("ignored: hidden files are never documents")
     assert [x.id for x in read_jsonl(d)] == ["1", "2"]
+
+
+def test_folder_reads_subfolders_in_path_order(tmp_path, capsys):
+    d = tmp_path / "corpus"
+    (d / "b").mkdir(parents=True)
+    (d / "a" / "deep").mkdir(parents=True)
+    _write(d / "z.jsonl", [{"id": "z", "text": "t"}])
+    _write(d / "b" / "1.jsonl", [{"id": "b1", "text": "t"}])
+    _write(d / "a" / "deep" / "2.json", [{"id": "a2", "text": "t"}])
+    _write(d / "a" / "1.jsonl", [{"id": "a1", "text": "t"}])
+    assert [x.id for x in open_corpus(str(d), announce=True)] == ["a1", "a2", "b1", "z"]
+    err = capsys.readouterr().err
+    assert "reading 4 JSONL file(s) (3 in subfolders)" in err
+
+
+@pytest.mark.parametrize("stray", ["notes.txt", "sub/readme.md", "data.csv", "sub/deeper/x.tsv"])
+def test_folder_with_non_jsonl_files_is_refused_by_name(tmp_path, stray):
+    """The class of input: any regular non-hidden file that is not JSONL, at any depth, is named, not skipped."""
+    d = tmp_path / "corpus"
+    d.mkdir()
+    _write(d / "a.jsonl", [{"id": "1", "text": "one"}])
+    (d / stray).parent.mkdir(parents=True, exist_ok=True)
+    (d / stray).write_text("x")
+    with pytest.raises(UsageError, match=r"1 file\(s\) in the corpus folder are not .*" + stray.replace(".", r"\.")):
+        open_corpus(str(d))
 
 
 @pytest.mark.parametrize("line, msg", [
