@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -51,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-tag", default=None, help="run tag (default: the model folder's name)")
     p.add_argument("--data-dir", default=None, help="folder with topics (default $PYSERINI_SPLARE_DATA)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (not needed for Qwen3)")
+    g = p.add_argument_group("Ray (pip install -e \".[ray]\"; docs/distributed.md)")
+    g.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="spread each query's pairs over Ray actors: local (start a cluster here), auto, HOST:PORT")
+    g.add_argument("--ray-workers", type=int, default=1, help="actors, one loaded reranker each (default 1)")
+    g.add_argument("--ray-gpus-per-worker", type=float, default=0.0,
+                   help="GPUs per actor (default 0: actors use --device)")
     return p
 
 
@@ -60,6 +67,10 @@ def main(argv=None):
     for name in ("depth", "max_length", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.ray is not None:
+        from ..distributed.cluster import check_ray_args
+
+        check_ray_args(args.ray, args.ray_workers, args.ray_gpus_per_worker)
     out_dir = Path(args.output).parent
     if str(out_dir) and not out_dir.is_dir():
         raise UsageError(f"output directory {out_dir} does not exist")
@@ -73,19 +84,27 @@ def main(argv=None):
 
     from ._qwen3 import Qwen3Reranker
 
-    try:
-        reranker = Qwen3Reranker(args.model, device=args.device, dtype=args.dtype, max_length=args.max_length,
-                                 instruction=args.instruction, trust_remote_code=args.trust_remote_code)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    settings = {**reranker.spec, "depth": args.depth, "run": str(Path(args.run).resolve()),
-                "run_size": Path(args.run).stat().st_size}
-    tag = args.run_tag or Path(args.model.rstrip("/")).name
-    if not tag or any(c.isspace() for c in tag):
-        raise UsageError(f"run tag must be non-empty without whitespace, got {tag!r}")
-    n = rerank_run(first, topics, args.corpus,
-                   lambda q, docs: reranker.score(q, docs, batch_size=args.batch_size),
-                   args.depth, args.output, settings, tag)
+    options = dict(device=args.device, dtype=args.dtype, max_length=args.max_length, instruction=args.instruction,
+                   trust_remote_code=args.trust_remote_code)
+    with contextlib.ExitStack() as stack:
+        if args.ray is not None:
+            from ..distributed.rerank import ray_reranker
+
+            reranker = stack.enter_context(ray_reranker(args.ray, args.model, workers=args.ray_workers,
+                                                        gpus_per_worker=args.ray_gpus_per_worker, **options))
+        else:
+            try:
+                reranker = Qwen3Reranker(args.model, **options)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+        settings = {**reranker.spec, "depth": args.depth, "run": str(Path(args.run).resolve()),
+                    "run_size": Path(args.run).stat().st_size}
+        tag = args.run_tag or Path(args.model.rstrip("/")).name
+        if not tag or any(c.isspace() for c in tag):
+            raise UsageError(f"run tag must be non-empty without whitespace, got {tag!r}")
+        n = rerank_run(first, topics, args.corpus,
+                       lambda q, docs: reranker.score(q, docs, batch_size=args.batch_size),
+                       args.depth, args.output, settings, tag)
     print(f"reranked top {args.depth} of {len(first)} queries: {n} lines in {args.output}", file=sys.stderr)
     return 0
 
