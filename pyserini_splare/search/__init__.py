@@ -1,8 +1,10 @@
 """Search: one searcher interface over Lucene impact, BM25, Seismic, exact and faiss indexes.
 
-``python -m pyserini_splare.search --index OUT --topics NAME --output RUN`` (see ``--help``).
+``python -m pyserini_splare.search --index OUT --topics NAME --output RUN`` (see ``--help``); in
+Python, :func:`open_searcher` on an index directory. Which searcher serves which index is recorded
+in :mod:`pyserini_splare.index.backends`.
 """
 
-from ._base import SEARCHERS, Hit, Searcher, SparseSearcher, open_searcher, sort_hits
+from ._base import Hit, QuantizedQuery, Searcher, SparseSearcher, open_searcher, sort_hits
 
-__all__ = ["SEARCHERS", "Hit", "Searcher", "SparseSearcher", "open_searcher", "sort_hits"]
+__all__ = ["Hit", "QuantizedQuery", "Searcher", "SparseSearcher", "open_searcher", "sort_hits"]

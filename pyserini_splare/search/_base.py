@@ -13,21 +13,23 @@ from abc import ABC, abstractmethod
 from typing import Any, Mapping
 
 from .._cli import UsageError
-from ..index._meta import load_callable, read_index_meta
+from ..index._meta import read_index_meta
+from ..index.backends import BACKENDS, get_backend
 
 Hit = tuple[str, float]
 
-# Backend name (as written in index metadata) -> "module:class". Explicit and lazy.
-SEARCHERS: dict[str, str] = {
-    "lucene": "pyserini_splare.search.lucene:ImpactSearcher",
-    "bm25": "pyserini_splare.search.lucene:Bm25Searcher",
-    "seismic": "pyserini_splare.search.seismic:SeismicSearcher",
-    "exact": "pyserini_splare.search.exact:ExactSearcher",
-    "faiss": "pyserini_splare.search.faiss:FaissSearcher",
-}
+# Transitional re-export for encode.encode_queries (an upward import, encode -> search, to be
+# removed with it: search/queries.py now encodes topics for search). The registry is the source.
+QUERY_KINDS = {b.name: b.query_kind for b in BACKENDS.values()}
 
-# What kind of query each backend consumes.
-QUERY_KINDS = {"lucene": "sparse", "seismic": "sparse", "exact": "sparse", "bm25": "text", "faiss": "dense"}
+
+class QuantizedQuery(dict):
+    """A ``{term: int weight}`` query already in the index's integer units (``--query-vectors-quantized``).
+
+    A plain mapping's weights are model outputs, quantized with the index's scale whatever their
+    number type (``{"L1": 1}`` and ``{"L1": 1.0}`` are the same query); wrapping it in this type
+    declares it quantized, and its weights are used as they are.
+    """
 
 
 def sort_hits(hits, k: int) -> list[Hit]:
@@ -88,22 +90,23 @@ class SparseSearcher(Searcher):
         self.space = self.vectors_meta.space
         self.scale = self.vectors_meta.quant_scale
 
-    def check_space(self, other_meta: Mapping[str, Any], what: str = "query encoder") -> None:
-        """Refuse a query side whose feature space differs from the index's."""
-        from ..vectors import FeatureSpace
-
-        if FeatureSpace.from_meta(other_meta) != self.space:
-            raise UsageError(f"the {what}'s feature space ({FeatureSpace.from_meta(other_meta)!r}) differs from "
-                             f"the index's ({self.space!r}): encode queries with the index's encoder")
-
     def prepare(self, qid: str, vector: Mapping[str, float]) -> dict[str, int]:
-        """Validate a ``{term: weight}`` query against the feature space and quantize it."""
+        """Validate a ``{term: weight}`` query against the feature space and quantize it.
+
+        Weights are model outputs and are quantized with the index's scale (the one quantize
+        function of the vectors format, as the documents were), unless the query is a
+        :class:`QuantizedQuery`, whose integer weights are used as they are. Terms whose weight
+        quantizes to 0 are dropped.
+        """
         import math
+
+        import numpy as np
+
+        from ..vectors import quantize
 
         if not vector:
             raise UsageError(f"query {qid!r}: empty vector")
-        as_is = all(isinstance(w, int) and not isinstance(w, bool) for w in vector.values())
-        out = {}
+        quantized = isinstance(vector, QuantizedQuery)
         for term, w in vector.items():
             try:
                 self.space.id(term)
@@ -112,19 +115,27 @@ class SparseSearcher(Searcher):
                                  f"{self.space!r} (query vectors from another encoder?)") from None
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
                 raise UsageError(f"query {qid!r}: weight of {term!r} must be a finite non-negative number, got {w!r}")
-            q = int(w) if as_is else int(round(w * self.scale))
-            if q > 0:
-                out[term] = q
+            if quantized and w != int(w):
+                raise UsageError(f"query {qid!r}: weight of {term!r} is {w!r}, not an integer, in query vectors "
+                                 f"declared quantized")
+        terms = list(vector)
+        weights = np.fromiter(vector.values(), dtype=np.float64, count=len(terms))
+        q = weights.astype(np.int64) if quantized else quantize(weights, self.scale)
+        out = {t: int(w) for t, w in zip(terms, q.tolist()) if w > 0}
         if not out:
             raise UsageError(f"query {qid!r}: every weight rounds to 0 at scale {self.scale:g}")
         return out
 
 
 def open_searcher(index_dir: str | os.PathLike, **options) -> Searcher:
-    """Open the searcher matching the index's backend (from its metadata)."""
+    """Open the searcher matching the index's backend (from its metadata) with its search ``options``.
+
+    An option the backend does not have is a UsageError (see :mod:`pyserini_splare.index.backends`).
+    """
     meta = read_index_meta(index_dir)
-    backend = meta["backend"]
-    if backend not in SEARCHERS:
-        raise UsageError(f"{index_dir}: unknown backend {backend!r} in index metadata")
-    cls = load_callable(SEARCHERS[backend])
-    return cls(index_dir, meta=meta, **options)
+    try:
+        backend = get_backend(meta["backend"])
+    except UsageError:
+        raise UsageError(f"{index_dir}: unknown backend {meta['backend']!r} in index metadata") from None
+    kwargs = backend.check_search_options(options)
+    return backend.load_searcher()(index_dir, meta=meta, **kwargs)

@@ -22,10 +22,8 @@ class FaissSearcher(Searcher):
 
     backend = "faiss"
 
-    def __init__(self, index_dir, meta=None, efSearch: int | None = None, nprobe: int | None = None, **unknown):
+    def __init__(self, index_dir, meta=None, efSearch: int | None = None, nprobe: int | None = None):
         super().__init__(index_dir, meta)
-        if unknown:
-            raise UsageError(f"unknown faiss searcher option(s) {sorted(unknown)} (allowed: efSearch, nprobe)")
         import faiss
 
         from ..index.faiss import DOCIDS_FILE, FAISS_FILE

@@ -1,0 +1,163 @@
+"""The backend registry, the flags generated from it, and explicit quantization of query vectors.
+
+References are computed here: scores by a numpy dot product of ``round(w * scale)`` integers
+(the quantization of the vectors format, written out in the test), options by the dataclasses'
+own field lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from pyserini_splare.index.__main__ import main as index_main
+from pyserini_splare.index.backends import BACKENDS, option_flag
+from pyserini_splare.search.__main__ import main as search_main
+from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
+
+SCALE = 100.0
+N_DOCS, N_FEATURES = 60, 40
+
+
+@pytest.fixture(scope="module")
+def exact_index(tmp_path_factory):
+    """An exact index of random documents, and their quantized weights as a dense matrix."""
+    root = tmp_path_factory.mktemp("search")
+    rng = np.random.default_rng(7)
+    dense = np.zeros((N_DOCS, N_FEATURES), dtype=np.int64)
+    with VectorWriter(root / "vectors", PrefixedSpace("L", N_FEATURES), SCALE) as w:
+        for i in range(N_DOCS):
+            ids = np.sort(rng.choice(N_FEATURES, 6, replace=False))
+            wts = rng.integers(1, 300, 6) / 100.0
+            w.write(f"d{i:03d}", SparseVector(ids, wts))
+            dense[i, ids] = np.rint(wts * SCALE).astype(np.int64)
+    assert index_main(["--backend", "exact", "--input", str(root / "vectors"), "--index", str(root / "exact")]) == 0
+    return root, dense
+
+
+def _run(path):
+    return [line.split()[:5] for line in open(path)]
+
+
+def _write_queries(path, vectors: dict) -> str:
+    # json.dumps keeps Python's number types: 1 stays 1, 1.0 stays 1.0
+    path.write_text("".join(json.dumps({"id": q, "vector": v}) + "\n" for q, v in vectors.items()))
+    return str(path)
+
+
+def _expected(dense, query_int: dict[str, int], k: int):
+    qv = np.zeros(N_FEATURES, dtype=np.int64)
+    for t, w in query_int.items():
+        qv[int(t[1:])] = w
+    scores = dense @ qv
+    order = sorted((i for i in range(N_DOCS) if scores[i] > 0), key=lambda i: (-scores[i], f"d{i:03d}"))[:k]
+    return [(f"d{i:03d}", float(scores[i])) for i in order]
+
+
+def test_integer_and_real_json_weights_are_the_same_query(exact_index, tmp_path):
+    """Issue 9 item 4: {"L1": 1} and {"L1": 1.0} are model outputs alike, quantized x100 alike."""
+    root, dense = exact_index
+    as_int = _write_queries(tmp_path / "int.jsonl", {"a": {"L1": 1, "L7": 2}, "b": {"L3": 1}})
+    as_real = _write_queries(tmp_path / "real.jsonl", {"a": {"L1": 1.0, "L7": 2.0}, "b": {"L3": 1.0}})
+    runs = []
+    for name, q in (("int", as_int), ("real", as_real)):
+        out = tmp_path / f"{name}.txt"
+        assert search_main(["--index", str(root / "exact"), "--query-vectors", q, "--output", str(out),
+                            "--hits", "10"]) == 0
+        runs.append(_run(out))
+    assert runs[0] == runs[1]
+    got = [(d, float(s)) for q, _, d, _, s in runs[0] if q == "a"]
+    assert got == _expected(dense, {"L1": 100, "L7": 200}, 10)
+
+
+def test_quantized_query_vectors_are_used_as_they_are(exact_index, tmp_path, capsys):
+    root, dense = exact_index
+    real = _write_queries(tmp_path / "real.jsonl", {"a": {"L1": 0.37, "L5": 1.5}})
+    quant = _write_queries(tmp_path / "q.jsonl", {"a": {"L1": 37, "L5": 150}})
+    out_real, out_q = tmp_path / "real.txt", tmp_path / "q.txt"
+    assert search_main(["--index", str(root / "exact"), "--query-vectors", real, "--output", str(out_real)]) == 0
+    assert search_main(["--index", str(root / "exact"), "--query-vectors", quant, "--query-vectors-quantized",
+                        "--output", str(out_q)]) == 0
+    assert _run(out_real) == _run(out_q)
+    assert [(d, float(s)) for _, _, d, _, s in _run(out_q)] == _expected(dense, {"L1": 37, "L5": 150}, 1000)
+    # a declared-quantized file with a fractional weight is refused, and no run is written
+    bad = _write_queries(tmp_path / "bad.jsonl", {"a": {"L1": 0.5}})
+    capsys.readouterr()
+    out_bad = tmp_path / "bad.txt"
+    assert search_main(["--index", str(root / "exact"), "--query-vectors", bad, "--query-vectors-quantized",
+                        "--output", str(out_bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "not an integer" in err
+    assert not out_bad.exists()
+
+
+def test_python_api_quantizes_plain_mappings_and_trusts_quantized_queries(exact_index):
+    from pyserini_splare.search import QuantizedQuery, open_searcher
+
+    root, dense = exact_index
+    with open_searcher(root / "exact") as s:
+        assert s.search({"L2": 1}, k=5) == s.search({"L2": 1.0}, k=5) == _expected(dense, {"L2": 100}, 5)
+        assert s.search(QuantizedQuery({"L2": 100}), k=5) == _expected(dense, {"L2": 100}, 5)
+
+
+def test_registry_names_importable_builders_and_searchers():
+    for b in BACKENDS.values():
+        assert callable(b.load_builder()), b.name
+        cls = b.load_searcher()
+        assert cls.backend == b.name
+        # every search option is a keyword of the searcher's constructor
+        import inspect
+
+        params = inspect.signature(cls.__init__).parameters
+        for name in b.search_option_names():
+            assert name in params, (b.name, name)
+        assert b.query_kind in ("sparse", "dense", "text")
+
+
+def test_help_lists_every_backend_option():
+    import io
+    from contextlib import redirect_stdout
+
+    from pyserini_splare.index.__main__ import build_parser as index_parser
+    from pyserini_splare.search.__main__ import build_parser as search_parser
+
+    for parser, kind in ((index_parser(), "build"), (search_parser(), "search")):
+        buf = io.StringIO()
+        with redirect_stdout(buf), pytest.raises(SystemExit):
+            parser.parse_args(["--help"])
+        text = buf.getvalue()
+        for b in BACKENDS.values():
+            cls = b.build_options if kind == "build" else b.search_options
+            for f in dataclasses.fields(cls):
+                if option_flag(f):
+                    assert option_flag(f) in text, (kind, b.name, f.name)
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_unknown_build_option_is_a_one_line_error(backend, tmp_path, capsys):
+    out = tmp_path / "idx"
+    assert index_main(["--backend", backend, "--input", str(tmp_path), "--index", str(out),
+                       "--options", '{"no_such_option": 1}']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: unknown {backend} option(s) no_such_option") and "\n" not in err
+    assert not out.exists()
+
+
+def test_another_backends_flag_is_refused(exact_index, tmp_path, capsys):
+    root, _ = exact_index
+    assert index_main(["--backend", "exact", "--input", str(root / "vectors"), "--index", str(tmp_path / "i"),
+                       "--n-postings", "10"]) == 2
+    assert "--n-postings applies to seismic indexes, not exact" in capsys.readouterr().err
+    q = _write_queries(tmp_path / "q.jsonl", {"a": {"L1": 1.0}})
+    assert search_main(["--index", str(root / "exact"), "--query-vectors", q, "--output", str(tmp_path / "r"),
+                        "--query-cut", "5"]) == 2
+    assert "--query-cut applies to seismic indexes, not exact" in capsys.readouterr().err
+    assert search_main(["--index", str(root / "exact"), "--query-vectors", q, "--output", str(tmp_path / "r"),
+                        "--searcher-options", '{"query_cut": 5}']) == 2
+    assert "unknown exact option(s) query_cut" in capsys.readouterr().err
+    # the exact backend's own option reaches its searcher
+    assert search_main(["--index", str(root / "exact"), "--query-vectors", q, "--output", str(tmp_path / "r"),
+                        "--searcher-options", '{"batch_size": 1}']) == 0
