@@ -155,9 +155,15 @@ def test_cli_scores_equal_hand_computation(tmp_path, tiny_qwen3_dir):
     assert not (tmp_path / "reranked.txt.partial.jsonl").exists()
 
 
-def test_merge_orders_ties_by_first_stage():
-    hits = {"a": 5.0, "b": 4.0, "c": 3.0, "d": 2.0, "e": 1.0}
-    assert merge(hits, {"a": 0.5, "b": 0.9, "c": 0.5}, 3) == [("b", 0.9), ("a", 0.5), ("c", 0.5), ("d", -1.0), ("e", -2.0)]
+def test_merge_then_the_run_writer_orders_ties_by_docid(tmp_path):
+    from pyserini_splare.runs import ranked
+
+    # first stage: c, b, a above the depth; e, d below it (the tail keeps first-stage order)
+    hits = {"c": 5.0, "b": 4.0, "a": 3.0, "e": 2.0, "d": 1.0}
+    merged = merge(hits, {"a": 0.5, "b": 0.9, "c": 0.5}, 3)
+    assert merged == {"a": 0.5, "b": 0.9, "c": 0.5, "e": -1.0, "d": -2.0}
+    # tied reranker scores (a, c) rank by docid, as every run of the package (runs.ranked)
+    assert ranked(merged) == [("b", 0.9), ("a", 0.5), ("c", 0.5), ("e", -1.0), ("d", -2.0)]
 
 
 def test_resume_after_interruption(tmp_path):

@@ -2,9 +2,11 @@
 
 * Documents: the corpus is streamed once and only the texts of documents in some query's top
   ``depth`` are kept (a few thousand texts, never the whole corpus).
-* Output order per query: the top ``depth`` hits by reranker score (ties keep their first-stage
-  order), then the hits below the depth in their first-stage order with scores ``-1, -2, ...``,
-  so scores decrease monotonically down the list (reranker scores are probabilities in [0, 1]).
+* Output order per query: the top ``depth`` hits by reranker score, then the hits below the depth
+  in their first-stage order with scores ``-1, -2, ...``, so scores decrease monotonically down the
+  list (reranker scores are probabilities in [0, 1]). The run is written by the package's one run
+  writer (:func:`pyserini_splare.runs.write_run`), so tied reranker scores are ordered by docid like
+  every run of this package (and as every reader of the file re-ranks them).
 * Resuming: each finished query's scores are appended to ``OUTPUT.partial.jsonl`` (flushed and
   fsynced per query; a torn last line from a crash is dropped on restart). Rerunning the same
   command skips the finished queries; the sidecar is removed once the run file is written.
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .._cli import UsageError, atomic_file, progress
-from ..runs import ranked
+from ..runs import ranked, write_run
 
 
 def sidecar_path(output: str | os.PathLike) -> Path:
@@ -72,14 +74,12 @@ def fetch_texts(corpus: str, needed: set[str]) -> dict[str, str]:
     return texts
 
 
-def merge(hits: Mapping[str, float], scores: Mapping[str, float], depth: int) -> list[tuple[str, float]]:
-    """Reranked top-``depth`` (score desc, ties in first-stage order), then the rest with -1, -2, ..."""
+def merge(hits: Mapping[str, float], scores: Mapping[str, float], depth: int) -> dict[str, float]:
+    """The reranker's scores for the first-stage top ``depth``, then -1, -2, ... for the rest in first-stage order."""
     first = ranked(hits)
-    top = first[:depth]
-    pos = {d: i for i, (d, _) in enumerate(top)}
-    head = sorted(((d, float(scores[d])) for d, _ in top), key=lambda h: (-h[1], pos[h[0]]))
-    tail = [(d, -float(i)) for i, (d, _) in enumerate(first[depth:], 1)]
-    return head + tail
+    merged = {d: float(scores[d]) for d, _ in first[:depth]}
+    merged.update((d, -float(i)) for i, (d, _) in enumerate(first[depth:], 1))
+    return merged
 
 
 def check_depth(run: Mapping[str, Mapping[str, float]], depth: int, allow_short: bool) -> None:
@@ -117,11 +117,6 @@ def rerank_run(run: Mapping[str, Mapping[str, float]], topics: Mapping[str, str]
                 os.fsync(f.fileno())
                 bar.update(1)
 
-    n = 0
-    with atomic_file(output) as out:
-        for qid in run:
-            for rank, (d, s) in enumerate(merge(run[qid], done[qid], depth), 1):
-                out.write(f"{qid} Q0 {d} {rank} {s:.9g} {tag}\n")
-                n += 1
+    n = write_run(output, {qid: merge(run[qid], done[qid], depth) for qid in run}, tag, order=list(run))
     side.unlink()
     return n
