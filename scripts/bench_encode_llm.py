@@ -134,8 +134,9 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(args.threads)
-    from pyserini_splare.encode.backbone import load_trunk
-    from pyserini_splare.encode.splare import load_splare, sorted_batches
+    from pyserini_splare.encode.batching import length_sorted_batches
+    from pyserini_splare.encode.modules.trunk import load_trunk
+    from pyserini_splare.encode.splare import load_splare
 
     rng = random.Random(args.seed)
     docs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(args.doc_words // 4, args.doc_words)))
@@ -149,10 +150,11 @@ def main(argv=None):
         n_tokens = sum(lengths)
 
         def trunk_only(trunk):
-            for idx in sorted_batches(lengths, args.batch_size):
-                b = trunk.tokenize([docs[i] for i in idx], 1024)
+            for idx in length_sorted_batches(lengths, args.batch_size):
+                b = trunk.tokenizer([docs[i] for i in idx], padding=True, truncation=True, max_length=1024,
+                                    return_tensors="pt")
                 with torch.inference_mode():
-                    trunk.hidden(b["input_ids"], b["attention_mask"])
+                    trunk(b["input_ids"].to(trunk.device), b["attention_mask"].to(trunk.device))
 
         cases = [(f"trunk cut after block {args.layer}", lambda: trunk_only(enc.trunk))]
         if full is not None:

@@ -30,8 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyserini_splare._cli import UsageError, atomic_dir, cli_main, run
-from pyserini_splare.encode.backbone import ATTENTION_MODES, DTYPES
-from pyserini_splare.encode.sae import ACTIVATIONS, SAE_FORMATS, inspect_sae
+from pyserini_splare.encode.batching import DTYPES
+from pyserini_splare.encode.modules.trunk import ATTENTION_MODES
+from pyserini_splare.encode.modules.sae import ACTIVATIONS, SAE_FORMATS, inspect_sae
 from pyserini_splare.encode.splare import CONFIG_FILE, HF_SCHEME, SplareConfig
 
 

@@ -19,8 +19,9 @@ import torch  # noqa: E402  (required dependencies: a missing one is a failure, 
 import transformers  # noqa: E402
 
 from pyserini_splare._cli import UsageError
-from pyserini_splare.encode import backbone, splade_llm, splare
-from pyserini_splare.encode import sae as sae_mod
+from pyserini_splare.encode import splade_llm, splare
+from pyserini_splare.encode.modules import sae as sae_mod
+from pyserini_splare.encode.modules import trunk as trunk_mod
 
 HIDDEN, N_LAYERS, N_LATENTS = 64, 4, 256
 TEXTS = [
@@ -86,7 +87,7 @@ def _full_hidden_cached(model_dir, texts, max_length):
     from transformers import AutoModelForCausalLM
 
     texts = list(texts)
-    tok = backbone.load_tokenizer(str(model_dir))
+    tok = trunk_mod.load_tokenizer(str(model_dir))
     enc = tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     with torch.no_grad():
@@ -102,6 +103,10 @@ def _pool(latents, mask):
         real = mask[b].astype(bool)
         out[b] = lat[b, real].max(axis=0)
     return out
+
+
+def _tok(trunk, texts, max_length):
+    return trunk.tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
 
 
 def _dense(vectors, size):
@@ -200,12 +205,12 @@ def _checkpoint(tmp_path, tiny_llm, layer, sae_path, sae_format="auto", **extra)
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
 def test_layer_cut_equals_full_model_hidden_states(tiny_llm, layer):
-    trunk = backbone.load_trunk(str(tiny_llm), layer=layer)
+    trunk = trunk_mod.load_trunk(str(tiny_llm), layer=layer)
     assert len(trunk.model.layers) == layer + 1  # upper blocks are never built
     assert trunk.n_model_layers == N_LAYERS and trunk.hidden_size == HIDDEN
-    enc = trunk.tokenize(TEXTS, 1024)
+    enc = _tok(trunk, TEXTS, 1024)
     with torch.no_grad():
-        got = trunk.hidden(enc["input_ids"], enc["attention_mask"]).numpy()
+        got = trunk(enc["input_ids"], enc["attention_mask"]).numpy()
     ref, mask = _layer_hidden(tiny_llm, layer)
     real = mask.astype(bool)
     np.testing.assert_allclose(got[real], ref[real], atol=1e-5, rtol=1e-5)
@@ -213,10 +218,10 @@ def test_layer_cut_equals_full_model_hidden_states(tiny_llm, layer):
 
 def test_cut_after_last_block_is_raw_stream_not_normed(tiny_llm):
     """Cutting after the last block returns the pre-norm residual (the full model's last entry is normed)."""
-    trunk = backbone.load_trunk(str(tiny_llm), layer=N_LAYERS - 1)
-    enc = trunk.tokenize(TEXTS[:1], 64)
+    trunk = trunk_mod.load_trunk(str(tiny_llm), layer=N_LAYERS - 1)
+    enc = _tok(trunk, TEXTS[:1], 64)
     with torch.no_grad():
-        got = trunk.hidden(enc["input_ids"], enc["attention_mask"])[0]
+        got = trunk(enc["input_ids"], enc["attention_mask"])[0]
         full = transformers.AutoModel.from_pretrained(tiny_llm).eval()
         normed = full(**enc).last_hidden_state[0]
         renormed = full.norm(got)
@@ -226,7 +231,7 @@ def test_cut_after_last_block_is_raw_stream_not_normed(tiny_llm):
 
 def test_layer_beyond_depth_is_usage_error(tiny_llm, tmp_path):
     with pytest.raises(UsageError, match="beyond the model's depth"):
-        backbone.load_trunk(str(tiny_llm), layer=N_LAYERS)
+        trunk_mod.load_trunk(str(tiny_llm), layer=N_LAYERS)
     hidden, mask = _layer_hidden(tiny_llm, 1)
     sae_dir = tmp_path / "sae"
     _write_llama_scope(sae_dir, 7, hidden, mask)
@@ -236,23 +241,23 @@ def test_layer_beyond_depth_is_usage_error(tiny_llm, tmp_path):
 
 
 def test_bidirectional_attention(tiny_llm):
-    causal = backbone.load_trunk(str(tiny_llm), layer=1)
-    bidi = backbone.load_trunk(str(tiny_llm), layer=1, attention="bidirectional")
+    causal = trunk_mod.load_trunk(str(tiny_llm), layer=1)
+    bidi = trunk_mod.load_trunk(str(tiny_llm), layer=1, attention="bidirectional")
     a, b = ["retrieval models map text", "retrieval models map dogs"], TEXTS
     with torch.no_grad():
-        ea = causal.tokenize(a, 64)
-        hc = causal.hidden(ea["input_ids"], ea["attention_mask"])
-        hb = bidi.hidden(ea["input_ids"], ea["attention_mask"])
+        ea = _tok(causal, a, 64)
+        hc = causal(ea["input_ids"], ea["attention_mask"])
+        hb = bidi(ea["input_ids"], ea["attention_mask"])
         # Causal: the first tokens cannot see the differing last word; bidirectional: they can.
         assert torch.allclose(hc[0, :2], hc[1, :2], atol=1e-6)
         assert not torch.allclose(hb[0, :2], hb[1, :2], atol=1e-4)
         assert not torch.allclose(hc, hb, atol=1e-4)
         # Padding is masked: a text alone equals the same text inside a padded batch.
-        eb = bidi.tokenize(b, 64)
-        batch = bidi.hidden(eb["input_ids"], eb["attention_mask"])
+        eb = _tok(bidi, b, 64)
+        batch = bidi(eb["input_ids"], eb["attention_mask"])
         i = 1  # the shortest text, heavily padded
-        alone = bidi.tokenize([b[i]], 64)
-        single = bidi.hidden(alone["input_ids"], alone["attention_mask"])[0]
+        alone = _tok(bidi, [b[i]], 64)
+        single = bidi(alone["input_ids"], alone["attention_mask"])[0]
         n = int(alone["attention_mask"].sum())
         torch.testing.assert_close(batch[i, :n], single[:n], atol=1e-5, rtol=1e-5)
 
@@ -273,20 +278,20 @@ def _lora_adapter(tiny_llm, out_dir, nonzero_b: bool):
 
 
 def test_lora_zero_b_changes_nothing_nonzero_b_does(tiny_llm, tmp_path):
-    plain = backbone.load_trunk(str(tiny_llm), layer=2)
-    zero = backbone.load_trunk(str(tiny_llm), layer=2, lora=str(_lora_adapter(tiny_llm, tmp_path / "z", False)))
-    nz = backbone.load_trunk(str(tiny_llm), layer=2, lora=str(_lora_adapter(tiny_llm, tmp_path / "n", True)))
-    enc = plain.tokenize(TEXTS, 64)
+    plain = trunk_mod.load_trunk(str(tiny_llm), layer=2)
+    zero = trunk_mod.load_trunk(str(tiny_llm), layer=2, lora=str(_lora_adapter(tiny_llm, tmp_path / "z", False)))
+    nz = trunk_mod.load_trunk(str(tiny_llm), layer=2, lora=str(_lora_adapter(tiny_llm, tmp_path / "n", True)))
+    enc = _tok(plain, TEXTS, 64)
     with torch.no_grad():
-        h0, hz, hn = (t.hidden(enc["input_ids"], enc["attention_mask"]) for t in (plain, zero, nz))
+        h0, hz, hn = (t(enc["input_ids"], enc["attention_mask"]) for t in (plain, zero, nz))
     torch.testing.assert_close(hz, h0, atol=1e-6, rtol=1e-6)
     assert (hn - h0).abs().max() > 1e-3
     with pytest.raises(UsageError, match="adapter_config.json"):
-        backbone.load_trunk(str(tiny_llm), layer=2, lora=str(tmp_path))
+        trunk_mod.load_trunk(str(tiny_llm), layer=2, lora=str(tmp_path))
 
 
 def test_tokenizer_without_pad_gets_one(tiny_llm):
-    tok = backbone.load_tokenizer(str(tiny_llm))
+    tok = trunk_mod.load_tokenizer(str(tiny_llm))
     assert tok.pad_token == "</s>" and tok.padding_side == "right"
 
 
@@ -412,17 +417,19 @@ def test_train_topk_sae_and_plain_format_round_trip(tiny_llm, tmp_path):
 
 
 def test_factories_through_registry(tiny_llm, tmp_path):
-    from pyserini_splare.encode._base import ENCODERS, SparseEncoder
-    from pyserini_splare.index._meta import load_callable
+    from pyserini_splare.encode import load_encoder
+    from pyserini_splare.encode._base import SparseEncoder
 
     hidden, mask = _layer_hidden(tiny_llm, 1)
     _write_llama_scope(tmp_path / "sae", 1, hidden, mask)
     ckpt = _checkpoint(tmp_path, tiny_llm, 1, tmp_path / "sae")
-    enc = load_callable(ENCODERS["splare"])(str(ckpt), device="cpu", dtype=None, max_length=8,
-                                            trust_remote_code=False, unknown_option=1)
-    assert isinstance(enc, SparseEncoder) and enc.config.max_length_doc == 8
-    llm = load_callable(ENCODERS["splade-llm"])(str(tiny_llm), device="cpu", dtype="fp32", max_length=None)
-    assert isinstance(llm, SparseEncoder)
+    enc = load_encoder(f"splare:{ckpt}", device="cpu", dtype=None, max_length_doc=8, trust_remote_code=False)
+    # An explicit length overrides its side only, and the spec says so.
+    assert isinstance(enc, SparseEncoder) and enc.max_length_doc == 8 and enc.max_length_query == 512
+    assert enc.spec()["overrides"] == {"max_length_doc": 8}
+    llm = load_encoder(f"splade-llm:{tiny_llm}", device="cpu", dtype="fp32")
+    assert isinstance(llm, SparseEncoder) and "overrides" not in llm.spec()
+    assert (llm.max_length_query, llm.max_length_doc) == (512, 1024)  # the model's own defaults
 
 
 def test_make_splare_checkpoint_script(tiny_llm, tmp_path):
@@ -470,9 +477,9 @@ def test_splade_llm_matches_reference_and_terms_round_trip(tiny_llm, tmp_path):
     assert enc.space.size == vocab and enc.space.term(42) == "t42" and enc.space.id("t42") == 42
     vec = enc.encode(["quick brown fox"])[0]
     assert [enc.space.id(t) for t in enc.space.terms(vec.ids)] == vec.ids.tolist()
-    tok = backbone.load_tokenizer(str(tiny_llm))
+    tok = trunk_mod.load_tokenizer(str(tiny_llm))
     ids = tok("quick fox", add_special_tokens=False)["input_ids"]
-    assert "".join(enc.readable_terms(ids)) == "quick fox"
+    assert "".join(splade_llm.readable_terms(enc, ids)) == "quick fox"
     assert enc.spec()["type"] == "splade-llm"
     # A config directory with bidirectional attention changes the vectors.
     d = tmp_path / "splade-llm"

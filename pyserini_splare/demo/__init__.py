@@ -152,7 +152,7 @@ class DemoSplare:
 
     def train(self, states, steps: int = SAE_STEPS, seed: int = SEED) -> dict[str, list[str]]:
         """Train the SAE on ``token_states(...)`` output; returns latent labels (top activating tokens)."""
-        from ..encode.sae import train_topk_sae
+        from ..encode.modules.sae import train_topk_sae
 
         torch = self._torch
         x = torch.cat([h for h, _ in states])

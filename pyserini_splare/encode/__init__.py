@@ -83,12 +83,21 @@ def resolve_spec(spec: str) -> tuple[str, str]:
 
 
 def load_encoder(spec: str, **options) -> SparseEncoder | DenseEncoder:
-    """Build the encoder named by ``spec``; ``options``: device, dtype, max_length, trust_remote_code, ..."""
-    from ..index._meta import load_callable
+    """Build the encoder named by ``spec``.
+
+    ``options``: device, dtype, batch_size, trust_remote_code, and ``max_length_query`` /
+    ``max_length_doc`` to override one side's truncation (None: the model's own lengths, see
+    docs/encoders.md). ``max_length`` (the older single option) sets both sides.
+    """
+    import importlib
 
     kind, path = resolve_spec(spec)
-    factory = load_callable(ENCODERS[kind])
-    return factory(path, **options)
+    max_length = options.pop("max_length", None)
+    if max_length is not None:
+        options.setdefault("max_length_query", max_length)
+        options.setdefault("max_length_doc", max_length)
+    module, _, attr = ENCODERS[kind].partition(":")
+    return getattr(importlib.import_module(module), attr)(path, **options)
 
 
 def encode_texts(encoder, texts: list[str], kind: Kind, batch_size: int):
@@ -124,7 +133,7 @@ def encode_queries(spec: str, topics: Mapping[str, str], index_meta: Mapping[str
         vmeta = index_meta.get("vectors")
         if not vmeta or "feature_space" not in vmeta:
             raise UsageError("the index metadata records no feature space: cannot check the query encoder")
-    encoder = load_encoder(spec, device=device, max_length=max_length, **options)
+    encoder = load_encoder(spec, device=device, max_length_query=max_length, **options)
     qids, texts = list(topics), [topics[q] for q in topics]
     if want == "dense":
         if not isinstance(encoder, DenseEncoder):

@@ -193,12 +193,15 @@ def last_token_pool(hidden, mask):
 class Qwen3EmbedEncoder(DenseEncoder):
     """Qwen3-Embedding (0.6B/4B/8B): instruction-prefixed queries, plain documents, last-token pooling, L2."""
 
-    def __init__(self, path: str, *, device: str = "cpu", dtype: str | None = None, max_length: int | None = None,
+    def __init__(self, path: str, *, device: str = "cpu", dtype: str | None = None,
+                 max_length_query: int | None = None, max_length_doc: int | None = None,
                  task: str = DEFAULT_TASK, batch_size: int = 8, trust_remote_code: bool = False):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from .splade import quiet_loading, torch_dtype
+        from .batching import torch_dtype
+        from .model import lengths
+        from .modules.trunk import quiet_transformers
 
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -206,15 +209,16 @@ class Qwen3EmbedEncoder(DenseEncoder):
             raise ValueError("task instruction must be non-empty")
         self.path, self.task, self.batch_size = str(path), task, batch_size
         self.device, self.dtype = torch.device(device), torch_dtype(dtype)
-        self.max_length = max_length or DEFAULT_MAX_LENGTH
+        self.max_length_query, self.max_length_doc, self.overrides = lengths(
+            (DEFAULT_MAX_LENGTH, DEFAULT_MAX_LENGTH), max_length_query, max_length_doc)
         local = Path(self.path).is_dir()
-        quiet_loading()
         try:
             # Left padding: every sequence then ends in the last column, where the pooled token sits.
             self.tokenizer = AutoTokenizer.from_pretrained(self.path, padding_side="left", local_files_only=local,
                                                            trust_remote_code=trust_remote_code)
-            self.model = AutoModel.from_pretrained(self.path, dtype=self.dtype, local_files_only=local,
-                                                   trust_remote_code=trust_remote_code)
+            with quiet_transformers():
+                self.model = AutoModel.from_pretrained(self.path, dtype=self.dtype, local_files_only=local,
+                                                       trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UsageError(f"cannot load a Qwen3-Embedding model from {self.path}: {msg}") from None
@@ -227,17 +231,21 @@ class Qwen3EmbedEncoder(DenseEncoder):
             self.tokenizer.pad_token = self.tokenizer.convert_ids_to_tokens(self.eos_id)
 
     def spec(self) -> dict[str, Any]:
-        return {"type": "qwen3-embed", "path": self.path, "max_length": self.max_length, "task": self.task,
+        spec = {"type": "qwen3-embed", "path": self.path, "max_length_query": self.max_length_query,
+                "max_length_doc": self.max_length_doc, "task": self.task,
                 "dtype": str(self.dtype).replace("torch.", ""), "pooling": "last-token", "normalized": True}
+        if self.overrides:
+            spec["overrides"] = dict(self.overrides)
+        return spec
 
     def format(self, text: str, kind: Kind) -> str:
         return f"Instruct: {self.task}\nQuery:{text}" if kind == "query" else text
 
-    def _ids(self, text: str) -> list[int]:
+    def _ids(self, text: str, max_length: int) -> list[int]:
         """Token ids ending with ``<|endoftext|>`` (added here when the tokenizer does not add it itself)."""
-        ids = self.tokenizer(text, truncation=True, max_length=self.max_length, add_special_tokens=True)["input_ids"]
+        ids = self.tokenizer(text, truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
         if self.eos_id is not None and (not ids or ids[-1] != self.eos_id):
-            ids = ids[: self.max_length - 1] + [self.eos_id]
+            ids = ids[: max_length - 1] + [self.eos_id]
         return ids
 
     def encode(self, texts: Sequence[str], kind: Kind = "doc") -> np.ndarray:
@@ -247,11 +255,12 @@ class Qwen3EmbedEncoder(DenseEncoder):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        ids = [self._ids(self.format(t, kind)) for t in texts]
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        from .batching import length_sorted_batches
+
+        max_length = self.max_length_query if kind == "query" else self.max_length_doc
+        ids = [self._ids(self.format(t, kind), max_length) for t in texts]
         out = np.zeros((len(ids), self.dim), np.float32)
-        for s in range(0, len(order), self.batch_size):
-            idx = order[s:s + self.batch_size]
+        for idx in length_sorted_batches([len(x) for x in ids], self.batch_size):
             batch = self.tokenizer.pad([{"input_ids": ids[i]} for i in idx], padding="longest", return_tensors="pt")
             with torch.inference_mode():
                 try:
@@ -265,9 +274,11 @@ class Qwen3EmbedEncoder(DenseEncoder):
         return out
 
 
-def load_qwen3_embed(path_or_id: str, device: str = "cpu", dtype: str | None = None, max_length: int | None = None,
+def load_qwen3_embed(path_or_id: str, device: str = "cpu", dtype: str | None = None,
+                     max_length_query: int | None = None, max_length_doc: int | None = None,
                      trust_remote_code: bool = False, batch_size: int = 8, task: str = DEFAULT_TASK,
                      **_ignored) -> Qwen3EmbedEncoder:
     """Factory registered as ``qwen3-embed`` in ``ENCODERS`` (``qwen3-embed:Qwen/Qwen3-Embedding-8B``)."""
-    return Qwen3EmbedEncoder(path_or_id, device=device, dtype=dtype, max_length=max_length, task=task,
-                             batch_size=batch_size, trust_remote_code=trust_remote_code)
+    return Qwen3EmbedEncoder(path_or_id, device=device, dtype=dtype, max_length_query=max_length_query,
+                             max_length_doc=max_length_doc, task=task, batch_size=batch_size,
+                             trust_remote_code=trust_remote_code)

@@ -15,6 +15,9 @@ The two views live side by side in a :class:`~pyserini_splare.vectors.CompositeS
 WordPiece strings (as Pyserini's SPLADE writes them) then ``X{xlmr_id}`` pseudo-terms; if any English
 token could be read as an ``X`` term, the English view falls back to ``e{id}`` terms so views never collide.
 
+The composed model (:class:`~.model.SparseModel`): trunk = the multilingual encoder, head =
+:class:`~.modules.milco.MilcoHead`, pooling = :class:`~.modules.milco.MilcoPooling`.
+
 Checkpoints: the reference layout (``config.json`` with ``multilingual_encoder_checkpoint``,
 ``lsr_encoder_checkpoint``, ``en_vocab_size``, ``m_vocab_size``, ``echo``; weights ``m_model.*``,
 ``projector.*``, ``mlm_head.predictions.*``, ``echo.*``, ``scale``) is read from safetensors without
@@ -27,20 +30,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .._cli import UsageError
-from ..vectors import (
-    CompositeSpace,
-    FeatureSpace,
-    PrefixedSpace,
-    SparseVector,
-    VocabSpace,
-)
+from ..vectors import CompositeSpace, FeatureSpace, PrefixedSpace, SparseVector, VocabSpace
 from ._base import Kind, SparseEncoder, check_kind
-from .backbone import quiet_transformers, resolve_path, torch_dtype
-from .splare import sorted_batches
+from .batching import length_sorted_batches, torch_dtype
+from .model import SparseModel, lengths
+from .modules.milco import strict_load, sub_state
+from .modules.trunk import Trunk, load_config, load_tokenizer, quiet_transformers, resolve_path
 
 ECHO_PREFIX = "X"
 EN_FALLBACK_PREFIX = "e"
@@ -60,15 +58,6 @@ def milco_space(en_vocab: list[str], m_vocab_size: int, name: str = "milco") -> 
         en = PrefixedSpace(EN_FALLBACK_PREFIX, len(en_vocab), name="english")
         break
     return CompositeSpace([en, echo], name=name)
-
-
-@dataclass
-class MilcoParts:
-    m_model: Any
-    projector: Any
-    mlm_head: Any
-    echo: Any  # nn.Linear(m_hidden, 1) or None
-    scale: Any  # tensor (1,) or None
 
 
 def _read_config(path: str) -> dict:
@@ -102,136 +91,6 @@ def _read_state(path: str) -> dict:
     return state
 
 
-def _sub_state(state: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-
-
-def _strict_load(module, sd: dict, what: str, allow_missing: tuple[str, ...] = ()) -> None:
-    res = module.load_state_dict(sd, strict=False)
-    missing = [k for k in res.missing_keys if not k.startswith(allow_missing)]
-    if missing:
-        raise UsageError(f"MILCO checkpoint lacks {what} weights: {', '.join(missing[:5])}")
-
-
-def build_parts(path: str, cfg: dict, state: dict, trust_remote_code: bool = False) -> MilcoParts:
-    """Sub-modules from the configs the checkpoint names and its (prefixed) weights."""
-    import torch
-    from transformers import AutoConfig, AutoModel
-    from transformers.models.bert.modeling_bert import BertOnlyMLMHead
-
-    m_src = resolve_path(cfg["multilingual_encoder_checkpoint"], path)
-    en_src = resolve_path(cfg["lsr_encoder_checkpoint"], path)
-    try:
-        m_cfg = AutoConfig.from_pretrained(m_src, trust_remote_code=trust_remote_code)
-        en_cfg = AutoConfig.from_pretrained(en_src, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot load the MILCO sub-model configs ({m_src}, {en_src}): {e}") from None
-    en_vocab = int(cfg.get("en_vocab_size") or en_cfg.vocab_size)
-    en_cfg.vocab_size = en_vocab
-    with quiet_transformers():
-        m_model = AutoModel.from_config(m_cfg)
-    _strict_load(m_model, _sub_state(state, "m_model."), "multilingual encoder", allow_missing=("pooler.",))
-    m_hidden = int(cfg.get("m_hidden_size") or m_cfg.hidden_size)
-    en_hidden = int(cfg.get("en_hidden_size") or en_cfg.hidden_size)
-    projector = torch.nn.Linear(m_hidden, en_hidden)
-    _strict_load(projector, _sub_state(state, "projector."), "projector")
-    mlm_head = BertOnlyMLMHead(en_cfg)
-    head_sd = _sub_state(state, "mlm_head.")
-    # The reference model ties decoder.bias to predictions.bias and saves only the latter.
-    if "predictions.decoder.bias" not in head_sd and "predictions.bias" in head_sd:
-        head_sd["predictions.decoder.bias"] = head_sd["predictions.bias"]
-    _strict_load(mlm_head, head_sd, "MLM head")
-    echo = scale = None
-    if cfg.get("echo"):
-        echo = torch.nn.Linear(m_hidden, 1)
-        _strict_load(echo, _sub_state(state, "echo."), "LexEcho")
-        if "scale" not in state:
-            raise UsageError("MILCO checkpoint with echo lacks 'scale'")
-        scale = state["scale"].float().reshape(1)
-    return MilcoParts(m_model, projector, mlm_head, echo, scale)
-
-
-class MilcoEncoder(SparseEncoder):
-    """bge-m3 hidden states -> connector -> SPLADE-v3 MLM head (pivot view) + LexEcho (source view)."""
-
-    def __init__(self, parts: MilcoParts, tokenizer, en_vocab: list[str], path: str, device: str = "cpu",
-                 dtype: Any = None, max_length_query: int = DEFAULT_MAX_LENGTH_QUERY,
-                 max_length_doc: int = DEFAULT_MAX_LENGTH_DOC, batch_size: int = 32, remote_model: Any = None,
-                 m_vocab_size: int | None = None):
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.parts, self.tokenizer, self.path, self.device = parts, tokenizer, path, device
-        self.remote_model = remote_model
-        self.max_length_query, self.max_length_doc = int(max_length_query), int(max_length_doc)
-        self.batch_size = int(batch_size)
-        self.en_size = len(en_vocab)
-        # XLM-R's config vocab (250,002) can exceed len(tokenizer); ids must fit either.
-        self.m_vocab_size = max(int(m_vocab_size or 0), len(tokenizer))
-        self.space = milco_space(en_vocab, self.m_vocab_size, name=f"milco:{os.path.basename(os.path.normpath(path))}")
-        self.dtype = torch_dtype(dtype)
-        if parts is not None:
-            for mod in (parts.m_model, parts.projector, parts.mlm_head, parts.echo):
-                if mod is not None:
-                    mod.to(device=device, dtype=self.dtype).eval()
-                    for p in mod.parameters():
-                        p.requires_grad_(False)
-            if parts.scale is not None:
-                parts.scale = parts.scale.to(device=device, dtype=self.dtype)
-
-    @property
-    def has_echo(self) -> bool:
-        return self.remote_model is not None or self.parts.echo is not None
-
-    def forward(self, input_ids, attention_mask):
-        """Returns (pivot (batch, en_vocab), echo weights (batch, tokens) or None)."""
-        import torch
-
-        from .pooling import max_log1p_relu
-
-        if self.remote_model is not None:
-            out = self.remote_model.encode(input_ids=input_ids, attention_mask=attention_mask)
-            return (out[0], out[1][1]) if isinstance(out, tuple) else (out, None)
-        p = self.parts
-        h = p.m_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        logits = p.mlm_head(torch.nn.functional.gelu(p.projector(h)))
-        pivot = max_log1p_relu(logits, attention_mask)
-        if p.echo is None:
-            return pivot, None
-        echo = torch.relu(p.echo(h).squeeze(-1)) * attention_mask.to(h.dtype) * p.scale
-        return pivot, echo
-
-    def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
-        import numpy as np
-        import torch
-
-        check_kind(kind)
-        texts = list(texts)
-        if not texts:
-            return []
-        max_len = self.max_length_query if kind == "query" else self.max_length_doc
-        lengths = [len(x) for x in self.tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]]
-        out: list[SparseVector | None] = [None] * len(texts)
-        for idx in sorted_batches(lengths, self.batch_size):
-            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_len,
-                                 return_tensors="pt")
-            ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
-            with torch.inference_mode():
-                pivot, echo = self.forward(ids, mask)
-            pivot = pivot.float().cpu().numpy()
-            for row, i in enumerate(idx):
-                dense = np.zeros(self.space.size, dtype=np.float32)
-                dense[: self.en_size] = pivot[row]
-                if echo is not None:
-                    # Sum per source id (np.add.at accumulates repeats), offset past the English view.
-                    np.add.at(dense, self.en_size + ids[row].cpu().numpy(), echo[row].float().cpu().numpy())
-                out[i] = SparseVector.from_dense(dense)
-        return out  # type: ignore[return-value]
-
-    def spec(self) -> dict[str, Any]:
-        return {"type": "milco", "path": self.path, "echo": self.has_echo, "max_length_query": self.max_length_query,
-                "max_length_doc": self.max_length_doc, "remote_code": self.remote_model is not None}
-
-
 def _en_vocab(path: str, cfg: dict, trust_remote_code: bool) -> list[str]:
     from transformers import AutoTokenizer
 
@@ -250,43 +109,108 @@ def _en_vocab(path: str, cfg: dict, trust_remote_code: bool) -> list[str]:
     return words + [f"[pad{i}]" for i in range(len(words), size)]
 
 
-def load_milco(path_or_id: str, device: str = "cpu", dtype: Any = None, max_length: int | None = None,
-               trust_remote_code: bool = False, batch_size: int = 32, **_ignored) -> MilcoEncoder:
+def spec(model: SparseModel) -> dict[str, Any]:
+    return {"type": "milco", "path": model.path, "echo": model.head.has_echo,
+            "max_length_query": model.max_length_query, "max_length_doc": model.max_length_doc,
+            "remote_code": False}
+
+
+def save(model: SparseModel, directory: str) -> None:
+    raise NotImplementedError("writing MILCO checkpoints is not supported (load the reference layout)")
+
+
+class RemoteMilcoEncoder(SparseEncoder):
+    """A hub MILCO checkpoint run through its own code (``trust_remote_code``): its ``encode`` gives the
+    pivot view and the echo token weights, summed per source id here."""
+
+    def __init__(self, model, tokenizer, en_size: int, m_vocab_size: int, path: str, device: str,
+                 max_length_query: int, max_length_doc: int, batch_size: int = 32):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.model, self.tokenizer, self.path, self.device = model, tokenizer, path, device
+        self.max_length_query, self.max_length_doc, self.batch_size = max_length_query, max_length_doc, batch_size
+        self.en_size, self.m_vocab_size = en_size, m_vocab_size
+        self.space = None  # set by load_milco
+
+    def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
+        import numpy as np
+        import torch
+
+        check_kind(kind)
+        texts = list(texts)
+        max_len = self.max_length_query if kind == "query" else self.max_length_doc
+        enc = self.tokenizer(texts, truncation=True, max_length=max_len)
+        out: list[SparseVector | None] = [None] * len(texts)
+        for idx in length_sorted_batches([len(x) for x in enc["input_ids"]], self.batch_size):
+            batch = self.tokenizer.pad([{"input_ids": enc["input_ids"][i]} for i in idx], return_tensors="pt")
+            ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+            with torch.inference_mode():
+                res = self.model.encode(input_ids=ids, attention_mask=mask)
+            pivot, echo = (res[0], res[1][1]) if isinstance(res, tuple) else (res, None)
+            pivot = pivot.float().cpu().numpy()
+            for row, i in enumerate(idx):
+                dense = np.zeros(self.space.size, dtype=np.float32)
+                dense[: self.en_size] = pivot[row]
+                if echo is not None:
+                    # Sum per source id (np.add.at accumulates repeats), offset past the English view.
+                    np.add.at(dense, self.en_size + ids[row].cpu().numpy(),
+                              (echo[row] * mask[row]).float().cpu().numpy())
+                out[i] = SparseVector.from_dense(dense)
+        return out  # type: ignore[return-value]
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "milco", "path": self.path, "echo": True, "max_length_query": self.max_length_query,
+                "max_length_doc": self.max_length_doc, "remote_code": True}
+
+
+def load_milco(path_or_id: str, device: str = "cpu", dtype: Any = None, max_length_query: int | None = None,
+               max_length_doc: int | None = None, trust_remote_code: bool = False, batch_size: int = 32,
+               **_ignored) -> SparseModel | RemoteMilcoEncoder:
     """A MILCO checkpoint directory in the reference layout (see module docstring)."""
-    from transformers import AutoTokenizer
+    from transformers import AutoModel
+
+    from .modules.milco import MilcoHead, MilcoPooling
 
     path = os.fspath(path_or_id)
     if os.path.isdir(path):
         path = os.path.abspath(path)  # spec() is recorded in meta.json and read back from other directories
     if not os.path.isdir(path) and not trust_remote_code:
         raise UsageError(f"MILCO checkpoint {path!r} is not a local directory; hub checkpoints "
-                             "(omai-research/milco-*) run remote code: pass trust_remote_code")
-    cfg = _read_config(path) if os.path.isdir(path) else {}
-    ql = dl = None
-    if max_length is not None:
-        if int(max_length) <= 0:
-            raise UsageError(f"max_length must be positive, got {max_length}")
-        ql = dl = int(max_length)
-    lengths = {"max_length_query": ql or DEFAULT_MAX_LENGTH_QUERY, "max_length_doc": dl or DEFAULT_MAX_LENGTH_DOC}
+                         "(omai-research/milco-*) run remote code: pass trust_remote_code")
+    q, d, over = lengths((DEFAULT_MAX_LENGTH_QUERY, DEFAULT_MAX_LENGTH_DOC), max_length_query, max_length_doc)
+    tdtype = torch_dtype(dtype)
     if trust_remote_code:
-        from transformers import AutoModel
-
-        model = AutoModel.from_pretrained(path, trust_remote_code=True, dtype=torch_dtype(dtype)).to(device).eval()
+        model = AutoModel.from_pretrained(path, trust_remote_code=True, dtype=tdtype).to(device).eval()
         cfg = model.config.to_dict()
         en_vocab = [t for t, _ in sorted(model.en_tokenizer.vocab.items(), key=lambda kv: kv[1])]
-        return MilcoEncoder(None, model.m_tokenizer, en_vocab, path, device=device, dtype=dtype,
-                            batch_size=batch_size, remote_model=model,
-                            m_vocab_size=int(cfg.get("m_vocab_size") or 0), **lengths)
+        m_size = max(int(cfg.get("m_vocab_size") or 0), len(model.m_tokenizer))
+        enc = RemoteMilcoEncoder(model, model.m_tokenizer, len(en_vocab), m_size, path, device, q, d, batch_size)
+        enc.space = milco_space(en_vocab, m_size, name=f"milco:{os.path.basename(os.path.normpath(path))}")
+        return enc
+    cfg = _read_config(path)
     for key in ("multilingual_encoder_checkpoint", "lsr_encoder_checkpoint"):
         if key not in cfg:
             raise UsageError(f"{path}/config.json lacks {key!r}: not a MILCO checkpoint")
-    parts = build_parts(path, cfg, _read_state(path))
-    tok_src = path if os.path.exists(os.path.join(path, "tokenizer.json")) or os.path.exists(
-        os.path.join(path, "tokenizer_config.json")) else resolve_path(cfg["multilingual_encoder_checkpoint"], path)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(tok_src)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot load the multilingual tokenizer {tok_src!r}: {e}") from None
-    m_vocab = int(cfg.get("m_vocab_size") or parts.m_model.config.vocab_size)
-    return MilcoEncoder(parts, tokenizer, _en_vocab(path, cfg, False), path, device=device, dtype=dtype,
-                        batch_size=batch_size, m_vocab_size=m_vocab, **lengths)
+    state = _read_state(path)
+    m_src = resolve_path(cfg["multilingual_encoder_checkpoint"], path)
+    en_src = resolve_path(cfg["lsr_encoder_checkpoint"], path)
+    m_cfg, en_cfg = load_config(m_src), load_config(en_src)
+    en_cfg.vocab_size = int(cfg.get("en_vocab_size") or en_cfg.vocab_size)
+    with quiet_transformers():
+        m_model = AutoModel.from_config(m_cfg)
+    strict_load(m_model, sub_state(state, "m_model."), "multilingual encoder", allow_missing=("pooler.",))
+    m_hidden = int(cfg.get("m_hidden_size") or m_cfg.hidden_size)
+    if cfg.get("en_hidden_size"):
+        en_cfg.hidden_size = int(cfg["en_hidden_size"])
+    head = MilcoHead.from_state(state, m_hidden, en_cfg, bool(cfg.get("echo")))
+    has_tok = any(os.path.exists(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json"))
+    tokenizer = load_tokenizer(path if has_tok else m_src)
+    trunk = Trunk(m_model, m_model, tokenizer, backbone=cfg["multilingual_encoder_checkpoint"], layer=None,
+                  attention=None)
+    en_vocab = _en_vocab(path, cfg, False)
+    # XLM-R's config vocab (250,002) can exceed len(tokenizer); ids must fit either.
+    m_size = max(int(cfg.get("m_vocab_size") or m_model.config.vocab_size), len(tokenizer))
+    space = milco_space(en_vocab, m_size, name=f"milco:{os.path.basename(os.path.normpath(path))}")
+    model = SparseModel(trunk, head, MilcoPooling(len(en_vocab), m_size), space=space, kind="milco", path=path,
+                        max_length_query=q, max_length_doc=d, settings=cfg, overrides=over, batch_size=batch_size)
+    return model.to(device=device, dtype=tdtype).eval()

@@ -6,7 +6,7 @@ norm and LM head over the ~128k byte-level BPE vocabulary) with bidirectional at
 same pooling as SPLARE (Formal et al., ICLR 2026).
 
 Terms are vocabulary *ids* (``t1234``): byte-level BPE tokens may hold spaces or odd bytes and are not
-safe as whitespace-pretokenized Lucene terms (../shared/FACTS.md). :meth:`SpladeLLMEncoder.readable_terms`
+safe as whitespace-pretokenized Lucene terms (../shared/FACTS.md). :func:`readable_terms`
 turns ids back into text for explanation.
 
 A model is named by a directory with ``splade_llm_config.json`` (:class:`SpladeLLMConfig`) or by a plain
@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .._cli import UsageError
-from ..vectors import PrefixedSpace, SparseVector
-from ._base import Kind, SparseEncoder, check_kind
-from .backbone import ATTENTION_MODES, DTYPES, resolve_path
-from .splare import pooled_in_chunks, rows_to_vectors, sorted_batches
+from ..vectors import PrefixedSpace
+from .batching import DTYPES, torch_dtype
+from .model import SparseModel, lengths
+from .modules.trunk import ATTENTION_MODES, resolve_path
 
 CONFIG_FILE = "splade_llm_config.json"
 CONFIG_FORMAT = "pyserini_splare.splade_llm/1"
 TOKEN_PREFIX = "t"
-# Tokens per chunk for the LM head: 128k-vocab logits for 8 x 1024 tokens would be 4 GB in float32.
-HEAD_TOKEN_CHUNK = 128
 
 
 @dataclass
@@ -79,70 +76,42 @@ class SpladeLLMConfig:
         return path
 
 
-def torch_tanh(x):
-    import torch
-
-    return torch.tanh(x)
-
-
-class SpladeLLMEncoder(SparseEncoder):
-    """Causal LM (full depth) -> LM-head logits -> max log1p(ReLU) over tokens -> ``t{id}`` terms."""
-
-    def __init__(self, trunk, config: SpladeLLMConfig, path: str, batch_size: int = 32):
-        if trunk.lm_head is None:
-            raise ValueError("SPLADE-LLM needs a trunk loaded with its LM head")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.trunk, self.config, self.path, self.batch_size = trunk, config, path, int(batch_size)
-        vocab = int(trunk.lm_head.weight.shape[0])
-        self.space = PrefixedSpace(TOKEN_PREFIX, vocab, name=f"splade-llm:{os.path.basename(os.path.normpath(path))}")
-
-    def _head(self, hidden):
-        logits = self.trunk.lm_head(hidden).float()
-        # Gemma 2/3 soft-cap logits in the causal-LM forward, outside the head: apply it the same way.
-        cap = getattr(self.trunk.model.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch_tanh(logits / cap) * cap
-        return logits
-
-    def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
-        import torch
-
-        check_kind(kind)
-        texts = list(texts)
-        if not texts:
-            return []
-        max_len = self.config.max_length_query if kind == "query" else self.config.max_length_doc
-        lengths = [len(x) for x in self.trunk.tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]]
-        out: list[SparseVector | None] = [None] * len(texts)
-        for idx in sorted_batches(lengths, self.batch_size):
-            enc = self.trunk.tokenize([texts[i] for i in idx], max_len)
-            with torch.inference_mode():
-                hidden = self.trunk.hidden(enc["input_ids"], enc["attention_mask"])
-                mask = enc["attention_mask"].to(hidden.device)
-                pooled = pooled_in_chunks(self._head, hidden, mask, HEAD_TOKEN_CHUNK)
-            for i, vec in zip(idx, rows_to_vectors(pooled)):
-                out[i] = vec
-        return out  # type: ignore[return-value]
-
-    def readable_terms(self, ids) -> list[str]:
-        """Vocabulary ids -> the text each token stands for (byte-level BPE decoded), for explanation."""
-        tok = self.trunk.tokenizer
-        return [tok.convert_tokens_to_string([t]) if t is not None else f"<{i}>"
-                for i, t in zip(ids, tok.convert_ids_to_tokens([int(i) for i in ids]))]
-
-    def spec(self) -> dict[str, Any]:
-        return {"type": "splade-llm", "path": self.path, "backbone": self.config.backbone, "lora": self.config.lora,
-                "attention": self.config.attention, "max_length_query": self.config.max_length_query,
-                "max_length_doc": self.config.max_length_doc}
+def spec(model: SparseModel) -> dict[str, Any]:
+    cfg = model.settings
+    return {"type": "splade-llm", "path": model.path, "backbone": cfg.backbone, "lora": cfg.lora,
+            "attention": cfg.attention, "max_length_query": model.max_length_query,
+            "max_length_doc": model.max_length_doc}
 
 
-def load_splade_llm(path_or_id: str, device: str = "cpu", dtype: Any = None, max_length: int | None = None,
-                    trust_remote_code: bool = False, batch_size: int = 32, attention: str | None = None,
-                    lora: str | None = None, **_ignored) -> SpladeLLMEncoder:
+def save(model: SparseModel, directory: str) -> None:
+    """``splade_llm_config.json``; a trainable LoRA adapter goes to ``DIR/lora`` (saved from the causal LM)."""
+    cfg = SpladeLLMConfig(**{**asdict(model.settings), "max_length_query": model.max_length_query,
+                             "max_length_doc": model.max_length_doc})
+    if model.trunk.peft is not None:
+        model.trunk.save_lora(os.path.join(directory, "lora"))
+        cfg.lora = "lora"
+    elif cfg.lora:
+        cfg.lora = os.path.abspath(resolve_path(cfg.lora, model.path if os.path.isdir(model.path) else None))
+    if os.path.exists(cfg.backbone) and not os.path.isabs(cfg.backbone):
+        cfg.backbone = os.path.abspath(cfg.backbone)
+    cfg.write(directory)
+
+
+def readable_terms(model: SparseModel, ids) -> list[str]:
+    """Vocabulary ids -> the text each token stands for (byte-level BPE decoded), for explanation."""
+    tok = model.tokenizer
+    return [tok.convert_tokens_to_string([t]) if t is not None else f"<{i}>"
+            for i, t in zip(ids, tok.convert_ids_to_tokens([int(i) for i in ids]))]
+
+
+def load_splade_llm(path_or_id: str, device: str = "cpu", dtype: Any = None, max_length_query: int | None = None,
+                    max_length_doc: int | None = None, trust_remote_code: bool = False, batch_size: int = 32,
+                    attention: str | None = None, lora: str | None = None, merge_lora: bool = True,
+                    **_ignored) -> SparseModel:
     """A ``splade_llm_config.json`` directory, or a causal LM path/hub id (``attention``/``lora`` then
     come from the keyword arguments)."""
-    from .backbone import load_trunk
+    from .modules.pooling import MaxLog1pReluPooling
+    from .modules.vocab import load_vocab_model
 
     path = os.fspath(path_or_id)
     if os.path.isdir(path):
@@ -156,13 +125,11 @@ def load_splade_llm(path_or_id: str, device: str = "cpu", dtype: Any = None, max
         except ValueError as e:
             raise UsageError(str(e)) from None
         base = None
-    if max_length is not None:
-        if int(max_length) <= 0:
-            raise UsageError(f"max_length must be positive, got {max_length}")
-        cfg.max_length_query = cfg.max_length_doc = int(max_length)
-    if dtype is None:
-        dtype = "float32" if str(device).startswith("cpu") else cfg.dtype
-    trunk = load_trunk(resolve_path(cfg.backbone, base), layer=None, attention=cfg.attention,
-                       lora=resolve_path(cfg.lora, base) if cfg.lora else None, device=device, dtype=dtype,
-                       with_lm_head=True, trust_remote_code=trust_remote_code)
-    return SpladeLLMEncoder(trunk, cfg, path, batch_size=batch_size)
+    q, d, over = lengths((cfg.max_length_query, cfg.max_length_doc), max_length_query, max_length_doc)
+    trunk, head = load_vocab_model(resolve_path(cfg.backbone, base), "lm", attention=cfg.attention,
+                                   lora=resolve_path(cfg.lora, base) if cfg.lora else None, device=device,
+                                   dtype=torch_dtype(dtype, device, cfg.dtype), trust_remote_code=trust_remote_code,
+                                   merge_lora=merge_lora, backbone=cfg.backbone)
+    space = PrefixedSpace(TOKEN_PREFIX, head.vocab_size, name=f"splade-llm:{os.path.basename(os.path.normpath(path))}")
+    return SparseModel(trunk, head, MaxLog1pReluPooling(), space=space, kind="splade-llm", path=path,
+                       max_length_query=q, max_length_doc=d, settings=cfg, overrides=over, batch_size=batch_size)

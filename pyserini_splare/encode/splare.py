@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .._cli import UsageError
-from ..vectors import PrefixedSpace, SparseVector
-from ._base import Kind, SparseEncoder, check_kind
-from .backbone import ATTENTION_MODES, DTYPES, resolve_path
-from .sae import ACTIVATIONS, SAE_FORMATS
+from ..vectors import PrefixedSpace
+from .batching import DTYPES, torch_dtype
+from .model import SparseModel, lengths
+from .modules.sae import ACTIVATIONS, SAE_FORMATS, hook_layer
+from .modules.trunk import ATTENTION_MODES, resolve_path
 
 CONFIG_FILE = "splare_config.json"
 CONFIG_FORMAT = "pyserini_splare.splare/1"
 LATENT_PREFIX = "L"  # terms L0 .. L{n-1}: short ASCII, safe for Anserini -pretokenized and Seismic
 
-# Tokens per chunk when applying the SAE: (batch x chunk x n_latents) float32 latents are materialized
-# one chunk at a time (131,072 latents x 8 x 128 tokens = 0.5 GB) and max-pooled incrementally, which is
-# exact because log1p(relu(.)) >= 0 makes the max over chunks the max over all tokens.
-SAE_TOKEN_CHUNK = 128
 
 
 @dataclass
@@ -64,6 +60,9 @@ class SplareConfig:
     exclude_bos: bool = field(default=False, metadata={
         "help": "leave the first (BOS) token out of pooling: its attention-sink activation is huge and, "
                 "under causal attention, identical for every text"})
+    exclude_special_tokens: bool = field(default=False, metadata={
+        "help": "leave every special token out of pooling (a BERT trunk's [CLS]/[SEP], whose states are "
+                "nearly the same for every text)"})
     format: str = CONFIG_FORMAT
 
     def __post_init__(self):
@@ -115,98 +114,6 @@ class SplareConfig:
         return path
 
 
-def hook_layer(hook: str | None) -> int | None:
-    """``blocks.{n}.hook_resid_post`` (Llama Scope / TransformerLens naming) -> n; other hooks -> None."""
-    parts = str(hook or "").split(".")
-    if len(parts) == 3 and parts[0] == "blocks" and parts[1].isdigit() and parts[2] == "hook_resid_post":
-        return int(parts[1])
-    return None
-
-
-def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (longest first), to minimise padding."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-
-
-def pooled_in_chunks(head, hidden, mask, chunk: int):
-    """max_i log1p(relu(head(hidden_i))) over real tokens, computed ``chunk`` tokens at a time."""
-    from .pooling import max_log1p_relu
-
-    out = None
-    for s in range(0, hidden.shape[1], chunk):
-        part = max_log1p_relu(head(hidden[:, s : s + chunk]), mask[:, s : s + chunk])
-        out = part if out is None else out.maximum(part)
-    return out
-
-
-def rows_to_vectors(pooled) -> list[SparseVector]:
-    arr = pooled.float().cpu().numpy()
-    return [SparseVector.from_dense(row) for row in arr]
-
-
-class SplareEncoder(SparseEncoder):
-    """Trunk cut at ``layer`` -> frozen SAE -> max log1p(ReLU) over tokens -> ``L{j}`` terms."""
-
-    def __init__(self, trunk, sae, config: SplareConfig, path: str, batch_size: int = 32):
-        if sae.d_model != trunk.hidden_size:
-            raise UsageError(f"SAE d_model {sae.d_model} does not match the trunk's hidden size {trunk.hidden_size} "
-                             f"({config.backbone})")
-        hook = str(sae.source.get("hook_point_in") or "")
-        if hook_layer(hook) not in (None, config.layer):
-            raise UsageError(f"the SAE reads {hook} but the checkpoint cuts the trunk after block {config.layer}")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.trunk, self.sae, self.config, self.path = trunk, sae, config, path
-        self.batch_size = int(batch_size)
-        self.space = PrefixedSpace(LATENT_PREFIX, sae.n_latents, name=f"splare:{os.path.basename(os.path.normpath(path))}")
-
-    def max_length(self, kind: Kind) -> int:
-        check_kind(kind)
-        return self.config.max_length_query if kind == "query" else self.config.max_length_doc
-
-    def token_latents(self, input_ids, attention_mask):
-        """(batch, tokens, n_latents) SAE latents (for explanation and tests)."""
-        import torch
-
-        with torch.inference_mode():
-            return self.sae(self.trunk.hidden(input_ids, attention_mask))
-
-    def _pool_mask(self, input_ids, attention_mask):
-        mask = attention_mask.clone()
-        bos = self.trunk.tokenizer.bos_token_id
-        if self.config.exclude_bos and bos is not None:
-            # Right padding: position 0 is the first token; drop it only if it is BOS (Qwen adds none).
-            mask[:, 0] = mask[:, 0] * (input_ids[:, 0] != bos).to(mask.dtype)
-        return mask
-
-    def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
-        import torch
-
-        texts = list(texts)
-        if not texts:
-            return []
-        max_len = self.max_length(kind)
-        tok = self.trunk.tokenizer
-        lengths = [len(x) for x in tok(texts, truncation=True, max_length=max_len)["input_ids"]]
-        out: list[SparseVector | None] = [None] * len(texts)
-        for idx in sorted_batches(lengths, self.batch_size):
-            enc = self.trunk.tokenize([texts[i] for i in idx], max_len)
-            with torch.inference_mode():
-                hidden = self.trunk.hidden(enc["input_ids"], enc["attention_mask"])
-                mask = self._pool_mask(enc["input_ids"], enc["attention_mask"]).to(hidden.device)
-                pooled = pooled_in_chunks(self.sae, hidden, mask, SAE_TOKEN_CHUNK)
-            for i, vec in zip(idx, rows_to_vectors(pooled)):
-                out[i] = vec
-        return out  # type: ignore[return-value]
-
-    def spec(self) -> dict[str, Any]:
-        return {"type": "splare", "path": self.path, "backbone": self.config.backbone, "layer": self.config.layer,
-                "sae": self.sae.describe(), "lora": self.config.lora, "attention": self.config.attention,
-                "max_length_query": self.config.max_length_query, "max_length_doc": self.config.max_length_doc,
-                "exclude_bos": self.config.exclude_bos}
-
-
 HF_SCHEME = "hf://"
 
 
@@ -228,15 +135,85 @@ def resolve_sae_path(sae_path: str, checkpoint_dir: str) -> str:
     return os.path.join(local, sub) if sub else local
 
 
-def load_splare(path_or_id: str, device: str = "cpu", dtype: Any = None, max_length: int | None = None,
-                trust_remote_code: bool = False, batch_size: int = 32, **_ignored) -> SplareEncoder:
+def spec(model: SparseModel) -> dict[str, Any]:
+    cfg = model.settings
+    out = {"type": "splare", "path": model.path, "backbone": cfg.backbone, "layer": cfg.layer,
+           "sae": model.head.describe(), "lora": cfg.lora, "attention": cfg.attention,
+           "max_length_query": model.max_length_query, "max_length_doc": model.max_length_doc,
+           "exclude_bos": cfg.exclude_bos}
+    if cfg.exclude_special_tokens:
+        out["exclude_special_tokens"] = True
+    return out
+
+
+def save(model: SparseModel, directory: str, copy_trunk: bool = False) -> None:
+    """``splare_config.json`` + what is not already on disk elsewhere.
+
+    The frozen SAE is referenced where it was loaded from (a 131k-latent SAE is GBs; it never changes),
+    or written in the plain format to ``DIR/sae`` when it was built in memory. A trainable LoRA adapter is
+    written to ``DIR/lora``; ``copy_trunk`` writes the (cut) trunk and its tokenizer to ``DIR/trunk``,
+    making the directory self-contained.
+    """
+    cfg = model.settings
+    base = model.path if os.path.isdir(model.path) else None
+    sae_src = model.head.source.get("path")
+    if str(cfg.sae.path).startswith(HF_SCHEME) and sae_src:
+        sae = SaeSpec(cfg.sae.path, cfg.sae.format, cfg.sae.activation, cfg.sae.k)
+    elif sae_src and os.path.exists(sae_src):
+        sae = SaeSpec(os.path.abspath(sae_src), model.head.source.get("format", cfg.sae.format),
+                      cfg.sae.activation, cfg.sae.k)
+    else:
+        model.head.save(os.path.join(directory, "sae"))
+        sae = SaeSpec("sae", "plain")
+    lora = cfg.lora
+    if model.trunk.peft is not None:
+        model.trunk.save_lora(os.path.join(directory, "lora"))
+        lora = "lora"
+    elif lora:
+        lora = os.path.abspath(resolve_path(lora, base))
+    backbone = resolve_path(cfg.backbone, base)
+    backbone = os.path.abspath(backbone) if os.path.exists(backbone) else cfg.backbone
+    if copy_trunk:
+        if model.trunk.peft is not None:
+            raise ValueError("copy_trunk with a trainable adapter: save the adapter and reference the backbone")
+        model.trunk.root.save_pretrained(os.path.join(directory, "trunk"))
+        model.trunk.tokenizer.save_pretrained(os.path.join(directory, "trunk"))
+        backbone = "trunk"
+    out = SplareConfig(backbone=backbone, layer=cfg.layer, sae=sae, lora=lora, attention=cfg.attention,
+                       max_length_query=model.max_length_query, max_length_doc=model.max_length_doc,
+                       dtype=cfg.dtype, exclude_bos=cfg.exclude_bos,
+                       exclude_special_tokens=cfg.exclude_special_tokens)
+    out.write(directory)
+
+
+def build_splare(trunk, sae, config: SplareConfig, path: str, *, max_length_query: int | None = None,
+                 max_length_doc: int | None = None, batch_size: int = 32) -> SparseModel:
+    """Compose a SPLARE model: ``trunk`` (cut at ``config.layer``) -> ``sae`` -> max log1p(ReLU) pooling."""
+    from .modules.pooling import MaxLog1pReluPooling
+
+    if sae.d_model != trunk.hidden_size:
+        raise UsageError(f"SAE d_model {sae.d_model} does not match the trunk's hidden size {trunk.hidden_size} "
+                         f"({config.backbone})")
+    hook = str(sae.source.get("hook_point_in") or "")
+    if hook_layer(hook) not in (None, config.layer):
+        raise UsageError(f"the SAE reads {hook} but the checkpoint cuts the trunk after block {config.layer}")
+    skip = "special" if config.exclude_special_tokens else "bos" if config.exclude_bos else "none"
+    q, d, over = lengths((config.max_length_query, config.max_length_doc), max_length_query, max_length_doc)
+    space = PrefixedSpace(LATENT_PREFIX, sae.n_latents, name=f"splare:{os.path.basename(os.path.normpath(path))}")
+    return SparseModel(trunk, sae, MaxLog1pReluPooling(skip=skip), space=space, kind="splare", path=path,
+                       max_length_query=q, max_length_doc=d, settings=config, overrides=over, batch_size=batch_size)
+
+
+def load_splare(path_or_id: str, device: str = "cpu", dtype: Any = None, max_length_query: int | None = None,
+                max_length_doc: int | None = None, trust_remote_code: bool = False, batch_size: int = 32,
+                merge_lora: bool = True, **_ignored) -> SparseModel:
     """Load a SPLARE checkpoint directory (see docs/splare-checkpoint.md).
 
     ``dtype`` overrides the config's dtype (None: float32 on CPU, the config's dtype elsewhere);
-    ``max_length`` overrides both max lengths.
+    ``max_length_query`` / ``max_length_doc`` override one side each (recorded in the spec).
     """
-    from .backbone import load_trunk
-    from .sae import load_sae
+    from .modules.sae import load_sae
+    from .modules.trunk import load_trunk
 
     path = os.fspath(path_or_id)
     if os.path.isdir(path):
@@ -244,15 +221,11 @@ def load_splare(path_or_id: str, device: str = "cpu", dtype: Any = None, max_len
     if not os.path.isdir(path):
         raise UsageError(f"SPLARE checkpoint {path!r} is not a directory (see docs/splare-checkpoint.md)")
     cfg = SplareConfig.read(path)
-    if max_length is not None:
-        if int(max_length) <= 0:
-            raise UsageError(f"max_length must be positive, got {max_length}")
-        cfg.max_length_query = cfg.max_length_doc = int(max_length)
-    if dtype is None:
-        dtype = "float32" if str(device).startswith("cpu") else cfg.dtype
     sae = load_sae(resolve_sae_path(cfg.sae.path, path), cfg.sae.format, cfg.sae.activation, cfg.sae.k,
                    device=device)
     trunk = load_trunk(resolve_path(cfg.backbone, path), layer=int(cfg.layer), attention=cfg.attention,
-                       lora=resolve_path(cfg.lora, path) if cfg.lora else None, device=device, dtype=dtype,
-                       trust_remote_code=trust_remote_code)
-    return SplareEncoder(trunk, sae, cfg, path, batch_size=batch_size)
+                       lora=resolve_path(cfg.lora, path) if cfg.lora else None, device=device,
+                       dtype=torch_dtype(dtype, device, cfg.dtype), trust_remote_code=trust_remote_code,
+                       merge_lora=merge_lora, backbone=cfg.backbone)
+    return build_splare(trunk, sae, cfg, path, max_length_query=max_length_query, max_length_doc=max_length_doc,
+                        batch_size=batch_size)

@@ -1,4 +1,4 @@
-"""Frozen sparse-autoencoder encoders (the SAE half of SPLARE), loaded from three on-disk formats.
+"""SAE head: a frozen sparse autoencoder's encoder (the SAE half of SPLARE), loaded from three on-disk formats.
 
 SPLARE (Formal et al., ICLR 2026) maps each token's residual stream h_i at layer l to latents
 w_i = SAE_enc(h_i) and pools them like SPLADE. One formula covers every SAE we load::
@@ -34,7 +34,9 @@ import math
 import os
 from typing import Any, Literal
 
-from .._cli import UsageError
+import torch
+
+from ..._cli import UsageError
 
 Activation = Literal["jumprelu", "topk", "relu"]
 ACTIVATIONS = ("jumprelu", "topk", "relu")
@@ -43,96 +45,98 @@ PLAIN_FILE = "sae.safetensors"
 PLAIN_FORMAT_TAG = "pyserini_splare.sae/1"
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
-def _make_module():
-    """Build the nn.Module class lazily (no torch import at module import)."""
-    torch = _torch()
-
-    class SAE(torch.nn.Module):
-        """The encoder half of an SAE (plus the decoder when known, for saving / training)."""
-
-        def __init__(self, W_enc, b_enc, *, activation: Activation = "relu", k: int | None = None,
-                     threshold=None, gate=None, input_scale: float = 1.0, pre_bias=None,
-                     W_dec=None, b_dec=None, source: dict | None = None):
-            super().__init__()
-            if activation not in ACTIVATIONS:
-                raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-            d, n = W_enc.shape
-            if activation == "topk" and (k is None or not 0 < int(k) <= n):
-                raise ValueError(f"topk activation needs 0 < k <= n_latents ({n}), got k={k!r}")
-            if activation == "jumprelu" and threshold is None:
-                raise ValueError("jumprelu activation needs a threshold")
-            self.activation, self.k = activation, (int(k) if k is not None else None)
-            self.input_scale = float(input_scale)
-            self.source = dict(source or {})
-            f32 = torch.float32
-            self.register_buffer("W_enc", W_enc.to(f32).contiguous())
-            self.register_buffer("b_enc", b_enc.to(f32).reshape(n))
-            thr = None if threshold is None else torch.as_tensor(threshold, dtype=f32).expand(n).clone()
-            self.register_buffer("threshold", thr)
-            self.register_buffer("gate", None if gate is None else gate.to(f32).reshape(n))
-            self.register_buffer("pre_bias", None if pre_bias is None else pre_bias.to(f32).reshape(d))
-            self.register_buffer("W_dec", None if W_dec is None else W_dec.to(f32))
-            self.register_buffer("b_dec", None if b_dec is None else b_dec.to(f32).reshape(d))
-
-        @property
-        def d_model(self) -> int:
-            return int(self.W_enc.shape[0])
-
-        @property
-        def n_latents(self) -> int:
-            return int(self.W_enc.shape[1])
-
-        def pre_activation(self, h):
-            x = h.to(self.W_enc.dtype) * self.input_scale
-            if self.pre_bias is not None:
-                x = x - self.pre_bias
-            return x @ self.W_enc + self.b_enc
-
-        def forward(self, h):
-            """(..., d_model) -> (..., n_latents) latents (computed in the SAE's float32)."""
-            pre = self.pre_activation(h)
-            s = pre if self.gate is None else pre * self.gate
-            if self.activation == "jumprelu":
-                keep = s > self.threshold
-            elif self.activation == "topk":
-                idx = s.topk(self.k, dim=-1).indices
-                keep = torch.zeros_like(s, dtype=torch.bool).scatter_(-1, idx, True)
-            else:
-                keep = s > 0
-            return torch.relu(pre) * keep
-
-        def decode(self, z):
-            if self.W_dec is None:
-                raise ValueError("this SAE was loaded without its decoder")
-            return z @ self.W_dec + (0 if self.b_dec is None else self.b_dec)
-
-        def describe(self) -> dict[str, Any]:
-            return {"d_model": self.d_model, "n_latents": self.n_latents, "activation": self.activation,
-                    "k": self.k, **self.source}
-
-    return SAE
+def hook_layer(hook: str | None) -> int | None:
+    """``blocks.{n}.hook_resid_post`` (Llama Scope / TransformerLens naming) -> n; other hooks -> None."""
+    parts = str(hook or "").split(".")
+    if len(parts) == 3 and parts[0] == "blocks" and parts[1].isdigit() and parts[2] == "hook_resid_post":
+        return int(parts[1])
+    return None
 
 
-_SAE_CLASS = None
+class SAE(torch.nn.Module):
+    """The encoder half of an SAE (plus the decoder when known, for saving / training): a frozen head.
+
+    Weights are buffers, not parameters: an optimizer never sees them, so training SPLARE leaves them
+    bit-identical. Latents are computed in float32 whatever the trunk's dtype.
+    """
+
+    pooling = "max_log1p_relu"
+
+    def __init__(self, W_enc, b_enc, *, activation: Activation = "relu", k: int | None = None,
+                 threshold=None, gate=None, input_scale: float = 1.0, pre_bias=None,
+                 W_dec=None, b_dec=None, source: dict | None = None):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        d, n = W_enc.shape
+        if activation == "topk" and (k is None or not 0 < int(k) <= n):
+            raise ValueError(f"topk activation needs 0 < k <= n_latents ({n}), got k={k!r}")
+        if activation == "jumprelu" and threshold is None:
+            raise ValueError("jumprelu activation needs a threshold")
+        self.activation, self.k = activation, (int(k) if k is not None else None)
+        self.input_scale = float(input_scale)
+        self.source = dict(source or {})
+        f32 = torch.float32
+        self.register_buffer("W_enc", W_enc.to(f32).contiguous())
+        self.register_buffer("b_enc", b_enc.to(f32).reshape(n))
+        thr = None if threshold is None else torch.as_tensor(threshold, dtype=f32).expand(n).clone()
+        self.register_buffer("threshold", thr)
+        self.register_buffer("gate", None if gate is None else gate.to(f32).reshape(n))
+        self.register_buffer("pre_bias", None if pre_bias is None else pre_bias.to(f32).reshape(d))
+        self.register_buffer("W_dec", None if W_dec is None else W_dec.to(f32))
+        self.register_buffer("b_dec", None if b_dec is None else b_dec.to(f32).reshape(d))
+
+    @property
+    def d_model(self) -> int:
+        return int(self.W_enc.shape[0])
+
+    @property
+    def n_latents(self) -> int:
+        return int(self.W_enc.shape[1])
+
+    def pre_activation(self, h):
+        x = h.to(self.W_enc.dtype) * self.input_scale
+        if self.pre_bias is not None:
+            x = x - self.pre_bias
+        return x @ self.W_enc + self.b_enc
+
+    def forward(self, h):
+        """(..., d_model) -> (..., n_latents) latents (computed in the SAE's float32)."""
+        pre = self.pre_activation(h)
+        s = pre if self.gate is None else pre * self.gate
+        if self.activation == "jumprelu":
+            keep = s > self.threshold
+        elif self.activation == "topk":
+            idx = s.topk(self.k, dim=-1).indices
+            keep = torch.zeros_like(s, dtype=torch.bool).scatter_(-1, idx, True)
+        else:
+            keep = s > 0
+        return torch.relu(pre) * keep
+
+    def decode(self, z):
+        if self.W_dec is None:
+            raise ValueError("this SAE was loaded without its decoder")
+        return z @ self.W_dec + (0 if self.b_dec is None else self.b_dec)
+
+    def describe(self) -> dict[str, Any]:
+        return {"d_model": self.d_model, "n_latents": self.n_latents, "activation": self.activation,
+                "k": self.k, **self.source}
+
+    def config(self) -> dict[str, Any]:
+        """The ``sae`` keys of a SPLARE checkpoint: where the SAE is and how it was read."""
+        activation, k = getattr(self, "overrides", (None, None))
+        return {"path": self.source.get("path"), "format": self.source.get("format", "plain"),
+                "activation": activation, "k": k}
+
+    def save(self, path: str) -> str:
+        """Write this SAE in the plain format (see :func:`save_sae`)."""
+        return save_sae(self, path)
 
 
-def sae_class():
-    global _SAE_CLASS
-    if _SAE_CLASS is None:
-        _SAE_CLASS = _make_module()
-    return _SAE_CLASS
-
-
-def make_sae(W_enc, b_enc, **kwargs):
+def make_sae(W_enc, b_enc, **kwargs) -> SAE:
     """``SAE(W_enc (d, n), b_enc (n), activation=, k=, threshold=, gate=, input_scale=, pre_bias=,
     W_dec=, b_dec=)`` — see the module docstring for the formula."""
-    return sae_class()(W_enc, b_enc, **kwargs)
+    return SAE(W_enc, b_enc, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,7 +198,6 @@ def _llama_scope_weights(path: str) -> str:
 
 
 def _load_llama_scope(path: str, activation: str | None, k: int | None):
-    torch = _torch()
     hp = _read_json(os.path.join(path, "hyperparams.json"))
     wfile = _llama_scope_weights(path)
     t, _ = _load_tensors(wfile)
@@ -301,8 +304,6 @@ def inspect_sae(path: str, format: str = "auto") -> dict[str, Any]:
     else:
         d, n = _shape(os.path.join(path, PLAIN_FILE) if os.path.isdir(path) else path, "W_enc")
         hook = None
-    from .splare import hook_layer
-
     return {"format": fmt, "d_model": int(d), "n_latents": int(n), "hook_point_in": hook, "layer": hook_layer(hook)}
 
 
@@ -321,6 +322,7 @@ def load_sae(path: str, format: str = "auto", activation: str | None = None, k: 
     except ValueError as e:
         raise UsageError(f"SAE {path!r}: {e}") from None
     sae.source.update({"path": path, "format": fmt})
+    sae.overrides = (activation, k)  # what config() records: the checkpoint's own settings stay implicit
     sae.to(device).eval()
     return sae
 
@@ -365,7 +367,6 @@ def train_topk_sae(hidden_states, n_latents: int, k: int, steps: int = 500, lr: 
     Adam, decoder rows renormalized to unit norm after every step. Deterministic for a given seed on CPU.
     Returns a frozen SAE (activation ``topk``) that :func:`save_sae` writes in the plain format.
     """
-    torch = _torch()
     if hidden_states.ndim != 2:
         raise ValueError(f"hidden_states must be (n, d), got shape {tuple(hidden_states.shape)}")
     if not 0 < k <= n_latents:

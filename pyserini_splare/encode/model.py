@@ -1,0 +1,198 @@
+"""The composed sparse encoder: trunk -> head -> pooling -> pruning, one ``torch.nn.Module``.
+
+Every sparse kind is this class with another configuration (built by its kind module, which also owns
+the kind's checkpoint format)::
+
+    kind         trunk                               head                         pooling
+    splade       BERT MLM's base (full depth)        its MLM head (vocab.py)      max log1p(ReLU)
+    splade-llm   causal LM's base (full depth)       its LM head (vocab.py)       max log1p(ReLU)
+    splare       any encoder/decoder cut at layer l  frozen SAE (sae.py)          max log1p(ReLU) (skip bos|special)
+    milco        XLM-R (bge-m3)                      connector + MLM head + echo  max log1p(ReLU) | sum per id
+
+API (what training builds on; see docs/encoders.md)::
+
+    from pyserini_splare.encode import load_encoder
+    model = load_encoder("splare:ckpt/")            # a SparseModel (qwen3-embed gives a DenseEncoder)
+    feats = model.tokenize(texts, "query")           # padded tensors on the model's device
+    pooled = model(feats, "query")                   # (B, V) float32, differentiable (or model(texts, kind))
+    vecs = model.encode(texts, "doc")                # list[SparseVector], inference mode, length-sorted batches
+    model.trunk.add_lora(r=64, alpha=128)            # trainable LoRA on the trunk (peft)
+    model.trunk.model / model.trunk.root             # HF modules (gradient checkpointing, parameters)
+    model.save("out/")                               # a checkpoint directory of the same kind
+    SparseModel.load("out/")                         # == load_encoder("out/")
+
+No module wraps its computation in ``torch.no_grad``: gradients flow through the trunk, the head and the
+pooling (an SAE's weights are buffers, never trained). :meth:`SparseModel.encode` runs under
+``torch.inference_mode``. Max lengths are per side (``max_length_query`` / ``max_length_doc``), the
+model's own unless overridden at load (recorded in :meth:`spec` under ``overrides``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._cli import UsageError
+from ..vectors import FeatureSpace, SparseVector
+from ._base import Kind, SparseEncoder, check_kind
+from .batching import length_sorted_batches
+
+# Kind -> the module that owns its checkpoint format: it defines ``spec(model) -> dict`` and
+# ``save(model, directory)`` (an explicit table, no name-based dispatch).
+KIND_MODULES = {
+    "splade": "pyserini_splare.encode.splade",
+    "splade-llm": "pyserini_splare.encode.splade_llm",
+    "splare": "pyserini_splare.encode.splare",
+    "milco": "pyserini_splare.encode.milco",
+}
+DEFAULT_BATCH_SIZE = 32
+
+
+def rows_to_vectors(pooled) -> list[SparseVector]:
+    """One SparseVector per row of a (B, V) non-negative tensor, zeros dropped."""
+    dense = pooled.detach().float().cpu().numpy()
+    rows, cols = np.nonzero(dense > 0)
+    weights = dense[rows, cols]
+    bounds = np.searchsorted(rows, np.arange(dense.shape[0] + 1))
+    return [SparseVector(cols[a:b].astype(np.int64), weights[a:b].astype(np.float32))
+            for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class SparseModel(torch.nn.Module, SparseEncoder):
+    """trunk -> head -> pooling -> pruning. Build through a kind's loader (``load_encoder``)."""
+
+    def __init__(self, trunk, head, pooling, pruning=None, *, space: FeatureSpace, kind: str, path: str,
+                 max_length_query: int, max_length_doc: int, settings: Any = None,
+                 overrides: Mapping[str, int] | None = None, batch_size: int = DEFAULT_BATCH_SIZE):
+        super().__init__()
+        if kind not in KIND_MODULES:
+            raise ValueError(f"kind must be one of {sorted(KIND_MODULES)}, got {kind!r}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        for name, n in (("max_length_query", max_length_query), ("max_length_doc", max_length_doc)):
+            if int(n) <= 0:
+                raise ValueError(f"{name} must be positive, got {n}")
+        self.trunk, self.head, self.pooling = trunk, head, pooling
+        self.pruning = pruning
+        self.space, self.kind, self.path, self.settings = space, kind, path, settings
+        self.max_length_query, self.max_length_doc = int(max_length_query), int(max_length_doc)
+        self.overrides = dict(overrides or {})
+        self.batch_size = int(batch_size)
+
+    # ---- tokenization -------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        return self.trunk.tokenizer
+
+    @property
+    def device(self):
+        return self.trunk.device
+
+    def max_length(self, kind: Kind) -> int:
+        check_kind(kind)
+        return self.max_length_query if kind == "query" else self.max_length_doc
+
+    def _token_ids(self, texts: Sequence[str], kind: Kind) -> dict[str, list]:
+        return self.tokenizer(list(texts), truncation=True, max_length=self.max_length(kind),
+                              return_special_tokens_mask=True, return_token_type_ids=False)
+
+    def _collate(self, enc: Mapping[str, list], idx: Sequence[int]) -> dict[str, torch.Tensor]:
+        rows = [{k: enc[k][i] for k in ("input_ids", "attention_mask", "special_tokens_mask")} for i in idx]
+        batch = self.tokenizer.pad(rows, padding="longest", return_tensors="pt")
+        dev = self.device
+        return {k: batch[k].to(dev) for k in ("input_ids", "attention_mask", "special_tokens_mask")}
+
+    def tokenize(self, texts: Sequence[str], kind: Kind = "doc") -> dict[str, torch.Tensor]:
+        """Padded ``input_ids``, ``attention_mask``, ``special_tokens_mask`` on the model's device."""
+        texts = list(texts)
+        return self._collate(self._token_ids(texts, kind), range(len(texts)))
+
+    # ---- forward --------------------------------------------------------------------------------
+
+    def forward(self, texts_or_features, kind: Kind = "doc"):
+        """Texts, or :meth:`tokenize`'s features -> pooled (and pruned) (B, V) float32 weights."""
+        check_kind(kind)
+        feats = texts_or_features
+        if isinstance(feats, (list, tuple)):
+            feats = self.tokenize(feats, kind)
+        hidden = self.trunk(feats["input_ids"], feats["attention_mask"])
+        pooled = self.pooling(self.head, hidden, feats)
+        return self.pruning(pooled, kind) if self.pruning is not None else pooled
+
+    def encode(self, texts: Sequence[str], kind: Kind = "doc") -> list[SparseVector]:
+        """Float SparseVectors in input order; batches of ``batch_size`` sorted by token length."""
+        check_kind(kind)
+        texts = list(texts)
+        if not texts:
+            return []
+        enc = self._token_ids(texts, kind)
+        out: list[SparseVector | None] = [None] * len(texts)
+        for idx in length_sorted_batches([len(x) for x in enc["input_ids"]], self.batch_size):
+            feats = self._collate(enc, idx)
+            try:
+                with torch.inference_mode():
+                    pooled = self(feats, kind)
+            except torch.OutOfMemoryError:
+                raise UsageError(f"out of memory encoding a batch of {len(idx)} texts of "
+                                 f"{feats['input_ids'].shape[1]} tokens: lower --batch-size (or --max-length)") from None
+            for i, vec in zip(idx, rows_to_vectors(pooled)):
+                out[i] = vec
+        return out  # type: ignore[return-value]
+
+    # ---- description, saving, loading -------------------------------------------------------------
+
+    def _kind_module(self):
+        return importlib.import_module(KIND_MODULES[self.kind])
+
+    def spec(self) -> dict[str, Any]:
+        spec = self._kind_module().spec(self)
+        if self.overrides:
+            spec["overrides"] = dict(self.overrides)  # lengths set by a flag, not the model's own
+        return spec
+
+    def pooling_meta(self) -> dict[str, Any]:
+        """What meta.json's ``pooling`` records about the model (the writer adds its own pruning)."""
+        meta = {"method": self.pooling.method, **{k: v for k, v in self.pooling.config().items() if k != "method"}}
+        if self.pruning is not None:
+            meta["model_pruning"] = self.pruning.config()
+        return meta
+
+    def save(self, directory: str | os.PathLike, **options) -> str:
+        """Write a checkpoint directory of this kind that ``load_encoder(directory)`` loads (``options``:
+        the kind's, e.g. SPLARE's ``copy_trunk``)."""
+        directory = os.fspath(directory)
+        os.makedirs(directory, exist_ok=True)
+        self._kind_module().save(self, directory, **options)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, **options) -> SparseModel:
+        from . import load_encoder
+
+        model = load_encoder(os.fspath(directory), **options)
+        if not isinstance(model, cls):
+            raise UsageError(f"{directory}: not a sparse model checkpoint")
+        return model
+
+
+def lengths(defaults: tuple[int, int], max_length_query: int | None, max_length_doc: int | None,
+            limit: int | None = None) -> tuple[int, int, dict[str, int]]:
+    """(query, doc, overrides): the model's own lengths unless a side is given explicitly; ``limit``
+    (e.g. BERT's 512 positions) clamps both."""
+    q, d = defaults
+    over = {}
+    for name, val in (("max_length_query", max_length_query), ("max_length_doc", max_length_doc)):
+        if val is not None:
+            if int(val) < 2:
+                raise UsageError(f"{name.replace('_', ' ')} must be >= 2, got {val}")
+            over[name] = int(val)
+    q, d = over.get("max_length_query", q), over.get("max_length_doc", d)
+    if limit:
+        q, d = min(q, limit), min(d, limit)
+    return q, d, over

@@ -1,0 +1,56 @@
+"""Pruning of pooled vectors: Top-K, mass, or none (``forward(pooled (B, V), kind) -> (B, V)``).
+
+* ``topk``: keep the k largest weights per text (SPLARE's pooled models: 40 per query, 400 per document;
+  Formal et al., ICLR 2026), ties broken by the smaller feature id, as ``SparseVector.topk`` does;
+* ``mass``: keep the fewest largest weights whose sum reaches a fraction of the vector's total (MILCO's
+  mass pruning, Nguyen et al., 2025), as ``SparseVector.mass_prune`` does;
+* ``none``: keep everything.
+
+The result is ``pooled * keep`` with a 0/1 mask, so gradients flow to the kept weights (Top-K pooling
+during training, as in the SPLARE paper's pooled models). The encode CLI's ``--topk``/``--mass`` prune
+at the writer instead, after the vectors leave the model (recorded in meta.json's ``pooling``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+
+Mode = Literal["none", "topk", "mass"]
+MODES = ("none", "topk", "mass")
+
+
+class Pruning(torch.nn.Module):
+    def __init__(self, mode: Mode = "none", k_query: int = 0, k_doc: int = 0, mass: float | None = None):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"pruning mode must be one of {MODES}, got {mode!r}")
+        if mode == "topk" and (int(k_query) < 0 or int(k_doc) < 0):
+            raise ValueError(f"top-k sizes must be >= 0 (0 keeps all), got {k_query}/{k_doc}")
+        if mode == "mass" and not (mass is not None and 0 < float(mass) <= 1):
+            raise ValueError(f"mass must be in (0, 1], got {mass}")
+        self.mode, self.k_query, self.k_doc = mode, int(k_query), int(k_doc)
+        self.mass = float(mass) if mass is not None else None
+
+    def config(self) -> dict[str, Any]:
+        return {"mode": self.mode, "k_query": self.k_query, "k_doc": self.k_doc, "mass": self.mass}
+
+    def forward(self, pooled, kind: str = "doc"):
+        if self.mode == "none":
+            return pooled
+        # Stable descending sort: equal weights keep id order, so the smaller id wins a tie.
+        order = torch.sort(pooled.detach(), dim=-1, descending=True, stable=True).indices
+        if self.mode == "topk":
+            k = self.k_query if kind == "query" else self.k_doc
+            if k <= 0 or k >= pooled.shape[-1]:
+                return pooled
+            n = torch.full((pooled.shape[0], 1), k, device=pooled.device)
+        else:
+            w = torch.gather(pooled.detach(), -1, order).double()
+            csum = w.cumsum(-1)
+            target = self.mass * csum[:, -1:] - 1e-12
+            n = torch.searchsorted(csum, target) + 1
+        rank = torch.arange(pooled.shape[-1], device=pooled.device).expand_as(pooled)
+        keep = torch.zeros_like(pooled, dtype=torch.bool).scatter_(-1, order, rank < n)
+        return pooled * keep
