@@ -11,7 +11,9 @@ import pytest
 
 from pyserini_splare.index.__main__ import main as index_main
 from pyserini_splare.search.__main__ import main as search_main
-from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
+from pyserini_splare.formats.spaces import PrefixedSpace
+from pyserini_splare.formats.sparse import SparseVector
+from pyserini_splare.formats.vectors_dir import VectorsWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +34,7 @@ def write_docs(out: Path, rng, n_docs=300, n_features=5000, terms=40, dup_every=
     """Random integer-weighted documents (every ``dup_every``-th repeats the previous one: exact ties)."""
     space = PrefixedSpace("L", n_features)
     dense = np.zeros((n_docs, n_features), dtype=np.int64)
-    with VectorWriter(out, space, 100.0) as w:
+    with VectorsWriter(out, space=space, quant_scale=100.0) as w:
         prev = None
         for i in range(n_docs):
             if prev is not None and i % dup_every == 0:
@@ -74,13 +76,14 @@ def coll(tmp_path_factory):
 
 
 def test_exact_equals_numpy_brute_force(coll):
-    from pyserini_splare.search._base import open_searcher
+    from pyserini_splare.search._base import QuantizedQuery, open_searcher
 
     root, space, dense, queries, _ = coll
     with open_searcher(root / "exact") as s:
         assert s.backend == "exact"
         for threads in (1, 2):
-            res = s.batch_search(queries, k=30, threads=threads)
+            # the queries' integer weights are impacts in the index's units: declared quantized
+            res = s.batch_search({q: QuantizedQuery(v) for q, v in queries.items()}, k=30, threads=threads)
             for qid, q in queries.items():
                 assert res[qid] == brute_force(dense, q, space, 30), qid
         # real-valued query weights are quantized with the index's scale (x100)
@@ -94,8 +97,8 @@ def test_exact_equals_numpy_brute_force(coll):
 def test_exact_cli_run_matches_reference(coll, tmp_path):
     root, space, dense, queries, qfile = coll
     run = tmp_path / "run.txt"
-    assert search_main(["--index", str(root / "exact"), "--query-vectors", str(qfile), "--output", str(run),
-                        "--hits", "10"]) == 0
+    assert search_main(["--index", str(root / "exact"), "--query-vectors", str(qfile), "--query-vectors-quantized",
+                        "--output", str(run), "--hits", "10"]) == 0
     lines = [ln.split() for ln in run.read_text().splitlines()]
     got = {}
     for qid, _, docid, rank, score, tag in lines:
@@ -151,7 +154,7 @@ def test_exact_bad_input(coll, tmp_path, capsys):
 
 def test_lucene_and_exact_rank_identically(tmp_path):
     """Lucene's impact scores are integer dot products: same hits, same scores, same order as exact."""
-    from pyserini_splare.search._base import open_searcher
+    from pyserini_splare.search._base import QuantizedQuery, open_searcher
 
     synth = load_synth()
     cfg = synth.SynthConfig(n_features=131072, doc_terms=60, query_terms=12, active_features=3000, seed=5)
@@ -159,9 +162,9 @@ def test_lucene_and_exact_rank_identically(tmp_path):
     vdir, qfile = synth.write_collection(docs, queries, cfg, tmp_path / "c", 100.0)
     for b in ("lucene", "exact"):
         assert index_main(["--backend", b, "--input", str(vdir), "--index", str(tmp_path / b)]) == 0
-    from pyserini_splare.vectors import read_query_vectors
+    from pyserini_splare.formats.query_vectors import read_query_vectors
 
-    qs = read_query_vectors(qfile)
+    qs = {q: QuantizedQuery(v) for q, v in read_query_vectors(qfile).items()}  # synth writes integer impacts
     with open_searcher(tmp_path / "lucene") as luc, open_searcher(tmp_path / "exact") as ex:
         a, b = luc.batch_search(qs, k=50), ex.batch_search(qs, k=50)
     assert a == b

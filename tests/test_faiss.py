@@ -104,8 +104,6 @@ def test_searcher_options_and_query_checks(tmp_path):
     index, ids, x = build(tmp_path, "hnsw", {"type": "hnsw", "M": 8})
     with pytest.raises(UsageError, match="IVF"):
         FaissSearcher(index, nprobe=4)
-    with pytest.raises(UsageError, match="unknown faiss searcher option"):
-        FaissSearcher(index, ef=4)
     s = FaissSearcher(index, efSearch=32)
     with pytest.raises(UsageError, match="expected a vector of 16"):
         s.batch_search({"q": np.ones(DIM + 1)}, k=3)

@@ -1,4 +1,8 @@
-"""Sparse vectors, feature spaces, quantization and the vectors directory (no JVM, no torch)."""
+"""Sparse vectors, feature spaces, quantization and the vectors directory's streaming writer (no JVM, no torch).
+
+formats/sparse.py, formats/spaces.py, formats/quant.py, formats/jsonvector.py, formats/vectors_dir.py;
+keyed parts, resume, shards and foreign folders are in test_vectors_dir.py.
+"""
 
 import json
 import math
@@ -7,10 +11,11 @@ import numpy as np
 import pytest
 
 from pyserini_splare._cli import UsageError
-from pyserini_splare.vectors import (
-    CompositeSpace, FeatureSpace, PrefixedSpace, QuantStats, SparseBatch, SparseVector, VectorWriter, VocabSpace,
-    copy_vectors_dir, iter_vectors, quantize, read_meta, read_query_vectors,
-)
+from pyserini_splare.formats.quant import QuantStats, dequantize, quantize
+from pyserini_splare.formats.query_vectors import read_query_vectors
+from pyserini_splare.formats.spaces import CompositeSpace, FeatureSpace, PrefixedSpace, VocabSpace
+from pyserini_splare.formats.sparse import SparseVector
+from pyserini_splare.formats.vectors_dir import VectorsWriter, copy_vectors_dir, iter_vectors, read_meta
 
 
 def test_sparse_vector_sorts_and_rejects_duplicates():
@@ -31,15 +36,11 @@ def test_topk_and_mass_prune_by_hand():
     assert v.mass_prune(0.7).ids.tolist() == [1, 2, 3]
 
 
-def test_dot_and_batch_to_scipy_equal_dense():
+def test_dot_equals_dense_dot():
     rng = np.random.default_rng(0)
     a = SparseVector.from_dense(np.where(rng.random(50) < 0.3, rng.random(50), 0))
     b = SparseVector.from_dense(np.where(rng.random(50) < 0.3, rng.random(50), 0))
     assert a.dot(b) == pytest.approx(float(a.to_dense(50) @ b.to_dense(50)), rel=1e-6)
-    batch = SparseBatch.from_vectors([a, b], 50)
-    dense = batch.to_scipy().toarray()
-    np.testing.assert_allclose(dense[0], a.to_dense(50))
-    assert batch[1].ids.tolist() == b.ids.tolist()
 
 
 @pytest.mark.parametrize("space", [
@@ -53,6 +54,7 @@ def test_feature_space_round_trip_and_meta(space):
     assert len(set(terms)) == len(terms)
     assert all(t and " " not in t for t in terms)
     assert [space.id(t) for t in terms] == list(ids)
+    assert space.ids(terms).tolist() == list(ids)  # the cached table agrees with id()
     again = FeatureSpace.from_meta(json.loads(json.dumps(space.to_meta())))
     assert again == space and again.fingerprint() == space.fingerprint()
 
@@ -85,11 +87,15 @@ def test_quantize_formula_and_stats():
         quantize(w, 0)
     with pytest.raises(ValueError):
         quantize(w, math.inf)
+    # dequantize is the inverse on the grid: quantizing q / s at s gives q back exactly
+    q = np.arange(0, 70_000, 7)
+    for s in (100.0, 256 / 5, 3.0, 1.0):
+        assert quantize(dequantize(q[q <= 65_504], s), s).tolist() == q[q <= 65_504].tolist()
 
 
 def _write(tmp_path, docs, **kw):
     space = PrefixedSpace("L", 100)
-    with VectorWriter(tmp_path / "vec", space, 100, **kw) as w:
+    with VectorsWriter(tmp_path / "vec", space=space, quant_scale=100, **kw) as w:
         for docid, vec in docs:
             w.write(docid, vec)
     return w
@@ -99,7 +105,7 @@ def test_writer_round_trip_shards_and_meta(tmp_path):
     rng = np.random.default_rng(1)
     docs = [(f"d{i}", SparseVector.from_dense(np.where(rng.random(100) < 0.2, rng.random(100) * 3, 0)))
             for i in range(25)]
-    w = _write(tmp_path, docs, shard_size=10)
+    w = _write(tmp_path, docs, part_size=10)
     out = tmp_path / "vec"
     assert sorted(p.name for p in out.iterdir()) == ["meta.json", "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
     assert not (tmp_path / "vec.partial").exists()
@@ -116,7 +122,6 @@ def test_writer_round_trip_shards_and_meta(tmp_path):
 
 
 @pytest.mark.parametrize("vec, msg", [
-    (SparseVector([], []), "empty vector"),
     (SparseVector([1], [float("nan")]), "NaN"),
     (SparseVector([1], [float("inf")]), "infinite"),
     (SparseVector([1], [-0.5]), "negative"),
@@ -130,7 +135,7 @@ def test_writer_rejects_bad_vectors_and_leaves_nothing(tmp_path, vec, msg):
 def test_writer_rejects_duplicate_ids_across_shards(tmp_path):
     v = SparseVector([1], [1.0])
     with pytest.raises(UsageError, match="duplicate document id 'x'"):
-        _write(tmp_path, [("x", v), ("y", v), ("x", v)], shard_size=1)
+        _write(tmp_path, [("x", v), ("y", v), ("x", v)], part_size=1)
     assert not (tmp_path / "vec").exists()
 
 
@@ -175,10 +180,11 @@ def test_query_vectors_duplicate_and_utf8(tmp_path):
 
 
 def test_document_whose_weights_all_round_to_zero_is_counted_not_written(tmp_path):
-    w = _write(tmp_path, [("a", SparseVector([1], [1.0])), ("tiny", SparseVector([2, 3], [0.001, 0.004]))])
+    w = _write(tmp_path, [("a", SparseVector([1], [1.0])), ("tiny", SparseVector([2, 3], [0.001, 0.004])),
+                          ("empty", SparseVector([], []))])
     assert dict(iter_vectors(tmp_path / "vec")) == {"a": {"L1": 100}}
     stats = read_meta(tmp_path / "vec").stats
-    assert stats["documents"] == 1 and stats["empty_after_quantization"] == 1
+    assert stats["documents"] == 1 and stats["empty_after_quantization"] == 2
     assert w.stats.n_zeroed == 2
 
 
@@ -187,7 +193,8 @@ def test_vector_fast_check_agrees_with_term_by_term_rules():
     import math
     import random
 
-    from pyserini_splare.vectors import _vector_is_clean, check_weights
+    from pyserini_splare.formats.jsonvector import _vector_is_clean
+    from pyserini_splare.formats.jsonvector import check_vector as check_weights
 
     def reference(v):  # the rules, written out one term at a time
         for t, w in v.items():
@@ -225,7 +232,7 @@ def test_copy_vectors_dir_requantizes(tmp_path):
     """quant_scale re-quantizes: round(stored * new / old), the documented double rounding."""
     space = PrefixedSpace("t", 100)
     rng = np.random.default_rng(3)
-    with VectorWriter(tmp_path / "v100", space, 100.0) as w:
+    with VectorsWriter(tmp_path / "v100", space=space, quant_scale=100.0) as w:
         for i in range(50):
             ids = rng.choice(100, 12, replace=False)
             w.write(f"d{i}", SparseVector(ids, rng.random(12) * 3 + 0.01))

@@ -1,21 +1,12 @@
-"""Index metadata: every index directory carries ``pyserini_splare_index.json``.
-
-It records the backend (so ``search`` picks the right searcher without being told), the vectors
-metadata the index was built from (feature space, quantization scale, encoder, pooling: so
-``search`` can refuse query vectors or a query encoder from another space), and the build settings.
+"""Re-exports of :mod:`pyserini_splare.formats.index_meta` (the index metadata's owner), kept while
+importers move; plus ``BUILDERS`` and ``load_callable`` until the backend registry replaces them.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-from typing import Any
+from ..formats.index_meta import INDEX_FORMAT, INDEX_META_FILE, read_index_meta, write_index_meta
 
-from .._cli import UsageError, atomic_file
-
-INDEX_META_FILE = "pyserini_splare_index.json"
-INDEX_FORMAT = "pyserini_splare.index/1"
+from .._cli import UsageError
 
 # Backend name -> "module:callable" building it. Explicit, imported lazily (no torch/JVM/faiss at import).
 BUILDERS: dict[str, str] = {
@@ -25,33 +16,6 @@ BUILDERS: dict[str, str] = {
     "exact": "pyserini_splare.index.exact:build_exact_index",
     "faiss": "pyserini_splare.index.faiss:build_faiss_index",
 }
-
-
-def write_index_meta(index_dir: str | os.PathLike, backend: str, **fields: Any) -> dict[str, Any]:
-    meta = {"format": INDEX_FORMAT, "backend": backend, **fields}
-    with atomic_file(Path(index_dir) / INDEX_META_FILE) as f:
-        json.dump(meta, f, indent=1)
-    return meta
-
-
-def read_index_meta(index_dir: str | os.PathLike) -> dict[str, Any]:
-    d = Path(index_dir)
-    if not d.exists():
-        raise UsageError(f"index {d} does not exist")
-    if not d.is_dir():
-        raise UsageError(f"index {d} is not a directory")
-    p = d / INDEX_META_FILE
-    if not p.is_file():
-        hint = " (it looks like a vectors directory: build an index from it with `python -m pyserini_splare.index`)" \
-            if (d / "meta.json").is_file() else ""
-        raise UsageError(f"{d} is not an index built by pyserini_splare: no {INDEX_META_FILE}{hint}")
-    try:
-        meta = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{p}: malformed index metadata ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT or "backend" not in meta:
-        raise UsageError(f"{p}: not pyserini_splare index metadata")
-    return meta
 
 
 def load_callable(spec: str):

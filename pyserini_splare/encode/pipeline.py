@@ -1,0 +1,246 @@
+"""The encode stage's run loop: a corpus (or a vectors directory to prune) -> a vectors directory.
+
+``python -m pyserini_splare.encode`` parses its arguments and calls :func:`encode_to_dir` /
+:func:`prune_to_dir`; the writing, resuming and pruning belong to
+:class:`~pyserini_splare.formats.vectors_dir.VectorsWriter`. This module only streams documents
+through the encoder, part by part:
+
+* shard ``i`` of ``n`` encodes documents ``i, i+n, i+2n, ...`` (:func:`shard_filter`);
+* part ``k`` holds the shard's documents ``k*part_size ...``: on a rerun, completed parts are read
+  (not encoded) and skipped, so a killed run resumes and ends byte-identical to an uninterrupted one;
+* within a part, documents are encoded in windows of ``WINDOW_BATCHES`` batches, longest first
+  (batches pad to nearly their own length; memory stays bounded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from .._cli import UsageError, progress
+from ..formats.idhash import find_repeated
+from ..formats.vectors_dir import VectorsMeta, VectorsWriter, open_collection
+
+# Length sorting happens inside windows of this many batches: streaming memory stays bounded,
+# and within a window the batches pad to nearly their own length.
+WINDOW_BATCHES = 50
+
+
+def shard_filter(items: Iterable, shard_id: int, shard_num: int) -> Iterator:
+    """Every ``shard_num``-th item starting at ``shard_id``: needs no corpus size, so it streams, and shards
+    get equal shares of long and short documents wherever they sit in the corpus."""
+    for j, item in enumerate(items):
+        if j % shard_num == shard_id:
+            yield item
+
+
+def text_source(corpus: str) -> Iterator[tuple[str, str, str]]:
+    """``(docid, text, file:line)`` of a corpus (:func:`pyserini_splare.corpus.open_corpus`)."""
+    from ..corpus import open_corpus
+
+    for d in open_corpus(corpus):
+        yield d.id, d.text, d.where
+
+
+def corpus_fingerprint(corpus: str) -> dict:
+    """What identifies the input for resuming: path, size and mtime (cheap; not a content hash)."""
+    p = Path(corpus)
+    if not p.exists():
+        return {"corpus": corpus}
+    files = sorted(p.iterdir()) if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return {"corpus": str(p.resolve()), "corpus_stat": h.hexdigest()[:16]}
+
+
+def peek(source: Iterable) -> Iterator:
+    """Read the first item now (so a bad corpus fails before loading a model), then the rest."""
+    it = iter(source)
+    try:
+        first = next(it)
+    except StopIteration:
+        return iter(())
+
+    def gen():
+        yield first
+        yield from it
+
+    return gen()
+
+
+def _take(it: Iterator, n: int) -> Iterator:
+    for _ in range(n):
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+
+
+def _windows(it: Iterator, size: int) -> Iterator[list]:
+    buf = []
+    for x in it:
+        buf.append(x)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+@dataclass
+class Settings:
+    shard_id: int = 0
+    shard_num: int = 1
+    part_size: int = 10_000
+    batch_size: int = 32
+    sleep: float = 0.0  # test-only pause after each batch (PYSERINI_SPLARE_TEST_SLEEP; see encode/__main__)
+
+
+def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
+              encode: Callable[[list], list] | None = None, desc: str = "encode") -> list[dict]:
+    """Stream the shard's items part by part into ``writer``; completed parts are skipped (resume).
+
+    ``source`` yields ``(docid, payload, where)``: payload a text when ``encode`` is given
+    (``encode(texts) -> vectors``, a SparseVector each or a float32 matrix for dense), else a
+    SparseVector written as it is (pruning happens in the writer). Returns each part's statistics.
+    """
+    stream = shard_filter(source, settings.shard_id, settings.shard_num)
+    parts: list[dict] = []
+    window = max(settings.batch_size * WINDOW_BATCHES, 1)
+    dense = writer.kind == "dense"
+    k = 0
+    with progress(desc=desc, unit="doc") as bar:
+        while True:
+            chunk_iter = _take(stream, settings.part_size)
+            done = writer.done(k)
+            if done is not None:
+                n = sum(1 for _ in chunk_iter)  # skip (read, not encoded)
+                if n == 0:
+                    break
+                if n != done["documents"]:
+                    raise UsageError(f"{writer.tmp}: part {k} held {done['documents']} documents but the corpus "
+                                     f"now gives {n}: the corpus changed since the interrupted run")
+                parts.append(done)
+                bar.update(n)
+                k += 1
+                continue
+            first = next(chunk_iter, None)
+            if first is None:
+                break
+            chunk_iter = _chain(first, chunk_iter)
+            with writer.part(k) as part:
+                for win in _windows(chunk_iter, window):
+                    if encode is None:
+                        for docid, vec, _ in win:
+                            part.add(docid, vec)
+                        bar.update(len(win))
+                        continue
+                    results = _encode_window(win, encode, settings, bar)
+                    if dense:
+                        part.add_batch([d for d, _, _ in win], np.stack(results))
+                    else:
+                        for (docid, _, _), vec in zip(win, results):
+                            part.add(docid, vec)
+            parts.append(writer.done(k))
+            k += 1
+    return parts
+
+
+def _chain(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
+
+
+def _encode_window(win: list, encode, settings: Settings, bar) -> list:
+    # Longest first within the window (stable): batches pad to nearly their own length.
+    order = sorted(range(len(win)), key=lambda i: -len(win[i][1]))
+    results: list = [None] * len(win)
+    for s in range(0, len(order), settings.batch_size):
+        idx = order[s:s + settings.batch_size]
+        res = encode([win[i][1] for i in idx])
+        for j, i in enumerate(idx):
+            results[i] = res[j]
+        bar.update(len(idx))
+        if settings.sleep:
+            time.sleep(settings.sleep)
+    return results
+
+
+def encode_to_dir(out: Path, corpus: str, encoder, encoder_spec: str, settings: Settings, *, config: dict[str, Any],
+                  quant_scale: float, topk: int = 0, mass: float | None = None, overwrite: bool = False,
+                  source: Iterable | None = None) -> tuple[VectorsMeta, VectorsWriter]:
+    """Encode ``corpus`` with ``encoder`` into the vectors directory ``out`` (resumable).
+
+    ``config``: the settings that decide the output's bytes besides the writer's own (corpus
+    fingerprint, encoder spec, lengths, batch size, dtype, device type), compared on resume.
+    """
+    from ._base import DenseEncoder
+
+    dense = isinstance(encoder, DenseEncoder)
+    encoder_meta = {"spec": encoder_spec, **encoder.spec()}
+    common = dict(config=config, overwrite=overwrite, part_size=settings.part_size, encoder=encoder_meta)
+    if dense:
+        writer = VectorsWriter(out, dim=encoder.dim, **common)
+    else:
+        writer = VectorsWriter(out, space=encoder.space, quant_scale=quant_scale, topk=topk, mass=mass,
+                               pooling=_pooling(encoder, topk, mass), **common)
+    try:
+        parts = run_parts(writer, source if source is not None else text_source(corpus), settings,
+                          lambda texts: encoder.encode(texts, "doc"))
+        _check_some(parts, settings)
+
+        def describe(hashes):
+            items = shard_filter(text_source(corpus), settings.shard_id, settings.shard_num)
+            return find_repeated(((d, w) for d, _, w in items), hashes)
+
+        meta = writer.finish(_extra(settings, corpus), describe_duplicate=describe)
+    except UsageError:
+        writer.discard()  # bad input: resuming cannot help, leave nothing behind
+        raise
+    return meta, writer
+
+
+def prune_to_dir(out: Path, src: str, settings: Settings, *, topk: int = 0, mass: float | None = None,
+                 overwrite: bool = False) -> tuple[VectorsMeta, VectorsWriter]:
+    """Rewrite the vectors directory ``src`` pruned (Top-K and/or mass) at its own scale (exact: stored
+    impacts are multiples of 1/scale), without re-encoding."""
+    coll = open_collection(src, kind="sparse")
+    smeta = coll.meta
+    pooling = {"method": smeta.pooling.get("method", "max_log1p_relu"), "topk": topk, "mass": mass}
+    writer = VectorsWriter(out, space=coll.space, quant_scale=coll.quant_scale, topk=topk, mass=mass,
+                           encoder=dict(smeta.encoder), pooling=pooling,
+                           config={"prune_from": str(Path(src).resolve()), "shard_id": settings.shard_id,
+                                   "shard_num": settings.shard_num},
+                           part_size=settings.part_size, overwrite=overwrite)
+    try:
+        parts = run_parts(writer, ((d, v, d) for d, v in coll.iter_sparse()), settings, None, desc="prune")
+        _check_some(parts, settings)
+        meta = writer.finish(_extra(settings, src))
+    except UsageError:
+        writer.discard()
+        raise
+    return meta, writer
+
+
+def _pooling(encoder, topk: int, mass: float | None) -> dict:
+    """``meta.json``'s pooling: the encoder's own description when it gives one, plus the pruning."""
+    own = getattr(encoder, "pooling_meta", None)
+    base = dict(own()) if callable(own) else {"method": "max_log1p_relu"}
+    return {**base, "topk": topk, "mass": mass}
+
+
+def _extra(settings: Settings, source: str) -> dict:
+    return {"shard": {"id": settings.shard_id, "num": settings.shard_num}, "source": source}
+
+
+def _check_some(parts: list[dict], settings: Settings) -> None:
+    if not parts or sum(p["documents"] for p in parts) == 0:
+        raise UsageError("no documents to encode" + (f" in shard {settings.shard_id} of {settings.shard_num}"
+                                                     if settings.shard_num > 1 else ""))

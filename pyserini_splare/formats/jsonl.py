@@ -1,0 +1,65 @@
+"""JSONL reading with ``file:line`` errors: corpora, query vectors, vectors directories.
+
+Lines are parsed with orjson (3-5x the standard library's speed on 400-term vectors); a line orjson
+refuses is parsed again with :mod:`json`, so the error message -- and the handling of the ``NaN`` /
+``Infinity`` literals Python writes, which the validators then name as non-finite weights -- is the
+standard library's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+
+from .._cli import UsageError
+
+
+def parse_json_line(line: bytes | str, where: str) -> dict:
+    """One JSON object from a line; malformed JSON or a non-object raises a one-line UsageError."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        if isinstance(line, bytes):
+            try:  # orjson validates UTF-8 itself: decode only to name the failure
+                line = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"{where}: not valid UTF-8") from None
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise UsageError(f"{where}: expected a JSON object")
+    return obj
+
+
+def read_id(obj: dict, where: str, key: str = "id") -> str:
+    """The record's id as a string: non-empty, no whitespace (TREC run files split on whitespace)."""
+    if key not in obj:
+        raise UsageError(f"{where}: missing {key!r}")
+    i = obj[key]
+    if type(i) is str and i.split() == [i]:
+        return i  # the common case, without str() and a character loop
+    if isinstance(i, bool) or not isinstance(i, (str, int)) or str(i).strip() == "" or any(c.isspace() for c in str(i)):
+        raise UsageError(f"{where}: {key!r} must be a non-empty string without whitespace, got {i!r}")
+    return str(i)
+
+
+def iter_json_lines(path: str | os.PathLike, opener=open) -> Iterator[tuple[str, dict]]:
+    """Stream ``(where, object)`` from a JSONL file, ``where`` being ``file:line``; blank lines are
+    skipped, and non-UTF-8 bytes, malformed JSON or a non-object line raise a one-line UsageError."""
+    path = Path(path)
+    try:
+        f = opener(path, "rb")
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    with f:
+        for n, raw in enumerate(f, 1):
+            if raw.isspace() or not raw:
+                continue
+            where = f"{path}:{n}"
+            yield where, parse_json_line(raw, where)

@@ -1,0 +1,123 @@
+"""Quantization: the one pair that turns model weights into the integer impacts every index stores.
+
+``quantize(w, scale) = round(w * scale)`` (half to even) and ``dequantize(q, scale) = q / scale``.
+Every stage goes through this pair: the vectors writer (documents), the query side of ``search``
+(model outputs, quantized with the *index's* scale whatever their JSON number type), ``explain``
+and the Pyserini interop. Weights on disk are integers because Anserini truncates float impacts
+silently (2.6 -> 2, 0.4 -> term dropped); the scale is recorded in ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._cli import UsageError
+from .sparse import SparseVector
+
+# round(w * 100): SPLADE/SPLARE weights are log1p(relu(.)) values, mostly in (0, 5]. A scale of 100
+# keeps two decimals (relative error <= 0.5/(100 w): under 1% for w >= 0.5, and drops only w < 0.005),
+# matches the scale Pyserini's SPLADE query encoder uses, and keeps an impact of 5.0 at 500 repeated
+# term occurrences in Lucene, whose build time and index size grow linearly with the scale.
+DEFAULT_QUANT_SCALE = 100.0
+
+# The largest integer impact any backend takes (documents and quantized queries alike), checked by
+# the one validator (:func:`check_impacts`) for every backend, on write and on read:
+# * Seismic stores weights as IEEE float16 (pyseismic-lsr 0.5.4, measured: a weight of 70,000 scores
+#   inf, 60,000 scores 60,000): 65,504 is float16's largest finite value. (Above 2,048 float16 keeps
+#   11 significant bits, so Seismic's scores there are within 0.05% of the integer dot product.)
+# * Lucene through Anserini's JsonVectorCollection writes a term w times into a pseudo-document, so
+#   build time is linear in w (10^9 took 40 s for 50 documents) and its int term frequency overflows
+#   at 2^31 (a JVM error) while 10^12 silently drops the term; 65,504 x 400 terms stays far inside.
+# * The exact backend keeps int32 postings and sums products in int64: 65,504^2 x 131,072 terms < 2^63.
+# Model weights are log1p(relu(.)) values below ~20, i.e. <= 2,000 at the default scale 100 and
+# <= 20,000 at scale 1,000, so the bound refuses only broken inputs or scales nobody needs.
+MAX_IMPACT = 65_504
+
+
+def check_scale(scale: float) -> float:
+    """A quantization scale: a positive finite number (ValueError otherwise)."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) \
+            or not scale > 0 or not math.isfinite(scale):
+        raise ValueError(f"quantization scale must be a positive finite number, got {scale!r}")
+    return float(scale)
+
+
+def impact_bound_error(value, where: str, what: str = "weight") -> UsageError:
+    """The one message for an impact beyond :data:`MAX_IMPACT` (raised by every reader and writer)."""
+    shown = f"{value:g}" if isinstance(value, float) else (str(value) if abs(value) < 10**30 else "> 1e30")
+    return UsageError(f"{where}: {what} {shown} exceeds the largest integer impact {MAX_IMPACT:,} (Seismic "
+                      "stores float16 weights, Lucene repeats a term once per unit of weight): lower the "
+                      "quantization scale")
+
+
+def check_impacts(q: np.ndarray, where: str, what: str = "weight") -> np.ndarray:
+    """Refuse integer impacts above :data:`MAX_IMPACT` (one line naming ``where``); returns ``q``."""
+    if q.size and q.max() > MAX_IMPACT:
+        raise impact_bound_error(q.max().item(), where, what)
+    return q
+
+
+@dataclass
+class QuantStats:
+    """What rounding to integers lost, accumulated over many vectors."""
+
+    scale: float
+    n_weights: int = 0
+    n_zeroed: int = 0  # positive weights that rounded to 0 (the term disappears from the index)
+    max_rel_error: float = 0.0  # max |q/scale - w| / w over the weights that were kept
+    sum_abs_error: float = 0.0
+
+    def update(self, w: np.ndarray, q: np.ndarray) -> None:
+        w = w.astype(np.float64)
+        self.n_weights += int(w.size)
+        kept = q > 0
+        self.n_zeroed += int(np.count_nonzero(~kept))
+        if kept.any():
+            err = np.abs(q[kept] / self.scale - w[kept])
+            self.max_rel_error = max(self.max_rel_error, float(np.max(err / w[kept])))
+            self.sum_abs_error += float(err.sum())
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "weights": self.n_weights,
+            "zeroed": self.n_zeroed,
+            "zeroed_fraction": self.n_zeroed / self.n_weights if self.n_weights else 0.0,
+            "max_rel_error": self.max_rel_error,
+        }
+
+    def summary(self) -> str:
+        m = self.to_meta()
+        return (f"quantization x{self.scale:g}: {m['weights']:,} weights, {m['zeroed']:,} rounded to 0 "
+                f"({100 * m['zeroed_fraction']:.3f}%), max relative error of kept weights {m['max_rel_error']:.4f}")
+
+
+def quantize(weights: np.ndarray, scale: float) -> np.ndarray:
+    """``round(w * scale)`` as int64 (round half to even, like numpy). Non-finite or huge products are
+    returned clipped above :data:`MAX_IMPACT` so that :func:`check_impacts` names them instead of an
+    integer cast wrapping around."""
+    scale = check_scale(scale)
+    x = np.rint(np.asarray(weights, dtype=np.float64) * scale)
+    if x.size and not (x.max() <= MAX_IMPACT):  # NaN compares False: caught here too
+        x = np.where(np.isnan(x), MAX_IMPACT + 1, np.minimum(x, MAX_IMPACT + 1))
+    return x.astype(np.int64)
+
+
+def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
+    """``q / scale`` as float64: the weights that quantize back to ``q`` exactly at the same scale."""
+    return np.asarray(q, dtype=np.float64) / check_scale(scale)
+
+
+def quantize_vector(vec: SparseVector, scale: float, stats: QuantStats | None = None,
+                    where: str = "vector") -> tuple[np.ndarray, np.ndarray]:
+    """Quantized ``(ids, int weights)`` with zeros removed, bounded by :data:`MAX_IMPACT` (UsageError
+    naming ``where`` beyond it); updates ``stats`` if given."""
+    q = check_impacts(quantize(vec.weights, scale), where)
+    if stats is not None:
+        stats.update(vec.weights, q)
+    keep = q > 0
+    return vec.ids[keep], q[keep]

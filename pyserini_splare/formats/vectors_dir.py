@@ -1,0 +1,996 @@
+"""The vectors directory: what ``encode`` writes and every index reads. This module owns the format.
+
+Layout (sparse, ``meta.json`` format ``pyserini_splare.vectors/1``)::
+
+    part-00000.jsonl   {"id": "d1", "contents": "", "vector": {"L12": 143, "L907": 88}}
+    part-00001.jsonl   ...
+    meta.json          {"format": "pyserini_splare.vectors/1", "feature_space": {...},
+                        "feature_space_fingerprint": "...", "quant_scale": 100, "encoder": {...},
+                        "pooling": {...}, "stats": {...}}
+
+The part files are exactly Pyserini/Anserini's ``JsonVectorCollection`` and what
+``seismic.SeismicIndex.build`` reads, so no index needs a conversion step. Weights on disk are
+integer impacts ``round(w * quant_scale)`` in ``[1, MAX_IMPACT]`` (:mod:`.quant`).
+
+Dense (``meta.json`` format ``pyserini_splare.dense/1``: ``dim``, ``count``, ``encoder``,
+``normalized``, ``stats``)::
+
+    part-00000.ids.txt  one docid per line
+    part-00000.npy      float32 [n, dim], row i embeds line i of the ids file
+
+Both formats are versioned by the ``/1`` of their ``format`` string; :class:`VectorsMeta` is the one
+schema (reader and writer) of both.
+
+Writing: :class:`VectorsWriter`, the one writer (``encode``, the demo, scripts, benchmarks, tests).
+
+* Streaming: ``with VectorsWriter(out, space=S) as w: w.write(docid, SparseVector)`` (dense:
+  ``VectorsWriter(out, dim=D)`` and ``w.write_dense(ids, float32 [n, D])``); parts roll over every
+  ``part_size`` documents; ``meta.json`` is written and ``OUT.partial`` renamed to ``OUT`` when the
+  block ends without error (a UsageError removes ``OUT.partial``; another exception -- a crash, Ctrl-C
+  -- keeps it for resuming).
+* Parts by key (resumable, and what several processes use to write one directory): the writer
+  builds ``OUT.partial/``; ``with w.part(key) as p: p.add(docid, vec)`` (dense: ``p.add_batch(ids,
+  emb)``) writes ``part-{key}.jsonl`` (``key`` an int >= 0, written ``%05d``, or a string of
+  ``[A-Za-z0-9_-]``) to a temporary file and, when the block ends without error, renames it into
+  place and marks it complete in ``_state/part-{key}.json`` (its statistics) with its id hashes in
+  ``_state/part-{key}.ids.npy``. Each part is atomic: a part written again (a retried Ray block)
+  replaces the earlier one, never adds to it. ``w.done(key)`` returns a completed part's statistics
+  (None otherwise): a rerun skips completed parts. ``w.finish(extra_stats)`` checks ids across all
+  parts, merges statistics, writes ``meta.json`` and renames ``OUT.partial`` to ``OUT``.
+* Resuming: ``_state/config.json`` holds what decides the output's bytes (the caller's ``config``
+  plus the writer's own settings). A writer constructed on an existing ``OUT.partial`` with the same
+  config resumes (``w.resumed``); with another config it refuses, naming the settings that differ.
+* Several processes: a constructed writer pickles (no open files; ``part()`` opens its own), so a
+  driver constructs it once and ships it to workers (Ray actors/tasks), which call ``part(key)`` with
+  deterministic keys (e.g. the block index); the driver calls ``finish``. Workers must share the
+  filesystem holding ``OUT.partial``.
+
+Reading: :func:`open_collection` (one or more directories as one :class:`Collection`: shard
+directories written by ``encode --shard-id i --shard-num n``), whose ``iter_vectors`` /
+``validate`` / ``iter_dense`` every index builder uses. A folder of JSONL files without
+``meta.json`` (a JsonVectorCollection this toolkit did not write) opens as a *foreign* collection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .._cli import UsageError, atomic_file, check_output_dir, partial_dir, progress
+from .idhash import IdHashSet, find_repeated, id_hash
+from .jsonl import iter_json_lines, read_id
+from .jsonvector import LineFormatter, check_vector
+from .quant import DEFAULT_QUANT_SCALE, MAX_IMPACT, QuantStats, check_scale, dequantize, quantize, quantize_vector
+from .spaces import FeatureSpace, ForeignSpace
+from .sparse import SparseVector
+
+VECTORS_FORMAT = "pyserini_splare.vectors/1"
+DENSE_FORMAT = "pyserini_splare.dense/1"
+META_FILE = "meta.json"
+STATE_DIR = "_state"
+STATE_VERSION = 2
+
+# Documents per part file. Anserini indexes a collection with one thread per input file, so a
+# single 100k-document part indexed on one core (measured: docs/benchmarks.md); 10,000 keeps every
+# thread busy from 20k documents up, and is the encode CLI's --part-size default.
+DEFAULT_PART_SIZE = 10_000
+DEFAULT_SHARD_SIZE = DEFAULT_PART_SIZE  # the old name
+
+_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# Sparse per-part statistics, summed over parts (the max_* and q_max_rel_error are maxima).
+_SUMMED = ("documents", "l0_before", "l0_after", "postings", "dropped_empty", "q_weights", "q_zeroed", "q_sum_abs_error")
+
+
+# --------------------------------------------------------------------------------------------
+# meta.json
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VectorsMeta:
+    """The ``meta.json`` of a vectors directory (and, copied, of every index built from it).
+
+    ``kind`` is ``"sparse"`` (``feature_space``, ``quant_scale``, ``pooling``) or ``"dense"``
+    (``dim``, ``count``, ``normalized``); ``encoder`` and ``stats`` are common. ``foreign`` marks
+    the metadata made up for a JsonVectorCollection folder without ``meta.json``.
+    """
+
+    feature_space: dict[str, Any] | None = None
+    quant_scale: float | None = None
+    encoder: dict[str, Any] = field(default_factory=dict)
+    pooling: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    format: str = VECTORS_FORMAT
+    dim: int | None = None
+    count: int | None = None
+    normalized: bool = True
+    foreign: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "dense" if self.format == DENSE_FORMAT else "sparse"
+
+    @property
+    def space(self) -> FeatureSpace:
+        if self.feature_space is None:
+            raise UsageError("dense vectors have no feature space")
+        return FeatureSpace.from_meta(self.feature_space)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "dense":
+            return {"format": self.format, "dim": int(self.dim), "count": int(self.count), "encoder": self.encoder,
+                    "normalized": bool(self.normalized), "stats": self.stats}
+        out = {
+            "format": self.format,
+            "feature_space": self.feature_space,
+            "feature_space_fingerprint": FeatureSpace.from_meta(self.feature_space).fingerprint(),
+            "quant_scale": self.quant_scale,
+            "encoder": self.encoder,
+            "pooling": self.pooling,
+            "stats": self.stats,
+        }
+        if self.foreign:
+            out["foreign"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = META_FILE) -> "VectorsMeta":
+        fmt = obj.get("format") if isinstance(obj, dict) else None
+        if fmt == DENSE_FORMAT:
+            dim, count = obj.get("dim"), obj.get("count")
+            if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+                raise UsageError(f"{where}: 'dim' must be a positive integer, got {dim!r}")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise UsageError(f"{where}: 'count' must be a non-negative integer, got {count!r}")
+            return cls(format=fmt, dim=dim, count=count, encoder=dict(obj.get("encoder") or {}),
+                       normalized=bool(obj.get("normalized", True)), stats=dict(obj.get("stats") or {}))
+        if fmt != VECTORS_FORMAT:
+            raise UsageError(f"{where}: not a pyserini_splare vectors meta (format {fmt!r})")
+        try:
+            return cls(
+                feature_space=dict(obj["feature_space"]),
+                quant_scale=check_scale(float(obj["quant_scale"])),
+                encoder=dict(obj.get("encoder") or {}),
+                pooling=dict(obj.get("pooling") or {}),
+                stats=dict(obj.get("stats") or {}),
+                foreign=bool(obj.get("foreign", False)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise UsageError(f"{where}: incomplete metadata ({e})") from None
+
+
+def read_meta(vectors_dir: str | os.PathLike, kind: str | None = None) -> VectorsMeta:
+    """Read and check ``DIR/meta.json``; ``kind`` ("sparse" | "dense") refuses the other kind."""
+    d = Path(vectors_dir)
+    if not d.is_dir():
+        raise UsageError(f"{d} is not a directory" if d.exists() else f"vectors directory {d} does not exist")
+    p = d / META_FILE
+    if not p.is_file():
+        raise UsageError(f"{d} has no {META_FILE}: not a vectors directory written by pyserini_splare.encode")
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{p}: malformed JSON ({e})") from None
+    meta = VectorsMeta.from_json(obj, str(p))
+    if kind is not None and meta.kind != kind:
+        hint = ("sparse vectors go to the lucene, seismic or exact backends" if meta.kind == "sparse"
+                else "dense vectors go to the faiss backend")
+        raise UsageError(f"{p}: format {meta.format!r} holds {meta.kind} vectors, not {kind} ones; {hint}")
+    return meta
+
+
+def sparse_meta_from_parts(space: FeatureSpace, scale: float, encoder: Mapping, pooling: Mapping,
+                           parts: Sequence[Mapping], extra: Mapping | None = None) -> VectorsMeta:
+    """``meta.json`` of a sparse directory from its parts' statistics (what :meth:`VectorsWriter.finish`
+    writes). ``l0`` = active features per document (the seeds' Table 3 remark): before pruning, after
+    Top-K/mass pruning, and after quantization (what the index holds)."""
+    tot = {k: sum(p[k] for p in parts) for k in _SUMMED}
+    n = tot["documents"]
+    q = QuantStats(scale)
+    q.n_weights, q.n_zeroed, q.sum_abs_error = tot["q_weights"], tot["q_zeroed"], tot["q_sum_abs_error"]
+    q.max_rel_error = max((p["q_max_rel_error"] for p in parts), default=0.0)
+    written = n - tot["dropped_empty"]
+    stats = {
+        "documents": written,
+        "postings": tot["postings"],
+        "mean_terms_per_doc": tot["postings"] / written if written else 0.0,
+        "l0": {
+            "before_pruning_mean": tot["l0_before"] / n if n else 0.0,
+            "after_pruning_mean": tot["l0_after"] / n if n else 0.0,
+            "after_quantization_mean": tot["postings"] / n if n else 0.0,
+            "before_pruning_max": max((p["max_l0_before"] for p in parts), default=0),
+            "after_pruning_max": max((p["max_l0_after"] for p in parts), default=0),
+        },
+        "empty_after_quantization": tot["dropped_empty"],
+        "quantization": q.to_meta(),
+        **(extra or {}),
+    }
+    return VectorsMeta(space.to_meta(), scale, dict(encoder), dict(pooling), stats)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def part_name(key: int | str) -> str:
+    """``part-00012`` for 12, ``part-b7`` for "b7": the stem of a part's files."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if key < 0:
+            raise ValueError(f"part key must be >= 0, got {key}")
+        return f"part-{int(key):05d}"
+    if isinstance(key, str) and _KEY.fullmatch(key):
+        return f"part-{key}"
+    raise ValueError(f"part key must be an int >= 0 or a string of [A-Za-z0-9_-], got {key!r}")
+
+
+def _check_docid(docid) -> str:
+    if not isinstance(docid, str) or docid.split() != [docid]:
+        raise UsageError(f"document id must be a non-empty string without whitespace, got {docid!r}")
+    return docid
+
+
+class _SparsePart:
+    """One sparse part being written: JSONL lines to a temporary file, statistics in memory."""
+
+    def __init__(self, writer: "VectorsWriter", key):
+        self.w, self.name = writer, part_name(key) + ".jsonl"
+        self.path = writer.tmp / f".{self.name}.tmp"
+        self.f = open(self.path, "w", encoding="utf-8")
+        self.q = QuantStats(writer.scale)
+        self.hashes = IdHashSet()
+        self.s = {"documents": 0, "l0_before": 0, "l0_after": 0, "postings": 0, "dropped_empty": 0,
+                  "max_l0_before": 0, "max_l0_after": 0}
+
+    def add(self, docid: str, vec: SparseVector, contents: str = "") -> None:
+        """Prune (the writer's topk/mass), quantize and write one document."""
+        _check_docid(docid)
+        vec = vec.nonzero()
+        w = vec.weights
+        if w.size and not (np.isfinite(w).all() and w.min() >= 0):
+            raise UsageError(f"document {docid!r}: weight is NaN, infinite or negative")
+        pruned = self.w.prune(vec)
+        ids, q = quantize_vector(pruned, self.w.scale, self.q, where=f"document {docid!r}")
+        s = self.s
+        s["documents"] += 1
+        s["l0_before"] += vec.nnz
+        s["l0_after"] += pruned.nnz
+        s["max_l0_before"] = max(s["max_l0_before"], vec.nnz)
+        s["max_l0_after"] = max(s["max_l0_after"], pruned.nnz)
+        self.hashes.add(docid)
+        if ids.size == 0:
+            # Nothing survives quantization: such a document can never be retrieved by a dot product,
+            # and an empty vector is invalid in a vectors directory, so it is left out and counted.
+            s["dropped_empty"] += 1
+            return
+        s["postings"] += int(ids.size)
+        self.f.write(self.w.formatter.line(docid, ids, q, contents))
+
+    def close(self) -> tuple[dict[str, Path], np.ndarray, dict]:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        q = self.q
+        stats = {**self.s, "q_weights": q.n_weights, "q_zeroed": q.n_zeroed, "q_max_rel_error": q.max_rel_error,
+                 "q_sum_abs_error": q.sum_abs_error}
+        return {self.name: self.path}, self.hashes.to_array(), stats
+
+    def abort(self) -> None:
+        self.f.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+class _DensePart:
+    """One dense part being written: ids and float32 rows, saved as ``.ids.txt`` + ``.npy`` at close."""
+
+    def __init__(self, writer: "VectorsWriter", key):
+        self.w, self.stem = writer, part_name(key)
+        self.ids: list[str] = []
+        self.rows: list[np.ndarray] = []
+
+    def add_batch(self, ids: Sequence[str], emb: np.ndarray) -> None:
+        emb = np.asarray(emb, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape != (len(ids), self.w.dim):
+            raise ValueError(f"expected embeddings of shape ({len(ids)}, {self.w.dim}), got {emb.shape}")
+        if not np.isfinite(emb).all():
+            raise UsageError("embedding holds NaN or infinite values")
+        for d in ids:
+            _check_docid(d)
+        self.ids.extend(ids)
+        self.rows.append(emb)
+
+    def close(self) -> tuple[dict[str, Path], np.ndarray, dict]:
+        emb = np.concatenate(self.rows) if self.rows else np.zeros((0, self.w.dim), np.float32)
+        files = {}
+        for name in (self.stem + ".ids.txt", self.stem + ".npy"):
+            path = self.w.tmp / f".{name}.tmp"
+            with open(path, "wb") as f:
+                if name.endswith(".npy"):
+                    np.save(f, np.ascontiguousarray(emb))
+                else:
+                    f.write("".join(f"{d}\n" for d in self.ids).encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            files[name] = path
+        return files, np.fromiter(map(id_hash, self.ids), np.int64, len(self.ids)), {"documents": len(self.ids)}
+
+    def abort(self) -> None:
+        pass
+
+
+class VectorsWriter:
+    """The one writer of vectors directories, sparse and dense, streaming or by keyed parts, resumable.
+
+    Sparse: give ``space`` (and ``quant_scale``, default :data:`DEFAULT_QUANT_SCALE`; ``topk`` /
+    ``mass`` prune each vector before quantization, recorded in the ``l0`` statistics). Dense: give
+    ``dim`` (and ``normalized``). ``config``: the caller's settings that decide the output's bytes
+    (encode: corpus fingerprint, encoder spec, shard, ...), compared on resume. See the module
+    docstring for the two ways of writing.
+    """
+
+    def __init__(self, out: str | os.PathLike, *, space: FeatureSpace | None = None,
+                 quant_scale: float = DEFAULT_QUANT_SCALE, dim: int | None = None, normalized: bool = True,
+                 encoder: Mapping[str, Any] | None = None, pooling: Mapping[str, Any] | None = None,
+                 topk: int = 0, mass: float | None = None, part_size: int = DEFAULT_PART_SIZE,
+                 config: Mapping[str, Any] | None = None, overwrite: bool = False):
+        if (space is None) == (dim is None):
+            raise ValueError("give a feature space (sparse vectors) or a dimension (dense), not both")
+        if part_size <= 0:
+            raise ValueError(f"part_size must be positive, got {part_size}")
+        if topk < 0 or (mass is not None and not 0 < mass <= 1):
+            raise ValueError(f"topk must be >= 0 and mass in (0, 1], got {topk} and {mass}")
+        self.out, self.tmp = Path(out), partial_dir(out)
+        self.kind = "sparse" if space is not None else "dense"
+        self.space, self.dim, self.normalized = space, (int(dim) if dim is not None else None), bool(normalized)
+        if self.kind == "dense" and self.dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        self.scale = check_scale(quant_scale) if self.kind == "sparse" else None
+        self.encoder, self.pooling = dict(encoder or {}), dict(pooling or {})
+        self.topk, self.mass, self.part_size = int(topk), mass, int(part_size)
+        self.formatter = LineFormatter(space) if space is not None else None
+        check_output_dir(self.out, overwrite=overwrite)
+        own = {"state_version": STATE_VERSION, "kind": self.kind, "part_size": self.part_size}
+        if self.kind == "sparse":
+            own.update(space=space.fingerprint(), quant_scale=self.scale, topk=self.topk, mass=mass)
+        else:
+            own.update(dim=self.dim)
+        self.config = {**own, **dict(config or {})}
+        self.config = json.loads(json.dumps(self.config))  # as it reads back from disk (tuples -> lists)
+        self.state = self.tmp / STATE_DIR
+        self.resumed = self._open_state()
+        # Streaming (write / write_dense): the open part and its key.
+        self._sink = None
+        self._next_key = 0
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _open_state(self) -> bool:
+        cfg_file = self.state / "config.json"
+        if self.tmp.exists():
+            old = None
+            if cfg_file.is_file():
+                try:
+                    old = json.loads(cfg_file.read_text(encoding="utf-8"))
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    old = None
+            if old is not None and old != self.config:
+                diff = sorted(k for k in set(old) | set(self.config) if old.get(k) != self.config.get(k))
+                raise UsageError(f"{self.tmp} holds an unfinished run with other settings ({', '.join(diff)}): rerun "
+                                 f"with the same settings to resume, or remove {self.tmp}")
+            if old is not None:
+                return True
+            shutil.rmtree(self.tmp)  # no config: an unfinished run of an older version, or not ours
+        self.state.mkdir(parents=True, exist_ok=True)
+        with atomic_file(cfg_file) as f:
+            json.dump(self.config, f, indent=1, sort_keys=True)
+        return False
+
+    def __getstate__(self):
+        if self._sink is not None:
+            raise TypeError("a VectorsWriter with a part open (streaming write) cannot be pickled")
+        return self.__dict__.copy()
+
+    def prune(self, vec: SparseVector) -> SparseVector:
+        """The writer's pruning: mass (MILCO) first, then Top-K (the SPLARE paper's pooled setting)."""
+        if self.mass is not None:
+            vec = vec.mass_prune(self.mass)
+        if self.topk > 0:
+            vec = vec.topk(self.topk)
+        return vec
+
+    def done(self, key: int | str) -> dict | None:
+        """Statistics of a completed part, None when it is not (yet) written."""
+        p = self.state / f"{part_name(key)}.json"
+        if not p.is_file():
+            return None
+        return json.loads(p.read_text(encoding="utf-8"))
+
+    def completed(self) -> list[str]:
+        """Stems (``part-00003``) of every completed part, in reading order."""
+        return sorted((p.name[:-len(".json")] for p in self.state.glob("part-*.json")), key=_natural)
+
+    @contextlib.contextmanager
+    def part(self, key: int | str):
+        """Write the part ``key``: yields a sink with ``add(docid, vec, contents="")`` (sparse) or
+        ``add_batch(ids, emb)`` (dense); on success the part is moved into place and marked complete,
+        replacing an earlier part of the same key; on error nothing of it remains."""
+        sink = _SparsePart(self, key) if self.kind == "sparse" else _DensePart(self, key)
+        try:
+            yield sink
+        except BaseException:
+            sink.abort()
+            raise
+        self._commit(key, *sink.close())
+
+    def _commit(self, key, files: dict[str, Path], hashes: np.ndarray, stats: dict) -> None:
+        stem = part_name(key)
+        marker = self.state / f"{stem}.json"
+        with contextlib.suppress(FileNotFoundError):
+            marker.unlink()  # a part rewritten (retry) is incomplete until its new marker exists
+        for name, tmp in files.items():
+            os.replace(tmp, self.tmp / name)
+        with atomic_file(self.state / f"{stem}.ids.npy", "wb") as f:
+            np.save(f, np.asarray(hashes, dtype=np.int64))
+        with atomic_file(marker) as f:
+            json.dump(stats, f, sort_keys=True)
+
+    # -- streaming -----------------------------------------------------------------------------
+
+    def __enter__(self) -> "VectorsWriter":
+        return self
+
+    def _roll(self):
+        if self._sink is None:
+            self._ctx = self.part(self._next_key)
+            self._sink = self._ctx.__enter__()
+            self._n_in_part = 0
+
+    def _close_part(self, exc: BaseException | None = None):
+        if self._sink is not None:
+            ctx, self._sink = self._ctx, None
+            if exc is None:
+                ctx.__exit__(None, None, None)
+                self._next_key += 1
+            else:
+                ctx.__exit__(type(exc), exc, exc.__traceback__)
+
+    def write(self, docid: str, vector: SparseVector, contents: str = "") -> None:
+        """Streaming: add one sparse document (a new part every ``part_size`` documents)."""
+        self._roll()
+        self._sink.add(docid, vector, contents)
+        self._n_in_part += 1
+        if self._n_in_part >= self.part_size:
+            self._close_part()
+
+    def write_dense(self, ids: Sequence[str], embeddings: np.ndarray) -> None:
+        """Streaming: add dense rows (split across parts of ``part_size`` rows)."""
+        ids = list(ids)
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape != (len(ids), self.dim):
+            raise ValueError(f"expected embeddings of shape ({len(ids)}, {self.dim}), got {emb.shape}")
+        s = 0
+        while s < len(ids):
+            self._roll()
+            n = min(self.part_size - self._n_in_part, len(ids) - s)
+            self._sink.add_batch(ids[s:s + n], emb[s:s + n])
+            self._n_in_part += n
+            s += n
+            if self._n_in_part >= self.part_size:
+                self._close_part()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                self._close_part()
+                self.finish()
+            except UsageError:
+                self.discard()
+                raise
+            return False
+        with contextlib.suppress(Exception):
+            self._close_part(exc)
+        if isinstance(exc, UsageError):
+            self.discard()  # bad input: resuming cannot help, leave nothing behind
+        return False
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def finish(self, extra_stats: Mapping[str, Any] | None = None, describe_duplicate=None) -> VectorsMeta:
+        """Check ids across every completed part, write ``meta.json``, rename ``OUT.partial`` to ``OUT``.
+
+        ``describe_duplicate(hashes) -> str | None``: names a repeated id (encode rescans the corpus for
+        ``file:line``); by default the written parts are rescanned. Returns the metadata written.
+        """
+        stems = self.completed()
+        parts = [json.loads((self.state / f"{s}.json").read_text(encoding="utf-8")) for s in stems]
+        n = sum(p["documents"] for p in parts)
+        if n == 0:
+            raise UsageError("no documents were written")
+        ids = IdHashSet()
+        for s in stems:
+            ids.extend_hashes(np.load(self.state / f"{s}.ids.npy"))
+        dups = ids.duplicates()
+        del ids
+        if dups:
+            msg = describe_duplicate(dups) if describe_duplicate else None
+            if msg is None:
+                msg = find_repeated(_iter_written_ids(self.tmp, self.kind), dups)
+            raise UsageError(msg or "duplicate document ids (64-bit hash collision)")
+        if self.kind == "sparse":
+            meta = sparse_meta_from_parts(self.space, self.scale, self.encoder, self.pooling, parts, extra_stats)
+        else:
+            meta = VectorsMeta(format=DENSE_FORMAT, dim=self.dim, count=n, encoder=self.encoder,
+                               normalized=self.normalized, stats=dict(extra_stats or {}))
+        self.meta = meta
+        with atomic_file(self.tmp / META_FILE) as f:
+            json.dump(meta.to_json(), f, indent=1)
+        shutil.rmtree(self.state)
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        os.replace(self.tmp, self.out)
+        return meta
+
+    @property
+    def stats(self) -> QuantStats:
+        """What quantization lost over the whole directory (after :meth:`finish`; sparse only)."""
+        q = self.meta.stats["quantization"]
+        qs = QuantStats(self.scale)
+        qs.n_weights, qs.n_zeroed, qs.max_rel_error = q["weights"], q["zeroed"], q["max_rel_error"]
+        return qs
+
+    def discard(self) -> None:
+        """Remove ``OUT.partial`` (bad input: resuming cannot help)."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _iter_written_ids(folder: Path, kind: str) -> Iterator[tuple[str, str]]:
+    if kind == "sparse":
+        for p in sorted(folder.glob("part-*.jsonl"), key=_natural_path):
+            for where, obj in iter_json_lines(p):
+                yield obj["id"], where
+    else:
+        for p in sorted(folder.glob("part-*.ids.txt"), key=_natural_path):
+            for n, d in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+                yield d, f"{p}:{n}"
+
+
+def _natural(stem: str):
+    """Reading order of parts: numeric keys by value (part-100000 after part-99999), then the others."""
+    key = stem.split("-", 1)[1].split(".", 1)[0]
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+def _natural_path(p: Path):
+    return _natural(p.name)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading: one or more directories as one collection
+# --------------------------------------------------------------------------------------------
+
+
+def iter_jsonl_vectors(path: str | os.PathLike, integer: bool = False) -> Iterator[tuple[str, dict, str]]:
+    """Stream ``(id, {term: weight}, where)`` from a JSONL file, validating every line
+    (:func:`~.jsonvector.check_vector`; ``integer``: stored impacts)."""
+    for where, obj in iter_json_lines(path):
+        docid = read_id(obj, where)
+        if "vector" not in obj:
+            raise UsageError(f"{where}: missing 'vector'")
+        yield docid, check_vector(obj["vector"], where, integer), where
+
+
+def _same(metas: list[VectorsMeta], dirs: list[Path], what: str, get) -> None:
+    first = get(metas[0])
+    for m, d in zip(metas[1:], dirs[1:]):
+        if get(m) != first:
+            raise UsageError(f"{d} and {dirs[0]} differ in {what}: they are not shards of one collection")
+
+
+class Collection:
+    """One or more vectors directories read as one collection (shards of one ``encode`` run).
+
+    ``meta`` is the merged metadata (the shards' common space, scale, encoder and pooling, summed
+    statistics with a ``shards`` list); ``parts`` every part file in reading order (directory by
+    directory). Iterating checks ids across all directories (overlapping shards are refused).
+    """
+
+    def __init__(self, dirs: list[Path], metas: list[VectorsMeta], parts: list[Path]):
+        self.dirs, self.metas, self.parts = dirs, metas, parts
+        self.meta = metas[0] if len(metas) == 1 else _merge(dirs, metas)
+
+    @property
+    def kind(self) -> str:
+        return self.meta.kind
+
+    @property
+    def foreign(self) -> bool:
+        return self.meta.foreign
+
+    @property
+    def space(self) -> FeatureSpace:
+        return self.meta.space
+
+    @property
+    def quant_scale(self) -> float | None:
+        return self.meta.quant_scale
+
+    def source(self) -> str | list[str]:
+        """What index metadata records as ``source``: the resolved path, a list of them for shards."""
+        paths = [str(d.resolve()) for d in self.dirs]
+        return paths[0] if len(paths) == 1 else paths
+
+    def __str__(self) -> str:
+        return str(self.dirs[0]) if len(self.dirs) == 1 else f"{self.dirs[0]} (+{len(self.dirs) - 1} shards)"
+
+    # -- sparse ----------------------------------------------------------------------------------
+
+    def iter_records(self) -> Iterator[tuple[str, dict[str, int], str]]:
+        """``(docid, {term: int impact}, file:line)`` over every part, each line validated
+        (integer impacts in ``[0, MAX_IMPACT]``, safe terms)."""
+        if self.kind != "sparse":
+            raise UsageError(f"{self}: dense vectors have no sparse records")
+        for part in self.parts:
+            yield from iter_jsonl_vectors(part, integer=True)
+
+    def iter_vectors(self) -> Iterator[tuple[str, dict[str, int]]]:
+        for docid, vec, _ in self.iter_records():
+            yield docid, vec
+
+    def iter_sparse(self) -> Iterator[tuple[str, SparseVector]]:
+        """``(docid, SparseVector)`` with the stored impacts dequantized (``q / scale``): quantizing them
+        again at the same scale gives back the stored integers exactly."""
+        space, scale = self.space, self.quant_scale
+        for docid, vec, where in self.iter_records():
+            try:
+                ids = space.ids(vec)
+            except KeyError as e:
+                raise UsageError(f"{where}: {e.args[0]}") from None
+            q = np.fromiter(vec.values(), dtype=np.int64, count=len(vec))
+            yield docid, SparseVector(ids, dequantize(q, scale))
+
+    def validate(self, *, max_id_length: int | None = None, check_terms: bool = True,
+                 desc: str = "validating vectors") -> tuple[int, int, int]:
+        """One streaming pass an index builder runs before handing part files to Lucene or Seismic:
+        every line valid, integer impacts within the bound, no id twice across all directories, and,
+        when asked, ids no longer than ``max_id_length`` and terms of the space. Returns
+        ``(documents, postings, distinct terms)``."""
+        hashes = IdHashSet()
+        known: set[str] = set()
+        space = self.space if check_terms and not self.foreign else None
+        n_post = 0
+        for docid, vec, where in progress(self.iter_records(), desc=desc, unit="doc"):
+            if max_id_length is not None and len(docid) > max_id_length:
+                raise UsageError(f"{where}: document id {docid[:20]!r}... is longer than {max_id_length} characters")
+            new = vec.keys() - known
+            if new:
+                if space is not None:
+                    try:
+                        space.ids(new)
+                    except KeyError as e:
+                        raise UsageError(f"{where}: {e.args[0]}") from None
+                known |= new
+            hashes.add(docid)
+            n_post += len(vec)
+        self.check_duplicates(hashes)
+        return len(hashes), n_post, len(known)
+
+    def check_duplicates(self, hashes: IdHashSet) -> None:
+        """Refuse an id seen twice (in one directory, or in two shards), naming both places."""
+        dups = hashes.duplicates()
+        if not dups:
+            return
+        msg = find_repeated(self._iter_ids(), dups)
+        raise UsageError(msg or f"{self}: duplicate document ids (64-bit hash collision)")
+
+    def _iter_ids(self) -> Iterator[tuple[str, str]]:
+        if self.kind == "dense":
+            for ids_path, _ in self.dense_parts():
+                for n, d in enumerate(ids_path.read_text(encoding="utf-8").splitlines(), 1):
+                    yield d, f"{ids_path}:{n}"
+        else:
+            for part in self.parts:
+                for where, obj in iter_json_lines(part):
+                    yield str(obj.get("id")), where
+
+    # -- dense -----------------------------------------------------------------------------------
+
+    def dense_parts(self) -> list[tuple[Path, Path]]:
+        """``(ids file, npy file)`` pairs in reading order; a part missing either half is an error."""
+        out = []
+        for npy in self.parts:
+            ids = npy.with_name(npy.name[:-len(".npy")] + ".ids.txt")
+            if not ids.is_file():
+                raise UsageError(f"{npy}: its docids file {ids.name} is missing")
+            out.append((ids, npy))
+        return out
+
+    def count(self) -> int:
+        return sum(m.count for m in self.metas) if self.kind == "dense" else sum(
+            m.stats.get("documents", 0) for m in self.metas)
+
+    def iter_dense(self, chunk: int = 65_536) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Stream ``(docids, float32 [n, dim])`` in chunks, part by part (memory-mapped, never all in
+        RAM); shapes, finiteness, each directory's count and ids across directories are checked."""
+        if self.kind != "dense":
+            raise UsageError(f"{self}: sparse vectors go to the lucene, seismic or exact backends, not faiss")
+        dim = self.meta.dim
+        hashes = IdHashSet()
+        for d, m in zip(self.dirs, self.metas):
+            total = 0
+            for ids_path, npy in self.dense_parts():
+                if npy.parent != d:
+                    continue
+                try:
+                    ids = ids_path.read_text(encoding="utf-8").splitlines()
+                except UnicodeDecodeError:
+                    raise UsageError(f"{ids_path}: not valid UTF-8") from None
+                try:
+                    arr = np.load(npy, mmap_mode="r", allow_pickle=False)  # never unpickle user files
+                except ValueError as e:
+                    raise UsageError(f"{npy}: not a numpy array file ({e})") from None
+                if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] != len(ids):
+                    raise UsageError(f"{npy}: shape {arr.shape} does not match {len(ids)} ids x dim {dim}")
+                for n, docid in enumerate(ids, 1):
+                    if docid.split() != [docid]:
+                        raise UsageError(f"{ids_path}:{n}: docid {docid!r} is empty or contains whitespace")
+                    hashes.add(docid)
+                total += len(ids)
+                for s in range(0, len(ids), chunk):
+                    block = np.ascontiguousarray(arr[s:s + chunk], dtype=np.float32)
+                    if not np.isfinite(block).all():
+                        raise UsageError(f"{npy}: non-finite values in rows {s}..{s + len(block) - 1}")
+                    yield ids[s:s + chunk], block
+            if total != m.count:
+                raise UsageError(f"{d}: meta.json says {m.count} vectors, the parts hold {total}")
+        self.check_duplicates(hashes)
+
+
+def _merge(dirs: list[Path], metas: list[VectorsMeta]) -> VectorsMeta:
+    """The metadata of shards read as one collection: common settings checked, statistics merged."""
+    _same(metas, dirs, "kind (sparse/dense)", lambda m: m.kind)
+    _same(metas, dirs, "encoder", lambda m: m.encoder)
+    if metas[0].kind == "dense":
+        _same(metas, dirs, "dimension", lambda m: m.dim)
+        _same(metas, dirs, "normalization", lambda m: m.normalized)
+        shards = [{"dir": str(d.resolve()), "count": m.count, "shard": m.stats.get("shard")} for d, m in zip(dirs, metas)]
+        return VectorsMeta(format=DENSE_FORMAT, dim=metas[0].dim, count=sum(m.count for m in metas),
+                           encoder=metas[0].encoder, normalized=metas[0].normalized, stats={"shards": shards})
+    _same(metas, dirs, "feature space", lambda m: m.space.fingerprint())
+    _same(metas, dirs, "quantization scale", lambda m: m.quant_scale)
+    _same(metas, dirs, "pooling", lambda m: m.pooling)
+    _same(metas, dirs, "origin (foreign JsonVectorCollection or written by encode)", lambda m: m.foreign)
+    st = [m.stats for m in metas]
+    docs = [s.get("documents", 0) for s in st]
+    inputs = [s.get("documents", 0) + s.get("empty_after_quantization", 0) for s in st]
+    n, n_in = sum(docs), sum(inputs)
+    post = sum(s.get("postings", 0) for s in st)
+    stats: dict[str, Any] = {"documents": n, "postings": post, "mean_terms_per_doc": post / n if n else 0.0}
+    if all("l0" in s for s in st):
+        l0s = [s["l0"] for s in st]
+        stats["l0"] = {k: (sum(l[k] * w for l, w in zip(l0s, inputs)) / n_in if n_in else 0.0) if k.endswith("_mean")
+                       else max(l[k] for l in l0s) for k in l0s[0]}
+    stats["empty_after_quantization"] = sum(s.get("empty_after_quantization", 0) for s in st)
+    if all("quantization" in s for s in st):
+        qs = [s["quantization"] for s in st]
+        w, z = sum(q["weights"] for q in qs), sum(q["zeroed"] for q in qs)
+        stats["quantization"] = {"scale": qs[0]["scale"], "weights": w, "zeroed": z,
+                                 "zeroed_fraction": z / w if w else 0.0,
+                                 "max_rel_error": max(q["max_rel_error"] for q in qs)}
+    stats["shards"] = [{"dir": str(d.resolve()), "documents": s.get("documents", 0), "shard": s.get("shard")}
+                       for d, s in zip(dirs, st)]
+    m0 = metas[0]
+    return VectorsMeta(m0.feature_space, m0.quant_scale, m0.encoder, m0.pooling, stats, foreign=m0.foreign)
+
+
+def _sparse_parts(d: Path) -> list[Path]:
+    parts = sorted(d.glob("part-*.jsonl"), key=_natural_path)
+    if not parts:
+        raise UsageError(f"{d} holds no part-*.jsonl files")
+    return parts
+
+
+def _dense_npys(d: Path) -> list[Path]:
+    parts = sorted(d.glob("part-*.npy"), key=_natural_path)
+    if not parts:
+        raise UsageError(f"{d} holds no part-*.npy files")
+    return parts
+
+
+FOREIGN_SUFFIXES = (".jsonl", ".json")
+
+
+def open_collection(dirs: str | os.PathLike | Sequence[str | os.PathLike], *, kind: str | None = None,
+                    quant_scale: float | None = None) -> Collection:
+    """Open one or more vectors directories as one :class:`Collection` (the one reader).
+
+    Several directories are shards of one collection (``encode --shard-id i --shard-num n``): their
+    kind, feature space, quantization scale, encoder and pooling (dense: dimension) must agree, and
+    an id in two of them is refused when the collection is read or validated. ``kind`` ("sparse" |
+    "dense") refuses the other kind with a hint.
+
+    A directory without ``meta.json`` holding ``*.jsonl`` / ``*.json`` files is a *foreign*
+    JsonVectorCollection (another tool's, e.g. Pyserini's encoders): see :func:`open_foreign`;
+    ``quant_scale`` then quantizes float weights (integers are taken as they are).
+    """
+    if isinstance(dirs, (str, os.PathLike)):
+        dirs = [dirs]
+    paths = [Path(d) for d in dirs]
+    if not paths:
+        raise UsageError("no vectors directory given")
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        r = p.resolve()
+        if r in seen:
+            raise UsageError(f"{p} is given twice (as {seen[r]} and {p})")
+        seen[r] = p
+    for p in paths:
+        if not p.is_dir():
+            raise UsageError(f"{p} is not a directory" if p.exists() else f"vectors directory {p} does not exist")
+    has_meta = [(p / META_FILE).is_file() for p in paths]
+    if not any(has_meta):
+        if kind == "dense":
+            raise UsageError(f"{paths[0]} has no {META_FILE}: not a dense vectors directory written by "
+                             "`python -m pyserini_splare.encode`")
+        return open_foreign(paths, quant_scale=quant_scale)
+    if not all(has_meta):
+        missing = paths[has_meta.index(False)]
+        raise UsageError(f"{missing} has no {META_FILE} while {paths[has_meta.index(True)]} has one: give shards "
+                         "written by one `encode` run")
+    metas = [read_meta(p, kind) for p in paths]
+    if quant_scale is not None and metas[0].kind == "sparse" and any(m.quant_scale != quant_scale for m in metas):
+        raise UsageError(f"{paths[0]} is quantized at scale {metas[0].quant_scale:g}; --quant-scale applies only to "
+                         "folders without meta.json (re-quantize with copy_vectors_dir)")
+    parts = [f for p, m in zip(paths, metas) for f in (_sparse_parts(p) if m.kind == "sparse" else _dense_npys(p))]
+    return Collection(paths, metas, parts)
+
+
+def open_foreign(dirs: Sequence[Path], quant_scale: float | None = None) -> Collection:
+    """A JsonVectorCollection folder this toolkit did not write (no ``meta.json``), e.g. from
+    Pyserini's own encoders: ``{"id", "contents", "vector": {term: weight}}`` lines in ``*.jsonl`` /
+    ``*.json`` files (read in name order).
+
+    Terms are opaque strings (a :class:`~.spaces.ForeignSpace` of the terms found, sorted); integer
+    weights are taken as they are (scale 1); float weights are refused unless ``quant_scale`` is
+    given, and then quantized with it into a converted copy under the returned collection's ``tmp``.
+    One pass reads every file (validation and the term list).
+    """
+    parts = []
+    for d in dirs:
+        found = sorted(p for p in d.iterdir() if p.is_file() and p.name.endswith(FOREIGN_SUFFIXES)
+                       and not p.name.startswith("."))
+        if not found:
+            raise UsageError(f"{d} has no {META_FILE} and no *.jsonl / *.json files: not a vectors directory")
+        parts.extend(found)
+    scale = None if quant_scale is None else check_scale(quant_scale)
+    terms: set[str] = set()
+    n_docs = n_post = 0
+    floats = False
+    for part in parts:
+        for where, obj in iter_json_lines(part):
+            read_id(obj, where)
+            if "vector" not in obj:
+                raise UsageError(f"{where}: missing 'vector'")
+            vec = obj["vector"]
+            is_int = isinstance(vec, dict) and vec and set(map(type, vec.values())) == {int}
+            if not is_int:
+                check_vector(vec, where)  # names any bad term or weight
+                if scale is None:
+                    w = next(w for w in vec.values() if type(w) is not int)
+                    raise UsageError(f"{where}: float weight {w!r} in a folder without {META_FILE}: stored impacts "
+                                     "are integers (Lucene truncates floats silently); pass --quant-scale S to "
+                                     "quantize them as round(w * S)")
+                floats = True
+            else:
+                check_vector(vec, where, integer=scale is None)
+            terms.update(vec)
+            n_docs += 1
+            n_post += len(vec)
+    if n_docs == 0:
+        raise UsageError(f"{dirs[0]}: no documents")
+    space = ForeignSpace(sorted(terms), name="foreign")
+    meta = VectorsMeta(space.to_meta(), scale if floats or scale is not None else 1.0,
+                       encoder={"type": "foreign", "source": [str(d.resolve()) for d in dirs]},
+                       pooling={}, stats={"documents": n_docs, "postings": n_post,
+                                          "mean_terms_per_doc": n_post / n_docs}, foreign=True)
+    coll = Collection(list(dirs), [meta], parts)
+    coll.meta = meta
+    return coll
+
+
+def quantized_foreign_copy(coll: Collection, out: Path) -> Collection:
+    """Write a foreign collection's vectors quantized at its scale (float weights -> integer impacts)
+    as a vectors directory at ``out`` (for backends that read part files: Lucene, Seismic)."""
+    space, scale = coll.space, coll.quant_scale
+    with VectorsWriter(out, space=space, quant_scale=scale, encoder=coll.meta.encoder) as w:
+        for part in coll.parts:
+            for where, obj in iter_json_lines(part):
+                vec = obj["vector"]
+                ids = space.ids(vec)
+                wts = np.fromiter((float(x) for x in vec.values()), dtype=np.float64, count=len(vec))
+                w.write(read_id(obj, where), SparseVector(ids, wts))
+    c = open_collection(out)
+    c.meta.foreign = True
+    return c
+
+
+# --------------------------------------------------------------------------------------------
+# One-directory helpers (the public API of pyserini_splare.vectors)
+# --------------------------------------------------------------------------------------------
+
+
+def part_files(vectors_dir: str | os.PathLike) -> list[Path]:
+    """The sparse part files of one directory, in reading order."""
+    return _sparse_parts(Path(vectors_dir))
+
+
+def iter_vectors(vectors_dir: str | os.PathLike) -> Iterator[tuple[str, dict[str, int]]]:
+    """Stream ``(docid, {term: int impact})`` over every part of a vectors directory, validated."""
+    return open_collection(vectors_dir, kind="sparse").iter_vectors()
+
+
+def validate_vectors_dir(vectors_dir: str | os.PathLike, space: FeatureSpace | None = None,
+                         max_id_length: int | None = None, desc: str = "validating vectors") -> tuple[int, int, int]:
+    """:meth:`Collection.validate` of one directory (``space`` given: terms checked)."""
+    return open_collection(vectors_dir, kind="sparse").validate(max_id_length=max_id_length,
+                                                                check_terms=space is not None, desc=desc)
+
+
+def copy_vectors_dir(src: str | os.PathLike | Sequence, dst: str | os.PathLike, transform=None, *,
+                     quant_scale: float | None = None, overwrite: bool = False) -> VectorsMeta:
+    """Rewrite a vectors directory through ``transform(SparseVector) -> SparseVector`` (e.g. pruning).
+
+    ``quant_scale``: re-quantize at another scale (None keeps the source's). Re-quantizing at the
+    source's scale is exact (stored weights are multiples of 1/scale); at another scale each weight
+    becomes ``round(q * s / s_src)`` of its stored integer ``q`` (exact halves may go either way in
+    floating point), which can differ by one step from ``round(w * s)`` of the original float.
+    """
+    coll = open_collection(src, kind="sparse")
+    transform = transform or (lambda v: v)
+    scale = coll.quant_scale if quant_scale is None else float(quant_scale)
+    with VectorsWriter(dst, space=coll.space, quant_scale=scale, encoder=coll.meta.encoder,
+                       pooling=coll.meta.pooling, overwrite=overwrite) as w:
+        for docid, vec in coll.iter_sparse():
+            w.write(docid, transform(vec))
+    return read_meta(dst)
+
+
+def VectorWriter(out_dir: str | os.PathLike, space: FeatureSpace, quant_scale: float = DEFAULT_QUANT_SCALE, *,
+                 shard_size: int = DEFAULT_PART_SIZE, encoder: Mapping[str, Any] | None = None,
+                 pooling: Mapping[str, Any] | None = None, overwrite: bool = False) -> VectorsWriter:
+    """The old streaming writer's signature, kept while its callers move to :class:`VectorsWriter`."""
+    return VectorsWriter(out_dir, space=space, quant_scale=quant_scale, part_size=shard_size, encoder=encoder,
+                         pooling=pooling, overwrite=overwrite)
+
+
+def dense_meta(dim: int, count: int, encoder: Mapping[str, Any], stats: Mapping[str, Any] | None = None,
+               normalized: bool = True) -> dict[str, Any]:
+    """A dense ``meta.json`` as a dict (the schema of :class:`VectorsMeta`, dense kind)."""
+    return VectorsMeta(format=DENSE_FORMAT, dim=dim, count=count, encoder=dict(encoder), normalized=normalized,
+                       stats=dict(stats or {})).to_json()
+
+
+def read_dense_meta(vectors_dir: str | os.PathLike) -> dict[str, Any]:
+    """A dense directory's ``meta.json`` as a dict (refuses sparse directories with a hint)."""
+    return read_meta(vectors_dir, "dense").to_json()
+
+
+def iter_dense(vectors_dir: str | os.PathLike, chunk: int = 65_536) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Stream ``(ids, float32 [n, dim])`` of one dense directory (:meth:`Collection.iter_dense`)."""
+    return open_collection(vectors_dir, kind="dense").iter_dense(chunk)
+
+
+__all__ = [
+    "VECTORS_FORMAT", "DENSE_FORMAT", "META_FILE", "DEFAULT_PART_SIZE", "MAX_IMPACT", "VectorsMeta", "VectorsWriter",
+    "Collection", "open_collection", "open_foreign", "read_meta", "part_files", "iter_vectors", "iter_jsonl_vectors",
+    "validate_vectors_dir", "copy_vectors_dir", "dense_meta", "read_dense_meta", "iter_dense", "part_name",
+    "sparse_meta_from_parts", "quantize",
+]
