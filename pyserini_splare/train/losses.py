@@ -82,8 +82,12 @@ def build_loss(model, cfg: LossConfig):
     from sentence_transformers.sparse_encoder import losses
     from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import SpladeRegularizerWeightSchedulerCallback
 
+    from .st_module import L0Flops
+
+    # FlopsLoss as sentence-transformers computes it, recording the batch's ℓ0 for the progress bar.
     loss = losses.SpladeLoss(model, main_loss(model, cfg), document_regularizer_weight=cfg.flops_doc,
-                             query_regularizer_weight=cfg.flops_query)
+                             query_regularizer_weight=cfg.flops_query, document_regularizer=L0Flops(model),
+                             query_regularizer=L0Flops(model))
     callbacks = []
     if cfg.flops_warmup > 0:
         callbacks.append(SpladeRegularizerWeightSchedulerCallback(loss, scheduler_type=cfg.flops_schedule,

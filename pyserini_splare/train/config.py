@@ -1,0 +1,145 @@
+"""Training settings: one dataclass feeds the CLI flags, the recipes and the saved ``train_config.json``.
+
+Precedence: the dataclass defaults (the SPLARE recipe, see docs/training.md) < a recipe
+(``--recipe NAME``: ``recipes/NAME.yaml`` shipped in the package, or a YAML file) < explicit flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .._cli import UsageError
+from .losses import LOSSES
+
+RECIPES_DIR = Path(__file__).with_name("recipes")
+# Encoder kinds this trainer can train, and how by default: SPLADE (BERT) fully fine-tuned; LLM trunks
+# (SPLADE-LLM, SPLARE) with a LoRA adapter, the SAE frozen.
+TRAINABLE_KINDS = {"splade": "full", "splade-llm": "lora", "splare": "lora"}
+TUNE_MODES = ("auto", "full", "lora")
+# Recipe keys that describe the recipe rather than set a flag.
+RECIPE_META = ("description", "kinds")
+
+
+def _f(default: Any, help: str, **kw) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    encoder: str = _f(None, "encoder SPEC to start from (splade:DIR, splade-llm:DIR, splare:DIR)")
+    train_data: str = _f(None, "training JSONL (FlagEmbedding format, see train.data)")
+    output: str = _f(None, "output checkpoint directory (an encoder spec of the same kind once done)")
+    dev_topics: str | None = _f(None, "dev queries (file or registered name) for periodic evaluation")
+    dev_qrels: str | None = _f(None, "dev qrels")
+    dev_corpus: str | None = _f(None, "dev corpus (encoded, indexed with the exact backend, searched)")
+    dev_every: int = _f(0, "evaluate on the dev set every N steps (0: only before and after training)")
+    dev_metrics: str = _f("RR@10,nDCG@10,R@100", "comma-separated ir_measures names for the dev evaluation")
+    recipe: str | None = _f(None, "named recipe (splare-7b, splade-8b, splade-tiny-cpu) or a YAML file")
+    loss: str | None = _f(None, f"one of {', '.join(LOSSES)} (default: kl with teacher scores, else infonce)")
+    temperature: float | None = _f(None, "τ of KL distillation (default 80: Llama Scope; 50 for Gemma Scope) or "
+                                         "of InfoNCE (default 1)")
+    flops_query: float = _f(1e-4, "λ_q, FLOPS regularization weight on queries")
+    flops_doc: float = _f(1e-4, "λ_d, FLOPS regularization weight on documents")
+    flops_warmup: float = _f(1 / 3, "fraction of the steps over which λ rises (quadratically) from 0")
+    tune: str = _f("auto", f"{'|'.join(TUNE_MODES)}: full fine-tuning or a LoRA adapter (auto: by kind)")
+    lora_r: int = _f(64, "LoRA rank")
+    lora_alpha: int = _f(128, "LoRA alpha")
+    lora_targets: list[str] | None = _f(None, "LoRA target modules (default: the attention projections)",
+                                        nargs="+")
+    lr: float = _f(5e-5, "peak learning rate (AdamW, linear decay)")
+    warmup_ratio: float = _f(0.01, "fraction of the steps of linear LR warm-up")
+    batch_size: int = _f(16, "queries per device per step (each with 1 positive + NEGATIVES negatives)")
+    grad_accum: int = _f(1, "gradient accumulation steps")
+    negatives: int = _f(8, "hard negatives per query")
+    max_length: int = _f(512, "max tokens of queries and documents in training")
+    epochs: float = _f(1.0, "epochs over the training data")
+    max_steps: int = _f(-1, "stop after N optimizer steps (overrides --epochs)")
+    seed: int = _f(42, "random seed (data order, dropout, negative sampling)")
+    device: str = _f("auto", "cpu, cuda, or auto (multi-GPU: launch with torchrun / accelerate)")
+    dtype: str = _f("fp32", "bf16|fp16|fp32 mixed precision")
+    grad_checkpointing: bool = _f(False, "gradient checkpointing on the trunk")
+    save_steps: int = _f(500, "write a resumable checkpoint every N steps")
+    save_total_limit: int = _f(2, "keep the last N checkpoints")
+    log_every: int = _f(10, "log loss, ℓ0 and step time every N steps")
+    resume: bool = _f(False, "continue the unfinished run in OUTPUT.partial from its last checkpoint")
+
+    def validate(self) -> None:
+        for name in ("encoder", "train_data", "output"):
+            if not getattr(self, name):
+                raise UsageError(f"--{name.replace('_', '-')} is required (see --help)")
+        if self.loss is not None and self.loss not in LOSSES:
+            raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.tune not in TUNE_MODES:
+            raise UsageError(f"--tune must be one of {', '.join(TUNE_MODES)}, got {self.tune!r}")
+        if self.dtype not in ("bf16", "fp16", "fp32"):
+            raise UsageError(f"--dtype must be bf16, fp16 or fp32, got {self.dtype!r}")
+        if self.temperature is not None and not self.temperature > 0:
+            raise UsageError(f"--temperature must be positive, got {self.temperature}")
+        positive = ("lr", "batch_size", "grad_accum", "max_length", "save_steps", "log_every", "lora_r", "lora_alpha",
+                    "epochs")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name in ("negatives", "flops_query", "flops_doc", "dev_every"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        for name in ("warmup_ratio", "flops_warmup"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise UsageError(f"--max-steps must be positive (or -1 for --epochs), got {self.max_steps}")
+        dev = [self.dev_topics, self.dev_qrels, self.dev_corpus]
+        if any(dev) and not all(dev):
+            raise UsageError("--dev-topics, --dev-qrels and --dev-corpus go together")
+        if not os.path.isfile(self.train_data):
+            raise UsageError(f"training data {self.train_data} does not exist")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def read_recipe(name: str) -> dict[str, Any]:
+    """A recipe's settings: a shipped name or a YAML file path. Unknown keys are errors."""
+    import yaml
+
+    path = RECIPES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        if name.endswith((".yaml", ".yml")) and os.path.isfile(name):
+            path = Path(name)
+        else:
+            raise UsageError(f"unknown recipe {name!r} (known: {', '.join(recipe_names())}, or a .yaml file)")
+    try:
+        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise UsageError(f"cannot read recipe {path}: {str(e).splitlines()[0]}") from None
+    if not isinstance(obj, dict):
+        raise UsageError(f"recipe {path}: expected a mapping of settings")
+    known = {f.name for f in fields(TrainConfig)} - {"encoder", "train_data", "output", "recipe", "resume"}
+    unknown = sorted(set(obj) - known - set(RECIPE_META))
+    if unknown:
+        raise UsageError(f"recipe {path}: unknown settings {unknown}")
+    return obj
+
+
+def make_config(explicit: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
+    """Defaults < recipe < explicit (non-None) values. Returns the config and the recipe's meta keys."""
+    values: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    if explicit.get("recipe"):
+        r = read_recipe(explicit["recipe"])
+        meta = {k: r.pop(k) for k in RECIPE_META if k in r}
+        values.update(r)
+    values.update({k: v for k, v in explicit.items() if v is not None})
+    try:
+        cfg = TrainConfig(**values)
+    except TypeError as e:
+        raise UsageError(str(e)) from None
+    return cfg, meta

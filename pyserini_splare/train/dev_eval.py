@@ -1,0 +1,77 @@
+"""Dev evaluation during training, through this toolkit's own pipeline: encode -> exact index -> search -> eval.
+
+The model being trained encodes the dev corpus into a vectors directory (the one writer,
+``formats.vectors_dir.VectorsWriter``, as ``encode`` does), the exact backend indexes it, its searcher
+answers the encoded dev queries, and ``eval.evaluate`` (ir_measures) scores the run. So what is measured
+is what ``encode --encoder KIND:DIR`` + ``index`` + ``search`` would give with the saved checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+ENCODE_BATCH = 64
+
+
+def evaluate_model(model, topics: dict[str, str], corpus: str, qrels: str, metrics: Sequence[str], workdir: str | Path,
+                   *, hits: int = 100, keep_vectors: bool = False) -> dict[str, float]:
+    """Encode ``corpus`` and ``topics`` with ``model`` (a SparseModel), search, evaluate; returns {metric: value}.
+
+    ``workdir`` receives ``vectors/`` (kept with ``keep_vectors``), ``index/`` (removed) and ``run.txt``.
+    """
+    from ..corpus import open_corpus
+    from ..eval import evaluate
+    from ..formats.runs import write_run
+    from ..formats.vectors_dir import VectorsWriter
+    from ..index.backends import build_index
+    from ..search._base import open_searcher
+
+    workdir = Path(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    was_training = model.training
+    model.eval()
+    try:
+        vec_dir = workdir / "vectors"
+        with VectorsWriter(vec_dir, space=model.space, encoder=model.spec(), pooling=model.pooling_meta()) as w:
+            batch: list = []
+            for doc in open_corpus(corpus):
+                batch.append(doc)
+                if len(batch) == ENCODE_BATCH:
+                    for d, v in zip(batch, model.encode([d.text for d in batch], "doc")):
+                        w.write(d.id, v)
+                    batch = []
+            for d, v in zip(batch, model.encode([d.text for d in batch], "doc")):
+                w.write(d.id, v)
+        qids = list(topics)
+        qvecs = model.encode([topics[q] for q in qids], "query")
+    finally:
+        model.train(was_training)
+    index_dir = workdir / "index"
+    build_index("exact", [os.fspath(vec_dir)], os.fspath(index_dir))
+    queries = {}
+    for q, v in zip(qids, qvecs):
+        v = v.nonzero()
+        if len(v):
+            queries[q] = {t: float(x) for t, x in zip(model.space.terms(v.ids), v.weights)}
+    with open_searcher(index_dir) as searcher:
+        # A query whose weights all round to 0 retrieves nothing (and counts 0 in the mean, as trec_eval -c).
+        results = {}
+        for q, vec in queries.items():
+            try:
+                results.update(searcher.batch_search({q: vec}, k=hits))
+            except Exception as e:  # noqa: BLE001 - an empty quantized query is a 0, not a failed evaluation
+                from .._cli import UsageError
+
+                if not isinstance(e, UsageError):
+                    raise
+    run = {q: dict(h) for q, h in results.items() if h}
+    write_run(workdir / "run.txt", run, "dev")
+    shutil.rmtree(index_dir)
+    if not keep_vectors:
+        shutil.rmtree(vec_dir)
+    return evaluate(qrels, run, list(metrics)) if run else {m: 0.0 for m in metrics}

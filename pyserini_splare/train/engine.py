@@ -1,0 +1,298 @@
+"""The training run: sentence-transformers' ``SparseEncoderTrainer`` on the toolkit's own SparseModel.
+
+No training loop of our own: multi-GPU (torchrun / accelerate, DDP), bf16/fp16, gradient accumulation,
+checkpoints, resume, LR schedule and logging are the Hugging Face Trainer's, under sentence-transformers'
+``SparseEncoderTrainer`` and its losses (:mod:`.losses`). What this module adds, as hooks and callbacks:
+
+* the model: ``load_encoder(SPEC)`` -> :class:`~.st_module.ToolkitSparseModule` (the trained modules are
+  the encode modules); a LoRA adapter on the trunk via peft for LLM trunks (SPLARE, SPLADE-LLM), full
+  fine-tuning for BERT SPLADE; an SAE is made of buffers and never trained;
+* resuming: a checkpoint holds the toolkit checkpoint plus the trainable tensors by name
+  (``_load_from_checkpoint`` copies them back, the Trainer restores optimizer, scheduler, RNG and data
+  position);
+* a progress bar with loss, ℓ0 of queries and documents and step time; a per-step log
+  (``train_log.jsonl``); dev evaluation through :mod:`.dev_eval`;
+* the output: built in ``OUTPUT.partial`` and renamed to ``OUTPUT`` when training ends, a checkpoint
+  directory of the starting encoder's kind (``splade:OUTPUT``, ``splare:OUTPUT``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .._cli import UsageError, partial_dir, progress
+from .config import TRAINABLE_KINDS, TrainConfig
+from .data_format import LABEL, columns, first_has_scores, training_rows
+from .losses import LossConfig
+
+CONFIG_FILE = "train_config.json"
+LOG_FILE = "train_log.jsonl"
+CHECKPOINTS = "checkpoints"
+DEV_DIR = "dev"
+# τ when the loss's own default applies (no --temperature): the SPLARE recipe's 80 for Llama Scope SAEs
+# (App. B, second-hand) for KL; 1 for InfoNCE on dot products (sentence-transformers' default scale).
+DEFAULT_TEMPERATURE = {"kl": 80.0, "marginmse": 1.0, "infonce": 1.0}
+
+
+def _check_output(cfg: TrainConfig) -> Path:
+    out = Path(cfg.output)
+    part = partial_dir(out)
+    if out.exists():
+        raise UsageError(f"{out} already exists (a finished run; choose another --output)")
+    if not out.parent.is_dir():
+        raise UsageError(f"parent directory {out.parent} does not exist")
+    if part.exists() and not cfg.resume:
+        raise UsageError(f"an unfinished run is in {part}: pass --resume to continue it, or remove it")
+    if cfg.resume and not part.exists():
+        raise UsageError(f"--resume: no unfinished run in {part}")
+    return part
+
+
+def _check_kind(spec: str) -> str:
+    from ..encode import resolve_spec
+
+    kind, _ = resolve_spec(spec)
+    if kind not in TRAINABLE_KINDS:
+        raise UsageError(f"encoder kind {kind!r} cannot be trained here (trainable: {', '.join(TRAINABLE_KINDS)})")
+    return kind
+
+
+def _loss_config(cfg: TrainConfig, has_scores: bool) -> LossConfig:
+    loss = cfg.loss or ("kl" if has_scores else "infonce")
+    if loss in ("kl", "marginmse") and not has_scores:
+        raise UsageError(f"{cfg.train_data}: --loss {loss} needs teacher scores (pos_scores/neg_scores); "
+                         "use --loss infonce, or mine with train.data --teacher")
+    tau = cfg.temperature if cfg.temperature is not None else DEFAULT_TEMPERATURE[loss]
+    return LossConfig(loss=loss, temperature=tau, flops_query=cfg.flops_query, flops_doc=cfg.flops_doc,
+                      flops_warmup=cfg.flops_warmup)
+
+
+def _dataset(cfg: TrainConfig, with_label: bool, cache_dir: str):
+    """The training rows as a datasets.Dataset, built by streaming (and so validating) the whole file first:
+    a bad line is reported before anything is written at the output path."""
+    from datasets import Dataset
+    from datasets.exceptions import DatasetGenerationError
+
+    def gen(path, negatives, with_label, seed):
+        yield from training_rows(path, negatives, with_label, seed)
+
+    try:
+        ds = Dataset.from_generator(gen, gen_kwargs={"path": cfg.train_data, "negatives": cfg.negatives,
+                                                     "with_label": with_label, "seed": cfg.seed},
+                                    cache_dir=cache_dir)
+    except DatasetGenerationError as e:
+        cause = e.__cause__ or e.__context__
+        while cause is not None and not isinstance(cause, UsageError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise cause from None
+        raise
+    return ds.select_columns(columns(cfg.negatives, with_label))
+
+
+def _tune(model, kind: str, cfg: TrainConfig) -> str:
+    """Make the trainable parameters trainable: a LoRA adapter on the trunk, or everything but buffers."""
+    mode = TRAINABLE_KINDS[kind] if cfg.tune == "auto" else cfg.tune
+    if mode == "lora":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        model.trunk.add_lora(r=cfg.lora_r, alpha=cfg.lora_alpha, target_modules=cfg.lora_targets)
+    else:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    if cfg.grad_checkpointing:
+        root = model.trunk.root
+        root.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if mode == "lora" and hasattr(root, "enable_input_require_grads"):
+            root.enable_input_require_grads()
+    model.train()
+    return mode
+
+
+def _last_checkpoint(part: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    d = part / CHECKPOINTS
+    return get_last_checkpoint(str(d)) if d.is_dir() else None
+
+
+def _trainer_class():
+    from sentence_transformers.sparse_encoder import SparseEncoderTrainer
+
+    from .st_module import load_trainable_state
+
+    class Trainer(SparseEncoderTrainer):
+        """SparseEncoderTrainer + two hooks: resume copies the checkpoint's trainable tensors back by name
+        (the model is not rebuilt from the checkpoint), and each step's loss is kept at full precision."""
+
+        step_loss = 0.0
+
+        def _load_from_checkpoint(self, checkpoint_path: str, model=None) -> None:
+            load_trainable_state(self.model[0], checkpoint_path)
+
+        def training_step(self, *args, **kwargs):
+            loss = super().training_step(*args, **kwargs)
+            self.step_loss += float(loss.detach())  # already divided by the accumulation steps
+            return loss
+
+    return Trainer
+
+
+def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None, start_step: int):
+    from transformers import TrainerCallback
+
+    class StepLog(TrainerCallback):
+        """Progress bar (loss, ℓ0 of queries and documents, step time) and ``train_log.jsonl`` (every step)."""
+
+        def __init__(self):
+            self.bar = None
+            self.t0 = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.bar = progress(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+            trainer.step_loss = 0.0
+
+        def on_step_end(self, args, state, control, **kw):
+            dt = time.perf_counter() - self.t0
+            row = {"step": state.global_step, "loss": trainer.step_loss,
+                   "l0_query": loss.query_regularizer.last_l0, "l0_doc": loss.document_regularizer.last_l0,
+                   "lambda_query": loss.query_regularizer_weight, "lambda_doc": loss.document_regularizer_weight,
+                   "lr": trainer.lr_scheduler.get_last_lr()[0], "seconds": round(dt, 4)}
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            self.bar.update(1)
+            if state.global_step % cfg.log_every == 0 or state.global_step == state.max_steps:
+                self.bar.set_postfix(loss=f"{row['loss']:.4f}", l0_q=f"{row['l0_query']:.0f}",
+                                     l0_d=f"{row['l0_doc']:.0f}", s_step=f"{dt:.2f}")
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.close()
+
+    class DevEval(TrainerCallback):
+        """The toolkit's encode -> exact index -> search -> eval on the dev set, before, every N steps, after."""
+
+        def _run(self, step: int, final: bool = False):
+            from .dev_eval import evaluate_model
+
+            m = trainer.model[0].sparse_model
+            res = evaluate_model(m, dev["topics"], cfg.dev_corpus, cfg.dev_qrels, dev["metrics"],
+                                 part / DEV_DIR / f"step-{step}", keep_vectors=final)
+            with open(part / DEV_DIR / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": step, **res}) + "\n")
+            print(f"dev step {step}: " + " ".join(f"{k}={v:.4f}" for k, v in res.items()), file=sys.stderr)
+
+        def on_train_begin(self, args, state, control, **kw):
+            if state.global_step == 0:
+                (part / DEV_DIR).mkdir(exist_ok=True)
+                self._run(0)
+
+        def on_step_end(self, args, state, control, **kw):
+            if cfg.dev_every and state.global_step % cfg.dev_every == 0 and state.global_step < state.max_steps:
+                self._run(state.global_step)
+
+    cbs = [StepLog()]
+    if dev is not None:
+        cbs.append(DevEval())
+    return cbs
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log rows after the checkpoint's step (they will be trained again)."""
+    if not path.exists():
+        return
+    rows = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and json.loads(ln)["step"] <= step]
+    path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+
+
+def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Run training as configured; returns a summary. Bad input raises UsageError before OUTPUT is touched."""
+    cfg.validate()
+    kind = _check_kind(cfg.encoder)
+    part = _check_output(cfg)
+    has_scores = first_has_scores(cfg.train_data)
+    loss_cfg = _loss_config(cfg, has_scores)
+    dev = None
+    if cfg.dev_topics:
+        from ..eval import parse_metrics
+        from ..topics import get_topics
+
+        metrics = [m.strip() for m in cfg.dev_metrics.split(",") if m.strip()]
+        parse_metrics(metrics)
+        dev = {"topics": get_topics(cfg.dev_topics), "metrics": metrics}
+
+    import torch
+    from sentence_transformers.sparse_encoder import SparseEncoder, SparseEncoderTrainingArguments
+    from transformers import PrinterCallback, ProgressCallback
+
+    from ..encode import load_encoder
+    from .losses import build_loss
+    from .st_module import ToolkitSparseModule
+
+    torch.manual_seed(cfg.seed)
+    cache = tempfile.mkdtemp(prefix=".train-data-", dir=Path(cfg.output).parent)
+    try:
+        ds = _dataset(cfg, loss_cfg.needs_scores, cache)
+        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        mode = TRAINABLE_KINDS[kind] if cfg.tune == "auto" else cfg.tune
+        # A frozen base under LoRA is held in the training dtype (bf16 halves an 8B trunk); weights that are
+        # trained stay float32 (mixed precision autocasts the matmuls).
+        load_dtype = cfg.dtype if (mode == "lora" and cfg.dtype != "fp32" and device != "cpu") else "fp32"
+        model = load_encoder(cfg.encoder, dtype=load_dtype)
+        _tune(model, kind, cfg)
+        st_model = SparseEncoder(modules=[ToolkitSparseModule(model, cfg.max_length)], device=device)
+        loss, loss_callbacks = build_loss(st_model, loss_cfg)
+        doc_cols = ["positive"] + [f"negative_{i}" for i in range(1, cfg.negatives + 1)]
+        fresh = not cfg.resume
+        part.mkdir(exist_ok=True)
+        with open(part / CONFIG_FILE, "w", encoding="utf-8") as f:
+            json.dump({**cfg.to_json(), "kind": kind, "tune": mode, "loss_resolved": loss_cfg.__dict__}, f, indent=2)
+        args = SparseEncoderTrainingArguments(
+            output_dir=str(part / CHECKPOINTS), per_device_train_batch_size=cfg.batch_size,
+            gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.lr, warmup_ratio=cfg.warmup_ratio,
+            lr_scheduler_type="linear", num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, seed=cfg.seed,
+            data_seed=cfg.seed, bf16=cfg.dtype == "bf16", fp16=cfg.dtype == "fp16", use_cpu=device == "cpu",
+            save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+            logging_steps=cfg.log_every, report_to=[], disable_tqdm=True, dataloader_drop_last=True,
+            router_mapping={"query": "query", **{c: "document" for c in doc_cols}},
+        )
+        Trainer = _trainer_class()
+        trainer = Trainer(model=st_model, args=args, train_dataset=ds, loss=loss, callbacks=list(loss_callbacks))
+        for cb in (PrinterCallback, ProgressCallback):
+            trainer.remove_callback(cb)
+        log_path = part / LOG_FILE
+        ckpt = None
+        if not fresh:
+            ckpt = _last_checkpoint(part)
+            if ckpt is not None:
+                _truncate_log(log_path, int(Path(ckpt).name.rsplit("-", 1)[-1]))
+            else:
+                log_path.unlink(missing_ok=True)
+        for cb in _callbacks(trainer, loss, cfg, part, log_path, dev, 0) + list(callbacks):
+            trainer.add_callback(cb)
+        result = trainer.train(resume_from_checkpoint=ckpt)
+        model.eval()
+        model.save(part)
+        if dev is not None:
+            from .dev_eval import evaluate_model
+
+            final = evaluate_model(model, dev["topics"], cfg.dev_corpus, cfg.dev_qrels, dev["metrics"],
+                                   part / DEV_DIR / "final", keep_vectors=True)
+            with open(part / DEV_DIR / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": trainer.state.global_step, "final": True, **final}) + "\n")
+            print("dev final: " + " ".join(f"{k}={v:.4f}" for k, v in final.items()), file=sys.stderr)
+        shutil.rmtree(part / CHECKPOINTS, ignore_errors=True)
+        os.replace(part, cfg.output)
+        return {"steps": trainer.state.global_step, "train_loss": result.training_loss, "output": cfg.output}
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
