@@ -214,3 +214,80 @@ def test_missing_run_file(tmp_path, capsys):
     b = _write(tmp_path, "b.txt", RUN_B)
     assert main(["--runs", str(tmp_path / "nope.txt"), b, "--output", str(tmp_path / "f.txt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# Run C has q2 (shared by all three runs) and q3 (its own); A and B have q1 and q2.
+RUN_C_OWN = """\
+q2 Q0 d5 1 4.0 c
+q2 Q0 d8 2 2.5 c
+q2 Q0 d6 3 1.0 c
+q3 Q0 d9 1 3.0 c
+q3 Q0 d2 2 2.0 c
+q3 Q0 d1 3 0.5 c
+"""
+
+
+def test_zmuv_on_different_query_sets_is_refused_and_fuses_the_shared_ones(tmp_path, capsys, ranx_ready):
+    """ranx's zmuv fails on an empty result list (docs/fusion.md): a one-line error under union; under
+    intersection the shared query equals ranx's own fusion."""
+    import warnings
+
+    from ranx import Run, fuse
+
+    paths = [_write(tmp_path, n, t) for n, t in (("a.txt", RUN_A), ("b.txt", RUN_B), ("c.txt", RUN_C_OWN))]
+    out = tmp_path / "f.txt"
+    assert main(["--runs", *paths, "--method", "combsum", "--norm", "zmuv", "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --norm zmuv cannot fuse") and "\n" not in err and not out.exists()
+    assert main(["--runs", *paths, "--method", "combsum", "--norm", "zmuv", "--queries", "intersection",
+                 "--output", str(out)]) == 0
+    runs = [read_trec_run(p) for p in paths]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = fuse([Run.from_dict({"q2": r["q2"]}) for r in runs], norm="zmuv", method="sum").to_dict()
+    assert read_trec_run(out) == {"q2": pytest.approx(ref["q2"], rel=1e-8, abs=1e-9)}
+
+
+@pytest.mark.parametrize("norm", ["min-max", "max", "sum", "rank", "borda", "none"])
+def test_every_norm_on_different_query_sets_equals_ranx(tmp_path, ranx_ready, norm):
+    """Shared queries fuse as ranx fuses the runs cut to them; a query some runs lack fuses as
+    documented (docs/fusion.md): those runs add nothing, or under borda Borda's equal share
+    (1 + 1/n) / 2 for a run that ranked none of the n candidates."""
+    import warnings
+
+    from ranx import Run, fuse
+
+    paths = [_write(tmp_path, n, t) for n, t in (("a.txt", RUN_A), ("b.txt", RUN_B), ("c.txt", RUN_C_OWN))]
+    out = tmp_path / "f.txt"
+    assert main(["--runs", *paths, "--method", "combsum", "--norm", norm, "--output", str(out)]) == 0
+    got = read_trec_run(out)
+    runs = [read_trec_run(p) for p in paths]
+
+    def ranx_sum(cut_runs):
+        # runs given to ranx in rank order (its borda reads positions); the same run twice is fine
+        ordered = [Run.from_dict({q: dict(sorted(h.items(), key=lambda x: (-x[1], x[0]))) for q, h in r.items()})
+                   for r in cut_runs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fuse(ordered, norm=None if norm == "none" else norm, method="sum").to_dict()
+
+    def only(run, qid):
+        return {qid: run[qid]}
+
+    def borda_share(qid, members):
+        n = len({d for r in members for d in r[qid]})  # the query's candidates
+        return (1 + 1 / n) / 2 if norm == "borda" else 0.0
+
+    assert set(got) == {"q1", "q2", "q3"}
+    # q2: every run has it
+    ref = ranx_sum([only(r, "q2") for r in runs])["q2"]
+    assert got["q2"] == pytest.approx(ref, rel=1e-8, abs=1e-9)  # 9 significant digits in the file
+    # q1: A and B have it, C does not
+    ref = ranx_sum([only(runs[0], "q1"), only(runs[1], "q1")])["q1"]
+    shift = borda_share("q1", runs[:2])
+    assert got["q1"] == pytest.approx({d: s + shift for d, s in ref.items()}, rel=1e-8, abs=1e-9)
+    assert list(got["q1"]) == sorted(ref, key=lambda d: (-ref[d], d))  # same ranking as fusing A and B
+    # q3: only C has it; C fused with itself is twice its normalized scores
+    ref = ranx_sum([only(runs[2], "q3"), only(runs[2], "q3")])["q3"]
+    shift = 2 * borda_share("q3", runs[2:])
+    assert got["q3"] == pytest.approx({d: s / 2 + shift for d, s in ref.items()}, rel=1e-8, abs=1e-9)

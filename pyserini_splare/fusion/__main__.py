@@ -26,7 +26,9 @@ examples:
   python -m pyserini_splare.fusion --runs a.txt b.txt --method wsum --weights 0.7 0.3 --output f.txt
 
 Runs with different query sets: by default every query of any run is fused, a run that lacks a query
-adding nothing to it (a warning line gives the counts); --queries intersection keeps shared queries only.
+counting as having retrieved nothing for it (it adds nothing, or under --norm borda the same share to
+every candidate; docs/fusion.md); a warning line gives the counts. --queries intersection keeps shared
+queries only.
 ranx compiles its fusion code with numba on first use (~1m45s once per fresh environment, ~15-20 s per
 later process).
 """

@@ -15,9 +15,15 @@ Choices made explicit here (ranx leaves them open):
   encode this order, so the fused scores are deterministic. Pyserini reads the file's rank column
   instead: the two agree for every run whose rank column follows its scores.
 * **Depth** cuts each run to its top ``depth`` hits before fusion; **k** keeps the top ``k`` fused hits.
-* **Queries missing from some runs.** ranx refuses runs whose query sets differ. ``union`` (default)
-  fuses every query: a run that lacks a query contributes nothing to it (as if it retrieved nothing),
-  so such a query is fused from the runs that have it. ``intersection`` keeps only the queries every run has.
+* **Queries missing from some runs.** ``ranx.fuse`` takes runs with one query set. ``union``
+  (default) fuses every query: a run that lacks a query is given an empty result list for it (it
+  retrieved nothing) and ranx fuses all runs at once. Normalizations are per query, so the queries
+  every run has fuse exactly as ranx fuses the runs cut to them. For a query some runs lack, an
+  empty list adds nothing under every normalization but ``borda``; Borda's rule gives every
+  candidate an equal share for a run that ranked none of them, ``(1 + 1/n) / 2`` with ``n`` the
+  query's candidates, which shifts all of its candidates' fused scores by the same amount (no
+  ranking changes under the sum-based methods). ``zmuv`` is refused when query sets differ: ranx's
+  zmuv kernel fails on an empty result list. ``intersection`` keeps only the queries every run has.
 * **Normalization** applies only to score-based methods (``combsum`` etc., default ``min-max``);
   RRF uses ranks, so ``--norm`` is refused with it.
 """
@@ -69,8 +75,8 @@ class FusionReport:
         counts = ", ".join(f"{n}: {c}" for n, c in zip(names, self.run_queries))
         if self.mode == "union":
             return (f"warning: the runs' query sets differ ({counts}); fused the union of {self.fused_queries} "
-                    f"queries, {self.partial_queries} of them from only some runs (a run without a query adds "
-                    f"nothing to it; --queries intersection keeps only shared queries)")
+                    f"queries, {self.partial_queries} of them from only some runs (a run without a query is fused "
+                    f"as having retrieved nothing for it; --queries intersection keeps only shared queries)")
         return (f"warning: the runs' query sets differ ({counts}); kept the {self.fused_queries} queries all runs "
                 f"share, dropped {self.dropped_queries} (--queries union fuses them all)")
 
@@ -148,42 +154,36 @@ def fuse_runs(
                           partial_queries=len(union - common) if queries == "union" else 0,
                           dropped_queries=len(union - common) if queries == "intersection" else 0)
 
-    # ranx.fuse needs identical query sets: fuse each group of queries shared by the same runs.
-    groups: dict[tuple[int, ...], list[str]] = {}
-    for qid in sorted(keep):
-        members = tuple(i for i, s in enumerate(qsets) if qid in s)
-        groups.setdefault(members, []).append(qid)
+    # ranx.fuse needs identical query sets: a run lacking a query gets an empty result list for it
+    # (it retrieved nothing), and ranx fuses everything in one call.
+    order = sorted(keep)
+    if not order:  # --queries intersection of runs that share no query
+        return {}, report
+    if norm == "zmuv" and report.partial_queries:
+        # ranx 0.3.21's zmuv kernel (a numba prange) takes the mean of an empty list for a padded
+        # query and silently empties other queries of the same run: refuse rather than fuse wrongly.
+        raise ValueError(f"--norm zmuv cannot fuse runs whose query sets differ ({report.partial_queries} queries "
+                         f"are missing from some runs; ranx's zmuv fails on an empty result list): use "
+                         f"--queries intersection or another normalization")
+    padded = [{qid: run.get(qid, {}) for qid in order} for run in cut]
+    out = _ranx_fuse(padded, ranx_method, norm, rrf_k, weights)
+    return {qid: dict(ranked(out.get(qid, {}), k)) for qid in order}, report
 
-    fused: dict[str, dict[str, float]] = {}
-    for members, qids in groups.items():
-        part = _fuse_group([{q: cut[i][q] for q in qids} for i in members], ranx_method, norm, rrf_k,
-                           [weights[i] for i in members] if weights is not None else None)
-        for qid in qids:
-            fused[qid] = dict(ranked(part.get(qid, {}), k))
-    return fused, report
 
-
-def _fuse_group(runs: list[dict], ranx_method: str, norm: str, rrf_k: float, weights):
-    """ranx.fuse on runs sharing one query set; a single run goes through the same ranx functions."""
+def _ranx_fuse(runs: list[dict], ranx_method: str, norm: str, rrf_k: float, weights) -> dict[str, dict[str, float]]:
+    """``ranx.fuse`` on runs with one query set; returns plain ``{qid: {docid: score}}``."""
     import warnings
 
     from ranx import Run, fuse
-    from ranx.fusion import fusion_switch
-    from ranx.normalization import norm_switch
 
     params = {}
     if ranx_method == "rrf":
         params["k"] = rrf_k
     if ranx_method == "wsum":
         params["weights"] = list(weights)
-    ranx_norm = None if norm == "none" else norm
     with warnings.catch_warnings():
         # numba's "unsafe cast from uint64 to int64" inside ranx's rrf: harmless here.
         warnings.simplefilter("ignore")
-        rruns = [Run.from_dict(r) for r in runs]
-        if len(rruns) >= 2:
-            out = fuse(rruns, norm=ranx_norm, method=ranx_method, params=params)
-        else:  # ranx.fuse asserts > 1 run; apply its two steps to the one run that has these queries
-            run = rruns[0] if ranx_norm is None else norm_switch(ranx_norm)(rruns[0])
-            out = fusion_switch(ranx_method)([run], **params)
-        return {q: {d: float(s) for d, s in hits.items()} for q, hits in out.to_dict().items()}
+        out = fuse([Run.from_dict(r) for r in runs], norm=None if norm == "none" else norm, method=ranx_method,
+                   params=params)
+    return {q: {d: float(s) for d, s in hits.items()} for q, hits in out.to_dict().items()}
