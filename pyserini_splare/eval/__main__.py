@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._cli import cli_main, run
-from . import DEFAULT_METRICS, evaluate
+from .measures import DEFAULT_METRICS, evaluate
 
 EPILOG = """\
 Output: one line per metric, `metric<TAB>all<TAB>value` (with --per-query, also `metric<TAB>qid<TAB>value`).
