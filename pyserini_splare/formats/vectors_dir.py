@@ -63,12 +63,14 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
+import orjson
 
 from .._cli import UsageError, atomic_file, check_output_dir, partial_dir, progress
 from .idhash import IdHashSet, find_repeated, id_hash
 from .jsonl import iter_json_lines, read_id
 from .jsonvector import LineFormatter, check_vector
-from .quant import DEFAULT_QUANT_SCALE, MAX_IMPACT, QuantStats, check_scale, dequantize, quantize, quantize_vector
+from .quant import (DEFAULT_QUANT_SCALE, MAX_IMPACT, QuantStats, check_scale, dequantize, impact_bound_error,
+                    quantize, quantize_vector)
 from .spaces import FeatureSpace, ForeignSpace
 from .sparse import SparseVector
 
@@ -179,12 +181,13 @@ def read_meta(vectors_dir: str | os.PathLike, kind: str | None = None) -> Vector
         obj = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{p}: malformed JSON ({e})") from None
-    meta = VectorsMeta.from_json(obj, str(p))
-    if kind is not None and meta.kind != kind:
-        hint = ("sparse vectors go to the lucene, seismic or exact backends" if meta.kind == "sparse"
-                else "dense vectors go to the faiss backend")
-        raise UsageError(f"{p}: format {meta.format!r} holds {meta.kind} vectors, not {kind} ones; {hint}")
-    return meta
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    if kind is not None and fmt in (VECTORS_FORMAT, DENSE_FORMAT) and fmt != (DENSE_FORMAT if kind == "dense"
+                                                                                else VECTORS_FORMAT):
+        hint = ("dense vectors go to the faiss backend" if kind == "sparse"
+                else "sparse vectors go to the lucene, seismic or exact backends")
+        raise UsageError(f"{p}: format {fmt!r} is not {kind} vectors; {hint}")
+    return VectorsMeta.from_json(obj, str(p))
 
 
 def sparse_meta_from_parts(space: FeatureSpace, scale: float, encoder: Mapping, pooling: Mapping,
@@ -606,6 +609,7 @@ class Collection:
     def __init__(self, dirs: list[Path], metas: list[VectorsMeta], parts: list[Path]):
         self.dirs, self.metas, self.parts = dirs, metas, parts
         self.meta = metas[0] if len(metas) == 1 else _merge(dirs, metas)
+        self.float_scale: float | None = None  # foreign float weights: quantized at this scale when read
 
     @property
     def kind(self) -> str:
@@ -638,8 +642,35 @@ class Collection:
         (integer impacts in ``[0, MAX_IMPACT]``, safe terms)."""
         if self.kind != "sparse":
             raise UsageError(f"{self}: dense vectors have no sparse records")
+        if self.float_scale is None:
+            for part in self.parts:
+                yield from iter_jsonl_vectors(part, integer=True)
+            return
+        # A foreign folder with float weights, quantized as it is read (open_foreign checked it).
+        scale = self.float_scale
         for part in self.parts:
-            yield from iter_jsonl_vectors(part, integer=True)
+            for docid, vec, where in iter_jsonl_vectors(part):
+                terms = list(vec)
+                w = np.fromiter((float(x) for x in vec.values()), dtype=np.float64, count=len(terms))
+                q = quantize(w, scale)
+                if q.size and q.max() > MAX_IMPACT:
+                    raise impact_bound_error(q.max().item(), where, "quantized weight")
+                out = {t: v for t, v in zip(terms, q.tolist()) if v > 0}
+                if out:  # every weight rounded to 0: no term left to index (counted by open_foreign)
+                    yield docid, out, where
+
+    def write_single_jsonl(self, path: Path) -> None:
+        """Every record in one JsonVectorCollection file (what ``seismic.SeismicIndex.build`` takes):
+        part files are concatenated byte for byte; a foreign folder is rewritten record by record
+        (its ids may be JSON numbers, its float weights are quantized at ``float_scale``)."""
+        with open(path, "wb") as out:
+            if not self.foreign:
+                for p in self.parts:
+                    with open(p, "rb") as f:
+                        shutil.copyfileobj(f, out)
+                return
+            for docid, vec, _ in self.iter_records():
+                out.write(orjson.dumps({"id": docid, "contents": "", "vector": vec}) + b"\n")
 
     def iter_vectors(self) -> Iterator[tuple[str, dict[str, int]]]:
         for docid, vec, _ in self.iter_records():
@@ -859,9 +890,10 @@ def open_foreign(dirs: Sequence[Path], quant_scale: float | None = None) -> Coll
     ``*.json`` files (read in name order).
 
     Terms are opaque strings (a :class:`~.spaces.ForeignSpace` of the terms found, sorted); integer
-    weights are taken as they are (scale 1); float weights are refused unless ``quant_scale`` is
-    given, and then quantized with it into a converted copy under the returned collection's ``tmp``.
-    One pass reads every file (validation and the term list).
+    weights are taken as they are (recorded as scale 1: quantizing a query's integer weights at scale
+    1 keeps them); float weights are refused with a hint unless ``quant_scale`` is given, and then
+    quantized ``round(w * quant_scale)`` as they are read. One pass reads every file now (validation,
+    the term list, the statistics); the metadata says ``"foreign": true``.
     """
     parts = []
     for d in dirs:
@@ -873,53 +905,35 @@ def open_foreign(dirs: Sequence[Path], quant_scale: float | None = None) -> Coll
     scale = None if quant_scale is None else check_scale(quant_scale)
     terms: set[str] = set()
     n_docs = n_post = 0
-    floats = False
     for part in parts:
         for where, obj in iter_json_lines(part):
             read_id(obj, where)
             if "vector" not in obj:
                 raise UsageError(f"{where}: missing 'vector'")
             vec = obj["vector"]
-            is_int = isinstance(vec, dict) and vec and set(map(type, vec.values())) == {int}
-            if not is_int:
-                check_vector(vec, where)  # names any bad term or weight
-                if scale is None:
-                    w = next(w for w in vec.values() if type(w) is not int)
+            if scale is None:
+                if isinstance(vec, dict) and any(type(w) is float for w in vec.values()):
+                    check_vector(vec, where)  # a bad term or weight is named first
+                    w = next(w for w in vec.values() if type(w) is float)
                     raise UsageError(f"{where}: float weight {w!r} in a folder without {META_FILE}: stored impacts "
                                      "are integers (Lucene truncates floats silently); pass --quant-scale S to "
                                      "quantize them as round(w * S)")
-                floats = True
+                check_vector(vec, where, integer=True)
             else:
-                check_vector(vec, where, integer=scale is None)
+                check_vector(vec, where)
             terms.update(vec)
             n_docs += 1
             n_post += len(vec)
     if n_docs == 0:
         raise UsageError(f"{dirs[0]}: no documents")
     space = ForeignSpace(sorted(terms), name="foreign")
-    meta = VectorsMeta(space.to_meta(), scale if floats or scale is not None else 1.0,
+    meta = VectorsMeta(space.to_meta(), 1.0 if scale is None else scale,
                        encoder={"type": "foreign", "source": [str(d.resolve()) for d in dirs]},
                        pooling={}, stats={"documents": n_docs, "postings": n_post,
                                           "mean_terms_per_doc": n_post / n_docs}, foreign=True)
     coll = Collection(list(dirs), [meta], parts)
-    coll.meta = meta
+    coll.float_scale = scale
     return coll
-
-
-def quantized_foreign_copy(coll: Collection, out: Path) -> Collection:
-    """Write a foreign collection's vectors quantized at its scale (float weights -> integer impacts)
-    as a vectors directory at ``out`` (for backends that read part files: Lucene, Seismic)."""
-    space, scale = coll.space, coll.quant_scale
-    with VectorsWriter(out, space=space, quant_scale=scale, encoder=coll.meta.encoder) as w:
-        for part in coll.parts:
-            for where, obj in iter_json_lines(part):
-                vec = obj["vector"]
-                ids = space.ids(vec)
-                wts = np.fromiter((float(x) for x in vec.values()), dtype=np.float64, count=len(vec))
-                w.write(read_id(obj, where), SparseVector(ids, wts))
-    c = open_collection(out)
-    c.meta.foreign = True
-    return c
 
 
 # --------------------------------------------------------------------------------------------

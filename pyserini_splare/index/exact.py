@@ -19,60 +19,51 @@ from __future__ import annotations
 
 import time
 from array import array
-from pathlib import Path
 
 import numpy as np
 
 from .._cli import UsageError, atomic_dir, progress
-from ..vectors import iter_vectors, read_meta
-from ._meta import write_index_meta
+from ..formats.idhash import IdHashSet
+from ..formats.index_meta import write_index_meta
+from ..formats.vectors_dir import open_collection
 
 POSTINGS_FILE = "postings.npz"
 DOCIDS_FILE = "docids.npy"
 
 
-def build_exact_index(input: str, index: str, *, overwrite: bool = False, **_ignored) -> dict:
-    """Build an exact index from a vectors directory (integer weights as written by ``encode``)."""
+def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False,
+                      quant_scale: float | None = None) -> dict:
+    """Build an exact index from one or more vectors directories (shards of one collection, read by
+    :func:`~pyserini_splare.formats.vectors_dir.open_collection`: integer impacts as ``encode`` wrote
+    them), or a JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float
+    weights). ``threads`` is accepted for the common builder signature; the build is one pass."""
     import scipy.sparse as sp
 
-    vmeta = read_meta(input)
-    space = vmeta.space
+    coll = open_collection(inputs, kind="sparse", quant_scale=quant_scale)
+    space = coll.space
     t0 = time.time()
     docids: list[str] = []
-    seen: set[str] = set()
-    rows_of: dict[str, int] = {}  # term -> row cache: space.id validates each distinct term once
-
-    def row_of(t: str) -> int:
-        try:
-            return rows_of[t]
-        except KeyError:
-            rows_of[t] = space.id(t)
-            return rows_of[t]
-
+    seen = IdHashSet()  # overlapping shards or a repeated id: named after the pass
     # Flat int32 buffers, 8 bytes per posting: a list of one numpy array per document cost 12 bytes
     # per posting plus ~100 per document, and concatenating it held everything twice (~15 GB peak
     # at 1M pooled SPLARE documents instead of ~7).
     indices, values, indptr = array("i"), array("i"), array("q", [0])
-    for docid, vec in progress(iter_vectors(input), desc="exact: reading vectors", unit="doc"):
-        if docid in seen:
-            raise UsageError(f"{input}: duplicate document id {docid!r}")
-        seen.add(docid)
+    for docid, vec, where in progress(coll.iter_records(), desc="exact: reading vectors", unit="doc"):
         try:
-            ids = np.fromiter(map(row_of, vec), dtype=np.int64, count=len(vec))
+            ids = space.ids(vec)
         except KeyError as e:
-            raise UsageError(f"{input}: document {docid!r}: {e.args[0]}") from None
-        w = np.fromiter(vec.values(), dtype=np.float64, count=len(vec))
-        if not np.all(w == np.rint(w)):
-            raise UsageError(f"{input}: document {docid!r} has non-integer weights (quantize with the writer)")
-        if w.size and w.max() > np.iinfo(np.int32).max:
-            raise UsageError(f"{input}: document {docid!r} has a weight beyond int32")
+            raise UsageError(f"{where}: {e.args[0]}") from None
+        # Impacts are integers in [1, MAX_IMPACT] (checked by the reader): int32 holds them.
+        w = np.fromiter(vec.values(), dtype=np.int32, count=len(vec))
+        seen.add(docid)
         docids.append(docid)
         indices.frombytes(ids.astype(np.int32).tobytes())
-        values.frombytes(w.astype(np.int32).tobytes())
+        values.frombytes(w.tobytes())
         indptr.append(len(indices))
+    coll.check_duplicates(seen)
     del seen
     if not docids:
-        raise UsageError(f"{input}: no documents")
+        raise UsageError(f"{coll}: no documents")
     n_docs = len(docids)
     # (documents x features) CSR over the buffers (no copy), then transposed into the (features x
     # documents) inverted index, whose rows come out sorted by document. A document cannot name a
@@ -88,7 +79,7 @@ def build_exact_index(input: str, index: str, *, overwrite: bool = False, **_ign
     with atomic_dir(index, overwrite=overwrite) as tmp:
         sp.save_npz(tmp / POSTINGS_FILE, inverted, compressed=False)
         np.save(tmp / DOCIDS_FILE, np.asarray(docids, dtype=str), allow_pickle=False)
-        meta = write_index_meta(tmp, "exact", vectors=vmeta.to_json(), source=str(Path(input).resolve()),
+        meta = write_index_meta(tmp, "exact", vectors=coll.meta.to_json(), source=coll.source(),
                                 build={"seconds": round(time.time() - t0, 2), "documents": n_docs,
                                        "postings": int(inverted.nnz)})
     return meta

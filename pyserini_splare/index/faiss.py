@@ -24,55 +24,19 @@ index's own memory plus one chunk. IVF is trained first on a sample of up to ``t
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from .._cli import UsageError, atomic_dir, progress
-from ..encode.dense import read_dense_meta
-from ._meta import write_index_meta
+from ..formats.index_meta import write_index_meta
+from ..formats.vectors_dir import Collection, open_collection
 
 DOCIDS_FILE = "docids.txt"
 FAISS_FILE = "index.faiss"
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 # Vectors per add() call: bounds the extra memory of a build to CHUNK × D × 4 bytes (1 GB at D=4096).
 CHUNK = 65_536
-
-
-def dense_shards(vectors_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
-    """``(ids file, npy file)`` pairs sorted by name; a shard missing either half is an error."""
-    d = Path(vectors_dir)
-    npys = sorted(d.glob("part-*.npy"))
-    if not npys:
-        raise UsageError(f"{d}: no part-*.npy shards")
-    out = []
-    for npy in npys:
-        ids = npy.with_name(npy.name[:-len(".npy")] + ".ids.txt")
-        if not ids.is_file():
-            raise UsageError(f"{npy}: its docids file {ids.name} is missing")
-        out.append((ids, npy))
-    return out
-
-
-def iter_dense(vectors_dir: str | os.PathLike, dim: int, chunk: int = CHUNK) -> Iterator[tuple[list[str], np.ndarray]]:
-    """Stream ``(docids, float32 [n, dim])`` chunks shard by shard (memory-mapped, never all in RAM)."""
-    for ids_path, npy in dense_shards(vectors_dir):
-        ids = ids_path.read_text(encoding="utf-8").splitlines()
-        try:
-            arr = np.load(npy, mmap_mode="r", allow_pickle=False)
-        except ValueError as e:
-            raise UsageError(f"{npy}: not a numpy array file ({e})") from None
-        if arr.ndim != 2 or arr.shape[1] != dim:
-            raise UsageError(f"{npy}: shape {arr.shape}, expected (n, {dim})")
-        if arr.shape[0] != len(ids):
-            raise UsageError(f"{npy}: {arr.shape[0]} vectors but {ids_path.name} has {len(ids)} docids")
-        for s in range(0, len(ids), chunk):
-            block = np.ascontiguousarray(arr[s:s + chunk], dtype=np.float32)
-            if not np.isfinite(block).all():
-                raise UsageError(f"{npy}: non-finite values in rows {s}..{s + len(block) - 1}")
-            yield ids[s:s + chunk], block
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -117,12 +81,12 @@ def _make_index(o: dict[str, Any], dim: int):
     return index
 
 
-def _train_sample(vectors_dir, dim: int, count: int, size: int, seed: int) -> np.ndarray:
-    """A uniform sample of up to ``size`` vectors, read shard by shard (IVF's k-means training set)."""
+def _train_sample(coll: Collection, count: int, size: int, seed: int) -> np.ndarray:
+    """A uniform sample of up to ``size`` vectors, read part by part (IVF's k-means training set)."""
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(count, size=min(size, count), replace=False))
     out, offset = [], 0
-    for _ids, block in iter_dense(vectors_dir, dim):
+    for _ids, block in coll.iter_dense(CHUNK):
         sel = keep[(keep >= offset) & (keep < offset + len(block))] - offset
         if len(sel):
             out.append(block[sel])
@@ -130,17 +94,15 @@ def _train_sample(vectors_dir, dim: int, count: int, size: int, seed: int) -> np
     return np.concatenate(out)
 
 
-def build_faiss_index(input, index, threads: int = 1, overwrite: bool = False, **options) -> dict[str, Any]:
-    """Build a faiss index from a dense vectors directory; returns the index metadata."""
-    passthrough = {"optimize", "validate", "collection", "language"}  # the CLI's other backends' flags
-    options = {k: v for k, v in options.items() if k not in passthrough}
+def build_faiss_index(inputs, index, threads: int = 1, overwrite: bool = False, **options) -> dict[str, Any]:
+    """Build a faiss index from one or more dense vectors directories (shards of one collection:
+    dimension, encoder and normalization must agree; ids must not overlap); returns the index metadata."""
     o = _check_options(options)
-    meta = read_dense_meta(input)
-    dim = meta["dim"]
-    shards = dense_shards(input)
-    count = sum(len(p.read_text(encoding="utf-8").splitlines()) for p, _ in shards)
+    coll = open_collection(inputs, kind="dense")
+    dim = coll.meta.dim
+    count = coll.count()
     if count == 0:
-        raise UsageError(f"{input}: no vectors")
+        raise UsageError(f"{coll}: no vectors")
     if o["type"] == "ivf" and count < o["nlist"]:
         raise UsageError(f"faiss option nlist={o['nlist']} exceeds the {count} vectors: lower nlist")
 
@@ -149,24 +111,20 @@ def build_faiss_index(input, index, threads: int = 1, overwrite: bool = False, *
     faiss.omp_set_num_threads(int(threads))
     findex = _make_index(o, dim)
     if o["type"] == "ivf":
-        findex.train(_train_sample(input, dim, count, o["train_size"], o["seed"]))
+        findex.train(_train_sample(coll, count, o["train_size"], o["seed"]))
 
-    seen: set[str] = set()
     with atomic_dir(index, overwrite=overwrite) as tmp:
+        # iter_dense checks shapes, finiteness, ids (no whitespace, none twice across shards).
         with open(tmp / DOCIDS_FILE, "w", encoding="utf-8") as ids_out, \
                 progress(total=count, desc=f"faiss {o['type']}", unit="doc") as bar:
-            for ids, block in iter_dense(input, dim):
-                for docid in ids:
-                    if not docid or any(c.isspace() for c in docid):
-                        raise UsageError(f"{input}: docid {docid!r} is empty or contains whitespace")
-                    if docid in seen:
-                        raise UsageError(f"{input}: docid {docid!r} appears twice")
-                    seen.add(docid)
+            for ids, block in coll.iter_dense(CHUNK):
                 findex.add(block)
                 ids_out.write("".join(f"{d}\n" for d in ids))
                 bar.update(len(ids))
         faiss.write_index(findex, str(tmp / FAISS_FILE))
         build = {"type": o["type"], "count": int(findex.ntotal), "dim": dim,
                  **{k: v for k, v in o.items() if k != "type"}}
-        result = write_index_meta(tmp, "faiss", dense=meta, build=build)
+        meta = coll.meta.to_json()
+        result = write_index_meta(tmp, "faiss", dense=meta, build=build,
+                                  **({"source": coll.source()} if len(coll.dirs) > 1 else {}))
     return result

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from .._cli import UsageError, atomic_dir
-from ..vectors import part_files, read_meta, validate_vectors_dir
-from ._meta import write_index_meta
+from ..formats.index_meta import write_index_meta
+from ..formats.vectors_dir import open_collection
 
 INDEX_PREFIX = "index"  # Seismic's save(prefix) writes PREFIX.index.seismic
 INDEX_FILE = INDEX_PREFIX + ".index.seismic"
@@ -82,10 +80,6 @@ def auto_n_postings(postings: int, distinct_terms: int) -> int:
     return max(AUTO_MIN_POSTINGS, int(round(AUTO_POSTINGS_FRACTION * mean_len)))
 
 
-# Generic index-CLI arguments every builder receives; anything else must be a Seismic option.
-_GENERIC = {"threads", "overwrite", "optimize", "validate", "collection", "language", "java_heap"}
-
-
 @contextlib.contextmanager
 def quiet_stdout():
     """Send what Seismic's Rust code prints on file descriptor 1 to stderr (stdout stays for results)."""
@@ -115,10 +109,10 @@ def seismic_classes(n_features: int):
 
 
 def _check_options(options: dict) -> dict:
-    unknown = sorted(set(options) - set(DEFAULT_BUILD) - _GENERIC)
+    unknown = sorted(set(options) - set(DEFAULT_BUILD))
     if unknown:
         raise UsageError(f"unknown seismic build option(s) {', '.join(unknown)} (allowed: {', '.join(DEFAULT_BUILD)})")
-    cfg = {**DEFAULT_BUILD, **{k: v for k, v in options.items() if k in DEFAULT_BUILD}}
+    cfg = {**DEFAULT_BUILD, **options}
     ints = ("n_postings", "min_cluster_size", "doc_cut", "nknn")
     for key in ints:
         if key == "n_postings" and cfg[key] == "auto":
@@ -137,39 +131,38 @@ def _check_options(options: dict) -> dict:
     return cfg
 
 
-def build_seismic_index(input: str, index: str, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
-    """Build a Seismic index from a vectors directory; ``options`` override :data:`DEFAULT_BUILD`."""
+def build_seismic_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False,
+                        quant_scale: float | None = None, **options) -> dict:
+    """Build a Seismic index from one or more vectors directories (shards of one collection) or a
+    JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float weights);
+    ``options`` override :data:`DEFAULT_BUILD`."""
     cfg = _check_options(options)
-    vmeta = read_meta(input)
-    space = vmeta.space
+    coll = open_collection(inputs, kind="sparse", quant_scale=quant_scale)
+    space = coll.space
     variant, Index, _ = seismic_classes(space.size)
     import seismic
 
     sdtype = seismic.get_seismic_string()  # fixed-width numpy unicode, e.g. "U100"
     max_len = int(np.dtype(sdtype).itemsize // 4)
     t0 = time.time()
-    # Validate every vector first (ids, terms in the space, integer weights) so that Seismic's
-    # reader, which panics on bad input, only ever sees clean files.
-    n_docs, n_post, n_terms = validate_vectors_dir(input, space, max_id_length=max_len,
-                                                   desc="seismic: validating vectors")
+    # Validate every vector first (ids, terms in the space, integer impacts within MAX_IMPACT, no id
+    # twice across shards) so that Seismic's reader, which panics on bad input, only sees clean files.
+    n_docs, n_post, n_terms = coll.validate(max_id_length=max_len, desc="seismic: validating vectors")
     if n_docs == 0:
-        raise UsageError(f"{input}: no documents")
+        raise UsageError(f"{coll}: no documents")
     if cfg["n_postings"] == "auto":
         cfg["n_postings"] = auto_n_postings(n_post, n_terms)
     t_read = time.time() - t0
-    parts = part_files(input)
+    parts = coll.parts
     with atomic_dir(index, overwrite=overwrite) as tmp:
         # SeismicIndex.build reads our part files' {"id","contents","vector"} lines natively (much
         # faster than SeismicDataset.add_document from Python, which costs O(#features) per call);
-        # it takes one file, so several parts are concatenated into a temporary one.
-        if len(parts) == 1:
+        # it takes one file, so several parts (or a foreign folder, normalized) go into a temporary one.
+        if len(parts) == 1 and not coll.foreign:
             src = parts[0]
         else:
             src = tmp / "_input.jsonl"
-            with open(src, "wb") as out:
-                for p in parts:
-                    with open(p, "rb") as f:
-                        shutil.copyfileobj(f, out)
+            coll.write_single_jsonl(src)
         try:
             with quiet_stdout():
                 idx = Index.build(str(src), load_content=False, num_threads=threads, **cfg)
@@ -185,7 +178,7 @@ def build_seismic_index(input: str, index: str, *, threads: int = 1, overwrite: 
             raise UsageError(f"Seismic did not write {INDEX_FILE} (files: {sorted(os.listdir(tmp))})")
         if int(idx.len) != n_docs:
             raise UsageError(f"Seismic indexed {idx.len} documents, the vectors hold {n_docs}")
-        meta = write_index_meta(tmp, "seismic", vectors=vmeta.to_json(), source=str(Path(input).resolve()),
+        meta = write_index_meta(tmp, "seismic", vectors=coll.meta.to_json(), source=coll.source(),
                                 variant=variant, index_file=INDEX_FILE, seismic_build=cfg,
                                 build={"threads": threads, "seconds": round(time.time() - t0, 2),
                                        "validate_seconds": round(t_read, 2), "documents": n_docs,
