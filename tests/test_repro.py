@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyserini_splare.repro import (FAIL, NOT_RUN, OK, OKISH, Result, grade, load_matrix, parse_eval_output, plan,
+from pyserini_splare.repro import (FAIL, NOT_RUN, OK, OKISH, Result, grade, load_matrix, plan,
                                    run_conditions, save_results)
 from pyserini_splare.repro.__main__ import main
 
@@ -148,10 +148,6 @@ def test_grade_is_the_worst_metric_and_not_run_without_measurements():
     assert grade({"AP": 0.3, "P@30": 0.2}, {"AP": 0.3}, tol) == FAIL  # a metric missing from the output
 
 
-def test_parse_eval_output():
-    assert parse_eval_output("AP\tall\t0.3123\nP@30\t1\t0.5\nP@30\tall\t0.1942\n") == {"AP": 0.3123, "P@30": 0.1942}
-
-
 def _toy_matrix(tmp_path: Path) -> Path:
     """A two-condition matrix whose steps copy hand-written runs (real subprocesses, no models)."""
     (tmp_path / "qrels.txt").write_text("q1 0 d1 1\nq1 0 d2 0\nq2 0 d3 1\n")
@@ -197,3 +193,15 @@ def test_external_condition_without_its_run_file_is_not_run(tmp_path, capsys):
     assert main(["wsdm26", "--condition", "plaid-x", "--work-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "plaid-x" in out and "not run" in out
+
+
+def test_evaluation_runs_in_process_and_a_bad_run_fails_the_condition(tmp_path):
+    """The runner grades with eval's own function (no stdout parsing); a run eval refuses is a FAIL."""
+    from pyserini_splare.eval import evaluate
+
+    m = load_matrix(str(_toy_matrix(tmp_path)))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "broken.txt").write_text("q1 0 d1 1\n")  # a qrels line, not a run line
+    results = run_conditions(m, plan(m, {}), [m.get("first"), m.get("broken")])
+    assert results["first"].measured == evaluate(str(tmp_path / "qrels.txt"), str(tmp_path / "good.txt"), ["P@1"])
+    assert results["broken"].grade == FAIL and results["broken"].note.startswith("evaluation failed: ")

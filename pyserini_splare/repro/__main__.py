@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .._cli import UsageError, cli_main, run
 
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _variables(args, matrix) -> dict[str, str]:
-    from . import auto_variables
+    """Template variables from the flags and --set NAME=VALUE (unknown names refused)."""
+    from .templating import auto_variables
 
     known = set(matrix.defaults) | set(auto_variables()) | {"threads", "batch_size", "device", "work"}
     v = auto_variables()
@@ -75,26 +77,13 @@ def _variables(args, matrix) -> dict[str, str]:
     return v
 
 
-def _list(matrix) -> str:
-    lines = [f"{matrix.name}: {matrix.title}", f"topics {matrix.topics}, qrels {matrix.qrels}", ""]
-    width = max(len(c.name) for c in matrix.conditions)
-    for c in matrix.conditions:
-        scores = " ".join(f"{k}={v:.4f}" for k, v in c.scores.items())
-        extra = []
-        if c.aliases:
-            extra.append(f"alias {', '.join(c.aliases)}")
-        if c.requires:
-            extra.append(f"requires {', '.join(c.requires)}")
-        if not c.steps:
-            extra.append("external run")
-        lines.append(f"{c.name:<{width}}  {scores:<16} {c.display}" + (f"  [{'; '.join(extra)}]" if extra else ""))
-    return "\n".join(lines)
-
-
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from . import load_matrix, load_results, plan, run_conditions, save_results
+    from .listing import conditions_text, dry_run_text, results_text
+    from .runner import load_results, run_conditions, save_results
+    from .schema import load_matrix
+    from .templating import plan, plan_work
 
     try:
         matrix = load_matrix(args.matrix)
@@ -108,35 +97,20 @@ def main(argv=None):
         selected = list(matrix.conditions)
     variables = _variables(args, matrix)
     plans = plan(matrix, variables)
-    work = plan_work(matrix, variables)
+    work = Path(plan_work(matrix, variables))
 
     if args.list_conditions:
-        print(_list(matrix))
+        print(conditions_text(matrix))
     if args.dry_run:
-        for c in matrix.order(selected or matrix.conditions):
-            p = plans[c.name]
-            print(f"# {c.name}: {c.display} (expected " + ", ".join(f"{k} {v:.4f}" for k, v in c.scores.items()) + ")")
-            if not p.steps:
-                print(f"# external run file: {p.output}")
-            for s in p.steps:
-                print(s.command + (f"    # skipped if {s.creates} exists" if s.creates else ""))
-            print(p.eval_command)
-            print()
+        print(dry_run_text(matrix, plans, selected or matrix.conditions), end="")
         return 0
     rc = 0
     if selected:
-        from pathlib import Path
-
-        Path(work).mkdir(parents=True, exist_ok=True)
         for sub in ("runs", "indexes", "vectors"):
-            (Path(work) / sub).mkdir(exist_ok=True)
+            (work / sub).mkdir(parents=True, exist_ok=True)
         results = run_conditions(matrix, plans, selected, force=args.force)
         save_results(work, matrix, results)
-        print(f"{'condition':<40} {'grade':<8} measured (expected)")
-        for name, r in results.items():
-            c = matrix.get(name)
-            shown = ", ".join(f"{m} {v:.4f} ({c.scores.get(m, float('nan')):.4f})" for m, v in r.measured.items())
-            print(f"{name:<40} {r.grade:<8} {shown or r.note}")
+        print(results_text(matrix, results))
         if any(r.grade == "FAIL" for r in results.values()):
             rc = 1
     if args.generate_report:
@@ -145,15 +119,6 @@ def main(argv=None):
         write_report(args.generate_report, matrix, plans, load_results(work).get(matrix.name, {}))
         print(f"wrote {args.generate_report}", file=sys.stderr)
     return rc
-
-
-def plan_work(matrix, variables) -> str:
-    """The rendered {work} directory."""
-    from . import render
-
-    merged = dict(matrix.defaults)
-    merged.update(variables)
-    return render(merged.get("work", "."), merged)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Mapping
 
 from .._cli import atomic_file
-from . import NOT_RUN, Matrix, Plan, grade
+from .grading import NOT_RUN, grade
+from .schema import Matrix
+from .templating import Plan
 
 TEMPLATE = Path(__file__).resolve().parent / "report_template.html"
 

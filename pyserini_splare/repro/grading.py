@@ -1,0 +1,32 @@
+"""Grading measured scores against a matrix's expected ones.
+
+The tolerance Pyserini's ``2cr`` scripts use, made explicit: OK when every metric is within
+``tolerance.ok`` (0.0005, i.e. equal at the printed 3-4 decimals), OKish within ``tolerance.okish``
+(0.005 by default: half a point of nDCG, the size of run-to-run noise from bf16 GPU kernels, batch
+composition and approximate Seismic search at the seeds' scale), FAIL beyond, and "not run" when
+nothing was measured. See docs/2cr.md.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+OK, OKISH, FAIL, NOT_RUN = "OK", "OKish", "FAIL", "not run"
+GRADE_ORDER = {OK: 0, OKISH: 1, FAIL: 2}
+DEFAULT_TOLERANCE = {"ok": 0.0005, "okish": 0.005}
+
+
+def grade(expected: Mapping[str, float], measured: Mapping[str, float] | None, tolerance: Mapping[str, float]) -> str:
+    """The worst per-metric grade: OK (|Δ| <= ok), OKish (<= okish), FAIL; ``not run`` without measurements."""
+    if not measured:
+        return NOT_RUN
+    worst = OK
+    for metric, exp in expected.items():
+        if metric not in measured:
+            return FAIL
+        # round away float noise so a score printed at 4 decimals grades as it reads
+        delta = round(abs(measured[metric] - exp), 10)
+        g = OK if delta <= tolerance["ok"] else OKISH if delta <= tolerance["okish"] else FAIL
+        if GRADE_ORDER[g] > GRADE_ORDER[worst]:
+            worst = g
+    return worst
