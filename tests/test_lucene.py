@@ -88,8 +88,8 @@ def test_integer_query_weights_are_used_as_is(impact_collection, tmp_path):
     q = tmp_path / "q.jsonl"
     q.write_text('{"id": "a", "vector": {"L0": 3, "L17": 250}}\n')
     out = tmp_path / "run.txt"
-    assert search_main(["--index", str(root / "idx"), "--query-vectors", str(q), "--output", str(out),
-                        "--hits", "5"]) == 0
+    assert search_main(["--index", str(root / "idx"), "--query-vectors", str(q), "--query-vectors-quantized",
+                        "--output", str(out), "--hits", "5"]) == 0
     scores = dense_q[:, 0] * 3 + dense_q[:, 17] * 250
     got = [s for _, s, _ in _read_run(out)["a"]]
     assert got == sorted(scores.tolist(), reverse=True)[:5]
@@ -129,7 +129,7 @@ def test_malformed_vectors_dir_fails_with_file_and_line_and_no_index(impact_coll
     (bad / "part-00000.jsonl").write_text('{"id": "a", "contents": "", "vector": {"L1": 3}}\n{"id": "b", "vector": {"L1": 2.5}}\n')
     rc = index_main(["--backend", "lucene", "--input", str(bad), "--index", str(tmp_path / "idx")])
     err = capsys.readouterr().err
-    assert rc == 2 and "non-integer weight" in err
+    assert rc == 2 and f"{bad / 'part-00000.jsonl'}:2: weight of 'L1' is not an integer" in err
     (bad / "part-00000.jsonl").write_text('{"id": "a", "vector": {"L1": 3}}\n{"id": "a", "vector": {"L1": 2}}\n')
     assert index_main(["--backend", "lucene", "--input", str(bad), "--index", str(tmp_path / "idx")]) == 2
     assert "duplicate document id 'a'" in capsys.readouterr().err
