@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from ..runs import read_trec_run, write_run
+    from ..formats.runs import read_trec_run, write_run
     from ._fuse import fuse_runs
 
     out_dir = Path(args.output).parent

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Sequence
 
-from ..runs import ranked
+from ..formats.runs import ranked
 
 # Our method name -> (ranx method name, uses ranks only). Kept to ranx's unsupervised methods that
 # need no training qrels (probfuse, segfuse, ... are supervised and would need --qrels).

@@ -5,7 +5,7 @@ in Python, :func:`build_index`. The backends are described in :mod:`.backends` a
 importing this package starts no JVM and imports no torch or faiss.
 """
 
-from ._meta import INDEX_META_FILE, read_index_meta, write_index_meta
+from ..formats.index_meta import INDEX_META_FILE, read_index_meta, write_index_meta
 from .backends import BACKENDS, Backend, build_index, get_backend
 
 __all__ = ["BACKENDS", "Backend", "INDEX_META_FILE", "build_index", "get_backend", "read_index_meta",

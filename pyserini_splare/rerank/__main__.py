@@ -74,7 +74,7 @@ def main(argv=None):
     out_dir = Path(args.output).parent
     if str(out_dir) and not out_dir.is_dir():
         raise UsageError(f"output directory {out_dir} does not exist")
-    from ..runs import read_trec_run
+    from ..formats.runs import read_trec_run
     from ..topics import get_topics
     from ._rerank import check_depth, rerank_run
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .._cli import UsageError, atomic_file, progress
-from ..runs import ranked, write_run
+from ..formats.runs import ranked, write_run
 
 
 def sidecar_path(output: str | os.PathLike) -> Path:

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Mapping
 
 from .._cli import UsageError
-from ..index._meta import read_index_meta
+from ..formats.index_meta import read_index_meta
 from ..index.backends import BACKENDS, get_backend
 
 Hit = tuple[str, float]
@@ -82,7 +82,7 @@ class SparseSearcher(Searcher):
 
     def __init__(self, index_dir, meta=None):
         super().__init__(index_dir, meta)
-        from ..vectors import VectorsMeta
+        from ..formats.vectors_dir import VectorsMeta
 
         if "vectors" not in self.meta:
             raise UsageError(f"{index_dir}: index metadata has no vectors metadata")
@@ -100,13 +100,10 @@ class SparseSearcher(Searcher):
         """
         import math
 
-        import numpy as np
-
-        from ..vectors import quantize
+        from ..formats.query_vectors import quantize_query
 
         if not vector:
             raise UsageError(f"query {qid!r}: empty vector")
-        quantized = isinstance(vector, QuantizedQuery)
         for term, w in vector.items():
             try:
                 self.space.id(term)
@@ -115,13 +112,7 @@ class SparseSearcher(Searcher):
                                  f"{self.space!r} (query vectors from another encoder?)") from None
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
                 raise UsageError(f"query {qid!r}: weight of {term!r} must be a finite non-negative number, got {w!r}")
-            if quantized and w != int(w):
-                raise UsageError(f"query {qid!r}: weight of {term!r} is {w!r}, not an integer, in query vectors "
-                                 f"declared quantized")
-        terms = list(vector)
-        weights = np.fromiter(vector.values(), dtype=np.float64, count=len(terms))
-        q = weights.astype(np.int64) if quantized else quantize(weights, self.scale)
-        out = {t: int(w) for t, w in zip(terms, q.tolist()) if w > 0}
+        out = quantize_query(vector, self.scale, quantized=isinstance(vector, QuantizedQuery), where=f"query {qid!r}")
         if not out:
             raise UsageError(f"query {qid!r}: every weight rounds to 0 at scale {self.scale:g}")
         return out

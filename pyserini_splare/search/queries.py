@@ -24,7 +24,7 @@ def read_query_file(path: str, topics: Mapping[str, str] | None, *, quantized: b
     """``{qid: {term: weight}}`` from a query-vectors file, restricted to ``topics`` when given.
 
     With ``quantized`` the vectors are :class:`QuantizedQuery` objects (weights used as they are)."""
-    from ..vectors import read_query_vectors
+    from ..formats.query_vectors import read_query_vectors
 
     vecs = read_query_vectors(path)
     if topics is not None:
@@ -37,7 +37,7 @@ def read_query_file(path: str, topics: Mapping[str, str] | None, *, quantized: b
 
 def keep_topk(vecs: Mapping[str, Mapping[str, float]], k: int) -> dict[str, dict]:
     """Each query's ``k`` largest weights (Top-K pooling), its type (quantized or not) kept."""
-    from ..vectors import SparseVector
+    from ..formats.sparse import SparseVector
 
     out = {}
     for qid, v in vecs.items():
@@ -78,7 +78,7 @@ def encode_topics(spec: str, topics: Mapping[str, str], backend: Backend, index_
         return {q: emb[i] for i, q in enumerate(qids)}
     if not isinstance(encoder, SparseEncoder):
         raise UsageError(f"{spec!r} is a dense encoder; this {backend.name} index needs a sparse one")
-    from ..vectors import FeatureSpace
+    from ..formats.spaces import FeatureSpace
 
     index_space = FeatureSpace.from_meta(index_meta["vectors"]["feature_space"])
     if encoder.space != index_space:

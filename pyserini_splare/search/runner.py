@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .._cli import UsageError, progress
-from ..index._meta import read_index_meta
+from ..formats.index_meta import read_index_meta
 from ..index.backends import get_backend
 
 
@@ -71,7 +71,7 @@ def _queries(job: SearchJob, backend, meta) -> dict[str, Any]:
 
 def search_run(job: SearchJob) -> int:
     """Search ``job.index`` with every query and write ``job.output``; returns the number of lines written."""
-    from ..runs import write_run
+    from ..formats.runs import write_run
     from ._base import open_searcher
 
     meta = read_index_meta(job.index)
