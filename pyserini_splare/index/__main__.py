@@ -7,7 +7,8 @@ import argparse
 from .._cli import UsageError, cli_main, run
 from .backends import BACKENDS, add_option_flags, get_backend, options_from_args
 
-EPILOG = "backends:\n" + "".join(f"  {b.name:<8} {b.summary}\n" for b in BACKENDS.values()) + """
+_W = max(map(len, BACKENDS))
+EPILOG = "backends:\n" + "".join(f"  {b.name:<{_W}}  {b.summary}\n" for b in BACKENDS.values()) + """
 Backend options: the flags above, or --options with a JSON object of the same names (docs/indexing.md);
 an option the backend does not have is an error.
 

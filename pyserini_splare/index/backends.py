@@ -62,11 +62,21 @@ class NoOptions:
     """A backend without options of this kind."""
 
 
+def _quant_scale() -> Any:
+    return option("quantize the float weights of a JsonVectorCollection folder without meta.json at this scale "
+                  "(a vectors directory written by encode is already quantized)", parse=float)
+
+
 @dataclass
 class LuceneImpactBuild:
     optimize: bool | None = option("merge into one segment (slower build, faster search)", parse="true")
-    validate: bool | None = option("skip the streaming check of every vector before indexing",
+    validate: bool | None = option("skip checking every term against the feature space",
                                    flag="--no-validate", parse="false")
+    method: str | None = option("termfreq (default; cost independent of the quantization scale) or anserini "
+                                "(Anserini's IndexCollection, the reference)", flag="--impact-method")
+    ram_buffer_mb: float | None = option("each Lucene writer's indexing buffer in MB (default 256)", parse=float)
+    worker_heap: str | None = option("JVM heap of each spawned writer process (default 2g)")
+    quant_scale: float | None = _quant_scale()
 
 
 @dataclass
@@ -77,7 +87,19 @@ class Bm25Build:
 
 
 @dataclass
+class LuceneGroupBuild(LuceneImpactBuild):
+    processes: int | None = option("shard indexes built at once, each in its own process and JVM "
+                                   "(default: min(shards, --threads))", parse=int)
+
+
+@dataclass
+class ExactBuild:
+    quant_scale: float | None = _quant_scale()
+
+
+@dataclass
 class SeismicBuild:
+    quant_scale: float | None = _quant_scale()
     n_postings: int | str | None = option("average posting-list length kept after pruning, or 'auto' "
                                           "(10%% of the mean list length; default 4000)", parse=_int_or_auto)
     max_fraction: float | None = option("a list keeps at most n_postings x this (default 1.5)", parse=float)
@@ -185,7 +207,7 @@ def _check(cls: type, options: Mapping[str, Any], name: str, kind: str) -> dict[
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("lucene", "Lucene impact index of a vectors directory (Anserini, embedded; exact dot products)",
-            "pyserini_splare.index.lucene:build_impact_index", "pyserini_splare.search.lucene:ImpactSearcher",
+            "pyserini_splare.index.lucene:build", "pyserini_splare.search.lucene:ImpactSearcher",
             "sparse", needs_jvm=True, build_options=LuceneImpactBuild),
     Backend("seismic", "Seismic approximate index of a vectors directory (fast approximate search; "
                        "SeismicIndexLV above 65,535 features)",
@@ -193,10 +215,14 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             "sparse", needs_jvm=False, build_options=SeismicBuild, search_options=SeismicSearch),
     Backend("exact", "brute-force sparse index (scipy CSR): the reference approximate backends are measured against",
             "pyserini_splare.index.exact:build_exact_index", "pyserini_splare.search.exact:ExactSearcher",
-            "sparse", needs_jvm=False, search_options=ExactSearch),
+            "sparse", needs_jvm=False, build_options=ExactBuild, search_options=ExactSearch),
     Backend("faiss", "dense embeddings (Qwen3-Embedding) with faiss",
             "pyserini_splare.index.faiss:build_faiss_index", "pyserini_splare.search.faiss:FaissSearcher",
             "dense", needs_jvm=False, build_options=FaissBuild, search_options=FaissSearch),
+    Backend("lucene-group", "one Lucene impact index per input shard directory, built in parallel processes and "
+                            "searched as one (exact top-k merge; search/group.py)",
+            "pyserini_splare.search.group:build_lucene_group", "pyserini_splare.search.group:LuceneGroupSearcher",
+            "sparse", needs_jvm=True, build_options=LuceneGroupBuild),
     Backend("bm25", "BM25 over raw text in an Anserini collection class (JsonCollection, HtmlCollection, ...)",
             "pyserini_splare.index.lucene:build_bm25_index", "pyserini_splare.search.lucene:Bm25Searcher",
             "text", needs_jvm=True, build_options=Bm25Build, search_options=Bm25Search),
