@@ -310,16 +310,9 @@ def add_option_flags(parser, kind: OptionKind) -> None:
 def options_from_args(args, backend: Backend, kind: OptionKind, json_options: str | None) -> dict[str, Any]:
     """The ``kind`` options of ``backend`` given on the command line: ``--options``/``--searcher-options``
     JSON first, then the generated flags (which win). A flag of another backend is a UsageError."""
-    import json
+    from ..formats.jsonl import parse_json_line
 
-    options: dict[str, Any] = {}
-    if json_options:
-        try:
-            options = json.loads(json_options)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"the {kind} options are not valid JSON: {e}") from None
-        if not isinstance(options, dict):
-            raise UsageError(f"the {kind} options must be a JSON object")
+    options = parse_json_line(json_options, f"the {kind} options") if json_options else {}
     mine = {f.name for f in _fields(backend, kind)}
     for f in {f.name: f for b in BACKENDS.values() for f in _fields(b, kind)}.values():
         if hasattr(args, f"opt_{f.name}") and f.name not in mine:
