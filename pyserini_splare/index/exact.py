@@ -75,6 +75,7 @@ def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool =
                          shape=(n_docs, space.size), copy=False)
     inverted = docs.T.tocsr()
     del docs, ptr, indices, values, indptr
+    inverted.eliminate_zeros()  # a foreign collection's 0 weights (Pyserini writes them): no posting, as in Lucene
     inverted.sort_indices()
     with atomic_dir(index, overwrite=overwrite) as tmp:
         sp.save_npz(tmp / POSTINGS_FILE, inverted, compressed=False)
