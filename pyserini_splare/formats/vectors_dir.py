@@ -467,7 +467,10 @@ class VectorsWriter:
                 ctx.__exit__(type(exc), exc, exc.__traceback__)
 
     def write(self, docid: str, vector: SparseVector, contents: str = "") -> None:
-        """Streaming: add one sparse document (a new part every ``part_size`` documents)."""
+        """Streaming: add one sparse document (a new part every ``part_size`` documents). A dense
+        writer takes ``write(ids, embeddings)`` (:meth:`write_dense`)."""
+        if self.kind == "dense":
+            return self.write_dense(docid, vector)
         self._roll()
         self._sink.add(docid, vector, contents)
         self._n_in_part += 1
@@ -983,6 +986,13 @@ def VectorWriter(out_dir: str | os.PathLike, space: FeatureSpace, quant_scale: f
     """The old streaming writer's signature, kept while its callers move to :class:`VectorsWriter`."""
     return VectorsWriter(out_dir, space=space, quant_scale=quant_scale, part_size=shard_size, encoder=encoder,
                          pooling=pooling, overwrite=overwrite)
+
+
+def DenseWriter(out_dir: str | os.PathLike, dim: int, encoder: Mapping[str, Any] | None = None, *,
+                shard_size: int = 100_000, normalized: bool = True, overwrite: bool = False) -> VectorsWriter:
+    """The old dense writer's signature (``write(ids, embeddings)``), kept while its callers move."""
+    return VectorsWriter(out_dir, dim=dim, encoder=encoder, part_size=shard_size, normalized=normalized,
+                         overwrite=overwrite)
 
 
 def dense_meta(dim: int, count: int, encoder: Mapping[str, Any], stats: Mapping[str, Any] | None = None,
