@@ -196,3 +196,133 @@ def test_small_tied_scores_are_exact_and_ordered_by_docid(tmp_path):
     expect = [(str(docids[i]), float(scores[i])) for i in np.lexsort((docids, -scores))[:100]]
     assert got == expect
     s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The term-frequency builder (default) against Anserini's IndexCollection (method="anserini")
+# ---------------------------------------------------------------------------------------------
+
+
+def _load_synth():
+    """scripts/synth.py, the topic-structured SPLARE-shaped generator."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "synth" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("synth", Path(__file__).resolve().parents[1] / "scripts" / "synth.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["synth"] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules["synth"]
+
+
+@pytest.fixture(scope="module")
+def termfreq_vs_anserini(tmp_path_factory):
+    """1,200 pooled SPLARE-shaped documents (400 terms, 131,072 features) at scale 100 in 4 parts,
+    indexed by both builders with 2 writers, and 100 queries (40 terms)."""
+    from pyserini_splare.formats.quant import quantize
+    from pyserini_splare.formats.vectors_dir import VectorsWriter
+    from pyserini_splare.index.lucene import build
+
+    synth = _load_synth()
+    cfg = synth.SynthConfig(**synth.PRESETS["splare-pooled"], seed=7)
+    docs, queries = synth.generate(cfg, 1200, 100)
+    root = tmp_path_factory.mktemp("tf")
+    space = PrefixedSpace("L", cfg.n_features)
+    with VectorsWriter(root / "vec", space=space, quant_scale=100.0, part_size=300) as w:
+        for i, (ids, wts) in enumerate(docs):
+            w.write(synth.docid(i), SparseVector(ids, wts))
+    X = synth.to_csr([(ids, quantize(w, 100.0).astype(np.float64)) for ids, w in docs], cfg.n_features)
+    X.data = np.rint(X.data).astype(np.int64)
+    qs = {f"q{i}": {f"L{t}": int(v) for t, v in zip(ids, quantize(w, 100.0)) if v > 0}
+          for i, (ids, w) in enumerate(queries)}
+    tf = build([root / "vec"], root / "idx.tf", threads=2)
+    ans = build([root / "vec"], root / "idx.ans", threads=2, method="anserini")
+    return root, X, qs, tf, ans
+
+
+def test_termfreq_build_searches_like_anserini_build_and_brute_force(termfreq_vs_anserini):
+    """Identical top-1000 docids and scores on both indexes for 100 queries, equal to the brute-force
+    integer dot products ranked (score desc, docid asc)."""
+    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.lucene import ImpactSearcher
+
+    root, X, qs, tf, ans = termfreq_vs_anserini
+    assert tf["build"]["method"] == "termfreq" and tf["build"]["writers"] == 2
+    assert tf["build"]["documents"] == ans["build"]["documents"] == X.shape[0]
+    queries = {q: QuantizedQuery(v) for q, v in qs.items()}
+    with ImpactSearcher(root / "idx.tf") as s:
+        got_tf = s.batch_search(queries, k=1000, threads=2)
+    with ImpactSearcher(root / "idx.ans") as s:
+        got_ans = s.batch_search(queries, k=1000, threads=1)
+    assert got_tf == got_ans
+    docids = np.array([f"doc{i:07d}" for i in range(X.shape[0])])
+    for i, (qid, q) in enumerate(qs.items()):
+        qv = np.zeros(X.shape[1], dtype=np.int64)
+        for t, w in q.items():
+            qv[int(t[1:])] = w
+        scores = X @ qv
+        order = [j for j in np.lexsort((docids, -scores))[:1000] if scores[j] > 0]  # Lucene returns matches only
+        assert len(order) > 100
+        assert got_tf[qid] == [(str(docids[j]), float(scores[j])) for j in order], qid
+
+
+def test_termfreq_index_is_what_anserini_writes(termfreq_vs_anserini):
+    """Same fields (names, index options, doc values, norms) as IndexCollection's, and the field
+    statistics of the quantized vectors: every weight a frequency (sum of frequencies = sum of
+    weights), one posting per term; Anserini's own SimpleImpactSearcher reads it."""
+    from pyserini_splare._java import jclass
+
+    root, X, qs, tf, ans = termfreq_vs_anserini
+
+    def describe(path):
+        reader = jclass("io.anserini.index.IndexReaderUtils").getReader(str(path))
+        fields = set()
+        for leaf in reader.leaves().toArray():
+            fis = leaf.reader().getFieldInfos()
+            for i in range(fis.size()):
+                fi = fis.fieldInfo(i)
+                fields.add((fi.name, fi.getIndexOptions().toString(), fi.getDocValuesType().toString(),
+                            fi.omitsNorms(), fi.hasVectors(), fi.hasPayloads()))
+        stats = (reader.numDocs(), reader.getSumTotalTermFreq("contents"), reader.getSumDocFreq("contents"))
+        reader.close()
+        return fields, stats
+
+    f_tf, s_tf = describe(root / "idx.tf")
+    f_ans, s_ans = describe(root / "idx.ans")
+    assert f_tf == f_ans
+    assert ("contents", "DOCS_AND_FREQS", "NONE", False, False, False) in f_tf
+    assert s_tf == s_ans == (X.shape[0], int(X.data.sum()), X.nnz)
+    # Anserini's searcher (what Pyserini's LuceneImpactSearcher wraps) on the term-frequency index
+    searcher = jclass("io.anserini.search.SimpleImpactSearcher")(str(root / "idx.tf"))
+    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.lucene import ImpactSearcher
+
+    with ImpactSearcher(root / "idx.tf") as s:
+        ours = s.batch_search({q: QuantizedQuery(v) for q, v in list(qs.items())[:20]}, k=100)
+    HashMap, Integer = jclass("java.util.HashMap"), jclass("java.lang.Integer")
+    for qid, q in list(qs.items())[:20]:
+        m = HashMap()
+        for t, w in q.items():
+            m.put(t, Integer(w))
+        hits = [(h.docid, float(round(h.score))) for h in searcher.search(m, 100)]
+        assert hits == ours[qid], qid
+    searcher.close()
+
+
+def test_termfreq_build_errors_leave_nothing(tmp_path, capsys):
+    from pyserini_splare.formats.vectors_dir import VectorsWriter
+    from pyserini_splare.index.lucene import build
+
+    with VectorsWriter(tmp_path / "vec", space=PrefixedSpace("L", 10), quant_scale=1.0, part_size=2) as w:
+        for i in range(5):
+            w.write(f"d{i}", SparseVector(np.array([1, 2]), np.array([1.0, 2.0])))
+    # the same id in two parts, which two different writer processes index
+    other = tmp_path / "vec" / "part-00001.jsonl"
+    other.write_text(other.read_text().replace('"d2"', '"d0"'))
+    with pytest.raises(UsageError, match="duplicate document id 'd0'"):
+        build([tmp_path / "vec"], tmp_path / "idx", threads=2)
+    assert not (tmp_path / "idx").exists() and not (tmp_path / "idx.partial").exists()
+    with pytest.raises(UsageError, match="unknown Lucene impact build method"):
+        build([tmp_path / "vec"], tmp_path / "idx", method="fast")

@@ -47,10 +47,10 @@ _FIELD_SIG = "(Ljava/lang/String;Ljava/lang/CharSequence;Lorg/apache/lucene/inde
 
 
 def _index_collection(args: list[str]) -> None:
-    from .._java import jclass
+    from .._java import anserini_log_args, jclass
 
     try:
-        jclass("io.anserini.index.IndexCollection").main(args)
+        jclass("io.anserini.index.IndexCollection").main(args + anserini_log_args())
     except Exception as e:  # jnius.JavaException: keep the Java message, drop the Java trace
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UsageError(f"Anserini IndexCollection failed: {msg}") from None
