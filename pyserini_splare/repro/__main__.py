@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--dry-run", action="store_true",
                       help="print the rendered commands of the selected conditions (all if none selected), run nothing")
     what.add_argument("--generate-report", metavar="HTML", help="write the HTML report (after running, if asked to)")
+    what.add_argument("--plan", action="store_true",
+                      help="print GPU-hours, wall time on --gpus GPUs, disk and RAM of every step, run nothing "
+                           "(repro/plan.py; docs/distributed.md)")
+    what.add_argument("--gpus", type=int, default=8, help="--plan: GPUs to spread the work over (default 8)")
+    what.add_argument("--gpu", default="h100", help="--plan: GPU type (h100, h200, a100, l40s, b200; default h100)")
     tmpl = p.add_argument_group("template variables")
     tmpl.add_argument("--threads", type=int, default=None, help="{threads}: index/search threads (matrix default)")
     tmpl.add_argument("--batch-size", type=int, default=None, help="{batch_size}: encoder/reranker batch (matrix default)")
@@ -89,7 +94,7 @@ def main(argv=None):
         matrix = load_matrix(args.matrix)
     except ValueError as e:  # a malformed YAML file is bad input here
         raise UsageError(str(e)) from None
-    if not (args.list_conditions or args.condition or args.all or args.dry_run or args.generate_report):
+    if not (args.list_conditions or args.condition or args.all or args.dry_run or args.generate_report or args.plan):
         raise UsageError("nothing to do: give --list-conditions, --condition NAME, --all, --dry-run or "
                          "--generate-report HTML (see --help)")
     selected = [matrix.get(n) for n in args.condition]  # unknown names -> exit 2 before anything runs
@@ -103,6 +108,11 @@ def main(argv=None):
         print(conditions_text(matrix))
     if args.dry_run:
         print(dry_run_text(matrix, plans, selected or matrix.conditions), end="")
+        return 0
+    if args.plan:
+        from .plan import plan_text
+
+        print(plan_text(matrix, plans, variables, gpus=args.gpus, gpu=args.gpu))
         return 0
     rc = 0
     if selected:
