@@ -1,0 +1,138 @@
+"""Vectors-directory I/O speed: write, validate, read, and ``encode --prune-from``, in documents/s.
+
+Method: in-process, one thread (the writer and reader are single-threaded Python); each step is
+timed by its process CPU time (``time.process_time``: documents per CPU-second = per core, what a
+shared, loaded machine can still measure) and its wall time, document generation excluded; synthetic pooled
+SPLARE-shaped documents (``--terms`` distinct latents of 131,072 per document, weights uniform in
+(0, 5), the range of log1p(relu) values) written at the default scale 100. Steps:
+
+* ``write``: ``VectorsWriter`` streaming ``write(docid, SparseVector)`` (quantize, format, id hash)
+* ``validate``: ``open_collection(dir).validate()`` (what the Seismic/Lucene builders run: parse every
+  line, check terms/weights/bound, ids across parts, terms of the space)
+* ``read``: ``Collection.iter_sparse()`` (parse + validate + term -> id + dequantize, what the exact
+  builder and ``--prune-from`` read)
+* ``prune``: ``python -m pyserini_splare.encode --prune-from DIR --topk K`` run in-process (read + prune
+  + write), timed whole
+
+``--root DIR`` imports ``pyserini_splare`` from another checkout (e.g. ``git archive`` of an older
+commit) to measure the code before a change with the same script: the old API (``VectorWriter``,
+``validate_vectors_dir``, ``iter_vectors``) is used when ``formats`` is absent.
+
+    python scripts/bench_vectors_io.py --docs 20000 --terms 400
+    python scripts/bench_vectors_io.py --docs 20000 --terms 400 --root /tmp/old-checkout
+    python scripts/bench_vectors_io.py --docs 50000 --terms 400 --steps prune
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+class Clock:
+    def __init__(self):
+        self.cpu, self.wall = time.process_time(), time.perf_counter()
+
+    def done(self, res: dict, step: str, n: int) -> None:
+        res[f"{step}_docs_per_cpu_s"] = round(n / (time.process_time() - self.cpu))
+        res[f"{step}_docs_per_wall_s"] = round(n / (time.perf_counter() - self.wall))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--docs", type=int, default=20_000)
+    p.add_argument("--terms", type=int, default=400)
+    p.add_argument("--prune-topk", type=int, default=200)
+    p.add_argument("--steps", default="write,validate,read,prune")
+    p.add_argument("--root", default=None, help="import pyserini_splare from this checkout instead")
+    p.add_argument("--tmp", default=None, help="scratch folder (default: a temporary one)")
+    args = p.parse_args()
+    if args.root:
+        sys.path.insert(0, str(Path(args.root).resolve()))
+    os.environ.setdefault("PYSERINI_SPLARE_PROGRESS", "0")
+    import numpy as np
+
+    import pyserini_splare
+
+    new = (Path(pyserini_splare.__file__).parent / "formats").is_dir()
+    from pyserini_splare.vectors import PrefixedSpace, SparseVector
+
+    steps = args.steps.split(",")
+    space = PrefixedSpace("L", 131_072)
+    rng = np.random.default_rng(0)
+    docs = [(f"doc{i:07d}", SparseVector(np.sort(rng.choice(131_072, args.terms, replace=False)),
+                                         rng.uniform(0.01, 5.0, args.terms).astype(np.float32)))
+            for i in range(args.docs)]
+    root = Path(args.tmp or tempfile.mkdtemp(prefix="bench_vio_"))
+    out = root / "vectors"
+    shutil.rmtree(out, ignore_errors=True)
+    res = {"code": "formats" if new else "vectors.py (before)", "docs": args.docs, "terms": args.terms,
+           "loadavg_before": os.getloadavg()[0]}
+
+    clock = Clock()
+    if new:
+        from pyserini_splare.formats.vectors_dir import VectorsWriter
+
+        w = VectorsWriter(out, space=space, quant_scale=100.0)
+    else:
+        from pyserini_splare.vectors import VectorWriter
+
+        w = VectorWriter(out, space, 100.0)
+    with w:
+        for d, v in docs:
+            w.write(d, v)
+    clock.done(res, "write", args.docs)
+    res["bytes_per_doc"] = round(sum(f.stat().st_size for f in out.glob("part-*")) / args.docs)
+    del docs
+
+    if "validate" in steps:
+        clock = Clock()
+        if new:
+            from pyserini_splare.formats.vectors_dir import open_collection
+
+            n = open_collection(out).validate()[0]
+        else:
+            from pyserini_splare.vectors import validate_vectors_dir
+
+            n = validate_vectors_dir(out, space)[0]
+        assert n == args.docs
+        clock.done(res, "validate", args.docs)
+    if "read" in steps:
+        clock = Clock()
+        if new:
+            from pyserini_splare.formats.vectors_dir import open_collection
+
+            n = sum(1 for _ in open_collection(out).iter_sparse())
+        else:
+            from pyserini_splare.vectors import iter_vectors
+
+            n = 0
+            for _, vec in iter_vectors(out):  # what --prune-from did: term -> id, dequantize
+                ids = np.fromiter((space.id(x) for x in vec), dtype=np.int64, count=len(vec))
+                SparseVector(ids, np.fromiter(vec.values(), dtype=np.float64, count=len(vec)) / 100.0)
+                n += 1
+        assert n == args.docs
+        clock.done(res, "read", args.docs)
+    if "prune" in steps:
+        from pyserini_splare.encode.__main__ import main as encode_main
+
+        pruned = root / "pruned"
+        shutil.rmtree(pruned, ignore_errors=True)
+        clock = Clock()
+        assert encode_main(["--prune-from", str(out), "--topk", str(args.prune_topk), "--output", str(pruned)]) == 0
+        clock.done(res, "prune", args.docs)
+        res["pruned_dir"] = str(pruned)
+    res["loadavg_after"] = os.getloadavg()[0]
+    print(json.dumps(res))
+    if not args.tmp:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
