@@ -161,3 +161,23 @@ def test_another_backends_flag_is_refused(exact_index, tmp_path, capsys):
     # the exact backend's own option reaches its searcher
     assert search_main(["--index", str(root / "exact"), "--query-vectors", q, "--output", str(tmp_path / "r"),
                         "--searcher-options", '{"batch_size": 1}']) == 0
+
+
+def test_index_cli_takes_shards_as_one_collection(tmp_path):
+    """`index --input S0 S1` over two shard directories gives the unsharded index's run (docids and scores)."""
+    rng = np.random.default_rng(11)
+    space = PrefixedSpace("L", N_FEATURES)
+    with VectorWriter(tmp_path / "all", space, SCALE) as whole, VectorWriter(tmp_path / "s0", space, SCALE) as s0, \
+            VectorWriter(tmp_path / "s1", space, SCALE) as s1:
+        for i in range(N_DOCS):
+            vec = SparseVector(np.sort(rng.choice(N_FEATURES, 5, replace=False)), rng.integers(1, 300, 5) / 100.0)
+            whole.write(f"d{i:03d}", vec)
+            (s0 if i % 2 else s1).write(f"d{i:03d}", vec)
+    assert index_main(["--backend", "exact", "--input", str(tmp_path / "all"), "--index", str(tmp_path / "one")]) == 0
+    assert index_main(["--backend", "exact", "--input", str(tmp_path / "s0"), str(tmp_path / "s1"),
+                       "--index", str(tmp_path / "two")]) == 0
+    q = _write_queries(tmp_path / "q.jsonl", {f"q{j}": {f"L{j}": 1.0, f"L{j + 3}": 0.5} for j in range(10)})
+    for name in ("one", "two"):
+        assert search_main(["--index", str(tmp_path / name), "--query-vectors", q, "--output",
+                            str(tmp_path / f"{name}.txt"), "--run-tag", "t"]) == 0
+    assert (tmp_path / "one.txt").read_text() == (tmp_path / "two.txt").read_text()

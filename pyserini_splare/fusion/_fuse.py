@@ -30,7 +30,7 @@ Choices made explicit here (ranx leaves them open):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Mapping, Sequence
 
 from ..formats.runs import ranked
@@ -64,7 +64,6 @@ class FusionReport:
     partial_queries: int = 0
     dropped_queries: int = 0
     mode: str = "union"
-    notes: list[str] = field(default_factory=list)
 
     @property
     def differ(self) -> bool:

@@ -181,9 +181,6 @@ class Backend:
     def load_searcher(self) -> type:
         return load_callable(self.searcher)
 
-    def build_option_names(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self.build_options)]
-
     def search_option_names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self.search_options)]
 
