@@ -326,3 +326,27 @@ def test_termfreq_build_errors_leave_nothing(tmp_path, capsys):
     assert not (tmp_path / "idx").exists() and not (tmp_path / "idx.partial").exists()
     with pytest.raises(UsageError, match="unknown Lucene impact build method"):
         build([tmp_path / "vec"], tmp_path / "idx", method="fast")
+
+
+def test_build_advice_follows_the_recommendation():
+    """index/advice.py: notes only where a build is far from the size-based recommendation."""
+    from pyserini_splare.index.advice import EXACT_UP_TO, SEISMIC_UNPRUNED_BYTES_PER_DOC, advice, recommend
+
+    gib = 2**30
+    assert recommend(10_000, 24 * gib)[0] == "exact"
+    assert recommend(100_000, 24 * gib)[:2] == ("seismic", {})  # 6.4 GB index, ~13 GB while searching
+    # unpruned: 10M x 64 KB index, ~2x that while searching >> 24 GiB
+    assert 10_000_000 * SEISMIC_UNPRUNED_BYTES_PER_DOC * 2 > 24 * gib
+    assert recommend(10_000_000, 24 * gib)[:2] == ("seismic", {"n_postings": "auto"})
+
+    def meta(backend, n, **build):
+        return {"backend": backend, "build": {"documents": n, **build}}
+
+    assert advice(meta("exact", EXACT_UP_TO), 24 * gib) == []
+    assert advice(meta("bm25", 10**7), 24 * gib) == []
+    notes = advice(meta("lucene", 1_000_000, method="termfreq"), 24 * gib)
+    assert len(notes) == 1 and "seismic" in notes[0]
+    notes = advice(meta("lucene", 1_000, method="anserini"), 24 * gib)
+    assert any("termfreq" in n for n in notes) and any("exact" in n for n in notes)
+    assert "exact" in advice(meta("seismic", 5_000), 24 * gib)[0]
+    assert "seismic" in advice(meta("exact", 2_000_000), 24 * gib)[0]
