@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from pyserini_splare.demo import QRELS, TOPICS, load_corpus
+from pyserini_splare.demo.data import QRELS, TOPICS, load_corpus
 from pyserini_splare.topics import read_qrels, read_tsv_topics
 
 
@@ -49,7 +49,7 @@ def _ndcg_at(run_lines: list[str], qrels: dict[str, dict[str, int]], k: int) -> 
 
 @pytest.fixture(scope="module")
 def demo_result(tmp_path_factory, splade_tiny_path):  # the demo needs the real SPLADE-tiny weights
-    from pyserini_splare.demo import run_demo
+    from pyserini_splare.demo.pipeline import run_demo
 
     # a smaller SAE and fewer steps than the CLI's defaults: the pipeline is what is under test
     out = tmp_path_factory.mktemp("demo")
@@ -81,6 +81,30 @@ def test_demo_explains_one_query_with_labelled_latents(demo_result):
     assert 0 < len(weights) <= 10 and weights == sorted(weights, reverse=True)
     assert all(f["feature"].startswith("L") and int(f["feature"][1:]) < 256 for f in e["features"])
     assert any(f["label"] for f in e["features"])
+
+
+def test_demo_leaves_a_splare_checkpoint_that_reproduces_its_run(demo_result, tmp_path):
+    """search --encoder splare:OUT/models/splare-demo on the demo's index gives the demo's run, line for line."""
+    from pyserini_splare.encode import load_encoder
+    from pyserini_splare.encode.model import SparseModel
+    from pyserini_splare.search.__main__ import main as search_main
+
+    out, r = demo_result
+    ckpt = out / "models" / "splare-demo"
+    assert r.splare_checkpoint == ckpt
+    cfg = json.loads((ckpt / "splare_config.json").read_text())
+    assert cfg["backbone"] == "trunk" and cfg["sae"] == {"path": "sae", "format": "plain", "activation": None,
+                                                          "k": None}
+    assert cfg["attention"] == "bidirectional" and cfg["exclude_special_tokens"] is True
+    model = load_encoder(str(ckpt))  # a directory names its kind
+    assert isinstance(model, SparseModel) and model.kind == "splare" and model.space.size == 256
+    rerun = tmp_path / "run.txt"
+    assert search_main(["--index", str(out / "indexes" / "splare-demo.exact"), "--topics", str(TOPICS),
+                        "--encoder", f"splare:{ckpt}", "--output", str(rerun), "--hits", "100"]) == 0
+    def hits(path):  # qid, docid, rank, score (the run tag may name the file)
+        return [line.split()[:5] for line in path.read_text().splitlines()]
+
+    assert hits(rerun) == hits(r.runs["splare-demo"]) and len(hits(rerun)) > 8
 
 
 def test_demo_cli_rejects_unknown_query(capsys):

@@ -18,6 +18,9 @@ What runs (all offline, CPU, a few minutes on 2 cores; see docs/demo.md):
   rrf-splare-splade  RRF of SPLARE-demo and SPLADE-tiny, k=10 (the shape of the seeds' RUN2)
   rrf-all            RRF of all three
 
+SPLARE-demo is saved as a SPLARE checkpoint directory, OUTPUT/models/splare-demo, which any command
+loads with --encoder splare:OUTPUT/models/splare-demo (it holds its trunk, SAE and config).
+
 The collection (69 short news items in English, Chinese, Persian and Russian on 8 topics) and the 8
 English queries with graded judgments were written for this project (pyserini_splare/demo/data/).
 The queries are English and the models' vocabularies are English: expect low scores on the
@@ -41,15 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="indexing/search threads (default 2)")
     p.add_argument("--sae-steps", type=int, default=None, help="SPLARE-demo SAE training steps (default 200)")
     p.add_argument("--explain", default="q7", metavar="QID", help="query whose bag of concepts is shown (default q7)")
-    p.add_argument("--quiet", action="store_true", help="print only the result table")
+    p.add_argument("--quiet", action="store_true", help="print only the result table (no progress, no explanation)")
     return p
 
 
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from . import SAE_STEPS, TOPICS, format_result, run_demo
     from ..topics import read_tsv_topics
+    from .data import TOPICS
+    from .pipeline import run_demo
+    from .report import format_explanation, format_table
+    from .splare_demo import SAE_STEPS
 
     if args.threads < 1:
         raise UsageError("--threads must be >= 1")
@@ -70,8 +76,10 @@ def main(argv=None):
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(format_result(result))
+    print(format_table(result))
     if not args.quiet:
+        print()
+        print(format_explanation(result))
         print(f"\n({result.seconds['total']:.0f} s; " + (f"outputs in {out})" if tmp is None else
                                                            "pass --output DIR to keep indexes and runs)"))
     return 0

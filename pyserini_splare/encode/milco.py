@@ -158,6 +158,11 @@ class RemoteMilcoEncoder(SparseEncoder):
                 out[i] = SparseVector.from_dense(dense)
         return out  # type: ignore[return-value]
 
+    def pooling_meta(self) -> dict[str, Any]:
+        from .modules.milco import MilcoPooling
+
+        return {"method": MilcoPooling.method, "views": ["max_log1p_relu", "sum_per_source_id"]}
+
     def spec(self) -> dict[str, Any]:
         return {"type": "milco", "path": self.path, "echo": True, "max_length_query": self.max_length_query,
                 "max_length_doc": self.max_length_doc, "remote_code": True}
