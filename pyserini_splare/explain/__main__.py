@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="features to show (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object per feature instead of a table")
     p.add_argument("--device", default="cpu", help="--encoder: torch device")
-    p.add_argument("--max-length", type=int, default=None, help="--encoder: max tokens")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="--encoder: max tokens of the explained text (default: the model's own length for its side)")
     return p
 
 
@@ -91,13 +92,11 @@ def main(argv=None):
         from ..encode import load_encoder
         from ..encode._base import SparseEncoder
 
-        options = {"device": args.device}
-        if args.max_length:
-            options["max_length"] = args.max_length
-        encoder = load_encoder(args.encoder, **options)
+        kind = "query" if args.query is not None else "doc"
+        # --max-length overrides the side being explained only; the other keeps the model's own length.
+        encoder = load_encoder(args.encoder, device=args.device, **{f"max_length_{kind}": args.max_length})
         if not isinstance(encoder, SparseEncoder):
             raise UsageError(f"{args.encoder} is a dense encoder: its dimensions are not concepts to explain")
-        kind = "query" if args.query is not None else "doc"
         vector = encoder.encode([args.query if args.query is not None else args.doc], kind)[0]
         space = encoder.space
     rows = explain_vector(vector, space, labels, args.top)

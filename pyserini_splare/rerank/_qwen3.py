@@ -41,7 +41,7 @@ PREFIX = f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n"
 SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 # The model card's default task instruction.
 DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
-DTYPES = ("auto", "bf16", "fp16", "fp32")
+DTYPES = ("auto", "bf16", "fp16", "fp32")  # the CLI's choices; names resolved by encode.batching's table
 
 
 def user_head(query: str, instruction: str | None = None) -> str:
@@ -68,11 +68,13 @@ class Qwen3Reranker:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from ..encode.batching import torch_dtype as resolve_dtype
+
         self.device = torch.device(device)
         if dtype == "auto":
             dtype = "bf16" if self.device.type == "cuda" else "fp32"
         self.dtype_name = dtype
-        torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+        torch_dtype = resolve_dtype(dtype)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype,
@@ -135,12 +137,12 @@ class Qwen3Reranker:
 
     def score(self, query: str, documents: Sequence[str], batch_size: int = 8) -> list[float]:
         """Scores of ``documents`` for ``query``; batches are formed from length-sorted prompts."""
+        from ..encode.batching import length_sorted_batches
+
         head = self._tok(user_head(query, self.instruction))
         prompts = [self.pair_ids(query, d, head) for d in documents]
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         scores = [0.0] * len(prompts)
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
+        for idx in length_sorted_batches([len(p) for p in prompts], batch_size):
             for i, v in zip(idx, self.score_ids([prompts[i] for i in idx])):
                 scores[i] = v
         return scores
