@@ -101,7 +101,7 @@ def parse_example(obj: dict, where: str) -> Example:
 def iter_examples(path: str | os.PathLike, *, negatives: int = 0, need_scores: bool = False) -> Iterator[Example]:
     """Stream validated examples; each must have at least ``negatives`` negatives, and teacher scores
     when ``need_scores`` (distillation losses)."""
-    from ..vectors import iter_json_lines  # the one JSONL line reader (file:line errors)
+    from ..formats.jsonl import iter_json_lines  # the one JSONL line reader (file:line errors)
 
     if negatives < 0:
         raise UsageError(f"negatives must be >= 0, got {negatives}")

@@ -83,6 +83,10 @@ def _dataset(cfg: TrainConfig, with_label: bool, cache_dir: str):
     def gen(path, negatives, with_label, seed):
         yield from training_rows(path, negatives, with_label, seed)
 
+    from datasets.utils import logging as ds_logging
+
+    bars = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()  # "Generating train split" on stderr: our errors are one line
     try:
         ds = Dataset.from_generator(gen, gen_kwargs={"path": cfg.train_data, "negatives": cfg.negatives,
                                                      "with_label": with_label, "seed": cfg.seed},
@@ -94,6 +98,9 @@ def _dataset(cfg: TrainConfig, with_label: bool, cache_dir: str):
         if cause is not None:
             raise cause from None
         raise
+    finally:
+        if bars:
+            ds_logging.enable_progress_bar()
     return ds.select_columns(columns(cfg.negatives, with_label))
 
 
@@ -103,7 +110,11 @@ def _tune(model, kind: str, cfg: TrainConfig) -> str:
     if mode == "lora":
         for p in model.parameters():
             p.requires_grad_(False)
-        model.trunk.add_lora(r=cfg.lora_r, alpha=cfg.lora_alpha, target_modules=cfg.lora_targets)
+        if model.trunk.peft is None:
+            model.trunk.add_lora(r=cfg.lora_r, alpha=cfg.lora_alpha, target_modules=cfg.lora_targets)
+        else:  # the checkpoint's own adapter, loaded unmerged: training continues it
+            for n, p in model.trunk.peft.named_parameters():
+                p.requires_grad_("lora_" in n)
     else:
         for p in model.parameters():
             p.requires_grad_(True)
@@ -114,6 +125,13 @@ def _tune(model, kind: str, cfg: TrainConfig) -> str:
             root.enable_input_require_grads()
     model.train()
     return mode
+
+
+def _warmup(ratio: float) -> dict[str, float]:
+    """transformers 5 takes the LR warm-up ratio as a float ``warmup_steps`` (``warmup_ratio`` is deprecated)."""
+    import transformers
+
+    return {"warmup_steps": float(ratio)} if int(transformers.__version__.split(".")[0]) >= 5 else {"warmup_ratio": ratio}
 
 
 def _last_checkpoint(part: Path) -> str | None:
@@ -248,7 +266,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         # A frozen base under LoRA is held in the training dtype (bf16 halves an 8B trunk); weights that are
         # trained stay float32 (mixed precision autocasts the matmuls).
         load_dtype = cfg.dtype if (mode == "lora" and cfg.dtype != "fp32" and device != "cpu") else "fp32"
-        model = load_encoder(cfg.encoder, dtype=load_dtype)
+        # LoRA: an adapter already in the checkpoint stays a separate, trainable adapter (merged, it would be
+        # lost when the new one is saved beside the untouched backbone).
+        model = load_encoder(cfg.encoder, dtype=load_dtype, **({"merge_lora": False} if mode == "lora" else {}))
         _tune(model, kind, cfg)
         st_model = SparseEncoder(modules=[ToolkitSparseModule(model, cfg.max_length)], device=device)
         loss, loss_callbacks = build_loss(st_model, loss_cfg)
@@ -259,7 +279,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             json.dump({**cfg.to_json(), "kind": kind, "tune": mode, "loss_resolved": loss_cfg.__dict__}, f, indent=2)
         args = SparseEncoderTrainingArguments(
             output_dir=str(part / CHECKPOINTS), per_device_train_batch_size=cfg.batch_size,
-            gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.lr, warmup_ratio=cfg.warmup_ratio,
+            gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.lr, **_warmup(cfg.warmup_ratio),
             lr_scheduler_type="linear", num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, seed=cfg.seed,
             data_seed=cfg.seed, bf16=cfg.dtype == "bf16", fp16=cfg.dtype == "fp16", use_cpu=device == "cpu",
             save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
