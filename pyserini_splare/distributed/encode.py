@@ -1,0 +1,310 @@
+"""Encoding on Ray: Ray Data streams the corpus in blocks to a pool of encoder actors that write parts.
+
+``python -m pyserini_splare.encode ... --ray ADDRESS --ray-workers N [--ray-gpus-per-worker G]``.
+
+* **Blocks = parts.** One Ray Data read task streams the corpus (every format
+  :func:`pyserini_splare.corpus.open_corpus` reads: JSONL files and folders, gzip, ``irds:`` ids, CACM)
+  through the same shard filter as the single process, and cuts it into blocks of ``--part-size``
+  documents: block ``k`` holds exactly the documents of the single process's part ``k``. A block
+  travels as one row (its ids and texts), so Ray Data can never split or merge it.
+* **Actors.** ``map_batches`` runs an actor pool of ``N`` encoders (``G`` GPUs each, or CPU); each
+  actor loads the model once and encodes block after block: windows of ``batch_size x 50``
+  documents, longest first, exactly as :mod:`pyserini_splare.encode.pipeline` does, so the vectors
+  equal the single process's (same batches, same padding).
+* **Writing.** Each actor writes its block's part straight into ``OUTPUT.partial/`` with the one
+  writer (:class:`~pyserini_splare.formats.vectors_dir.VectorsWriter` pickles; ``part(k)`` is
+  atomic), so a block retried after a worker died replaces its own part, never adds a second copy.
+  Workers must share the filesystem holding the output (NFS/Lustre on a cluster).
+* **Faults.** A killed actor is restarted by Ray and its block retried (Ray Data's actor pools retry
+  without limit). A killed driver leaves ``OUTPUT.partial/`` with its completed parts; the same
+  command (with or without ``--ray``) resumes: the read task skips completed blocks, the driver
+  says how many. The resume settings are the single process's, so either kind of run resumes the other.
+* **Progress** on the driver: documents/s, tokens/s (counted by the actors with the encoder's
+  tokenizer, when it has one) and the ETA when the corpus size is known.
+
+Before the pool starts, one Ray task (with a worker's resources) loads the encoder to learn its
+feature space or dimension and its spec for ``meta.json``: one extra model load per run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from .._cli import UsageError, progress
+from .cluster import check_workers, connect, require_resources
+
+# A block's rows are one document each inside a single Arrow row; list columns keep their order.
+_KEY, _IDS, _TEXTS = "key", "ids", "texts"
+
+
+def _usage_in(e: BaseException) -> UsageError | None:
+    """The UsageError raised inside a Ray task/actor, found in the exception chain or the remote traceback."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, UsageError):
+            return UsageError(str(e).splitlines()[-1] if "Traceback" in str(e) else str(e))
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, UsageError):
+            return UsageError(str(cause).splitlines()[0])
+        e = e.__cause__ or e.__context__ or cause
+    return None
+
+
+def _usage_in_text(e: BaseException) -> UsageError | None:
+    for line in reversed(str(e).splitlines()):
+        if "UsageError: " in line:
+            return UsageError(line.split("UsageError: ", 1)[1])
+    return None
+
+
+def _describe(spec: str, options: dict, topk: int, mass: float | None) -> dict[str, Any]:
+    """Load the encoder once and return what the driver's writer needs (runs as a Ray task)."""
+    from ..encode import load_encoder
+    from ..encode._base import DenseEncoder
+    from ..encode.pipeline import _pooling
+
+    enc = load_encoder(spec, **options)
+    if isinstance(enc, DenseEncoder):
+        if topk or mass is not None:
+            raise UsageError("--topk/--mass prune sparse vectors; a dense encoder was given")
+        return {"dense": True, "dim": int(enc.dim), "spec": enc.spec()}
+    return {"dense": False, "space": enc.space, "spec": enc.spec(), "pooling": _pooling(enc, topk, mass)}
+
+
+def _datasource(corpus: str, shard_id: int, shard_num: int, part_size: int, skip: Mapping[int, int]):
+    from ray.data import Datasource, ReadTask
+    from ray.data.block import BlockMetadata
+
+    class CorpusBlocks(Datasource):
+        """The shard's documents in blocks of ``part_size``, one row per block; completed blocks
+        (``skip``: key -> documents) are read through, checked against the corpus, and not emitted."""
+
+        def get_read_tasks(self, parallelism, per_task_row_limit=None, data_context=None):
+            # One task: the corpus is one stream (gzip, irds, tar.gz cannot be split by offset), and
+            # reading text is far cheaper than encoding it, so one reader feeds many encoders.
+            return [ReadTask(lambda: _read_blocks(corpus, shard_id, shard_num, part_size, dict(skip)),
+                             BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=None))]
+
+        def estimate_inmemory_data_size(self):
+            return None
+
+    return CorpusBlocks()
+
+
+def _read_blocks(corpus: str, shard_id: int, shard_num: int, part_size: int, skip: dict[int, int]):
+    import pyarrow as pa
+
+    from ..encode.pipeline import shard_filter, text_source
+
+    ids: list[str] = []
+    texts: list[str] = []
+    key = 0
+
+    def emit():
+        if key in skip:
+            if len(ids) != skip[key]:
+                raise UsageError(f"part {key} held {skip[key]} documents but the corpus now gives {len(ids)}: the "
+                                 f"corpus changed since the interrupted run")
+            return None
+        return pa.table({_KEY: [key], _IDS: [list(ids)], _TEXTS: [list(texts)]})
+
+    for docid, text, _where in shard_filter(text_source(corpus), shard_id, shard_num):
+        ids.append(docid)
+        texts.append(text)
+        if len(ids) == part_size:
+            t = emit()
+            if t is not None:
+                yield t
+            ids.clear()
+            texts.clear()
+            key += 1
+    if ids:
+        t = emit()
+        if t is not None:
+            yield t
+
+
+class _EncodeWorker:
+    """An actor of the pool: one encoder, loaded once; encodes whole blocks and writes their parts."""
+
+    def __init__(self, writer, spec: str, options: dict, batch_size: int, sleep: float = 0.0):
+        from ..encode import load_encoder
+
+        self.writer = writer
+        self.encoder = load_encoder(spec, **options)
+        self.batch_size = int(batch_size)
+        self.max_length = options.get("max_length_doc") or options.get("max_length")
+        self.sleep = sleep
+        self.dense = writer.kind == "dense"
+        # Tokens are counted for the progress line only; a fast tokenizer does it in a small share
+        # of the encoding time (measured in docs/benchmarks.md, Ray section).
+        self.tokenizer = getattr(self.encoder, "tokenizer", None)
+
+    def _tokens(self, texts: list[str]) -> int:
+        if self.tokenizer is None or not callable(self.tokenizer):
+            return 0
+        kw = {"truncation": True, "max_length": self.max_length} if self.max_length else {}
+        return sum(len(x) for x in self.tokenizer(texts, add_special_tokens=True, **kw)["input_ids"])
+
+    def encode_block(self, key: int, ids: list[str], texts: list[str]) -> dict[str, Any]:
+        import numpy as np
+
+        from ..encode.batching import length_sorted_batches
+        from ..encode.pipeline import WINDOW_BATCHES
+
+        t0 = time.time()
+        window = max(self.batch_size * WINDOW_BATCHES, 1)
+        with self.writer.part(key) as part:
+            for s in range(0, len(ids), window):
+                w_ids, w_texts = ids[s:s + window], texts[s:s + window]
+                results: list = [None] * len(w_ids)
+                # The single process's windows and batches (longest first, stable): same padding, same vectors.
+                for idx in length_sorted_batches([len(t) for t in w_texts], self.batch_size):
+                    for i, r in zip(idx, self.encoder.encode([w_texts[i] for i in idx], "doc")):
+                        results[i] = r
+                    if self.sleep:
+                        time.sleep(self.sleep)
+                if self.dense:
+                    part.add_batch(w_ids, np.stack(results))
+                else:
+                    for docid, vec in zip(w_ids, results):
+                        part.add(docid, vec)
+        return {"key": key, "documents": len(ids), "tokens": self._tokens(texts), "seconds": time.time() - t0,
+                "pid": os.getpid()}
+
+    def __call__(self, batch: dict) -> dict:
+        rows = [self.encode_block(int(k), [str(x) for x in i], [str(x) for x in t])
+                for k, i, t in zip(batch[_KEY], batch[_IDS], batch[_TEXTS])]
+        return {name: [r[name] for r in rows] for name in ("key", "documents", "tokens", "seconds", "pid")}
+
+
+def count_documents(corpus: str) -> int | None:
+    """Documents in a JSONL corpus (file or folder of plain .jsonl), by counting lines; None otherwise."""
+    p = Path(corpus)
+    files = sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]
+    if not files or not all(f.is_file() and f.suffix == ".jsonl" for f in files):
+        return None
+    n = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 24), b""):
+                n += chunk.count(b"\n")
+    return n
+
+
+def encode_on_ray(address: str, out: str | os.PathLike, corpus: str, encoder_spec: str, settings, *,
+                  encoder_options: dict[str, Any], config: Mapping[str, Any], quant_scale: float, topk: int = 0,
+                  mass: float | None = None, overwrite: bool = False, workers: int = 1,
+                  gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0):
+    """Encode ``corpus`` into the vectors directory ``out`` on a Ray cluster; returns (meta, run report).
+
+    ``settings`` is :class:`pyserini_splare.encode.pipeline.Settings` (shard, part size, batch size);
+    ``config`` and the rest are what :func:`pyserini_splare.encode.pipeline.encode_to_dir` takes, so the
+    output and its resume state are the single process's.
+    """
+    check_workers(workers, gpus_per_worker, cpus_per_worker)
+    options = dict(encoder_options)
+    if gpus_per_worker > 0:
+        options["device"] = "cuda"  # Ray gives each actor its own GPUs through CUDA_VISIBLE_DEVICES
+    # A local cluster gets one CPU beyond the workers' for the corpus reader and Ray Data's own tasks.
+    with connect(address, num_cpus=math.ceil(workers * cpus_per_worker) + 1) as ray:
+        require_resources(ray, workers, cpus_per_worker, gpus_per_worker)
+        return _run(ray, Path(out), corpus, encoder_spec, settings, options, config, quant_scale, topk, mass,
+                    overwrite, workers, gpus_per_worker, cpus_per_worker)
+
+
+def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, mass, overwrite, workers,
+         gpus_per_worker, cpus_per_worker):
+    from ..formats.idhash import find_repeated
+    from ..formats.vectors_dir import VectorsWriter
+    from ..encode.pipeline import shard_filter, text_source
+
+    t_start = time.time()
+    describe = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=0)(_describe)
+    try:
+        info = ray.get(describe.remote(spec, options, topk, mass))
+    except Exception as e:
+        raise _usage_in(e) or _usage_in_text(e) or e from None
+    encoder_meta = {"spec": spec, **info["spec"]}
+    common = dict(config=dict(config), overwrite=overwrite, part_size=settings.part_size, encoder=encoder_meta)
+    if info["dense"]:
+        writer = VectorsWriter(out, dim=info["dim"], **common)
+    else:
+        writer = VectorsWriter(out, space=info["space"], quant_scale=quant_scale, topk=topk, mass=mass,
+                               pooling=info["pooling"], **common)
+    try:
+        done = {}
+        for stem in writer.completed():
+            key = int(stem.rsplit("-", 1)[1])
+            done[key] = writer.done(key)["documents"]
+        if done:
+            print(f"resuming {writer.tmp}: {len(done)} parts already complete ({sum(done.values()):,} documents), "
+                  f"not re-encoded", file=sys.stderr)
+        total = count_documents(corpus)
+        if total is not None and settings.shard_num > 1:
+            total = len(range(settings.shard_id, total, settings.shard_num))
+        report = _stream(ray, writer, corpus, spec, settings, options, done, total, workers, gpus_per_worker,
+                         cpus_per_worker)
+
+        def describe_dup(hashes):
+            items = shard_filter(text_source(corpus), settings.shard_id, settings.shard_num)
+            return find_repeated(((d, w) for d, _, w in items), hashes)
+
+        n_docs = sum(writer.done(int(s.rsplit("-", 1)[1]))["documents"] for s in writer.completed())
+        if n_docs == 0:
+            raise UsageError("no documents to encode" + (f" in shard {settings.shard_id} of {settings.shard_num}"
+                                                         if settings.shard_num > 1 else ""))
+        meta = writer.finish({"shard": {"id": settings.shard_id, "num": settings.shard_num}, "source": corpus},
+                             describe_duplicate=describe_dup)
+    except UsageError:
+        writer.discard()  # bad input: resuming cannot help
+        raise
+    report.update(resumed_parts=len(done), wall_seconds=round(time.time() - t_start, 2))
+    return meta, report
+
+
+def _stream(ray, writer, corpus, spec, settings, options, done, total, workers, gpus_per_worker, cpus_per_worker):
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # ours below says documents/s, tokens/s and the ETA
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its execution-plan lines are not for users
+    source = _datasource(corpus, settings.shard_id, settings.shard_num, settings.part_size, done)
+    # The reader asks for no CPU of its own: it only parses text, and a 2-CPU local cluster with 2
+    # encoder actors would otherwise have no slot left for it.
+    ds = ray.data.read_datasource(source, num_cpus=0).map_batches(
+        _EncodeWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus_per_worker,
+        num_gpus=gpus_per_worker,
+        fn_constructor_kwargs=dict(writer=writer, spec=spec, options=options, batch_size=settings.batch_size,
+                                   sleep=settings.sleep))
+    already = sum(done.values())
+    docs = tokens = parts = 0
+    pids: set[int] = set()
+    t0 = time.time()
+    try:
+        with progress(total=total, initial=already, desc="encode (ray)", unit="doc") as bar:
+            for row in ds.iter_rows():
+                docs += int(row["documents"])
+                tokens += int(row["tokens"])
+                parts += 1
+                pids.add(int(row["pid"]))
+                bar.update(int(row["documents"]))
+                dt = max(time.time() - t0, 1e-9)
+                bar.set_postfix_str(f"{tokens / dt:,.0f} tokens/s, {parts} parts")
+    except Exception as e:
+        err = _usage_in(e) or _usage_in_text(e)
+        if err is not None:
+            raise err from None
+        raise
+    dt = time.time() - t0
+    print(f"encoded {docs:,} documents in {parts} parts on {workers} Ray workers in {dt:.1f} s: "
+          f"{docs / max(dt, 1e-9):,.1f} documents/s, {tokens / max(dt, 1e-9):,.0f} tokens/s", file=sys.stderr)
+    return {"documents": docs, "tokens": tokens, "parts": parts, "seconds": round(dt, 2),
+            "worker_processes": len(pids)}
