@@ -46,11 +46,12 @@ class _RerankWorker:
 
 
 def deal_batches(lengths: Sequence[int], batch_size: int, workers: int) -> list[list[int]]:
-    """Indices per worker: longest-first batches of ``batch_size``, dealt round-robin."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    """Indices per worker: longest-first batches of ``batch_size`` (the one batching helper), dealt round-robin."""
+    from ..encode.batching import length_sorted_batches
+
     shares: list[list[int]] = [[] for _ in range(workers)]
-    for b, s in enumerate(range(0, len(order), batch_size)):
-        shares[b % workers].extend(order[s:s + batch_size])
+    for b, batch in enumerate(length_sorted_batches(lengths, batch_size) if len(lengths) else []):
+        shares[b % workers].extend(batch)
     return shares
 
 
