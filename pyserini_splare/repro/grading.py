@@ -4,22 +4,27 @@ The tolerance Pyserini's ``2cr`` scripts use, made explicit: OK when every metri
 ``tolerance.ok`` (0.0005, i.e. equal at the printed 3-4 decimals), OKish within ``tolerance.okish``
 (0.005 by default: half a point of nDCG, the size of run-to-run noise from bf16 GPU kernels, batch
 composition and approximate Seismic search at the seeds' scale), FAIL beyond, and "not run" when
-nothing was measured. See docs/2cr.md.
+nothing was measured. A condition without expected scores (nothing published to compare with) is
+graded "measured": its numbers are reported, not judged (tests check such runs against an
+independent computation instead). See docs/2cr.md.
 """
 
 from __future__ import annotations
 
 from typing import Mapping
 
-OK, OKISH, FAIL, NOT_RUN = "OK", "OKish", "FAIL", "not run"
+OK, OKISH, FAIL, NOT_RUN, MEASURED = "OK", "OKish", "FAIL", "not run", "measured"
 GRADE_ORDER = {OK: 0, OKISH: 1, FAIL: 2}
 DEFAULT_TOLERANCE = {"ok": 0.0005, "okish": 0.005}
 
 
 def grade(expected: Mapping[str, float], measured: Mapping[str, float] | None, tolerance: Mapping[str, float]) -> str:
-    """The worst per-metric grade: OK (|Δ| <= ok), OKish (<= okish), FAIL; ``not run`` without measurements."""
+    """The worst per-metric grade: OK (|Δ| <= ok), OKish (<= okish), FAIL; ``not run`` without measurements,
+    ``measured`` without expected scores."""
     if not measured:
         return NOT_RUN
+    if not expected:
+        return MEASURED
     worst = OK
     for metric, exp in expected.items():
         if metric not in measured:

@@ -14,7 +14,7 @@ def conditions_text(matrix: Matrix) -> str:
     lines = [f"{matrix.name}: {matrix.title}", f"topics {matrix.topics}, qrels {matrix.qrels}", ""]
     width = max(len(c.name) for c in matrix.conditions)
     for c in matrix.conditions:
-        scores = " ".join(f"{k}={v:.4f}" for k, v in c.scores.items())
+        scores = " ".join(f"{k}={v:.4f}" for k, v in c.scores.items()) or "(no expected score)"
         extra = []
         if c.aliases:
             extra.append(f"alias {', '.join(c.aliases)}")
@@ -31,7 +31,8 @@ def dry_run_text(matrix: Matrix, plans: Mapping[str, Plan], selected: Iterable[C
     out = []
     for c in matrix.order(selected):
         p = plans[c.name]
-        out.append(f"# {c.name}: {c.display} (expected " + ", ".join(f"{k} {v:.4f}" for k, v in c.scores.items()) + ")")
+        expected = ", ".join(f"{k} {v:.4f}" for k, v in c.scores.items()) or "no expected score"
+        out.append(f"# {c.name}: {c.display} (expected {expected})")
         if not p.steps:
             out.append(f"# external run file: {p.output}")
         for s in p.steps:

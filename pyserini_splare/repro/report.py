@@ -96,7 +96,7 @@ def render_report(matrix: Matrix, plans: Mapping[str, Plan], stored: Mapping[str
             "name": c.name, "aliases": c.aliases, "display": c.display, "group": c.group, "source": c.source,
             "description": c.description, "requires": c.requires, "grade": g,
             "note": (stored.get(c.name) or {}).get("note", ""),
-            "scores": [{"metric": k, "expected": v, "measured": m.get(k)} for k, v in c.scores.items()],
+            "scores": [{"metric": k, "expected": c.scores.get(k), "measured": m.get(k)} for k in matrix.metrics_of(c)],
             "commands": [s.command for s in p.steps] + [p.eval_command],
         })
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
