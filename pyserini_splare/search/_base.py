@@ -14,13 +14,9 @@ from typing import Any, Mapping
 
 from .._cli import UsageError
 from ..formats.index_meta import read_index_meta
-from ..index.backends import BACKENDS, get_backend
+from ..index.backends import get_backend
 
 Hit = tuple[str, float]
-
-# Transitional re-export for encode.encode_queries (an upward import, encode -> search, to be
-# removed with it: search/queries.py now encodes topics for search). The registry is the source.
-QUERY_KINDS = {b.name: b.query_kind for b in BACKENDS.values()}
 
 
 class QuantizedQuery(dict):
