@@ -81,7 +81,9 @@ def test_dense_writer_roundtrip(tmp_path):
 
 
 def test_encode_cli_dense_and_queries(tmp_path, tiny_qwen3):
-    from pyserini_splare.encode import encode_queries, load_encoder
+    from pyserini_splare.encode import load_encoder
+    from pyserini_splare.index.backends import get_backend
+    from pyserini_splare.search.queries import encode_topics
     from pyserini_splare.encode.__main__ import main
 
     corpus = tmp_path / "c.jsonl"
@@ -99,7 +101,9 @@ def test_encode_cli_dense_and_queries(tmp_path, tiny_qwen3):
     np.testing.assert_allclose(np.concatenate(emb), enc.encode(TEXTS, "doc"), atol=1e-5)
     assert [i for part in ids for i in part] == ["d0", "d1", "d2", "d3"]
 
-    qs = encode_queries(spec, {"q1": "cat", "q2": "hybrid search"}, {"backend": "faiss", "dim": 32}, batch_size=1)
+    faiss = get_backend("faiss")
+    qs = encode_topics(spec, {"q1": "cat", "q2": "hybrid search"}, faiss, {"backend": "faiss", "dense": {"dim": 32}},
+                       batch_size=1)
     np.testing.assert_allclose(qs["q2"], enc.encode(["hybrid search"], "query")[0], atol=1e-6)
     with pytest.raises(UsageError, match="dimension"):
-        encode_queries(spec, {"q1": "cat"}, {"backend": "faiss", "dim": 8})
+        encode_topics(spec, {"q1": "cat"}, faiss, {"backend": "faiss", "dense": {"dim": 8}})

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from pyserini_splare._cli import UsageError
-from pyserini_splare.encode import encode_queries
+from pyserini_splare.index.backends import get_backend
+from pyserini_splare.search.queries import encode_topics
 from pyserini_splare.encode.__main__ import main as encode_main
 from pyserini_splare.vectors import PrefixedSpace, iter_vectors
 from test_encode_splade import _corpus
@@ -47,12 +48,12 @@ def _brute_force(vec_dir, query: dict[str, int]) -> list[tuple[str, int]]:
     return sorted(((d, s) for d, s in scores if s > 0), key=lambda x: (-x[1], x[0]))
 
 
-def test_encode_queries_sparse_and_space_check(tiny, tiny_index):
+def test_encode_topics_sparse_and_space_check(tiny, tiny_index):
     from pyserini_splare.encode.splade import load_splade
 
     meta = _index_meta(tiny_index)
     spec = f"splade:{tiny}"
-    got = encode_queries(spec, TOPICS, meta, batch_size=2)
+    got = encode_topics(spec, TOPICS, get_backend(meta["backend"]), meta, batch_size=2)
     enc = load_splade(str(tiny))
     for qid, text in TOPICS.items():
         v = enc.encode([text], "query")[0]
@@ -63,10 +64,10 @@ def test_encode_queries_sparse_and_space_check(tiny, tiny_index):
     splare_meta = json.loads(json.dumps(meta))
     splare_meta["vectors"]["feature_space"] = PrefixedSpace("L", 131072, name="sae").to_meta()
     with pytest.raises(UsageError, match="does not match the index's feature space") as e:
-        encode_queries(spec, TOPICS, splare_meta)
+        encode_topics(spec, TOPICS, get_backend(meta["backend"]), splare_meta)
     assert "\n" not in str(e.value)
     with pytest.raises(UsageError, match="unknown encoder kind 'nope'"):
-        encode_queries("nope:x", TOPICS, meta)
+        encode_topics("nope:x", TOPICS, get_backend(meta["backend"]), meta)
 
 
 def test_search_cli_with_encoder_equals_brute_force(tiny, tiny_index, tmp_path):

@@ -6,8 +6,8 @@ An encoder is named by an explicit spec ``kind:path-or-hub-id`` (kinds are the k
 modules are imported when an encoder is loaded.
 
 * :func:`load_encoder` builds an encoder from a spec;
-* :func:`encode_queries` encodes topics for ``python -m pyserini_splare.search --encoder``, checking
-  that the encoder's feature space is the index's;
+* :func:`encode_texts` encodes a list of texts in batches (``search --encoder`` encodes topics with it,
+  in ``search/queries.py``, after checking the encoder against the index);
 * ``python -m pyserini_splare.encode`` encodes a corpus into a vectors directory (see docs/encoders.md).
 """
 
@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
 
 from .._cli import UsageError
 from ._base import ENCODERS, DenseEncoder, Kind, SparseEncoder
 
-__all__ = ["ENCODERS", "SparseEncoder", "DenseEncoder", "Kind", "resolve_spec", "load_encoder", "encode_queries",
-           "encode_texts", "ENCODER_CONFIG"]
+__all__ = ["ENCODERS", "SparseEncoder", "DenseEncoder", "Kind", "resolve_spec", "load_encoder", "encode_texts",
+           "ENCODER_CONFIG"]
 
 # A directory holding this file names its encoder kind: {"type": "splare", ...}. SPLARE checkpoints
 # (docs/splare-checkpoint.md) carry one; any model folder can be given one to be named by its path.
@@ -110,50 +109,3 @@ def encode_texts(encoder, texts: list[str], kind: Kind, batch_size: int):
     if isinstance(encoder, DenseEncoder):
         return np.concatenate(out, axis=0) if out else np.zeros((0, encoder.dim), np.float32)
     return [v for part in out for v in part]
-
-
-def encode_queries(spec: str, topics: Mapping[str, str], index_meta: Mapping[str, Any], device: str = "cpu",
-                   max_length: int | None = None, batch_size: int = 64, **options) -> dict:
-    """Encode topics for searching the index described by ``index_meta`` (its ``pyserini_splare_index.json``).
-
-    Sparse index: ``{qid: {term: float weight}}`` after checking that the encoder's feature space equals
-    the index's (a SPLADE query encoder on a SPLARE index is refused). Dense (faiss) index:
-    ``{qid: np.ndarray}`` (float32, ``dim`` checked when the index records it).
-    """
-    from ..search._base import QUERY_KINDS
-
-    if batch_size <= 0:
-        raise UsageError(f"batch size must be positive, got {batch_size}")
-    backend = index_meta.get("backend", "")
-    want = QUERY_KINDS.get(backend, "sparse")
-    if want == "text":
-        raise UsageError(f"a {backend} index is searched with text, not with an encoder")
-    kind, _ = resolve_spec(spec)
-    if want == "sparse":
-        vmeta = index_meta.get("vectors")
-        if not vmeta or "feature_space" not in vmeta:
-            raise UsageError("the index metadata records no feature space: cannot check the query encoder")
-    encoder = load_encoder(spec, device=device, max_length_query=max_length, **options)
-    qids, texts = list(topics), [topics[q] for q in topics]
-    if want == "dense":
-        if not isinstance(encoder, DenseEncoder):
-            raise UsageError(f"{spec!r} is a sparse encoder; this {backend} index needs a dense one (e.g. qwen3-embed:...)")
-        dim = index_meta.get("dim") or (index_meta.get("dense") or {}).get("dim")
-        if dim is not None and int(dim) != encoder.dim:
-            raise UsageError(f"the query encoder's dimension ({encoder.dim}) differs from the index's ({dim})")
-        emb = encode_texts(encoder, texts, "query", batch_size)
-        return {q: emb[i] for i, q in enumerate(qids)}
-    if not isinstance(encoder, SparseEncoder):
-        raise UsageError(f"{spec!r} is a dense encoder; this {backend} index needs a sparse one")
-    from ..vectors import FeatureSpace
-
-    index_space = FeatureSpace.from_meta(index_meta["vectors"]["feature_space"])
-    if encoder.space != index_space:
-        raise UsageError(f"the query encoder {spec!r} ({kind}, feature space {encoder.space!r}) does not match the "
-                         f"index's feature space {index_space!r}: encode queries with the encoder that built the index")
-    vecs = encode_texts(encoder, texts, "query", batch_size)
-    out = {}
-    for q, v in zip(qids, vecs):
-        v = v.nonzero()
-        out[q] = {t: float(w) for t, w in zip(encoder.space.terms(v.ids), v.weights)}
-    return out

@@ -35,7 +35,7 @@ def _load(encoder, **options):
 
 
 def _index_vectors_meta(index_dir: str) -> dict[str, Any]:
-    from ..index import read_index_meta
+    from ..formats.index_meta import read_index_meta
 
     meta = read_index_meta(index_dir)
     if "vectors" not in meta:
