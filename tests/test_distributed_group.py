@@ -44,9 +44,9 @@ def shards(tmp_path_factory):
         ids = rng.choice(N_FEATURES, size=n, replace=False)
         queries[f"q{j}"] = {f"L{i}": float(x) for i, x in zip(ids, rng.uniform(0.05, 2.0, size=n))}
     build_lucene_group([root / f"s{i}" for i in range(N_SHARDS)], root / "group", threads=2)
-    from pyserini_splare.index.lucene import build_impact_index
+    from pyserini_splare.index.lucene import build
 
-    build_impact_index(str(root / "all"), str(root / "single"), threads=2)
+    build([str(root / "all")], str(root / "single"), threads=2)
     return root, queries
 
 
@@ -107,3 +107,22 @@ def test_bm25_and_mismatched_shards_are_refused(tmp_path, shards):
     (other / "pyserini_splare_index.json").write_text(json.dumps(meta))
     with pytest.raises(UsageError, match="quant_scale"):
         LuceneGroupSearcher.from_indexes([root / "single", other])
+
+
+def test_index_and_search_clis_on_a_group(shards, tmp_path):
+    import json
+
+    from pyserini_splare.index.__main__ import main as index_main
+    from pyserini_splare.search.__main__ import main as search_main
+
+    root, queries = shards
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text("".join(json.dumps({"id": q, "vector": v}) + "\n" for q, v in list(queries.items())[:10]))
+    assert index_main(["--backend", "lucene-group", "--input", *[str(root / f"s{i}") for i in range(N_SHARDS)],
+                       "--index", str(tmp_path / "g"), "--threads", "2"]) == 0
+    runs = {}
+    for name, index in (("group", tmp_path / "g"), ("single", root / "single")):
+        runs[name] = tmp_path / f"{name}.txt"
+        assert search_main(["--index", str(index), "--query-vectors", str(qfile), "--output", str(runs[name]),
+                            "--hits", "100", "--run-tag", "t"]) == 0
+    assert runs["group"].read_text() == runs["single"].read_text()

@@ -206,6 +206,12 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("lucene", "Lucene impact index of a vectors directory (Anserini, embedded; exact dot products)",
             "pyserini_splare.index.lucene:build", "pyserini_splare.search.lucene:ImpactSearcher",
             "sparse", needs_jvm=True, build_options=LuceneImpactBuild),
+    # One Lucene impact index per input shard, built in parallel processes, searched as one with an
+    # exact top-k merge (search/group.py says why impact scores merge exactly and BM25's do not).
+    Backend("lucene-group", "Lucene impact indexes, one per input shard built in parallel, searched as one "
+                            "(exact top-k merge)",
+            "pyserini_splare.search.group:build_lucene_group", "pyserini_splare.search.group:LuceneGroupSearcher",
+            "sparse", needs_jvm=True, build_options=LuceneImpactBuild),
     Backend("seismic", "Seismic approximate index of a vectors directory (fast approximate search; "
                        "SeismicIndexLV above 65,535 features)",
             "pyserini_splare.index.seismic:build_seismic_index", "pyserini_splare.search.seismic:SeismicSearcher",

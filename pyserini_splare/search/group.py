@@ -65,9 +65,9 @@ def _common_vectors_meta(metas: Sequence[Mapping[str, Any]], names: Sequence[str
 
 
 def _build_one(shard_input: str, out: str, threads: int, options: dict) -> dict:
-    from ..index.lucene import build_impact_index
+    from ..index.lucene import build
 
-    return build_impact_index(shard_input, out, threads=threads, **options)
+    return build([shard_input], out, threads=threads, **options)
 
 
 def build_lucene_group(inputs: Sequence[str | os.PathLike], index: str | os.PathLike, *, threads: int = 1,
