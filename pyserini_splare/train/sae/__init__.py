@@ -1,0 +1,1 @@
+"""``python -m pyserini_splare.train.sae``: train an SAE for a new backbone (see :mod:`..sae_training`)."""
