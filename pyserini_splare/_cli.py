@@ -303,8 +303,77 @@ def cli_main(main: Callable[[Sequence[str] | None], int | None]) -> Callable[[Se
 
 
 def run(main: Callable[[Sequence[str] | None], int]) -> None:
-    """``if __name__ == '__main__': run(main)``: exit with the wrapped main's status."""
-    sys.exit(main(None))
+    """``if __name__ == '__main__': run(main)``: exit with the wrapped main's status.
+
+    A signalled command exits at once, skipping the interpreter's finalization: tearing down torch,
+    a JVM and their threads took 7-12 s here, and the user asked the command to stop now.
+    """
+    rc = main(None)
+    if rc in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(rc)
+    sys.exit(rc)
+
+
+class ChildFailed(RuntimeError):
+    """:func:`run_in_child`'s function raised (its message) or its process died (exit status)."""
+
+
+def _child_main(send, fn, args, kwargs) -> None:
+    # The parent handles signals and kills this process: die at once, and do not write to the
+    # parent's signal wakeup socket (a forked child shares it).
+    signal.set_wakeup_fd(-1)
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_DFL)
+    try:
+        res = ("ok", fn(*args, **kwargs))
+    except UsageError as e:
+        res = ("usage", str(e))
+    except BaseException as e:  # noqa: BLE001 -- reported to the parent, which decides
+        res = ("error", f"{type(e).__name__}: {e}")
+    send.send(res)
+    send.close()
+
+
+def run_in_child(fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a forked child process; its (picklable) return value.
+
+    For native calls that hold the GIL for minutes, such as Seismic's Rust build: while one runs, no
+    Python code runs in the process at all -- not the signal handler, not the watchdog -- so Ctrl-C
+    would wait for the end of the build. In a child, the parent waits in short steps, handles the
+    signal at once and kills the child. A :class:`UsageError` in the child is raised again as such;
+    anything else as :class:`ChildFailed` with its message.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(send, fn, args, kwargs), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        while not recv.poll(0.2):  # poll is also true at end-of-file: the child died
+            pass
+        try:
+            kind, payload = recv.recv()
+        except EOFError:
+            proc.join()
+            raise ChildFailed(f"{getattr(fn, '__name__', 'child')} died (exit status {proc.exitcode})") from None
+        proc.join()
+    except BaseException:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        raise
+    finally:
+        recv.close()
+    if kind == "ok":
+        return payload
+    if kind == "usage":
+        raise UsageError(payload)
+    raise ChildFailed(payload)
 
 
 # --------------------------------------------------------------------------------------------
