@@ -194,6 +194,7 @@ def test_vector_fast_check_agrees_with_term_by_term_rules():
     import random
 
     from pyserini_splare.formats.jsonvector import _vector_is_clean
+    from pyserini_splare.formats.quant import MAX_IMPACT
     from pyserini_splare.formats.jsonvector import check_vector as check_weights
 
     def reference(v):  # the rules, written out one term at a time
@@ -211,7 +212,7 @@ def test_vector_fast_check_agrees_with_term_by_term_rules():
 
     rng = random.Random(0)
     bad_terms = ["", "a b", "x\t", "\x00y", "z\u3000", "\n", "ok\x7f"]
-    bad_weights = [-1, -0.5, float("nan"), float("inf"), True, False, "3", None, [1], 10 ** 400]
+    bad_weights = [-1, -0.5, float("nan"), float("inf"), True, False, "3", None, [1], 10 ** 400, MAX_IMPACT + 1, 70000.0]
     for _ in range(2000):
         v = {f"t{rng.randrange(10 ** 6)}é": rng.choice([rng.randrange(0, 500), rng.random() * 5, 0, 0.0])
              for _ in range(rng.randrange(1, 30))}
@@ -226,6 +227,14 @@ def test_vector_fast_check_agrees_with_term_by_term_rules():
                 check_weights(v, "f:1")
         else:
             assert check_weights(v, "f:1") is v
+        # stored impacts: additionally integers (not bool) no larger than MAX_IMPACT
+        ref_int = reference(v) and all(type(w) is int and w <= MAX_IMPACT for w in v.values())
+        assert _vector_is_clean(v, integer=True) == ref_int, v
+        if ref_int:
+            assert check_weights(v, "f:1", integer=True) is v
+        else:
+            with pytest.raises(UsageError):
+                check_weights(v, "f:1", integer=True)
 
 
 def test_copy_vectors_dir_requantizes(tmp_path):
@@ -250,3 +259,21 @@ def test_copy_vectors_dir_requantizes(tmp_path):
             assert g.get(t, 0) in options, (d, t, q)  # 0 = dropped
         assert set(g) <= set(vec)
     assert len(got) == len(src) and n_half > 0  # exact halves occurred and either rounding was accepted
+
+
+def test_line_formatter_writes_what_json_dumps_writes():
+    """The writer's fast line formatting equals json.dumps(record, ensure_ascii=False), the format every
+    vectors directory has had, including terms and ids that need JSON escaping."""
+    from pyserini_splare.formats.jsonvector import LineFormatter
+
+    rng = np.random.default_rng(7)
+    vocab = ["a", '"', "\\", "ü", 'x"y', "b", "##ing", "é:", ',"', '":', "日本", "\\n", "a,b"] + [f"t{i}" for i in range(50)]
+    space = VocabSpace(vocab)
+    fmt = LineFormatter(space)
+    for _ in range(300):
+        ids = np.sort(rng.choice(space.size, rng.integers(1, 20), replace=False))
+        q = rng.integers(1, 65_504, ids.size)
+        docid = rng.choice(["d1", 'd"2', "d\\3", "dü4", "5"])
+        contents = rng.choice(["", 'some "text"\n', "plain"])
+        rec = {"id": docid, "contents": contents, "vector": dict(zip(space.terms(ids), q.tolist()))}
+        assert fmt.line(docid, ids, q, contents) == (json.dumps(rec, ensure_ascii=False) + "\n").encode()

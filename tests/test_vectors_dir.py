@@ -166,6 +166,73 @@ def test_encode_killed_after_a_part_resumes_byte_identical(tmp_path, splade_tiny
     assert _tree(tmp_path / "out") == {k: v for k, v in _tree(tmp_path / "ref").items()}
 
 
+def test_a_checkpointed_part_resumes_where_it_was_and_ends_byte_identical(tmp_path):
+    space, docs = PrefixedSpace("L", 200), _docs(10)
+    ref = VectorsWriter(tmp_path / "ref", space=space)
+    _write_part((ref, 0, docs))
+    ref.finish()
+    w = VectorsWriter(tmp_path / "out", space=space)
+    with pytest.raises(KeyboardInterrupt):
+        with w.part(0, resume=True) as p:
+            for d, v in docs[:5]:
+                p.add(d, v)
+            p.checkpoint()
+            for d, v in docs[5:8]:  # written after the checkpoint: lost, and cut from the file
+                p.add(d, v)
+            raise KeyboardInterrupt
+    again = VectorsWriter(tmp_path / "out", space=space)
+    assert again.resumed and again.done(0) is None
+    with again.part(0, resume=True) as p:
+        assert p.resumed_documents == 5
+        for d, v in docs[5:]:
+            p.add(d, v)
+    again.finish()
+    assert _tree(tmp_path / "out") == _tree(tmp_path / "ref")
+    # without resume (a retried Ray block), a checkpoint is discarded and the part starts over
+    w = VectorsWriter(tmp_path / "o2", space=space)
+    with pytest.raises(KeyboardInterrupt):
+        with w.part(0, resume=True) as p:
+            p.add(*docs[0])
+            p.checkpoint()
+            raise KeyboardInterrupt
+    with w.part(0) as p:
+        assert p.resumed_documents == 0
+
+
+def test_encode_loop_checkpoints_inside_a_part(tmp_path):
+    """run_parts with a stand-in encoder: one 1,000-document part, checkpoints after every window
+    (batch 1 -> 50 documents), killed at document 130: the rerun encodes only from document 100 on."""
+    from pyserini_splare.encode.pipeline import Settings, run_parts
+
+    space = PrefixedSpace("L", 300)
+    source = [(f"d{i}", f"text {i}", f"c:{i}") for i in range(160)]
+    seen: list[str] = []
+
+    def encode(texts, die_at=None):
+        out = []
+        for t in texts:
+            i = int(t.split()[1])
+            if i == die_at:
+                raise KeyboardInterrupt
+            seen.append(t)
+            out.append(SparseVector([i % 300, (7 * i + 1) % 300], [1.0 + i / 100, 0.5]))
+        return out
+
+    settings = Settings(part_size=1000, batch_size=1, checkpoint_seconds=1e-9)
+    ref = VectorsWriter(tmp_path / "ref", space=space)
+    run_parts(ref, source, settings, encode)
+    ref.finish()
+    w = VectorsWriter(tmp_path / "out", space=space)
+    with pytest.raises(KeyboardInterrupt):
+        run_parts(w, source, settings, lambda t: encode(t, die_at=130))
+    seen.clear()
+    again = VectorsWriter(tmp_path / "out", space=space)
+    run_parts(again, source, settings, encode)
+    again.finish()
+    assert seen[0] == "text 100" and len(seen) == 60  # the first 100 came from the checkpoint
+    assert _tree(tmp_path / "out") == _tree(tmp_path / "ref")
+
+
 # --------------------------------------------------------------------------------------------
 # shards as one collection
 # --------------------------------------------------------------------------------------------

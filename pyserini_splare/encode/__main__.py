@@ -33,8 +33,9 @@ examples:
   python -m pyserini_splare.encode --corpus corpus.jsonl --encoder qwen3-embed:Qwen/Qwen3-Embedding-8B \\
       --output vectors/qwen3 --dtype bf16 --device cuda:0
 
-Resuming: a killed run leaves OUTPUT.partial/ with every completed part; rerunning the same command
-skips them and produces byte-identical output. Pruning: --topk keeps the k largest weights (the
+Resuming: a killed run leaves OUTPUT.partial/ with every completed part and a checkpoint of the part
+in progress (every --checkpoint-seconds); rerunning the same command skips them and produces
+byte-identical output. Pruning: --topk keeps the k largest weights (the
 seeds' pooled setting is 40 per query / 400 per document; 0 = no pooling); --mass keeps the fewest
 largest weights holding that fraction of the vector's mass (MILCO). Encoder kinds: splade, splade-llm,
 splare, milco, qwen3-embed (docs/encoders.md).
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="integer weights = round(w * scale) (default 100; --prune-from keeps the source's)")
     p.add_argument("--part-size", type=int, default=DEFAULT_PART_SIZE,
                    help=f"documents per part file, the unit of resuming (default {DEFAULT_PART_SIZE:,})")
+    p.add_argument("--checkpoint-seconds", type=float, default=60.0,
+                   help="save the part being written at least this often (default 60), so a kill loses minutes of "
+                        "work, not a part; 0 checkpoints only at part ends")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (MILCO needs it)")
     g = p.add_argument_group("Ray (pip install -e \".[ray]\"; docs/distributed.md)")
     g.add_argument("--ray", metavar="ADDRESS", default=None,
@@ -108,6 +112,8 @@ def _check_args(args) -> None:
         raise UsageError(f"--topk must be >= 0 (0 keeps all), got {args.topk}")
     if args.mass is not None and not 0 < args.mass <= 1:
         raise UsageError(f"--mass must be in (0, 1], got {args.mass}")
+    if not (args.checkpoint_seconds >= 0 and math.isfinite(args.checkpoint_seconds)):
+        raise UsageError(f"--checkpoint-seconds must be >= 0, got {args.checkpoint_seconds}")
     if args.quant_scale is not None and not (args.quant_scale > 0 and math.isfinite(args.quant_scale)):
         raise UsageError(f"--quant-scale must be a positive number, got {args.quant_scale}")
 
@@ -128,7 +134,8 @@ def main(argv=None):
 
     out = check_output_dir(args.output, overwrite=args.overwrite)  # before a model is loaded
     settings = Settings(shard_id=args.shard_id, shard_num=args.shard_num, part_size=args.part_size,
-                        batch_size=args.batch_size, sleep=float(os.environ.get(SLEEP_ENV, "0") or 0))
+                        batch_size=args.batch_size, sleep=float(os.environ.get(SLEEP_ENV, "0") or 0),
+                        checkpoint_seconds=args.checkpoint_seconds)
     if args.prune_from:
         smeta = read_meta(args.prune_from, "sparse")
         if args.quant_scale is not None and args.quant_scale != smeta.quant_scale:

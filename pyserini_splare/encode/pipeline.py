@@ -8,6 +8,9 @@ through the encoder, part by part:
 * shard ``i`` of ``n`` encodes documents ``i, i+n, i+2n, ...`` (:func:`shard_filter`);
 * part ``k`` holds the shard's documents ``k*part_size ...``: on a rerun, completed parts are read
   (not encoded) and skipped, so a killed run resumes and ends byte-identical to an uninterrupted one;
+* the part being written is checkpointed every ``checkpoint_seconds`` (at a window boundary): a rerun
+  continues it from the checkpoint, so a kill loses minutes, not a part (whose bytes do not depend
+  on where checkpoints fell);
 * within a part, documents are encoded in windows of ``WINDOW_BATCHES`` batches, longest first
   (batches pad to nearly their own length; memory stays bounded).
 """
@@ -101,6 +104,9 @@ class Settings:
     part_size: int = 10_000
     batch_size: int = 32
     sleep: float = 0.0  # test-only pause after each batch (PYSERINI_SPLARE_TEST_SLEEP; see encode/__main__)
+    # Checkpoint the part being written at the first window boundary after this many seconds, so that
+    # a kill loses at most about this much work (plus one window) even inside a 10,000-document part.
+    checkpoint_seconds: float = 60.0
 
 
 def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
@@ -135,19 +141,29 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
             if first is None:
                 break
             chunk_iter = _chain(first, chunk_iter)
-            with writer.part(k) as part:
+            with writer.part(k, resume=True) as part:
+                if part.resumed_documents:  # checkpointed by a killed run: read, not encoded
+                    n = sum(1 for _ in _take(chunk_iter, part.resumed_documents))
+                    if n != part.resumed_documents:
+                        raise UsageError(f"{writer.tmp}: part {k} was checkpointed at {part.resumed_documents} "
+                                         f"documents but the corpus now gives {n}: the corpus changed")
+                    bar.update(n)
+                last = time.monotonic()
                 for win in _windows(chunk_iter, window):
                     if encode is None:
                         for docid, vec, _ in win:
                             part.add(docid, vec)
                         bar.update(len(win))
-                        continue
-                    results = _encode_window(win, encode, settings, bar)
-                    if dense:
-                        part.add_batch([d for d, _, _ in win], np.stack(results))
                     else:
-                        for (docid, _, _), vec in zip(win, results):
-                            part.add(docid, vec)
+                        results = _encode_window(win, encode, settings, bar)
+                        if dense:
+                            part.add_batch([d for d, _, _ in win], np.stack(results))
+                        else:
+                            for (docid, _, _), vec in zip(win, results):
+                                part.add(docid, vec)
+                    if settings.checkpoint_seconds and time.monotonic() - last >= settings.checkpoint_seconds:
+                        part.checkpoint()
+                        last = time.monotonic()
             parts.append(writer.done(k))
             k += 1
     return parts

@@ -15,26 +15,27 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from typing import Any
 
 import numpy as np
+import orjson
 
 from .._cli import UsageError
 from .quant import MAX_IMPACT, impact_bound_error
 from .spaces import FeatureSpace, safe_term
 
-_WHITESPACE = re.compile(r"\s")
 _FLOAT_MAX = sys.float_info.max
 
 
 def _terms_clean(vector: dict) -> bool:
     # Whitespace and printability are properties of each character: check the terms joined, in C.
+    # The only whitespace character str.isprintable() accepts is the ASCII space (checked over all of
+    # Unicode), so `" " not in` completes it without a regex.
     if "" in vector:
         return False
     joined = "".join(vector)
-    return joined.isprintable() and _WHITESPACE.search(joined) is None
+    return joined.isprintable() and " " not in joined
 
 
 def _vector_is_clean(vector: dict, integer: bool = False) -> bool:
@@ -90,23 +91,35 @@ def check_vector(vector: Any, where: str, integer: bool = False) -> dict:
 
 
 class LineFormatter:
-    """Formats ``{"id", "contents", "vector"}`` lines, byte for byte what
-    ``json.dumps(record, ensure_ascii=False)`` writes, at ~5x its speed: each term's ``"term": ``
-    prefix is JSON-escaped once per space (cached), weights are integers joined in one call.
+    """Formats ``{"id", "contents", "vector"}`` lines as UTF-8 bytes, byte for byte what
+    ``json.dumps(record, ensure_ascii=False) + "\\n"`` writes (the format every vectors directory has
+    had), at orjson's speed.
+
+    orjson writes the vector compactly (``{"L1":50,"L5":123}``); the two separators json.dumps puts a
+    space after are restored by replacing ``":`` and ``,"``, which is exact whenever no term holds a
+    ``"`` or a ``\\`` (then those byte pairs occur only between keys and values, and values are
+    integers). Terms that do (BERT's vocabulary has both) are formatted by json.dumps, per document.
     """
 
     def __init__(self, space: FeatureSpace):
         self.space = space
-        self._prefix: list[str] | None = None
+        self._terms: list[str] | None = None
+        self._quoted: list[str] | None = None
+        self._escape: np.ndarray | None = None
 
-    def _table(self) -> list[str]:
-        if self._prefix is None:
-            dumps = json.dumps
-            self._prefix = [dumps(t, ensure_ascii=False) + ": " for t in self.space.terms(range(self.space.size))]
-        return self._prefix
+    def _tables(self) -> None:
+        if self._terms is None:
+            self._terms = self.space.terms(range(self.space.size))
+            self._escape = np.fromiter(('"' in t or "\\" in t for t in self._terms), dtype=bool,
+                                       count=len(self._terms))
 
-    def line(self, docid: str, ids: np.ndarray, q: np.ndarray, contents: str = "") -> str:
-        table = self._table()
-        body = ", ".join([table[i] + str(w) for i, w in zip(ids.tolist(), q.tolist())])
-        c = '""' if not contents else json.dumps(contents, ensure_ascii=False)
-        return f'{{"id": {json.dumps(docid, ensure_ascii=False)}, "contents": {c}, "vector": {{{body}}}}}\n'
+    def line(self, docid: str, ids: np.ndarray, q: np.ndarray, contents: str = "") -> bytes:
+        self._tables()
+        terms = self._terms
+        head = (b'{"id": ' + orjson.dumps(docid) + b', "contents": '
+                + (b'""' if not contents else json.dumps(contents, ensure_ascii=False).encode()) + b', "vector": ')
+        if not self._escape[ids].any():
+            body = orjson.dumps(dict(zip(map(terms.__getitem__, ids.tolist()), q.tolist())))
+            return head + body.replace(b'":', b'": ').replace(b',"', b', "') + b"}\n"
+        vec = dict(zip(map(terms.__getitem__, ids.tolist()), q.tolist()))
+        return head + json.dumps(vec, ensure_ascii=False).encode() + b"}\n"

@@ -71,14 +71,17 @@ class QuantStats:
     max_rel_error: float = 0.0  # max |q/scale - w| / w over the weights that were kept
     sum_abs_error: float = 0.0
 
-    def update(self, w: np.ndarray, q: np.ndarray) -> None:
-        w = w.astype(np.float64)
+    def update(self, w: np.ndarray, q: np.ndarray, kept: np.ndarray | None = None) -> None:
+        """Add the weights ``w`` and their quantized ``q`` (``kept = q > 0`` when the caller has it)."""
+        if kept is None:
+            kept = q > 0
+        n_kept = int(np.count_nonzero(kept))
         self.n_weights += int(w.size)
-        kept = q > 0
-        self.n_zeroed += int(np.count_nonzero(~kept))
-        if kept.any():
-            err = np.abs(q[kept] / self.scale - w[kept])
-            self.max_rel_error = max(self.max_rel_error, float(np.max(err / w[kept])))
+        self.n_zeroed += int(w.size) - n_kept
+        if n_kept:
+            wk = w[kept].astype(np.float64)
+            err = np.abs(q[kept] / self.scale - wk)
+            self.max_rel_error = max(self.max_rel_error, float(np.max(err / wk)))
             self.sum_abs_error += float(err.sum())
 
     def to_meta(self) -> dict[str, Any]:
@@ -117,7 +120,7 @@ def quantize_vector(vec: SparseVector, scale: float, stats: QuantStats | None = 
     """Quantized ``(ids, int weights)`` with zeros removed, bounded by :data:`MAX_IMPACT` (UsageError
     naming ``where`` beyond it); updates ``stats`` if given."""
     q = check_impacts(quantize(vec.weights, scale), where)
-    if stats is not None:
-        stats.update(vec.weights, q)
     keep = q > 0
+    if stats is not None:
+        stats.update(vec.weights, q, keep)
     return vec.ids[keep], q[keep]

@@ -241,17 +241,70 @@ def _check_docid(docid) -> str:
     return docid
 
 
-class _SparsePart:
-    """One sparse part being written: JSONL lines to a temporary file, statistics in memory."""
+class _Progress:
+    """A part's checkpoint inside ``_state/``: ``{stem}.progress.json`` (written last: the marker) and
+    ``{stem}.progress.ids.npy`` (the id hashes so far), plus, for dense parts, the rows so far."""
 
-    def __init__(self, writer: "VectorsWriter", key):
+    def __init__(self, writer: "VectorsWriter", stem: str):
+        self.json = writer.state / f"{stem}.progress.json"
+        self.ids = writer.state / f"{stem}.progress.ids.npy"
+        self.rows = writer.state / f"{stem}.progress.rows.npy"
+
+    def load(self) -> dict | None:
+        if not (self.json.is_file() and self.ids.is_file()):
+            return None
+        try:
+            return json.loads(self.json.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+
+    def save(self, state: dict, hashes: np.ndarray, rows: np.ndarray | None = None) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.json.unlink()  # the old marker goes first: a kill in between leaves no stale checkpoint
+        with atomic_file(self.ids, "wb") as f:
+            np.save(f, hashes)
+        if rows is not None:
+            with atomic_file(self.rows, "wb") as f:
+                np.save(f, rows)
+        with atomic_file(self.json) as f:
+            json.dump(state, f, sort_keys=True)
+
+    def clear(self) -> None:
+        for p in (self.json, self.ids, self.rows):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+
+class _SparsePart:
+    """One sparse part being written: JSONL lines to a temporary file, statistics in memory.
+
+    ``resume``: continue from the part's last :meth:`checkpoint` (the temporary file is cut back to
+    the checkpoint's length; ``resumed_documents`` says how many documents it held), so a killed run
+    loses at most what came after it. The part's bytes do not depend on where checkpoints fell.
+    """
+
+    def __init__(self, writer: "VectorsWriter", key, resume: bool = False):
         self.w, self.name = writer, part_name(key) + ".jsonl"
         self.path = writer.tmp / f".{self.name}.tmp"
-        self.f = open(self.path, "w", encoding="utf-8")
+        self.progress = _Progress(writer, part_name(key))
+        self.resume = resume
         self.q = QuantStats(writer.scale)
         self.hashes = IdHashSet()
         self.s = {"documents": 0, "l0_before": 0, "l0_after": 0, "postings": 0, "dropped_empty": 0,
                   "max_l0_before": 0, "max_l0_after": 0}
+        self.resumed_documents = 0
+        st = self.progress.load() if resume else None
+        if st is not None and self.path.is_file() and self.path.stat().st_size >= st["bytes"]:
+            with open(self.path, "r+b") as f:
+                f.truncate(st["bytes"])
+            self.f = open(self.path, "ab")
+            self.s = dict(st["stats"])
+            self.q.n_weights, self.q.n_zeroed, self.q.max_rel_error, self.q.sum_abs_error = st["quant"]
+            self.hashes.extend_hashes(np.load(self.progress.ids))
+            self.resumed_documents = self.s["documents"]
+        else:
+            self.progress.clear()
+            self.f = open(self.path, "wb")
 
     def add(self, docid: str, vec: SparseVector, contents: str = "") -> None:
         """Prune (the writer's topk/mass), quantize and write one document."""
@@ -277,6 +330,15 @@ class _SparsePart:
         s["postings"] += int(ids.size)
         self.f.write(self.w.formatter.line(docid, ids, q, contents))
 
+    def checkpoint(self) -> None:
+        """Make what was added so far survive a kill (resumed by ``part(key, resume=True)``)."""
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        q = self.q
+        self.progress.save({"bytes": self.f.tell(), "stats": self.s,
+                            "quant": [q.n_weights, q.n_zeroed, q.max_rel_error, q.sum_abs_error]},
+                           self.hashes.to_array())
+
     def close(self) -> tuple[dict[str, Path], np.ndarray, dict]:
         self.f.flush()
         os.fsync(self.f.fileno())
@@ -286,19 +348,33 @@ class _SparsePart:
                  "q_sum_abs_error": q.sum_abs_error}
         return {self.name: self.path}, self.hashes.to_array(), stats
 
-    def abort(self) -> None:
+    def abort(self, exc: BaseException) -> None:
         self.f.close()
+        if self.resume and not isinstance(exc, UsageError) and self.progress.load() is not None:
+            return  # killed: the checkpoint and the file up to it are what a rerun resumes from
+        self.progress.clear()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
 
 class _DensePart:
-    """One dense part being written: ids and float32 rows, saved as ``.ids.txt`` + ``.npy`` at close."""
+    """One dense part being written: ids and float32 rows, saved as ``.ids.txt`` + ``.npy`` at close
+    (checkpoints save the rows so far in ``_state/``)."""
 
-    def __init__(self, writer: "VectorsWriter", key):
+    def __init__(self, writer: "VectorsWriter", key, resume: bool = False):
         self.w, self.stem = writer, part_name(key)
+        self.progress = _Progress(writer, self.stem)
+        self.resume = resume
         self.ids: list[str] = []
         self.rows: list[np.ndarray] = []
+        self.resumed_documents = 0
+        st = self.progress.load() if resume else None
+        if st is not None and self.progress.rows.is_file():
+            self.ids = list(st["ids"])
+            self.rows = [np.load(self.progress.rows, allow_pickle=False)]
+            self.resumed_documents = len(self.ids)
+        else:
+            self.progress.clear()
 
     def add_batch(self, ids: Sequence[str], emb: np.ndarray) -> None:
         emb = np.asarray(emb, dtype=np.float32)
@@ -311,8 +387,16 @@ class _DensePart:
         self.ids.extend(ids)
         self.rows.append(emb)
 
+    def _matrix(self) -> np.ndarray:
+        return np.concatenate(self.rows) if self.rows else np.zeros((0, self.w.dim), np.float32)
+
+    def checkpoint(self) -> None:
+        rows = self._matrix()
+        self.rows = [rows]
+        self.progress.save({"ids": self.ids}, np.fromiter(map(id_hash, self.ids), np.int64, len(self.ids)), rows)
+
     def close(self) -> tuple[dict[str, Path], np.ndarray, dict]:
-        emb = np.concatenate(self.rows) if self.rows else np.zeros((0, self.w.dim), np.float32)
+        emb = self._matrix()
         files = {}
         for name in (self.stem + ".ids.txt", self.stem + ".npy"):
             path = self.w.tmp / f".{name}.tmp"
@@ -326,8 +410,9 @@ class _DensePart:
             files[name] = path
         return files, np.fromiter(map(id_hash, self.ids), np.int64, len(self.ids)), {"documents": len(self.ids)}
 
-    def abort(self) -> None:
-        pass
+    def abort(self, exc: BaseException) -> None:
+        if not (self.resume and not isinstance(exc, UsageError)):
+            self.progress.clear()
 
 
 class VectorsWriter:
@@ -419,20 +504,25 @@ class VectorsWriter:
 
     def completed(self) -> list[str]:
         """Stems (``part-00003``) of every completed part, in reading order."""
-        return sorted((p.name[:-len(".json")] for p in self.state.glob("part-*.json")), key=_natural)
+        stems = (p.name[:-len(".json")] for p in self.state.glob("part-*.json"))
+        return sorted((s for s in stems if "." not in s), key=_natural)  # not the .progress checkpoints
 
     @contextlib.contextmanager
-    def part(self, key: int | str):
+    def part(self, key: int | str, resume: bool = False):
         """Write the part ``key``: yields a sink with ``add(docid, vec, contents="")`` (sparse) or
-        ``add_batch(ids, emb)`` (dense); on success the part is moved into place and marked complete,
-        replacing an earlier part of the same key; on error nothing of it remains."""
-        sink = _SparsePart(self, key) if self.kind == "sparse" else _DensePart(self, key)
+        ``add_batch(ids, emb)`` (dense), and ``checkpoint()``; on success the part is moved into place
+        and marked complete, replacing an earlier part of the same key; on error nothing of it remains,
+        except, with ``resume``, its last checkpoint when the block was interrupted (not a UsageError):
+        a later ``part(key, resume=True)`` continues from it (``sink.resumed_documents`` documents
+        already in; the caller skips them)."""
+        sink = _SparsePart(self, key, resume) if self.kind == "sparse" else _DensePart(self, key, resume)
         try:
             yield sink
-        except BaseException:
-            sink.abort()
+        except BaseException as e:
+            sink.abort(e)
             raise
         self._commit(key, *sink.close())
+        sink.progress.clear()
 
     def _commit(self, key, files: dict[str, Path], hashes: np.ndarray, stats: dict) -> None:
         stem = part_name(key)
@@ -464,7 +554,8 @@ class VectorsWriter:
                 ctx.__exit__(None, None, None)
                 self._next_key += 1
             else:
-                ctx.__exit__(type(exc), exc, exc.__traceback__)
+                with contextlib.suppress(BaseException):
+                    ctx.__exit__(type(exc), exc, exc.__traceback__)
 
     def write(self, docid: str, vector: SparseVector, contents: str = "") -> None:
         """Streaming: add one sparse document (a new part every ``part_size`` documents). A dense
