@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from .._cli import UsageError, cli_main, run
+from .._cli import UsageError, check_output_file, cli_main, run
 from ._fuse import METHODS, NORMS
 
 EPILOG = """\
@@ -51,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", default="union", choices=["union", "intersection"],
                    help="queries to fuse when the runs' query sets differ (default union)")
     p.add_argument("--run-tag", default=None, help="run tag (default: fusion method, e.g. rrf10)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     return p
 
 
@@ -60,9 +60,7 @@ def main(argv=None):
     from ..formats.runs import read_trec_run, write_run
     from ._fuse import fuse_runs
 
-    out_dir = Path(args.output).parent
-    if str(out_dir) and not out_dir.is_dir():
-        raise UsageError(f"output directory {out_dir} does not exist")
+    check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     if len(args.runs) < 2:
         raise UsageError("--runs needs at least two run files")
     runs = [read_trec_run(p) for p in args.runs]
@@ -71,6 +69,9 @@ def main(argv=None):
                                   norm=args.norm, weights=args.weights, queries=args.queries)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if not fused:  # --queries intersection of runs that share no query: an empty run helps no one
+        raise UsageError(f"the runs share no query: --queries intersection leaves nothing to fuse "
+                         f"({', '.join(f'{p}: {n}' for p, n in zip(args.runs, report.run_queries))} queries)")
     if report.differ:
         print(report.warning(args.runs), file=sys.stderr)
     tag = args.run_tag or (f"rrf{args.rrf_k:g}" if args.method == "rrf" else args.method)
