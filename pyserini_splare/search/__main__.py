@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._cli import UsageError, cli_main, run
+from .._cli import UsageError, add_verbose_argument, check_output_file, cli_main, run, set_verbose
 from ..index.backends import add_option_flags, options_from_args
 
 EPILOG = """\
@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="folder with topics and qrels (default $PYSERINI_SPLARE_DATA)")
     p.add_argument("--java-heap", default=None, help="JVM heap for Lucene (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")
     p.add_argument("--list-topics", action="store_true", help="list the registered topics and qrels names and exit")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    add_verbose_argument(p)
     add_option_flags(p, "search")
     return p
 
@@ -80,6 +82,10 @@ def main(argv=None):
         raise UsageError(f"--hits must be positive, got {args.hits}")
     if args.threads < 1 or args.batch_size < 1:
         raise UsageError("--threads and --batch-size must be >= 1")
+    if args.topk < 0:
+        raise UsageError(f"--topk must be >= 0 (0 keeps all), got {args.topk}")
+    check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
+    set_verbose(args.verbose)
     from ..index import get_backend, read_index_meta
     from .runner import SearchJob, search_run
 

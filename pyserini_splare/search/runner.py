@@ -49,6 +49,9 @@ def _queries(job: SearchJob, backend, meta) -> dict[str, Any]:
             raise UsageError(f"a {backend.name} index is searched with text: pass --topics")
         if job.query_vectors:
             raise UsageError(f"--query-vectors cannot search a {backend.name} index")
+        if job.encoder:  # ignoring it would hand the user BM25 results they take for the encoder's
+            raise UsageError(f"--encoder cannot search a {backend.name} index, which is searched with the topics' "
+                             f"text: search an index built from the encoder's vectors (lucene, seismic or exact)")
         return dict(job.topics)
     if backend.query_kind == "dense":
         if job.topics is None:
