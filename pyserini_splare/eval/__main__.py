@@ -31,9 +31,27 @@ def build_parser():
     return p
 
 
+def _warn_missing_queries(args) -> None:
+    """One warning line when judged queries are absent from the run: they score 0 (trec_eval -c), which is
+    right for an official evaluation but, unannounced, reads as a bad system rather than a partial run.
+    (A run sharing no query with the qrels is an error, raised by evaluate.)"""
+    import sys
+
+    from ..formats.runs import read_trec_run
+    from ..topics import get_qrels
+
+    judged = set(get_qrels(args.qrels, args.data_dir).judgments)
+    in_run = set(read_trec_run(args.run))
+    missing = sorted(judged - in_run)
+    if missing and judged & in_run:
+        print(f"warning: {len(missing)} of {len(judged)} judged queries have no results in {args.run} and score 0 "
+              f"(trec_eval -c; first: {missing[0]!r})", file=sys.stderr)
+
+
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    _warn_missing_queries(args)
     if args.per_query:
         rows = evaluate(args.qrels, args.run, args.metrics, per_query=True, data_dir=args.data_dir)
         for metric, qid, value in sorted(rows, key=lambda r: (r[0], r[1])):
