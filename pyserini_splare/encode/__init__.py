@@ -72,6 +72,14 @@ def resolve_spec(spec: str) -> tuple[str, str]:
     if sep and kind in ENCODERS:
         if not rest:
             raise UsageError(f"encoder spec {spec!r} names no model path or hub id")
+        # A path (not a hub id "namespace/name") must be a local folder: otherwise the model loaders
+        # hand it to the hub client, whose "Repo id must be in the form ..." hides a typo in a path.
+        local = Path(rest).expanduser()
+        if rest.startswith(("/", ".", "~")) or rest.count("/") > 1 or local.exists():
+            if not local.exists():
+                raise UsageError(f"encoder {kind}: model directory {rest} does not exist")
+            if not local.is_dir():
+                raise UsageError(f"encoder {kind}: {rest} is not a model directory (a file)")
         return kind, rest
     p = Path(spec)
     if p.is_dir():
