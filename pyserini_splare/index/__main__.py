@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._cli import UsageError, cli_main, run
+from .._cli import UsageError, add_verbose_argument, cli_main, run, set_verbose
 from .backends import BACKENDS, add_option_flags, get_backend, options_from_args
 
 _W = max(map(len, BACKENDS))
@@ -17,8 +17,11 @@ examples:
   # shards written by `encode --shard-id 0/1 --shard-num 2` are one collection
   python -m pyserini_splare.index --backend seismic --input vectors/splare.s0 vectors/splare.s1 \\
       --index indexes/splare.seismic --n-postings auto
+  # Anserini indexes every file of --input: give it a folder holding only the collection (the shared
+  # cacm folder also holds topics, qrels and a run, which would become documents)
+  mkdir -p collections/cacm && cp $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz collections/cacm/
   python -m pyserini_splare.index --backend bm25 --collection HtmlCollection \\
-      --input ../shared/data/cacm --index indexes/cacm.bm25
+      --input collections/cacm --index indexes/cacm.bm25
 """
 
 
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--options", default=None, metavar="JSON",
                    help="backend build options as a JSON object, e.g. '{\"n_postings\": 2000}' (see docs/indexing.md)")
     p.add_argument("--java-heap", default=None, help="JVM heap for Lucene backends (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")
+    add_verbose_argument(p)
     add_option_flags(p, "build")
     return p
 
@@ -47,6 +51,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise UsageError("--threads must be >= 1")
+    set_verbose(args.verbose)
     backend = get_backend(args.backend)
     options = options_from_args(args, backend, "build", args.options)
     if args.java_heap and backend.needs_jvm:
