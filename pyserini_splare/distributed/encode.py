@@ -188,9 +188,9 @@ class _EncodeWorker:
 def count_documents(corpus: str) -> int | None:
     """Documents in a JSONL corpus (file or folder of plain .jsonl), by counting lines; None otherwise."""
     p = Path(corpus)
-    files = sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
     if not files or not all(f.is_file() and f.suffix == ".jsonl" for f in files):
-        return None
+        return None  # gzip, irds:, tarballs: counting would cost a read of its own; no ETA then
     n = 0
     for f in files:
         with open(f, "rb") as fh:
