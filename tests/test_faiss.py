@@ -68,6 +68,37 @@ def test_flat_equals_brute_force(tmp_path):
     assert [d for d, _ in res["tie"][:3]] == ["doc0003", "doc0017", "doc0200"]
 
 
+def test_dense_shards_index_as_one_collection(tmp_path):
+    """Two dense directories written by the one writer (as encode --shard-id 0/1 --shard-num 2 would)
+    give the run of the unsharded directory; mismatched or overlapping shards are refused."""
+    from pyserini_splare.formats.vectors_dir import VectorsWriter
+    from pyserini_splare.index.faiss import build_faiss_index
+    from pyserini_splare.search._base import open_searcher
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((60, DIM)).astype(np.float32)
+    ids = [f"d{i:02d}" for i in range(60)]
+    enc = {"type": "qwen3-embed", "path": "tiny"}
+    for name, rows in (("all", range(60)), ("s0", range(0, 60, 2)), ("s1", range(1, 60, 2)), ("dup", range(1, 5))):
+        with VectorsWriter(tmp_path / name, dim=DIM, encoder=enc, part_size=7) as w:
+            w.write_dense([ids[i] for i in rows], x[list(rows)])
+    build_faiss_index([str(tmp_path / "all")], str(tmp_path / "i_all"))
+    meta = build_faiss_index([str(tmp_path / "s0"), str(tmp_path / "s1")], str(tmp_path / "i_sh"))
+    assert meta["build"]["count"] == 60 and len(meta["source"]) == 2
+    qs = {f"q{i}": rng.standard_normal(DIM).astype(np.float32) for i in range(5)}
+    with open_searcher(tmp_path / "i_all") as a, open_searcher(tmp_path / "i_sh") as b:
+        ra, rb = a.batch_search(qs, k=10), b.batch_search(qs, k=10)
+    for q in qs:
+        assert [d for d, _ in ra[q]] == [d for d, _ in rb[q]] == [d for d, _ in brute_force(x, ids, qs[q], 10)]
+    with pytest.raises(UsageError, match="duplicate document id 'd01'"):
+        build_faiss_index([str(tmp_path / "s1"), str(tmp_path / "dup")], str(tmp_path / "i_bad"))
+    assert not (tmp_path / "i_bad").exists()
+    with VectorsWriter(tmp_path / "other", dim=DIM, encoder={"type": "qwen3-embed", "path": "other"}) as w:
+        w.write_dense(["z"], x[:1])
+    with pytest.raises(UsageError, match="differ in encoder"):
+        build_faiss_index([str(tmp_path / "s0"), str(tmp_path / "other")], str(tmp_path / "i_bad"))
+
+
 def test_tie_at_cutoff_resolved_by_docid(tmp_path):
     from pyserini_splare.search.faiss import FaissSearcher
 
@@ -144,7 +175,7 @@ def test_end_to_end_encode_index_search(tmp_path):
 
     from pyserini_splare.encode import load_encoder
     from pyserini_splare.encode.__main__ import main as encode_main
-    from pyserini_splare.runs import read_trec_run
+    from pyserini_splare.formats.runs import read_trec_run
     from pyserini_splare.search.__main__ import main as search_main
 
     texts = ["cats purr softly", "dogs bark loudly", "sparse retrieval with sae latents", "dense retrieval of news",
