@@ -24,19 +24,16 @@ from .formats.quant import (DEFAULT_QUANT_SCALE, MAX_IMPACT, QuantStats, check_i
 from .formats.query_vectors import load_query_vectors, quantize_query, read_query_vectors
 from .formats.spaces import CompositeSpace, FeatureSpace, ForeignSpace, PrefixedSpace, VocabSpace
 from .formats.sparse import SparseVector
-from .formats.vectors_dir import (DEFAULT_PART_SIZE, DEFAULT_SHARD_SIZE, DENSE_FORMAT, META_FILE, VECTORS_FORMAT,
+from .formats.vectors_dir import (DEFAULT_PART_SIZE, DENSE_FORMAT, META_FILE, VECTORS_FORMAT,
                                   Collection, VectorsMeta, VectorsWriter, VectorWriter, copy_vectors_dir, iter_dense,
                                   iter_jsonl_vectors, iter_vectors, open_collection, part_files, read_dense_meta,
-                                  read_meta, validate_vectors_dir)
-
-check_weights = check_vector  # the old name
+                                  read_meta)
 
 __all__ = [
-    "IdHashSet", "id_hash", "iter_json_lines", "check_vector", "check_weights", "DEFAULT_QUANT_SCALE", "MAX_IMPACT",
+    "IdHashSet", "id_hash", "iter_json_lines", "check_vector", "DEFAULT_QUANT_SCALE", "MAX_IMPACT",
     "QuantStats", "check_impacts", "dequantize", "quantize", "quantize_vector", "load_query_vectors",
     "quantize_query", "read_query_vectors", "CompositeSpace", "FeatureSpace", "ForeignSpace", "PrefixedSpace",
-    "VocabSpace", "SparseVector", "DEFAULT_PART_SIZE", "DEFAULT_SHARD_SIZE", "DENSE_FORMAT", "META_FILE",
+    "VocabSpace", "SparseVector", "DEFAULT_PART_SIZE", "DENSE_FORMAT", "META_FILE",
     "VECTORS_FORMAT", "Collection", "VectorsMeta", "VectorsWriter", "VectorWriter", "copy_vectors_dir", "iter_dense",
     "iter_jsonl_vectors", "iter_vectors", "open_collection", "part_files", "read_dense_meta", "read_meta",
-    "validate_vectors_dir",
 ]

@@ -84,7 +84,6 @@ STATE_VERSION = 2
 # single 100k-document part indexed on one core (measured: docs/benchmarks.md); 10,000 keeps every
 # thread busy from 20k documents up, and is the encode CLI's --part-size default.
 DEFAULT_PART_SIZE = 10_000
-DEFAULT_SHARD_SIZE = DEFAULT_PART_SIZE  # the old name
 
 _KEY = re.compile(r"[A-Za-z0-9_-]+")
 # Sparse per-part statistics, summed over parts (the max_* and q_max_rel_error are maxima).
@@ -1045,13 +1044,6 @@ def iter_vectors(vectors_dir: str | os.PathLike) -> Iterator[tuple[str, dict[str
     return open_collection(vectors_dir, kind="sparse").iter_vectors()
 
 
-def validate_vectors_dir(vectors_dir: str | os.PathLike, space: FeatureSpace | None = None,
-                         max_id_length: int | None = None, desc: str = "validating vectors") -> tuple[int, int, int]:
-    """:meth:`Collection.validate` of one directory (``space`` given: terms checked)."""
-    return open_collection(vectors_dir, kind="sparse").validate(max_id_length=max_id_length,
-                                                                check_terms=space is not None, desc=desc)
-
-
 def copy_vectors_dir(src: str | os.PathLike | Sequence, dst: str | os.PathLike, transform=None, *,
                      quant_scale: float | None = None, overwrite: bool = False) -> VectorsMeta:
     """Rewrite a vectors directory through ``transform(SparseVector) -> SparseVector`` (e.g. pruning).
@@ -1106,6 +1098,6 @@ def iter_dense(vectors_dir: str | os.PathLike, chunk: int = 65_536) -> Iterator[
 __all__ = [
     "VECTORS_FORMAT", "DENSE_FORMAT", "META_FILE", "DEFAULT_PART_SIZE", "MAX_IMPACT", "VectorsMeta", "VectorsWriter",
     "Collection", "open_collection", "open_foreign", "read_meta", "part_files", "iter_vectors", "iter_jsonl_vectors",
-    "validate_vectors_dir", "copy_vectors_dir", "dense_meta", "read_dense_meta", "iter_dense", "part_name",
+    "copy_vectors_dir", "dense_meta", "read_dense_meta", "iter_dense", "part_name",
     "sparse_meta_from_parts", "quantize",
 ]
