@@ -630,6 +630,8 @@ class VectorsWriter:
         with atomic_file(self.tmp / META_FILE) as f:
             json.dump(meta.to_json(), f, indent=1)
         shutil.rmtree(self.state)
+        for stale in self.tmp.glob(".part-*.tmp"):  # a part abandoned by a killed worker, never committed
+            stale.unlink()
         if self.out.exists():
             shutil.rmtree(self.out)
         os.replace(self.tmp, self.out)
