@@ -796,8 +796,8 @@ class Collection:
         for docid, vec, where in progress(self.iter_records(), desc=desc, unit="doc"):
             if max_id_length is not None and len(docid) > max_id_length:
                 raise UsageError(f"{where}: document id {docid[:20]!r}... is longer than {max_id_length} characters")
-            new = vec.keys() - known
-            if new:
+            if not known.issuperset(vec):  # membership tests only: no set built for a known vocabulary
+                new = vec.keys() - known
                 if space is not None:
                     try:
                         space.ids(new)
