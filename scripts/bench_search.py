@@ -1,18 +1,31 @@
-"""Search-speed benchmark: exact vs Seismic vs Lucene impact on synthetic topic-structured collections.
+"""One search benchmark: exact, Seismic, Lucene (this toolkit and Anserini called directly) and BMP.
 
-Subcommands::
-
-    # build every backend on a synthetic collection, search, print the table, draw the plot
-    python scripts/bench_search.py run --preset splare-pooled --docs 100000 --queries 200 \\
-        --work /tmp/bench100k --backends exact,seismic,lucene --plot docs/img/bench_search.png
-    # Lucene build cost and effectiveness vs quantization scale (recall vs exact *float* ranking)
+    # a synthetic collection (scripts/synth.py presets: splare-pooled, splare, splade)
+    python scripts/bench_search.py run --preset splare-pooled --docs 50000 --queries 200 --work /tmp/b50k
+    # real vectors (e.g. SPLADE-tiny on CACM) with queries encoded by the same encoder
+    python scripts/bench_search.py run --vectors V --topics cacm --encoder splade:PATH --work /tmp/bcacm --label cacm
+    # the table of several finished runs and the plot
+    python scripts/bench_search.py table /tmp/b50k /tmp/b100k ... --plot docs/img/bench_search.png
+    # Lucene recall vs quantization scale
     python scripts/bench_search.py scale --docs 5000 --scales 10,25,51.2,100 --work /tmp/benchscale
 
-Each build runs in its own process (``python -m pyserini_splare.index``), each backend's searches in
-another (this script's ``_search`` worker), so that peak RSS (``wait4`` rusage) and CPU time are
-per backend. Wall times on a shared machine are inflated by other load: CPU seconds are printed
-too. Recall@k = |top-k(backend) ∩ top-k(exact)| / k, averaged over queries, where exact scores the
-same quantized integer weights (docs/backends.md).
+What ``run`` measures, for each backend setting and k in {10, 1000}:
+
+* in-process (index loaded once, load time excluded; each backend in its own child process, so
+  peak RSS is its own): per-query latency p50 / p99 and queries/s with one query at a time on one
+  thread, queries/s of one batch on all cores, and the process's CPU time per query (all its
+  threads, the JVM's included: on a shared machine wall time inflates with other load, CPU time
+  much less); recall@k = |top-k ∩ exact top-k| / k against the exact backend on the same integers;
+* through the CLI (``python -m pyserini_splare.search``, load included): queries/s = queries / the
+  whole command's wall time, 1 thread and all threads (exact, seismic at defaults, lucene);
+* build time, index size, peak RSS while searching; the machine's load average before each step.
+
+Backend settings: ``exact``; ``seismic`` at defaults and a near-exact setting (every query term,
+heap_factor 0.7); ``seismic-lean`` (built with n_postings=auto: ~10x smaller index); ``lucene``
+(this toolkit's ImpactSearcher); ``anserini`` (the same Lucene index through Anserini's
+SimpleImpactSearcher from Python, as Pyserini calls it: what this toolkit costs on top, and what the
+searcher cost before its hits came back in one string); ``bmp`` (``bmp`` 0.2.8, block-max pruning,
+alpha = beta = 1; no batch API, so no all-core number).
 """
 
 from __future__ import annotations
@@ -30,9 +43,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import synth  # noqa: E402
-
-SWEEP = [(qc, hf) for qc in (5, 10, 20, 40) for hf in (0.6, 0.8, 0.9, 1.0)]
-
 
 def _hwm_kib(pid: int) -> int:
     try:
@@ -87,50 +97,143 @@ def build(backend: str, vectors: Path, index: Path, threads: int, options: dict 
     return r
 
 
-def search_worker(argv) -> int:
-    """``_search``: load an index once, time batch searches for each setting, dump hits as JSON."""
-    p = argparse.ArgumentParser()
-    p.add_argument("--index", required=True)
-    p.add_argument("--queries", required=True)
-    p.add_argument("--k", type=int, default=100)
-    p.add_argument("--threads", default="1,2")
-    p.add_argument("--settings", default="[{}]", help="JSON list of searcher option dicts")
-    p.add_argument("--out", required=True)
-    a = p.parse_args(argv)
-    from pyserini_splare.search._base import open_searcher
-    from pyserini_splare.vectors import read_query_vectors
+KS = (10, 1000)
+CORES = os.cpu_count() or 1
+# (row label, backend index folder, searcher kind, searcher options)
+SETTINGS = {
+    "exact": [("exact", "exact", "toolkit", {})],
+    "seismic": [("seismic defaults", "seismic", "toolkit", {}),
+                ("seismic near-exact (qc=all, hf=0.7)", "seismic", "toolkit", {"query_cut": 10000, "heap_factor": 0.7})],
+    "seismic-lean": [("seismic lean (n_postings=auto)", "seismic-lean", "toolkit", {})],
+    "lucene": [("lucene (toolkit)", "lucene", "toolkit", {})],
+    "anserini": [("lucene (Anserini direct)", "lucene", "anserini", {})],
+    "bmp": [("bmp (alpha=beta=1)", "bmp", "bmp", {})],
+}
+BUILD_OPTIONS = {"seismic-lean": {"n_postings": "auto"}}
+CLI_ROWS = ("exact", "seismic defaults", "lucene (toolkit)")
 
-    queries = read_query_vectors(a.queries)
-    results = []
-    for opts in json.loads(a.settings):
-        s = open_searcher(a.index, **opts)
-        s.batch_search(dict(list(queries.items())[:5]), a.k, 1)  # warm-up (JIT, page cache)
-        row = {"options": opts, "qps": {}, "cpu_ms": {}}
-        hits = None
-        for t in (int(x) for x in a.threads.split(",")):
-            t0, c0 = time.perf_counter(), time.process_time()
-            if t == 1:  # one query at a time: latency as a user sees it
-                h = {qid: s.batch_search({qid: v}, a.k, 1)[qid] for qid, v in queries.items()}
-            else:
-                h = s.batch_search(queries, a.k, t)
-            row["qps"][t] = len(queries) / (time.perf_counter() - t0)
-            # CPU time of the whole process (all threads, JVM's included) per query: on a shared
-            # machine wall time is inflated by other load, CPU time much less.
-            row["cpu_ms"][t] = 1000 * (time.process_time() - c0) / len(queries)
-            hits = hits or h
-        row["hits"] = {q: [d for d, _ in v] for q, v in hits.items()}
-        results.append(row)
-        s.close()
-    with open(a.out, "w") as f:
-        json.dump(results, f)
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def build_bmp(vectors: Path, index: Path) -> dict:
+    """``_bmp_build``: a BMP index of a vectors directory (block size 32, uncompressed ranges), in a child."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "_bmp_build", str(vectors), str(index)]
+    r = run_measured(cmd)
+    r["size_mib"] = dir_size(index.parent) / 2**20 if index.is_file() else dir_size(index) / 2**20
+    return r
+
+
+def bmp_build_worker(argv) -> int:
+    import bmp
+
+    from pyserini_splare.formats.vectors_dir import open_collection
+
+    vec, out = argv
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    ix = bmp.Indexer(out, 32, False)
+    for docid, v in open_collection(vec).iter_vectors():
+        ix.add_document(docid, v)
+    ix.finish()
     return 0
 
 
-def search(index: Path, queries: Path, k: int, threads: str, settings: list[dict], out: Path) -> tuple[list, dict]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_search", "--index", str(index), "--queries", str(queries),
-           "--k", str(k), "--threads", threads, "--settings", json.dumps(settings), "--out", str(out)]
-    r = run_measured(cmd)
-    return json.loads(out.read_text()), r
+class _Anserini:
+    """Anserini's SimpleImpactSearcher from Python as Pyserini calls it (hits read one by one)."""
+
+    def __init__(self, index):
+        from pyserini_splare._java import jclass
+
+        self.s = jclass("io.anserini.search.SimpleImpactSearcher")(str(index))
+        self.HashMap, self.Integer, self.ArrayList = (jclass("java.util.HashMap"), jclass("java.lang.Integer"),
+                                                      jclass("java.util.ArrayList"))
+
+    def _jq(self, q):
+        m = self.HashMap()
+        for t, w in q.items():
+            m.put(t, self.Integer(int(w)))
+        return m
+
+    def batch_search(self, queries, k, threads):
+        if threads == 1:
+            return {qid: [(h.docid, float(round(h.score))) for h in self.s.search(self._jq(q), k)]
+                    for qid, q in queries.items()}
+        jq, ids = self.ArrayList(), self.ArrayList()
+        for qid, q in queries.items():
+            jq.add(self._jq(q))
+            ids.add(qid)
+        res = self.s.batch_search(jq, ids, k, threads)
+        return {e.getKey(): [(h.docid, float(round(h.score))) for h in e.getValue()] for e in res.entrySet().toArray()}
+
+    def close(self):
+        self.s.close()
+
+
+class _Bmp:
+    def __init__(self, index):
+        import bmp
+
+        self.s = bmp.Searcher(str(index))
+
+    def batch_search(self, queries, k, threads):
+        out = {}
+        for qid, q in queries.items():
+            ids, scores = self.s.search(q, k, 1.0, 1.0)
+            out[qid] = sorted(zip(ids, (float(x) for x in scores)), key=lambda h: (-h[1], h[0]))
+        return out
+
+    def close(self):
+        pass
+
+
+def search_worker(argv) -> int:
+    """``_search INDEX QUERIES KIND OPTIONS_JSON OUT``: load once, then for k in KS: one query at a
+    time on one thread (latencies), one batch on all cores; dump timings and hits as JSON."""
+    index, qpath, kind, options, out = argv
+    from pyserini_splare.formats.query_vectors import read_query_vectors
+    from pyserini_splare.search._base import QuantizedQuery, open_searcher
+
+    queries = {q: QuantizedQuery({t: int(w) for t, w in v.items()}) for q, v in read_query_vectors(qpath).items()}
+    if kind == "toolkit":
+        s = open_searcher(index, **json.loads(options))
+    elif kind == "anserini":
+        s = _Anserini(index)
+    else:
+        s = _Bmp(index)
+    res = {}
+    warm = dict(list(queries.items())[:10])
+    for k in KS:
+        s.batch_search(warm, k, 1)  # warm-up (JIT, page cache)
+        lat = []
+        hits = {}
+        c0 = time.process_time()
+        for qid, q in queries.items():
+            t0 = time.perf_counter()
+            hits.update(s.batch_search({qid: q}, k, 1))
+            lat.append(time.perf_counter() - t0)
+        cpu = (time.process_time() - c0) / len(queries)
+        lat = np.array(lat) * 1000
+        row = {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+               "qps_1t": len(queries) / (lat.sum() / 1000), "cpu_ms": cpu * 1000, "qps_all": None,
+               "hits": {q: [d for d, _ in h] for q, h in hits.items()}}
+        if kind != "bmp" and CORES > 1:
+            t0 = time.perf_counter()
+            s.batch_search(queries, k, CORES)
+            row["qps_all"] = len(queries) / (time.perf_counter() - t0)
+        res[k] = row
+    s.close()
+    Path(out).write_text(json.dumps(res))
+    return 0
+
+
+def cli_search(index: Path, queries: Path, k: int, threads: int, out: Path, options: dict) -> dict:
+    out.unlink(missing_ok=True)  # the CLI never overwrites a run
+    cmd = [sys.executable, "-m", "pyserini_splare.search", "--index", str(index), "--query-vectors", str(queries),
+           "--query-vectors-quantized", "--output", str(out), "--hits", str(k), "--threads", str(threads)]
+    if options:
+        cmd += ["--searcher-options", json.dumps(options)]
+    return run_measured(cmd)
 
 
 def write_query_vectors(index: Path, topics: str, encoder: str, out: Path) -> None:
@@ -144,11 +247,13 @@ def write_query_vectors(index: Path, topics: str, encoder: str, out: Path) -> No
 
 def query_worker(argv) -> int:
     index, topics, encoder, out = argv
-    from pyserini_splare.encode import encode_queries
-    from pyserini_splare.index._meta import read_index_meta
+    from pyserini_splare.formats.index_meta import read_index_meta
+    from pyserini_splare.index.backends import get_backend
+    from pyserini_splare.search.queries import encode_topics
     from pyserini_splare.topics import get_topics
 
-    vecs = encode_queries(encoder, get_topics(topics), index_meta=read_index_meta(index))
+    meta = read_index_meta(index)
+    vecs = encode_topics(encoder, get_topics(topics), get_backend(meta["backend"]), meta)
     with open(out, "w") as f:
         for qid, v in vecs.items():
             f.write(json.dumps({"id": qid, "vector": v}) + "\n")
@@ -160,164 +265,164 @@ def recall(hits: dict, ref: dict, k: int) -> float:
     return float(np.mean([len(set(hits[q][:k]) & set(ref[q][:k])) / max(1, min(k, len(ref[q]))) for q in ref]))
 
 
+def integer_queries(src: Path, dst: Path, scale: float, quantized: bool) -> None:
+    """The queries every backend gets, as integers at the index's scale (BMP and Anserini take only
+    integers; the toolkit's searchers then use them as they are)."""
+    from pyserini_splare.formats.quant import quantize
+    from pyserini_splare.formats.query_vectors import read_query_vectors
+
+    with open(dst, "w") as f:
+        for qid, v in read_query_vectors(src).items():
+            terms = list(v)
+            w = np.fromiter(v.values(), dtype=np.float64, count=len(terms))
+            q = w.astype(np.int64) if quantized else quantize(w, scale)
+            vec = {t: int(x) for t, x in zip(terms, q.tolist()) if x > 0}
+            if vec:
+                f.write(json.dumps({"id": qid, "vector": vec}) + "\n")
+
+
 def cmd_run(a) -> int:
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     cfg = synth.SynthConfig(**synth.PRESETS[a.preset], seed=a.seed)
     vec = Path(a.vectors) if a.vectors else work / "vectors"
-    qfile = Path(a.query_vectors) if a.query_vectors else work / "queries.jsonl"
+    raw_q = Path(a.query_vectors) if a.query_vectors else work / "queries.jsonl"
+    quantized = not a.vectors
     if a.vectors:
         if not (vec / "meta.json").is_file():
             raise SystemExit(f"--vectors {vec}: not a vectors directory (no meta.json)")
         if not a.query_vectors and not (a.topics and a.encoder):
             raise SystemExit("--vectors needs --query-vectors FILE, or --topics and --encoder to encode them")
-        a.docs = json.loads((vec / "meta.json").read_text())["stats"]["documents"]
-        a.preset = a.label or vec.name  # the label of the table and plot
-    elif not (vec / "meta.json").is_file():
-        t0 = time.time()
-        synth.write_collection(*synth.stream(cfg, a.docs, a.queries), cfg, work, a.quant_scale, overwrite=True)
-        print(f"generated {a.docs} docs / {a.queries} queries in {time.time() - t0:.0f}s", file=sys.stderr)
-    lucene_vec = vec
-    if a.lucene_scale and "lucene" in a.backends.split(","):
-        # The same vectors re-quantized coarser for Lucene only: its build cost is linear in the
-        # scale, its search cost is not (docs/benchmarks.md, scale study). Lucene's recall is then
-        # measured against exact on the finer integers, i.e. it includes the rounding.
-        from pyserini_splare.vectors import copy_vectors_dir
-
-        lucene_vec = work / f"lucene-s{a.lucene_scale:g}" / "vectors"
-        if not (lucene_vec / "meta.json").is_file():
+        label = a.label or vec.name
+    else:
+        label = a.label or f"{a.preset} {a.docs // 1000}k"
+        if not (vec / "meta.json").is_file():
             t0 = time.time()
-            lucene_vec.parent.mkdir(parents=True, exist_ok=True)
-            copy_vectors_dir(vec, lucene_vec, quant_scale=a.lucene_scale, overwrite=True)
-            print(f"wrote the scale-{a.lucene_scale:g} copy in {time.time() - t0:.0f}s", file=sys.stderr)
+            synth.write_collection(*synth.stream(cfg, a.docs, a.queries), cfg, work, a.quant_scale, overwrite=True)
+            print(f"generated {a.docs} docs / {a.queries} queries in {time.time() - t0:.0f}s", file=sys.stderr)
+    vmeta = json.loads((vec / "meta.json").read_text())
+    n_docs = vmeta["stats"]["documents"]
     backends = a.backends.split(",")
-    rows, points = [], {}
-    ref = None
-    threads = f"1,{os.cpu_count()}"
+    info = {"label": label, "docs": n_docs, "cores": CORES, "machine": os.uname().nodename, "rows": []}
+    builds = {}
     for b in ["exact"] + [x for x in backends if x != "exact"]:
-        idx = work / f"index.{b}"
-        opts = json.loads(a.seismic_options) if b == "seismic" and a.seismic_options else None
-        if idx.is_dir() and a.reuse:
-            binfo = json.loads((idx / "pyserini_splare_index.json").read_text())["build"]
-            br = {"wall_s": binfo["seconds"], "cpu_s": float("nan"), "peak_rss_mib": float("nan"),
-                  "size_mib": dir_size(idx) / 2**20}
-        else:
-            print(f"building {b} ...", file=sys.stderr)
-            br = build(b, lucene_vec if b == "lucene" else vec, idx, os.cpu_count(), opts)
-        settings = [{}]
-        if b == "seismic":
-            settings = [{}] + [{"query_cut": qc, "heap_factor": hf} for qc, hf in SWEEP]
-        if b == "exact" and not qfile.is_file():
-            write_query_vectors(idx, a.topics, a.encoder, qfile)
-        print(f"searching {b} ({len(settings)} settings) ...", file=sys.stderr)
-        res, sr = search(idx, qfile, a.k, threads, settings, work / f"hits.{b}.json")
-        if b == "exact":
-            ref = res[0]["hits"]
-        for i, r in enumerate(res):
-            r10, r100 = recall(r["hits"], ref, 10), recall(r["hits"], ref, 100)
-            ms = 1000 / r["qps"]["1"]
-            cpu = r.get("cpu_ms", {}).get("1", float("nan"))
-            if i == 0:
-                rows.append({"backend": b, "build_wall_s": br["wall_s"], "build_cpu_s": br["cpu_s"],
-                             "build_rss_mib": br["peak_rss_mib"], "size_mib": br["size_mib"],
-                             "search_rss_mib": sr["peak_rss_mib"], "ms_1t": ms, "qps_1t": r["qps"]["1"],
-                             "qps_all": r["qps"][str(os.cpu_count())], "r10": r10, "r100": r100, "cpu_ms_1t": cpu})
-            else:
-                points.setdefault(b, []).append({**r["options"], "ms": ms, "cpu_ms": cpu, "r10": r10, "r100": r100})
-        if b != "seismic":
-            points.setdefault(b, []).append({"ms": 1000 / res[0]["qps"]["1"], "r10": recall(res[0]["hits"], ref, 10),
-                                             "r100": recall(res[0]["hits"], ref, 100),
-                                             "cpu_ms": res[0].get("cpu_ms", {}).get("1", float("nan"))})
-    a.queries = len(ref)
-    (work / "bench.json").write_text(json.dumps({"rows": rows, "points": points, "docs": a.docs, "label": a.preset},
-                                                indent=1))
-    print_table(rows, a, points)
-    if a.plot:
-        plot(points, a.plot, f"{a.preset}, {a.docs:,} docs, {a.queries} queries, k={a.k}, 1 thread")
+        for name, folder, kind, opts in SETTINGS[b]:
+            idx = work / f"index.{folder}"
+            if folder not in builds:
+                if kind == "bmp":
+                    idx = work / "index.bmp" / "index.bmp"
+                meta_file = (work / "index.bmp" / "index.bmp") if kind == "bmp" else (idx / "pyserini_splare_index.json")
+                if a.reuse and meta_file.exists() and folder in json.loads((work / "builds.json").read_text() or "{}"):
+                    builds[folder] = json.loads((work / "builds.json").read_text())[folder]
+                else:
+                    l0 = loadavg()
+                    print(f"building {folder} ...", file=sys.stderr)
+                    if kind == "bmp":
+                        br = build_bmp(vec, idx)
+                    else:
+                        br = build(folder.split("-")[0], vec, idx, CORES, BUILD_OPTIONS.get(folder))
+                    br.pop("stdout", None)
+                    builds[folder] = {**br, "load": l0}
+                    old = json.loads((work / "builds.json").read_text()) if (work / "builds.json").is_file() else {}
+                    (work / "builds.json").write_text(json.dumps({**old, folder: builds[folder]}))
+            if kind == "bmp":
+                idx = work / "index.bmp" / "index.bmp"
+            if b == "exact" and not raw_q.is_file():
+                write_query_vectors(idx, a.topics, a.encoder, raw_q)
+            qfile = work / "queries.int.jsonl"
+            if not qfile.is_file():
+                integer_queries(raw_q, qfile, vmeta["quant_scale"], quantized)
+            print(f"searching {name} ...", file=sys.stderr)
+            l0 = loadavg()
+            out = work / f"hits.{name.split()[0]}.{abs(hash(name)) % 10**6}.json"
+            sr = run_measured([sys.executable, str(Path(__file__).resolve()), "_search", str(idx), str(qfile), kind,
+                               json.dumps(opts), str(out)])
+            res = {int(k): v for k, v in json.loads(out.read_text()).items()}
+            row = {"name": name, "backend": b, "build": builds[folder], "search_rss_mib": sr["peak_rss_mib"],
+                   "load": l0, "k": {}}
+            for k, r in res.items():
+                row["k"][k] = {x: r[x] for x in ("p50_ms", "p99_ms", "qps_1t", "qps_all", "cpu_ms")}
+                row["k"][k]["hits"] = r["hits"]
+            if name in CLI_ROWS and a.cli:
+                for k in KS:
+                    for t in sorted({1, CORES}):
+                        l1 = loadavg()
+                        cr = cli_search(idx, qfile, k, t, work / "cli.run.txt", opts)
+                        nq = sum(1 for _ in open(qfile))
+                        row["k"][k][f"cli_qps_{t}t"] = nq / cr["wall_s"]
+                        row["k"][k][f"cli_cpu_s_{t}t"] = cr["cpu_s"]
+                        row["k"][k][f"cli_load_{t}t"] = l1
+            info["rows"].append(row)
+            (work / "bench.json").write_text(json.dumps(info))
+    ref = info["rows"][0]["k"]
+    for row in info["rows"]:
+        for k in KS:
+            row["k"][k]["recall"] = recall(row["k"][k]["hits"], ref[k]["hits"], k)
+    for row in info["rows"]:
+        for k in KS:
+            row["k"][k].pop("hits")
+    (work / "bench.json").write_text(json.dumps(info, indent=1))
+    print_table([info])
     return 0
 
 
-def print_table(rows, a, points):
-    print(f"\n{a.preset}: {a.docs:,} docs, {a.queries} queries, top-{a.k}, {os.cpu_count()} cores")
-    hdr = ("backend", "build s (wall/cpu)", "build RSS MiB", "size MiB", "search RSS MiB",
-           "ms/q 1t (wall)", "CPU ms/q 1t", "q/s 1t", f"q/s {os.cpu_count()}t", "R@10", "R@100")
-    print(" | ".join(hdr))
-    print(" | ".join("---" for _ in hdr))
-    for r in rows:
-        print(f"{r['backend']} | {r['build_wall_s']:.1f} / {r['build_cpu_s']:.1f} | {r['build_rss_mib']:.0f} | "
-              f"{r['size_mib']:.1f} | {r['search_rss_mib']:.0f} | {r['ms_1t']:.3f} | {r.get('cpu_ms_1t', float('nan')):.3f} | {r['qps_1t']:.1f} | "
-              f"{r['qps_all']:.1f} | {r['r10']:.4f} | {r['r100']:.4f}")
-    by = {r["backend"]: r for r in rows}
-    if "seismic" in points:
-        print("\nSeismic sweep (query_cut, heap_factor): ms/query on 1 thread, recall@10, recall@100 vs exact")
-        for p in points["seismic"]:
-            line = (f"  qc={p['query_cut']:>3} hf={p['heap_factor']:.1f}: {p['ms']:.3f} ms wall, "
-                    f"{p.get('cpu_ms', float('nan')):.3f} CPU ms  R@10 {p['r10']:.4f}  R@100 {p['r100']:.4f}")
-            if "lucene" in by:
-                line += (f"  speed-up vs Lucene 1t: x{by['lucene']['ms_1t'] / p['ms']:.1f} wall, "
-                         f"x{by['lucene'].get('cpu_ms_1t', float('nan')) / p.get('cpu_ms', float('nan')):.1f} CPU")
-            print(line)
+def _fmt(x, spec=".2f"):
+    return "–" if x is None else format(x, spec)
 
 
-def plot(points, path, title):
-    """recall@10 and recall@100 vs ms/query: one line per Seismic query_cut (heap_factor varies along
-    it), one marker per exact backend. CPU ms when every point has it (less distorted by other load
-    on a shared machine than wall time), else wall ms."""
-    import math
+def print_table(infos) -> None:
+    hdr = ("collection", "backend / setting", "k", "p50 ms", "p99 ms", "CPU ms/q", "q/s 1t", f"q/s {CORES}t",
+           "CLI q/s 1t", f"CLI q/s {CORES}t", "recall@k", "index MiB", "build s", "search RSS MiB", "load")
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for info in infos:
+        for row in info["rows"]:
+            for k, r in sorted(row["k"].items(), key=lambda x: int(x[0])):
+                print(f"| {info['label']} ({info['docs']:,}) | {row['name']} | {k} | {_fmt(r['p50_ms'])} | "
+                      f"{_fmt(r['p99_ms'])} | {_fmt(r['cpu_ms'])} | {_fmt(r['qps_1t'], '.0f')} | {_fmt(r['qps_all'], '.0f')} | "
+                      f"{_fmt(r.get('cli_qps_1t'), '.0f')} | {_fmt(r.get(f'cli_qps_{CORES}t'), '.0f')} | "
+                      f"{_fmt(r.get('recall'), '.4f')} | {row['build']['size_mib']:.0f} | {row['build']['wall_s']:.0f} | "
+                      f"{row['search_rss_mib']:.0f} | {row['load']:.1f} |")
 
+
+def cmd_table(a) -> int:
+    infos = [json.loads((Path(w) / "bench.json").read_text()) for w in a.works]
+    print_table(infos)
+    if a.plot:
+        plot(infos, a.plot)
+    return 0
+
+
+def plot(infos, path) -> None:
+    """CPU ms/query (1 thread, log) vs recall@k, one panel per k, one marker per backend setting,
+    one colour per collection."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    allp = [p for pts in points.values() for p in pts]
-    key = "cpu_ms" if all(math.isfinite(p.get("cpu_ms", float("nan"))) for p in allp) else "ms"
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    for ax, r in zip(axes, ("r10", "r100")):
-        for b, pts in points.items():
-            if b == "seismic":
-                for qc in sorted({p["query_cut"] for p in pts}):
-                    line = sorted((p for p in pts if p["query_cut"] == qc), key=lambda p: p[key])
-                    ax.plot([p[key] for p in line], [p[r] for p in line], "o-", ms=4,
-                            label=f"seismic qc={qc} (hf {min(p['heap_factor'] for p in line)}-{max(p['heap_factor'] for p in line)})")
-            elif r in pts[0]:
-                ax.plot([pts[0][key]], [pts[0][r]], "s", ms=8, label=b)
+    markers = {"exact": "s", "seismic": "o", "seismic-lean": "v", "lucene": "D", "anserini": "d", "bmp": "^"}
+    fig, axes = plt.subplots(1, len(KS), figsize=(11, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, k in zip(axes, KS):
+        for ci, info in enumerate(infos):
+            for row in info["rows"]:
+                r = row["k"].get(str(k)) or row["k"].get(k)
+                m = markers.get(row["backend"], "x")
+                if "near-exact" in row["name"]:
+                    m = "P"
+                ax.scatter([r["cpu_ms"]], [r["recall"]], marker=m, color=colours[ci % len(colours)], s=40,
+                           label=f"{info['label']}: {row['name']}" if k == KS[0] else None)
         ax.set_xscale("log")
-        ax.set_xlabel(f"{'CPU' if key == 'cpu_ms' else 'wall'} ms/query, 1 thread (log scale)")
-        ax.set_ylabel(f"recall@{r[1:]} vs exact")
+        ax.set_xlabel("CPU ms per query, 1 thread, one query at a time (log)")
+        ax.set_ylabel(f"recall@{k} vs exact")
+        ax.set_title(f"k = {k}")
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.legend(fontsize=6, loc="lower center", ncol=3)
+    fig.tight_layout(rect=(0, 0.25, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"plot: {path}", file=sys.stderr)
-
-
-def cmd_report(a) -> int:
-    """Re-print the table and redraw the plot from a finished ``run`` folder (adds CPU times if the
-    search workers recorded them after the run started)."""
-    work = Path(a.work)
-    data = json.loads((work / "bench.json").read_text())
-    rows, points = data["rows"], {}
-    ref = json.loads((work / "hits.exact.json").read_text())[0]["hits"]
-    for r in rows:
-        b = r["backend"]
-        res = json.loads((work / f"hits.{b}.json").read_text())
-        r["cpu_ms_1t"] = res[0].get("cpu_ms", {}).get("1", float("nan"))
-        r["ms_1t"], r["qps_1t"] = 1000 / res[0]["qps"]["1"], res[0]["qps"]["1"]
-        r["qps_all"] = res[0]["qps"][str(os.cpu_count())]
-        for x in (res[1:] if b == "seismic" else res[:1]):
-            points.setdefault(b, []).append({**x["options"], "ms": 1000 / x["qps"]["1"],
-                                             "cpu_ms": x.get("cpu_ms", {}).get("1", float("nan")),
-                                             "r10": recall(x["hits"], ref, 10), "r100": recall(x["hits"], ref, 100)})
-    n_docs = data.get("docs") or json.loads((work / "vectors" / "meta.json").read_text())["stats"]["documents"]
-    a.docs, a.queries = n_docs, len(ref)
-    a.preset = a.label or data.get("label") or a.preset
-    print_table(rows, a, points)
-    if a.plot:
-        plot(points, a.plot, f"{a.preset}, {n_docs:,} docs, {len(ref)} queries, k={a.k}, 1 thread")
-    return 0
 
 
 def cmd_scale(a) -> int:
@@ -329,19 +434,21 @@ def cmd_scale(a) -> int:
     X = synth.to_csr(docs, cfg.n_features)
     Q = synth.to_csr(queries, cfg.n_features)
     S = (Q.astype(np.float64) @ X.T.astype(np.float64)).toarray()
-    ref = {f"q{i}": [synth.docid(j) for j in np.lexsort((np.arange(S.shape[1]), -S[i]))[:a.k]] for i in range(len(queries))}
+    ref = {f"q{i}": [synth.docid(j) for j in np.lexsort((np.arange(S.shape[1]), -S[i]))[:100]] for i in range(len(queries))}
     print(f"\nLucene impact vs quantization scale: {a.preset}, {a.docs:,} docs, {a.queries} queries; "
           "recall vs the exact ranking on float weights")
-    print("scale | build s (wall/cpu) | size MiB | R@10 | R@100 | ms/q 1t")
+    print("scale | build s (wall/cpu) | size MiB | R@10 | R@100 | ms/q 1t (k=1000)")
     print("--- | --- | --- | --- | --- | ---")
     for scale in (float(x) for x in a.scales.split(",")):
         d = work / f"s{scale:g}"
         synth.write_collection(docs, queries, cfg, d, scale, overwrite=True)
-        br = build("lucene", d / "vectors", d / "index", os.cpu_count())
-        res, _ = search(d / "index", d / "queries.jsonl", a.k, "1", [{}], d / "hits.json")
-        hits = res[0]["hits"]
-        print(f"{scale:g} | {br['wall_s']:.1f} / {br['cpu_s']:.1f} | {br['size_mib']:.1f} | {recall(hits, ref, 10):.4f} | "
-              f"{recall(hits, ref, 100):.4f} | {1000 / res[0]['qps']['1']:.2f}", flush=True)
+        br = build("lucene", d / "vectors", d / "index", CORES)
+        integer_queries(d / "queries.jsonl", d / "queries.int.jsonl", scale, True)
+        run_measured([sys.executable, str(Path(__file__).resolve()), "_search", str(d / "index"),
+                      str(d / "queries.int.jsonl"), "toolkit", "{}", str(d / "hits.json")])
+        r = json.loads((d / "hits.json").read_text())["1000"]
+        print(f"{scale:g} | {br['wall_s']:.1f} / {br['cpu_s']:.1f} | {br['size_mib']:.1f} | {recall(r['hits'], ref, 10):.4f} | "
+              f"{recall(r['hits'], ref, 100):.4f} | {r['p50_ms']:.2f}", flush=True)
     return 0
 
 
@@ -351,35 +458,33 @@ def main(argv=None) -> int:
         return search_worker(argv[1:])
     if argv and argv[0] == "_queries":
         return query_worker(argv[1:])
+    if argv and argv[0] == "_bmp_build":
+        return bmp_build_worker(argv[1:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="build + search every backend, print the table, draw the plot")
+    r = sub.add_parser("run", help="build + search every backend on one collection, print its table")
     s = sub.add_parser("scale", help="Lucene cost and effectiveness vs quantization scale")
-    rep = sub.add_parser("report", help="re-print the table / redraw the plot of a finished run folder")
-    rep.add_argument("--plot", default=None)
-    for x in (r, s, rep):
+    t = sub.add_parser("table", help="one table (and plot) of several finished run folders")
+    t.add_argument("works", nargs="+")
+    t.add_argument("--plot", default=None)
+    for x in (r, s):
         x.add_argument("--preset", choices=list(synth.PRESETS), default="splare-pooled")
-        x.add_argument("--docs", type=int, default=100000)
+        x.add_argument("--docs", type=int, default=50000)
         x.add_argument("--queries", type=int, default=200)
-        x.add_argument("--k", type=int, default=100)
         x.add_argument("--seed", type=int, default=0)
         x.add_argument("--work", required=True, help="scratch folder (vectors, indexes, hits)")
-        x.add_argument("--label", default=None, help="collection name in the table and plot title")
+    r.add_argument("--label", default=None, help="collection name in the table and plot")
     r.add_argument("--quant-scale", type=float, default=100.0)
-    r.add_argument("--backends", default="exact,seismic,lucene")
-    r.add_argument("--seismic-options", default=None, help="JSON build options for seismic")
-    r.add_argument("--lucene-scale", type=float, default=None,
-                   help="build Lucene from a copy quantized at this scale (e.g. 10: ~5x cheaper build at 1M docs)")
-    r.add_argument("--reuse", action="store_true", help="reuse indexes already in --work (build columns from metadata)")
-    r.add_argument("--plot", default=None, help="PNG path for recall@10 vs latency")
-    r.add_argument("--vectors", default=None, help="benchmark this vectors directory (real encoder output) "
-                   "instead of a synthetic collection")
-    r.add_argument("--query-vectors", default=None, help="with --vectors: query vectors JSONL")
+    r.add_argument("--backends", default="exact,seismic,seismic-lean,lucene,anserini,bmp")
+    r.add_argument("--no-cli", dest="cli", action="store_false", help="skip the timings through the search CLI")
+    r.add_argument("--reuse", action="store_true", help="reuse indexes already built in --work")
+    r.add_argument("--vectors", default=None, help="benchmark this vectors directory (real encoder output)")
+    r.add_argument("--query-vectors", default=None, help="with --vectors: query vectors JSONL (model outputs)")
     r.add_argument("--topics", default=None, help="with --vectors: topics to encode with --encoder (e.g. cacm)")
     r.add_argument("--encoder", default=None, help="with --vectors: query encoder SPEC (e.g. splade:PATH)")
     s.add_argument("--scales", default="10,25,51.2,100")
     a = p.parse_args(argv)
-    return {"run": cmd_run, "scale": cmd_scale, "report": cmd_report}[a.cmd](a)
+    return {"run": cmd_run, "scale": cmd_scale, "table": cmd_table}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -354,10 +354,34 @@ def build(inputs, index, *, threads: int = 1, overwrite: bool = False, method: s
             stats = _build_termfreq(coll, tmp, threads, optimize, validate, ram, worker_heap or DEFAULT_WORKER_HEAP)
         else:
             stats = _build_anserini(coll, tmp, threads, optimize, validate)
+        write_docid_table(tmp)
         meta = write_index_meta(tmp, "lucene", vectors=coll.meta.to_json(), source=coll.source(),
                                 build={"method": method, "threads": threads, "optimize": optimize,
                                        "seconds": round(time.time() - t0, 2), **stats})
     return meta
+
+
+DOCID_TABLE = "docids.npy"
+
+
+def write_docid_table(index_dir) -> int:
+    """``docids.npy``: every document's id in Lucene docid order (``np.save`` of a fixed-width unicode
+    array), so that a searcher maps Lucene's hit numbers to ids in Python for a whole result list at
+    once, instead of reading each hit's stored document (see ``search/lucene.py``). Read back from the
+    finished index (the writers' merges decide the order), one stored-field read per document."""
+    import numpy as np
+
+    from .._java import jclass
+
+    reader = jclass("org.apache.lucene.index.DirectoryReader").open(_fs_directory(index_dir))
+    try:
+        fields = reader.storedFields()
+        ids = [fields.document(i).get("id") for i in range(reader.maxDoc())]
+    finally:
+        reader.close()
+    with open(Path(index_dir) / DOCID_TABLE, "wb") as f:
+        np.save(f, np.array(ids, dtype=str), allow_pickle=False)
+    return len(ids)
 
 
 def build_impact_index(inputs, index, **options) -> dict:
