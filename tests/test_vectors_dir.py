@@ -286,6 +286,26 @@ def test_shards_index_as_one_collection_with_the_unsharded_run(shards, tmp_path)
     assert recall >= 0.9
 
 
+def test_index_cli_with_two_shards_gives_the_unsharded_run(shards, tmp_path):
+    """`index --input S0 S1` then `search`: the run file equals the unsharded index's, byte for byte."""
+    from pyserini_splare.index.__main__ import main as index_main
+    from pyserini_splare.search.__main__ import main as search_main
+
+    vectors = _read_jsonl_dir(shards / "all")
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text("".join(json.dumps({"id": f"q{i}", "vector": dict(list(v.items())[:10])}) + "\n"
+                             for i, v in enumerate(list(vectors.values())[:8])))
+    assert index_main(["--backend", "exact", "--input", str(shards / "s0"), str(shards / "s1"),
+                       "--index", str(tmp_path / "sh")]) == 0
+    assert index_main(["--backend", "exact", "--input", str(shards / "all"), "--index", str(tmp_path / "all")]) == 0
+    for name in ("sh", "all"):
+        assert search_main(["--index", str(tmp_path / name), "--query-vectors", str(qfile),
+                            "--query-vectors-quantized", "--output", str(tmp_path / f"{name}.run"),
+                            "--hits", "15", "--run-tag", "t"]) == 0
+    run = (tmp_path / "sh.run").read_text()
+    assert run == (tmp_path / "all.run").read_text() and len(run.splitlines()) > 8
+
+
 def _small_dir(path, space=None, scale=100.0, encoder=None, ids=("a", "b")):
     with VectorsWriter(path, space=space or PrefixedSpace("L", 100), quant_scale=scale,
                        encoder=encoder or {"spec": "x"}) as w:
