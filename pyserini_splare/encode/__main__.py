@@ -149,7 +149,7 @@ def main(argv=None):
 
         resolve_spec(args.encoder)  # a bad spec fails before the corpus or the model is touched
         # Peek at the first document before loading a multi-GB model: a bad corpus fails fast.
-        source = peek(text_source(args.corpus))
+        source = peek(text_source(args.corpus, announce=True))
         options = dict(device=args.device, dtype=args.dtype, max_length_doc=args.max_length,
                        trust_remote_code=args.trust_remote_code, batch_size=args.batch_size)
         config = {**corpus_fingerprint(args.corpus), "encoder": args.encoder, "max_length": args.max_length,

@@ -18,6 +18,7 @@ through the encoder, part by part:
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,24 +43,27 @@ def shard_filter(items: Iterable, shard_id: int, shard_num: int) -> Iterator:
             yield item
 
 
-def text_source(corpus: str) -> Iterator[tuple[str, str, str]]:
-    """``(docid, text, file:line)`` of a corpus (:func:`pyserini_splare.corpus.open_corpus`)."""
+def text_source(corpus: str, announce: bool = False) -> Iterator[tuple[str, str, str]]:
+    """``(docid, text, file:line)`` of a corpus (:func:`pyserini_splare.corpus.open_corpus`); ``announce``
+    says on stderr which files a corpus folder stands for."""
     from ..corpus import open_corpus
 
-    for d in open_corpus(corpus):
+    for d in open_corpus(corpus, announce=announce):
         yield d.id, d.text, d.where
 
 
 def corpus_fingerprint(corpus: str) -> dict:
     """What identifies the input for resuming: path, size and mtime (cheap; not a content hash)."""
+    from ..corpus import corpus_files
+
     p = Path(corpus)
     if not p.exists():
         return {"corpus": corpus}
-    files = sorted(p.iterdir()) if p.is_dir() else [p]
+    files = corpus_files(p) if p.is_dir() else [p]  # a folder's JSONL files, subfolders included
     h = hashlib.sha256()
     for f in files:
         st = f.stat()
-        h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        h.update(f"{f.relative_to(p) if p.is_dir() else f.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return {"corpus": str(p.resolve()), "corpus_stat": h.hexdigest()[:16]}
 
 
@@ -122,6 +126,8 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
     window = max(settings.batch_size * WINDOW_BATCHES, 1)
     dense = writer.kind == "dense"
     k = 0
+    if writer.resumed:  # say so: the first parts are then read, not encoded, and go by fast
+        print(f"resuming the interrupted run in {writer.tmp}", file=sys.stderr)
     with progress(desc=desc, unit="doc") as bar:
         while True:
             chunk_iter = _take(stream, settings.part_size)
