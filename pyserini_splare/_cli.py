@@ -338,17 +338,20 @@ def _child_main(send, fn, args, kwargs) -> None:
 
 
 def run_in_child(fn: Callable, *args, **kwargs):
-    """``fn(*args, **kwargs)`` in a forked child process; its (picklable) return value.
+    """``fn(*args, **kwargs)`` in a freshly started child process; its (picklable) return value.
 
     For native calls that hold the GIL for minutes, such as Seismic's Rust build: while one runs, no
     Python code runs in the process at all -- not the signal handler, not the watchdog -- so Ctrl-C
     would wait for the end of the build. In a child, the parent waits in short steps, handles the
     signal at once and kills the child. A :class:`UsageError` in the child is raised again as such;
-    anything else as :class:`ChildFailed` with its message.
+    anything else as :class:`ChildFailed` with its message. ``fn`` and the arguments must pickle
+    (a module-level function). The child is *spawned*, not forked: a fork copies none of the parent's
+    threads, and a child that then waits on a thread pool the parent had started (rayon's, once the
+    process has searched a Seismic index; a JVM's) hangs for good.
     """
     import multiprocessing
 
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child_main, args=(send, fn, args, kwargs), daemon=True)
     proc.start()
