@@ -33,6 +33,10 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+# The stage CLIs that take --overwrite (docs/errors.md: an existing output is refused without it).
+_OVERWRITES = {f"pyserini_splare.{m}" for m in ("encode", "index", "search", "fusion")}
+
+
 def run_conditions(matrix: Matrix, plans: Mapping[str, Plan], wanted: Sequence[Condition], *, force: bool = False,
                    runner: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> dict[str, Result]:
     """Run ``wanted`` and their dependencies in order; grade each. A failed step fails the condition (and
@@ -55,8 +59,11 @@ def run_conditions(matrix: Matrix, plans: Mapping[str, Plan], wanted: Sequence[C
                     if s.creates and Path(s.creates).exists() and not force:
                         _log(f"[{c.name}] exists, skipping: {s.creates}")
                         continue
-                    _log(f"[{c.name}] $ {s.command}")
-                    runner(command_argv(s.command), check=True)
+                    argv = command_argv(s.command)
+                    if force and s.creates and Path(s.creates).exists() and _OVERWRITES.intersection(argv[:3]):
+                        argv.append("--overwrite")  # every stage CLI refuses an existing output without it
+                    _log(f"[{c.name}] $ {' '.join(argv)}")
+                    runner(argv, check=True)
                     if s.creates and not Path(s.creates).exists():
                         raise subprocess.CalledProcessError(0, s.command, stderr=f"did not create {s.creates}")
             elif p.steps:
