@@ -549,3 +549,96 @@ def test_llama_scope_per_latent_threshold_and_pre_encoder_bias(tmp_path):
         ref = np.zeros(n)
         ref[top] = np.maximum(pre.numpy()[r, top], 0)
         np.testing.assert_allclose(z[r], ref, atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The composed model: gradients, chunked pooling, pruning, save/load
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pooling_in_chunks_equals_the_formula():
+    """max_i log1p(relu(head(h_i))) over masked tokens, for chunk sizes that split texts anywhere."""
+    from pyserini_splare.encode.modules.pooling import MaxLog1pReluPooling
+
+    g = torch.Generator().manual_seed(4)
+    hidden = torch.randn(3, 11, 8, generator=g)
+    head = torch.nn.Linear(8, 50)
+    mask = torch.tensor([[1] * 11, [1] * 4 + [0] * 7, [1] * 9 + [0] * 2])
+    special = torch.zeros_like(mask)
+    special[:, 0] = 1
+    with torch.no_grad():
+        logits = head(hidden).double().numpy()
+    for chunk in (1, 3, 7, 1024):
+        for skip, m in (("none", mask), ("bos", mask * (1 - special))):
+            with torch.no_grad():
+                got = MaxLog1pReluPooling(chunk, skip)(head, hidden, {"attention_mask": mask,
+                                                                      "special_tokens_mask": special})
+            np.testing.assert_allclose(got.numpy(), _pool(logits, m.numpy()), atol=1e-6)
+
+
+def test_pruning_module_equals_sparse_vector_pruning():
+    from pyserini_splare.encode.modules.pruning import Pruning
+    from pyserini_splare.vectors import SparseVector
+
+    g = torch.Generator().manual_seed(5)
+    pooled = torch.relu(torch.randn(6, 40, generator=g)).round(decimals=1)  # ties on purpose
+    for mod, ref in ((Pruning("topk", k_query=3, k_doc=7), lambda v, kind: v.topk(3 if kind == "query" else 7)),
+                     (Pruning("mass", mass=0.6), lambda v, kind: v.mass_prune(0.6))):
+        for kind in ("query", "doc"):
+            got = mod(pooled, kind).numpy()
+            for row, out in zip(pooled.numpy(), got):
+                want = ref(SparseVector.from_dense(row), kind).to_dense(40)
+                np.testing.assert_array_equal(out, want)
+    assert Pruning()(pooled, "doc") is pooled
+
+
+def test_splare_model_is_differentiable_and_its_sae_stays_frozen(tiny_llm, tmp_path):
+    from pyserini_splare.encode.model import SparseModel
+
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    _write_llama_scope(tmp_path / "sae", 1, hidden, mask)
+    model = splare.load_splare(str(_checkpoint(tmp_path, tiny_llm, 1, tmp_path / "sae", attention="bidirectional")))
+    assert isinstance(model, SparseModel)
+    sae_before = {k: v.clone() for k, v in model.head.state_dict().items()}
+    peft_model = model.trunk.add_lora(r=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    model.train()
+    for _ in range(2):
+        pooled = model(TEXTS, "doc")
+        assert pooled.requires_grad and pooled.shape == (len(TEXTS), N_LATENTS)
+        loss = -(pooled[0] * pooled[1]).sum() + pooled.sum() * 1e-3
+        opt.zero_grad()
+        loss.backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.named_parameters() if "lora_B" in n)
+        opt.step()
+    model.eval()
+    for k, v in model.head.state_dict().items():  # the SAE's tensors are bit-identical after training
+        assert torch.equal(v, sae_before[k]), k
+    assert any(p.abs().sum() > 0 for n, p in peft_model.named_parameters() if "lora_B" in n)
+    # save -> load gives the trained model's vectors; the adapter is in DIR/lora, the SAE referenced.
+    trained = _dense(model.encode(TEXTS, "doc"), N_LATENTS)
+    out = tmp_path / "trained"
+    model.save(out)
+    cfg = json.loads((out / "splare_config.json").read_text())
+    assert cfg["lora"] == "lora" and (out / "lora" / "adapter_config.json").is_file()
+    assert cfg["sae"]["path"] == str(tmp_path / "sae") and cfg["attention"] == "bidirectional"
+    again = splare.load_splare(str(out))
+    # (merged at load vs applied beside the weights during training: float32 rounding, ~1e-5 relative)
+    np.testing.assert_allclose(_dense(again.encode(TEXTS, "doc"), N_LATENTS), trained, rtol=1e-4, atol=1e-5)
+    base = _dense(splare.load_splare(str(tmp_path / "splare-ckpt")).encode(TEXTS, "doc"), N_LATENTS)
+    assert np.abs(base - trained).max() > 1e-4  # the adapter changed the vectors
+
+
+def test_splade_llm_save_round_trip_with_trained_adapter(tiny_llm, tmp_path):
+    model = splade_llm.load_splade_llm(str(tiny_llm), attention="bidirectional")
+    model.trunk.add_lora(r=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    want = _dense(model.encode(TEXTS), model.space.size)
+    model.save(tmp_path / "out")
+    got = _dense(splade_llm.load_splade_llm(str(tmp_path / "out")).encode(TEXTS), model.space.size)
+    np.testing.assert_allclose(got, want, atol=1e-5)

@@ -24,8 +24,8 @@ import torch
 
 Skip = Literal["none", "bos", "special"]
 SKIPS = ("none", "bos", "special")
-# Token rows per chunk: 1,024 x 30,522 float32 logits = 125 MB; x 131,072 latents = 0.5 GB.
-DEFAULT_CHUNK_TOKENS = 1024
+# Token rows per chunk: 512 x 30,522 float32 logits = 62 MB; x 131,072 latents = 268 MB.
+DEFAULT_CHUNK_TOKENS = 512
 
 
 def pool_mask(attention_mask, special_tokens_mask=None, skip: Skip = "none"):
@@ -68,23 +68,37 @@ class MaxLog1pReluPooling(torch.nn.Module):
 
 
 def max_log1p_relu_chunked(head: Callable, hidden, mask, chunk_tokens: int = DEFAULT_CHUNK_TOKENS):
-    """max over masked tokens of log1p(relu(head(hidden))), ``chunk_tokens`` token rows at a time -> (B, V) float32."""
-    b, t = mask.shape
-    step = max(1, chunk_tokens // max(b, 1))  # positions per chunk: about chunk_tokens rows
+    """max over masked tokens of log1p(relu(head(hidden))), ``chunk_tokens`` token rows at a time -> (B, V) float32.
+
+    Only pooled tokens go through the head (padding rows are dropped first, so length-sorted or not, a
+    batch costs its real tokens); rows keep text order, so each chunk's rows of a text are contiguous and
+    max-reduced at once. Chunks have a fixed number of rows, so the allocation is the same size every time.
+    """
+    b = mask.shape[0]
     keep = mask.bool()
-    out = None
-    for s in range(0, t, step):
-        m = keep[:, s:s + step]
-        if not bool(m.any()):
-            continue  # only padding here (the tail of a length-sorted batch)
-        x = head(hidden[:, s:s + step])
-        part = x.masked_fill(~m.unsqueeze(-1), float("-inf")).amax(dim=1)
-        out = part if out is None else torch.maximum(out, part)
-    if out is None:  # no pooled token at all (every text empty after `skip`)
-        width = head(hidden[:, :1]).shape[-1]
-        return hidden.new_zeros((b, width), dtype=torch.float32)
-    # -inf (a text with no pooled token in any chunk) -> relu -> 0.
-    return torch.log1p(torch.relu(out.float()))
+    rows = hidden[keep]  # (real tokens, H), text 0's tokens first
+    bounds = [0, *torch.cumsum(keep.sum(dim=1), 0).tolist()]
+    out: list = [None] * b
+    first = 0  # the first text that may still have rows at or after `s`
+    for s in range(0, rows.shape[0], chunk_tokens):
+        x = head(rows[s:s + chunk_tokens])
+        e = s + x.shape[0]
+        while bounds[first + 1] <= s:
+            first += 1
+        d = first
+        while d < b and bounds[d] < e:
+            a, z = max(bounds[d], s) - s, min(bounds[d + 1], e) - s
+            if z > a:
+                part = x[a:z].amax(dim=0)
+                out[d] = part if out[d] is None else torch.maximum(out[d], part)
+            d += 1
+    if any(o is None for o in out):  # a text with no pooled token (empty after `skip`)
+        width = out[next(i for i, o in enumerate(out) if o is not None)].shape[-1] if any(
+            o is not None for o in out) else head(hidden[:1, :1]).shape[-1]
+        zero = hidden.new_full((width,), float("-inf"))
+        out = [zero if o is None else o for o in out]
+    # -inf (no pooled token) -> relu -> 0.
+    return torch.log1p(torch.relu(torch.stack(out).float()))
 
 
 class LexEchoPooling(torch.nn.Module):
