@@ -8,8 +8,8 @@ import json
 import pytest
 
 from pyserini_splare._cli import UsageError
-from pyserini_splare.corpus import (DuplicateChecker, find_duplicate, html_to_text, open_corpus, read_cacm_html,
-                                    read_jsonl)
+from pyserini_splare.corpus import (DuplicateChecker, count_documents, find_duplicate, html_to_text, open_corpus,
+                                    read_cacm_html, read_jsonl)
 
 
 def _write(path, lines):
@@ -101,3 +101,15 @@ def test_cacm_tarball(shared_data):
     assert len(docs) == 3204
     assert docs[0].id == "CACM-0001" and docs[0].text.startswith("Preliminary Report-International Algebraic Language")
     assert len({d.id for d in docs}) == 3204
+
+
+def test_count_documents_equals_what_is_read(tmp_path):
+    d = tmp_path / "corpus"
+    (d / "sub").mkdir(parents=True)
+    _write(d / "a.jsonl", [{"id": str(i), "text": "t"} for i in range(7)] + [b"   "])  # a blank line is no document
+    _write(d / "sub" / "b.jsonl", [{"id": f"b{i}", "text": "t"} for i in range(5)])
+    assert count_documents(str(d)) == len(list(open_corpus(str(d)))) == 12
+    assert count_documents(str(d / "a.jsonl")) == 7
+    with gzip.open(tmp_path / "c.jsonl.gz", "wb") as f:
+        f.write(b'{"id": "1", "text": "one"}\n')
+    assert count_documents(str(tmp_path / "c.jsonl.gz")) is None  # would cost a decompression pass
