@@ -57,7 +57,7 @@ def run_ours(model, texts, bs, max_length):
     """Our encoder as the encode CLI drives it: length-sorted windows of 50 batches, batches of ``bs``."""
     from pyserini_splare.encode.splade import load_splade
 
-    enc = load_splade(model, batch_size=bs, max_length=max_length)
+    enc = load_splade(model, batch_size=bs, max_length_doc=max_length)
     enc.encode(texts[:bs])  # warm-up
     t = time.perf_counter()
     out = []

@@ -36,7 +36,7 @@ from .._cli import UsageError
 from ..vectors import CompositeSpace, FeatureSpace, PrefixedSpace, SparseVector, VocabSpace
 from ._base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches, torch_dtype
-from .model import SparseModel, lengths
+from .model import SparseModel, lengths, reject_unknown
 from .modules.milco import strict_load, sub_state
 from .modules.trunk import Trunk, load_config, load_tokenizer, quiet_transformers, resolve_path
 
@@ -172,6 +172,7 @@ def load_milco(path_or_id: str, device: str = "cpu", dtype: Any = None, max_leng
                max_length_doc: int | None = None, trust_remote_code: bool = False, batch_size: int = 32,
                **_ignored) -> SparseModel | RemoteMilcoEncoder:
     """A MILCO checkpoint directory in the reference layout (see module docstring)."""
+    reject_unknown(_ignored, "milco")
     from transformers import AutoModel
 
     from .modules.milco import MilcoHead, MilcoPooling

@@ -196,3 +196,10 @@ def lengths(defaults: tuple[int, int], max_length_query: int | None, max_length_
     if limit:
         q, d = min(q, limit), min(d, limit)
     return q, d, over
+
+
+def reject_unknown(options: Mapping[str, Any], kind: str) -> None:
+    """Factories take a shared option set and ignore the ones that do not apply to them (``task`` is
+    Qwen3-Embedding's), but a length given under the old single name would be silently dropped: refuse it."""
+    if "max_length" in options:
+        raise TypeError(f"{kind} loaders take max_length_query / max_length_doc (load_encoder accepts max_length)")

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..vectors import VocabSpace
 from .batching import dtype_name
-from .model import DEFAULT_BATCH_SIZE, SparseModel, lengths
+from .model import DEFAULT_BATCH_SIZE, SparseModel, lengths, reject_unknown
 from .modules.pooling import MaxLog1pReluPooling
 
 # BERT's learned position embeddings stop at 512: longer requests are clamped to what the model has.
@@ -44,6 +44,7 @@ def load_splade(path_or_id: str, device: str = "cpu", dtype: str | None = None, 
                 max_length_doc: int | None = None, trust_remote_code: bool = False,
                 batch_size: int = DEFAULT_BATCH_SIZE, **_ignored) -> SparseModel:
     """Factory registered as ``splade`` in ``ENCODERS``: ``splade:naver/splade-v3`` or ``splade:/path/to/model``."""
+    reject_unknown(_ignored, "splade")
     from .modules.vocab import load_vocab_model
 
     path = str(path_or_id)

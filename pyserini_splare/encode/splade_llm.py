@@ -23,7 +23,7 @@ from typing import Any
 from .._cli import UsageError
 from ..vectors import PrefixedSpace
 from .batching import DTYPES, torch_dtype
-from .model import SparseModel, lengths
+from .model import SparseModel, lengths, reject_unknown
 from .modules.trunk import ATTENTION_MODES, resolve_path
 
 CONFIG_FILE = "splade_llm_config.json"
@@ -110,6 +110,7 @@ def load_splade_llm(path_or_id: str, device: str = "cpu", dtype: Any = None, max
                     **_ignored) -> SparseModel:
     """A ``splade_llm_config.json`` directory, or a causal LM path/hub id (``attention``/``lora`` then
     come from the keyword arguments)."""
+    reject_unknown(_ignored, "splade-llm")
     from .modules.pooling import MaxLog1pReluPooling
     from .modules.vocab import load_vocab_model
 

@@ -21,7 +21,7 @@ from typing import Any
 from .._cli import UsageError
 from ..vectors import PrefixedSpace
 from .batching import DTYPES, torch_dtype
-from .model import SparseModel, lengths
+from .model import SparseModel, lengths, reject_unknown
 from .modules.sae import ACTIVATIONS, SAE_FORMATS, hook_layer
 from .modules.trunk import ATTENTION_MODES, resolve_path
 
@@ -212,6 +212,7 @@ def load_splare(path_or_id: str, device: str = "cpu", dtype: Any = None, max_len
     ``dtype`` overrides the config's dtype (None: float32 on CPU, the config's dtype elsewhere);
     ``max_length_query`` / ``max_length_doc`` override one side each (recorded in the spec).
     """
+    reject_unknown(_ignored, "splare")
     from .modules.sae import load_sae
     from .modules.trunk import load_trunk
 
