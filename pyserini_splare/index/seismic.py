@@ -19,9 +19,11 @@ whenever the feature space is larger than that (recorded in the index metadata a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -131,6 +133,61 @@ def _check_options(options: dict) -> dict:
     return cfg
 
 
+def _build_and_save(n_features: int, src: str, prefix: str, threads: int, cfg: dict) -> tuple[int, int]:
+    """Build and save (in a child process, see :func:`_in_fresh_process`): (documents, dimensions).
+    The index class is looked up here: Seismic's pyo3 classes do not pickle."""
+    _, Index, _ = seismic_classes(n_features)
+    idx = Index.build(src, load_content=False, num_threads=threads, **cfg)
+    idx.save(prefix)
+    return int(idx.len), int(idx.dim)
+
+
+_CHILD = ("import json, sys\n"
+          "from pyserini_splare.index.seismic import _build_and_save\n"
+          "out = _build_and_save(*json.loads(sys.argv[1]))\n"
+          "open(sys.argv[2], 'w').write(json.dumps(out))\n")
+
+
+def _in_fresh_process(args: list, workdir: Path) -> tuple[int, int]:
+    """``_build_and_save(*args)`` in a fresh Python interpreter, waited for in 0.2 s steps.
+
+    Why a child: the Rust build holds the GIL for its whole run, so in this process not even the
+    signal handler could run and Ctrl-C would wait for the end of the build; here the parent handles
+    the signal at once and kills the child. Why a fresh interpreter and not a fork: once this process
+    has searched a Seismic index, rayon's thread pool exists here, and a forked child (which has none
+    of its threads) waits forever on it (seen: a process's second build hung); multiprocessing's spawn
+    would re-run the caller's ``__main__``, which breaks scripts without a main guard. The child's
+    stdout (Seismic's progress lines) goes to stderr, as :func:`quiet_stdout` does in-process.
+    """
+    import subprocess
+
+    import pyserini_splare
+
+    result, log = workdir / "_build.json", workdir / "_build.log"
+    root = str(Path(pyserini_splare.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(args), str(result)], env=env,
+                                stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        try:
+            while proc.poll() is None:
+                time.sleep(0.2)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    text = log.read_text(encoding="utf-8", errors="replace")
+    log.unlink()
+    if proc.returncode != 0 or not result.is_file():
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+        raise UsageError(f"Seismic build failed: {(lines[-1] if lines else f'exit status {proc.returncode}')[:300]}")
+    if text.strip():
+        print(text.rstrip(), file=sys.stderr)  # Seismic's own progress lines
+    out = json.loads(result.read_text())
+    result.unlink()
+    return int(out[0]), int(out[1])
+
+
 def build_seismic_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False,
                         quant_scale: float | None = None, **options) -> dict:
     """Build a Seismic index from one or more vectors directories (shards of one collection) or a
@@ -139,7 +196,7 @@ def build_seismic_index(inputs, index: str, *, threads: int = 1, overwrite: bool
     cfg = _check_options(options)
     coll = open_collection(inputs, kind="sparse", quant_scale=quant_scale)
     space = coll.space
-    variant, Index, _ = seismic_classes(space.size)
+    variant, _, _ = seismic_classes(space.size)
     import seismic
 
     sdtype = seismic.get_seismic_string()  # fixed-width numpy unicode, e.g. "U100"
@@ -163,24 +220,16 @@ def build_seismic_index(inputs, index: str, *, threads: int = 1, overwrite: bool
         else:
             src = tmp / "_input.jsonl"
             coll.write_single_jsonl(src)
-        try:
-            with quiet_stdout():
-                idx = Index.build(str(src), load_content=False, num_threads=threads, **cfg)
-                idx.save(str(tmp / INDEX_PREFIX))
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as e:  # Rust panics surface as pyo3 PanicException
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"Seismic build failed: {msg[:300]}") from None
+        n_built, dim = _in_fresh_process([space.size, str(src), str(tmp / INDEX_PREFIX), threads, cfg], tmp)
         if src != parts[0]:
             src.unlink()
         if not (tmp / INDEX_FILE).is_file():
             raise UsageError(f"Seismic did not write {INDEX_FILE} (files: {sorted(os.listdir(tmp))})")
-        if int(idx.len) != n_docs:
-            raise UsageError(f"Seismic indexed {idx.len} documents, the vectors hold {n_docs}")
+        if n_built != n_docs:
+            raise UsageError(f"Seismic indexed {n_built} documents, the vectors hold {n_docs}")
         meta = write_index_meta(tmp, "seismic", vectors=coll.meta.to_json(), source=coll.source(),
                                 variant=variant, index_file=INDEX_FILE, seismic_build=cfg,
                                 build={"threads": threads, "seconds": round(time.time() - t0, 2),
                                        "validate_seconds": round(t_read, 2), "documents": n_docs,
-                                       "postings": n_post, "distinct_terms": int(idx.dim)})
+                                       "postings": n_post, "distinct_terms": dim})
     return meta
