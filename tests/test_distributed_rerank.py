@@ -19,7 +19,8 @@ WORDS = "cats dogs purr bark search query web passage small animal mail news the
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    # log_to_driver=False as the CLI does: actor output printed later would land in another test's stderr
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield ray
     ray.shutdown()
 
