@@ -76,8 +76,9 @@ def main(argv=None):
         raise UsageError(f"output directory {out_dir} does not exist")
     from ..formats.runs import read_trec_run
     from ..topics import get_topics
-    from ._rerank import check_depth, rerank_run
+    from ._rerank import check_depth, rerank_run, resume_settings, run_tag
 
+    tag = run_tag(args.model, args.run_tag)
     first = read_trec_run(args.run)
     check_depth(first, args.depth, args.allow_short)
     topics = get_topics(args.topics, args.data_dir)
@@ -97,14 +98,9 @@ def main(argv=None):
                 reranker = Qwen3Reranker(args.model, **options)
             except ValueError as e:
                 raise UsageError(str(e)) from None
-        settings = {**reranker.spec, "depth": args.depth, "run": str(Path(args.run).resolve()),
-                    "run_size": Path(args.run).stat().st_size}
-        tag = args.run_tag or Path(args.model.rstrip("/")).name
-        if not tag or any(c.isspace() for c in tag):
-            raise UsageError(f"run tag must be non-empty without whitespace, got {tag!r}")
         n = rerank_run(first, topics, args.corpus,
                        lambda q, docs: reranker.score(q, docs, batch_size=args.batch_size),
-                       args.depth, args.output, settings, tag)
+                       args.depth, args.output, resume_settings(reranker.spec, args.depth, args.run), tag)
     print(f"reranked top {args.depth} of {len(first)} queries: {n} lines in {args.output}", file=sys.stderr)
     return 0
 

@@ -23,6 +23,19 @@ from .._cli import UsageError, atomic_file, progress
 from ..formats.runs import ranked, write_run
 
 
+def resume_settings(reranker_spec: Mapping[str, Any], depth: int, run_path: str | os.PathLike) -> dict[str, Any]:
+    """What an interrupted run must share with its rerun to resume: the reranker, the depth, the first-stage run."""
+    return {**reranker_spec, "depth": depth, "run": str(Path(run_path).resolve()), "run_size": Path(run_path).stat().st_size}
+
+
+def run_tag(model: str, tag: str | None = None) -> str:
+    """The output's run tag: ``tag``, else the model folder's name; checked before any reranking starts."""
+    tag = tag or Path(model.rstrip("/")).name
+    if not tag or any(c.isspace() for c in tag):
+        raise UsageError(f"run tag must be non-empty without whitespace, got {tag!r}")
+    return tag
+
+
 def sidecar_path(output: str | os.PathLike) -> Path:
     return Path(str(output) + ".partial.jsonl")
 
