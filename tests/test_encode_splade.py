@@ -110,6 +110,47 @@ def test_cli_writes_vectors_dir_with_stats(tmp_path, tiny, encoder):
     assert meta.stats["documents"] == 12 and meta.stats["postings"] == sum(len(x) for x in got.values())
 
 
+def test_max_length_is_the_models_own_unless_given_and_then_recorded(tmp_path, tiny, encoder):
+    """No --max-length: the model's document length (BERT: 512), nothing recorded as overridden; an explicit
+    --max-length sets the document side only and meta.json's spec says so. The pooling is the encoder's."""
+    corpus = _corpus(tmp_path / "c.jsonl", 6)
+    plain, short = tmp_path / "plain", tmp_path / "short"
+    assert main(["--corpus", str(corpus), "--encoder", f"splade:{tiny}", "--output", str(plain)]) == 0
+    assert main(["--corpus", str(corpus), "--encoder", f"splade:{tiny}", "--output", str(short),
+                 "--max-length", "6"]) == 0
+    mp, ms = read_meta(plain), read_meta(short)
+    assert (mp.encoder["max_length_query"], mp.encoder["max_length_doc"]) == (512, 512)
+    assert "overrides" not in mp.encoder
+    assert (ms.encoder["max_length_query"], ms.encoder["max_length_doc"]) == (512, 6)
+    assert ms.encoder["overrides"] == {"max_length_doc": 6}
+    assert mp.pooling["method"] == "max_log1p_relu" and mp.pooling["skip"] == "none"
+    # Truncation to 6 tokens ([CLS] + 4 word pieces + [SEP]), checked against the tokenizer itself.
+    from transformers import AutoTokenizer
+
+    from pyserini_splare.corpus import read_jsonl
+
+    tok = AutoTokenizer.from_pretrained(str(tiny))
+    docs = list(read_jsonl(corpus))
+    cut = [tok.decode(tok(d.text, truncation=True, max_length=6)["input_ids"][1:-1]) for d in docs]
+    got = _vectors(short)
+    for d, text in zip(docs, cut):
+        v = encoder.encode([text])[0]
+        expect = {encoder.space.term(int(i)): int(np.rint(w * 100)) for i, w in zip(v.ids, v.weights)}
+        assert got[d.id] == {t: w for t, w in expect.items() if w > 0}
+
+
+def test_splade_model_saves_a_checkpoint_that_loads_to_the_same_vectors(tmp_path, tiny, encoder):
+    from pyserini_splare.encode import load_encoder
+
+    encoder.save(tmp_path / "ckpt")
+    again = load_encoder(str(tmp_path / "ckpt"))  # a *ForMaskedLM folder names its kind
+    assert again.kind == "splade" and again.space == encoder.space
+    texts = ["sparse retrieval with learned weights", "a", "query"]
+    for a, b in zip(again.encode(texts), encoder.encode(texts)):
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_allclose(a.weights, b.weights, atol=1e-6)
+
+
 def test_prune_from_equals_pruning_at_encode_time(tmp_path, tiny):
     corpus = _corpus(tmp_path / "c.jsonl", 9)
     full, pruned, direct = tmp_path / "full", tmp_path / "pruned", tmp_path / "direct"
