@@ -115,7 +115,7 @@ def bench_speed(args):
           f"{args.threads} torch threads")
     dt, ours = run_ours(model, texts, args.batch_size, args.max_length)
     print("| encoder | docs/s | seconds | time / ours | max abs weight diff vs ours |\n|---|---|---|---|---|")
-    print(f"| pyserini_splare SpladeEncoder | {len(texts) / dt:.1f} | {dt:.1f} | 1.00x | 0 |", flush=True)
+    print(f"| pyserini_splare SparseModel (splade) | {len(texts) / dt:.1f} | {dt:.1f} | 1.00x | 0 |", flush=True)
     for name, fn in (("sentence-transformers SparseEncoder", run_st), ("pyserini SpladeDocumentEncoder", run_pyserini)):
         res = fn(model, texts, args.batch_size, args.max_length)
         if res is None:

@@ -1,7 +1,7 @@
 """Benchmark SPLARE-style encoding on CPU with a random Llama trunk and a random JumpReLU SAE.
 
 Measures tokens/s for: the trunk cut after block L (what SPLARE runs), the full-depth trunk (what a
-final-layer encoder would run), and full SPLARE encoding (cut trunk + SAE + pooling, via SplareEncoder
+final-layer encoder would run), and full SPLARE encoding (cut trunk + SAE + pooling, via the SPLARE SparseModel
 with length-sorted micro-batches). Prints a table and ratios; nothing is asserted. Everything is built
 offline in a temporary directory (random weights: speed only, the vectors are meaningless).
 
