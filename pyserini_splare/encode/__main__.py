@@ -163,6 +163,9 @@ def main(argv=None):
                                     overwrite=args.overwrite, workers=args.ray_workers,
                                     gpus_per_worker=args.ray_gpus_per_worker)
         else:
+            from ..corpus import count_documents
+
+            settings.count = lambda: count_documents(args.corpus)  # the progress bar's total (and ETA)
             encoder = load_encoder(args.encoder, **options)
             if isinstance(encoder, DenseEncoder) and (args.topk or args.mass is not None):
                 raise UsageError("--topk/--mass prune sparse vectors; a dense encoder was given")

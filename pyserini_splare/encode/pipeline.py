@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,9 @@ class Settings:
     # Checkpoint the part being written at the first window boundary after this many seconds, so that
     # a kill loses at most about this much work (plus one window) even inside a 10,000-document part.
     checkpoint_seconds: float = 60.0
+    # Counts the corpus (None when unknown) for the progress bar's total and ETA; run in a background
+    # thread so that encoding starts at once (a line scan of a large corpus takes a while).
+    count: Callable[[], int | None] | None = None
 
 
 def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
@@ -129,6 +133,8 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
     if writer.resumed:  # say so: the first parts are then read, not encoded, and go by fast
         print(f"resuming the interrupted run in {writer.tmp}", file=sys.stderr)
     with progress(desc=desc, unit="doc") as bar:
+        if settings.count is not None:
+            _count_in_background(bar, settings)
         while True:
             chunk_iter = _take(stream, settings.part_size)
             done = writer.done(k)
@@ -178,6 +184,20 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
 def _chain(first, rest: Iterator) -> Iterator:
     yield first
     yield from rest
+
+
+def _count_in_background(bar, settings: Settings) -> None:
+    """Give ``bar`` its total (this shard's share of the corpus), hence an ETA, once the corpus is counted."""
+    def work():
+        try:
+            n = settings.count()
+        except Exception:  # noqa: BLE001 -- a total is a nicety; reading the corpus reports real problems
+            return
+        if n is not None:
+            bar.total = len(range(settings.shard_id, n, settings.shard_num))
+            bar.refresh()
+
+    threading.Thread(target=work, name="count-corpus", daemon=True).start()
 
 
 def _encode_window(win: list, encode, settings: Settings, bar) -> list:
