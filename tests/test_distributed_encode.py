@@ -64,6 +64,12 @@ def _vectors(d: Path) -> dict[str, dict]:
     return got
 
 
+def _no_leftovers(out: Path, single: Path) -> None:
+    """The output holds what the single process's holds: no temporary file of a killed writer, no state."""
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single.iterdir())
+    assert not Path(str(out) + ".partial").exists()
+
+
 def _meta(d: Path) -> dict:
     return json.loads((d / "meta.json").read_text())
 
@@ -149,6 +155,7 @@ def test_killed_worker_is_retried_without_loss(cacm240, splade_tiny_path, single
         if proc.poll() is None:
             _kill_session(proc.pid)
     assert proc.returncode == 0, err
+    _no_leftovers(out, single)
     a, b = _vectors(single), _vectors(out)  # _vectors fails on a repeated id
     assert sorted(a.items()) == sorted(b.items())
     assert _meta(out)["stats"] == _meta(single)["stats"]
@@ -171,6 +178,7 @@ def test_killed_driver_resumes_from_finished_parts(cacm240, splade_tiny_path, si
     assert f"{len(finished)} parts already complete" in err
     assert f"in {N_DOCS // PART - len(finished)} parts on 2 Ray workers" in err  # only the rest was encoded
     assert {s: (out / f"{s}.jsonl").stat().st_ino for s in finished} == inodes  # not rewritten
+    _no_leftovers(out, single)
     for p in sorted(single.glob("part-*.jsonl")):
         assert (out / p.name).read_bytes() == p.read_bytes(), p.name
     assert _meta(out)["stats"] == _meta(single)["stats"]
