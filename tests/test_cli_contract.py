@@ -126,7 +126,7 @@ def test_bad_output_file_path(capsys, world, exact_index, tmp_path, cmd, case):
         assert listing(out) == set()
 
 
-@pytest.mark.parametrize("backend", ["exact", "seismic"])
+@pytest.mark.parametrize("backend", ["exact", "seismic", "lucene"])
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_index_path_is_a_file(capsys, world, tmp_path, backend, overwrite):
     target = tmp_path / "idx"
@@ -368,8 +368,6 @@ def test_bm25_index_refuses_vector_queries(capsys, world, lucene_indexes, tmp_pa
     assert listing(tmp_path) == set()
 
 
-@pytest.mark.xfail(strict=True, reason="search/lucene.py (H4): Bm25Searcher.batch_search reports Anserini's "
-                   "'queryCount = 2 is not equal to completedTaskCount = 1' without naming the failing query")
 def test_bm25_query_of_a_megabyte(capsys, world, lucene_indexes, tmp_path):
     """111,111 distinct words in one query: a run, or one line naming the query (Lucene's clause limit)."""
     rng = np.random.default_rng(1)

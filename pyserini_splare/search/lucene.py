@@ -286,6 +286,14 @@ class Bm25Searcher(Searcher):
         try:
             res = self._searcher.batch_search([queries[q] for q in qids], qids, k=k, threads=threads)
         except Exception as e:
+            # Anserini's batch reports only "queryCount = n is not equal to completedTaskCount = m":
+            # search the batch's queries one at a time to name the one that fails, and why.
+            for qid in qids:
+                try:
+                    self._searcher.search(queries[qid], k=1)
+                except Exception as e1:  # e.g. more distinct terms than Lucene's clause limit
+                    raise UsageError(f"query {qid!r} ({len(queries[qid]):,} characters) cannot be searched: "
+                                     f"{str(_java_error(e1))}") from None
             raise _java_error(e) from None
         return {qid: sort_hits(((h.docid, h.score) for h in res.get(qid, [])), k) for qid in qids}
 
