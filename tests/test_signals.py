@@ -214,6 +214,7 @@ def test_encode_signalled_then_resumed(tmp_path, splade_tiny_path, signum):
     p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "resum" in p.stderr.lower(), p.stderr[-3000:]  # a resumed run says so
+    assert f"/{sum(1 for _ in open(corpus))} [" in p.stderr, p.stderr[-3000:]  # the progress bar has a total
     assert out.is_dir() and not partial.exists()
     n = sum(1 for f in out.iterdir() if f.name.startswith("part-") for _ in open(f))
     assert n == sum(1 for _ in open(corpus))  # every document, once
