@@ -92,11 +92,11 @@ def max_log1p_relu_chunked(head: Callable, hidden, mask, chunk_tokens: int = DEF
                 part = x[a:z].amax(dim=0)
                 out[d] = part if out[d] is None else torch.maximum(out[d], part)
             d += 1
-    if any(o is None for o in out):  # a text with no pooled token (empty after `skip`)
-        width = out[next(i for i, o in enumerate(out) if o is not None)].shape[-1] if any(
-            o is not None for o in out) else head(hidden[:1, :1]).shape[-1]
-        zero = hidden.new_full((width,), float("-inf"))
-        out = [zero if o is None else o for o in out]
+    if any(o is None for o in out):  # a text with no pooled token (empty after `skip`): weight 0 everywhere
+        like = next((o for o in out if o is not None), None)
+        if like is None:
+            like = head(hidden[:1, :1]).reshape(-1)
+        out = [like.new_full(like.shape, float("-inf")) if o is None else o for o in out]
     # -inf (no pooled token) -> relu -> 0.
     return torch.log1p(torch.relu(torch.stack(out).float()))
 

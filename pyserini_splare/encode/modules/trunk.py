@@ -124,8 +124,8 @@ def cut_config(config, layer: int):
 
 def check_loading_info(info: dict, path: str) -> None:
     """Weights the trunk needs must all be in the checkpoint (rotary buffers and BERT's unused pooler aside)."""
-    missing = [k for k in info.get("missing_keys", []) if "rotary" not in k and not k.split(".")[0] == "pooler"
-               and ".pooler." not in k]
+    missing = [k for k in info.get("missing_keys", [])
+               if "rotary" not in k and k.split(".")[0] != "pooler" and ".pooler." not in k]
     if missing:
         shown = ", ".join(sorted(missing)[:5])
         raise UsageError(f"checkpoint {path!r} lacks {len(missing)} weights the trunk needs (e.g. {shown})")
