@@ -272,8 +272,13 @@ def locate(entry: DataFile, data: str | os.PathLike | None = None) -> Path:
                      f"(sha256 {entry.sha256[:12]}...) or point {DATA_ENV}/--data-dir at a folder that has {entry.path}")
 
 
+# A name with one of these endings means a file (no registry name has a dot), so a missing one is
+# reported as a missing file, not as an unknown name with far-fetched suggestions.
+_FILE_SUFFIXES = (".tsv", ".txt", ".xml", ".sgml", ".trec", ".json", ".jsonl", ".gz", ".qrels", ".topics")
+
+
 def _looks_like_path(spec: str) -> bool:
-    return os.sep in spec or Path(spec).exists()
+    return os.sep in spec or Path(spec).exists() or spec.lower().endswith(_FILE_SUFFIXES)
 
 
 def get_topics(spec: str, data: str | os.PathLike | None = None) -> dict[str, str]:
@@ -283,6 +288,8 @@ def get_topics(spec: str, data: str | os.PathLike | None = None) -> dict[str, st
         return entry.reader(locate(entry, data))
     if _looks_like_path(spec):
         p = Path(spec)
+        if p.is_dir():
+            raise UsageError(f"topics {p} is a folder; give a topics file or a registry name")
         if not p.is_file():
             raise UsageError(f"topics file {p} does not exist")
         return sniff_topics(p)
@@ -295,6 +302,8 @@ def get_qrels(spec: str, data: str | os.PathLike | None = None) -> Qrels:
         return entry.reader(locate(entry, data))
     if _looks_like_path(spec):
         p = Path(spec)
+        if p.is_dir():
+            raise UsageError(f"qrels {p} is a folder; give a qrels file or a registry name")
         if not p.is_file():
             raise UsageError(f"qrels file {p} does not exist")
         return read_qrels(p)

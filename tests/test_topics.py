@@ -87,3 +87,14 @@ def test_unknown_topics_cli_exit_2(capsys, tmp_path):
     rc = search_main(["--index", str(tmp_path), "--topics", "neuclr", "--output", str(tmp_path / "r.txt")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("spec, msg", [("missing.tsv", "topics file missing.tsv does not exist"),
+                                       ("runs/q.txt", "does not exist"), ("neuclr", "did you mean neuclir")])
+def test_missing_topics_file_vs_unknown_name(spec, msg, tmp_path, monkeypatch):
+    """A name with a file ending is a missing file, not an unknown registry name."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=msg):
+        get_topics(spec)
+    with pytest.raises(UsageError, match="is a folder"):
+        get_topics(str(tmp_path))
