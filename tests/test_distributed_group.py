@@ -121,8 +121,22 @@ def test_index_and_search_clis_on_a_group(shards, tmp_path):
     assert index_main(["--backend", "lucene-group", "--input", *[str(root / f"s{i}") for i in range(N_SHARDS)],
                        "--index", str(tmp_path / "g"), "--threads", "2"]) == 0
     runs = {}
-    for name, index in (("group", tmp_path / "g"), ("single", root / "single")):
+    shard_dirs = [str(tmp_path / "g" / f"shard-{i:05d}") for i in range(N_SHARDS)]
+    for name, index in (("group", [tmp_path / "g"]), ("single", [root / "single"]), ("list", shard_dirs)):
         runs[name] = tmp_path / f"{name}.txt"
-        assert search_main(["--index", str(index), "--query-vectors", str(qfile), "--output", str(runs[name]),
+        assert search_main(["--index", *map(str, index), "--query-vectors", str(qfile), "--output", str(runs[name]),
                             "--hits", "100", "--run-tag", "t"]) == 0
-    assert runs["group"].read_text() == runs["single"].read_text()
+    assert runs["group"].read_text() == runs["single"].read_text() == runs["list"].read_text()
+
+
+def test_search_cli_refuses_a_bm25_group(tmp_path, capsys):
+    from pyserini_splare.index._meta import write_index_meta
+    from pyserini_splare.search.__main__ import main as search_main
+
+    for n in ("a", "b"):
+        (tmp_path / n).mkdir()
+        write_index_meta(tmp_path / n, "bm25", source="x")
+    assert search_main(["--index", str(tmp_path / "a"), str(tmp_path / "b"), "--topics", "cacm",
+                        "--output", str(tmp_path / "run.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "idf" in err and err.count("\n") == 1 and not (tmp_path / "run.txt").exists()

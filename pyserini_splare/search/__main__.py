@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .._cli import UsageError, add_verbose_argument, check_output_file, cli_main, run, set_verbose
 from ..index.backends import add_option_flags, options_from_args
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pyserini_splare.search", description="Search an index and write a TREC run file.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--index", help="index directory built by `python -m pyserini_splare.index`")
+    p.add_argument("--index", nargs="+", help="index directory built by `python -m pyserini_splare.index`; several "
+                                              "Lucene impact indexes (shards) are searched as one (exact top-k merge)")
     p.add_argument("--topics", help="topics name (see --list-topics; `neuclir` = WSDM Cup 2026 dev) or a file "
                                     "(TSV qid<TAB>text, TREC SGML, Anserini CACM format)")
     p.add_argument("--output", help="TREC run file to write (atomically)")
@@ -89,21 +91,26 @@ def main(argv=None):
     from ..index import get_backend, read_index_meta
     from .runner import SearchJob, search_run
 
-    backend = get_backend(read_index_meta(args.index)["backend"])
-    try:
-        options = options_from_args(args, backend, "search", args.searcher_options)
-    except UsageError as e:
-        raise UsageError(f"bad searcher options for a {backend.name} index: {e}") from None
-    topics = None
-    if args.topics:
-        from ..topics import get_topics
+    from .group import index_or_group
 
-        topics = get_topics(args.topics, args.data_dir)
-    search_run(SearchJob(
-        index=args.index, output=args.output, topics=topics, query_vectors=args.query_vectors,
-        query_vectors_quantized=args.query_vectors_quantized, encoder=args.encoder, hits=args.hits,
-        threads=args.threads, batch_size=args.batch_size, run_tag=args.run_tag, topk=args.topk, device=args.device,
-        max_length=args.max_length, options=options, java_heap=args.java_heap))
+    # A run tag from several shard indexes' names: the group folder made for the search is temporary.
+    tag = args.run_tag or (None if len(args.index) == 1 else "+".join(Path(i.rstrip("/")).name for i in args.index))
+    with index_or_group(args.index) as index:
+        backend = get_backend(read_index_meta(index)["backend"])
+        try:
+            options = options_from_args(args, backend, "search", args.searcher_options)
+        except UsageError as e:
+            raise UsageError(f"bad searcher options for a {backend.name} index: {e}") from None
+        topics = None
+        if args.topics:
+            from ..topics import get_topics
+
+            topics = get_topics(args.topics, args.data_dir)
+        search_run(SearchJob(
+            index=index, output=args.output, topics=topics, query_vectors=args.query_vectors,
+            query_vectors_quantized=args.query_vectors_quantized, encoder=args.encoder, hits=args.hits,
+            threads=args.threads, batch_size=args.batch_size, run_tag=tag, topk=args.topk, device=args.device,
+            max_length=args.max_length, options=options, java_heap=args.java_heap))
     return 0
 
 

@@ -26,11 +26,13 @@ the whole text instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .._cli import UsageError, atomic_dir
 from ..index._meta import read_index_meta, write_index_meta
@@ -183,3 +185,15 @@ class LuceneGroupSearcher(SparseSearcher):
             s.close()
         self.shards = []
 
+
+
+@contextlib.contextmanager
+def index_or_group(indexes: Sequence[str | os.PathLike]) -> Iterator[str]:
+    """``search --index A [B ...]``: one index as it is; several Lucene impact indexes as a group folder
+    made for the search (in a temporary directory, removed afterwards)."""
+    if len(indexes) == 1:
+        yield os.fspath(indexes[0])
+        return
+    with tempfile.TemporaryDirectory(prefix="pyserini_splare.group.") as tmp:
+        make_group(indexes, Path(tmp) / "group")
+        yield str(Path(tmp) / "group")
