@@ -173,7 +173,7 @@ class SparseModel(torch.nn.Module, SparseEncoder):
 
     @classmethod
     def load(cls, directory: str | os.PathLike, **options) -> SparseModel:
-        from . import load_encoder
+        from .specs import load_encoder
 
         model = load_encoder(os.fspath(directory), **options)
         if not isinstance(model, cls):
