@@ -210,6 +210,31 @@ def test_search_negative_or_zero_counts(capsys, world, exact_index, tmp_path, fl
 
 
 # --------------------------------------------------------------------------------------------
+# Item 1: document weights beyond the one impact bound, on every backend's build
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["exact", "seismic", "lucene"])
+@pytest.mark.parametrize("w", ["1000000000000", "2000000000", "1e30", "-3", "NaN"])
+def test_huge_document_weight_refused_by_every_backend(capsys, world, tmp_path, backend, w):
+    import shutil
+
+    vec = tmp_path / "vec"
+    shutil.copytree(world / "vec", vec)
+    part = next(p for p in vec.iterdir() if p.name.startswith("part-"))
+    lines = part.read_text().splitlines(keepends=True)
+    rec = json.loads(lines[3])
+    term = next(iter(rec["vector"]))
+    lines[3] = lines[3].replace(f'"{term}": {rec["vector"][term]},', f'"{term}": {w},', 1)
+    assert lines[3] != json.dumps(rec) + "\n"
+    part.write_text("".join(lines))
+    rc, _, err = cli(capsys, "index", "--backend", backend, "--input", vec, "--index", tmp_path / "idx")
+    line = assert_one_error(rc, err)
+    assert part.name in line or "weight" in line, line  # says where or what
+    assert listing(tmp_path) == {"vec"}
+
+
+# --------------------------------------------------------------------------------------------
 # Item 6: huge query weights, missing encoder paths
 # --------------------------------------------------------------------------------------------
 
