@@ -20,7 +20,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 GETTING_STARTED = REPO / "docs" / "getting-started.md"
