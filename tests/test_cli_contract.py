@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -408,3 +409,19 @@ def test_bm25_query_of_a_megabyte(capsys, world, lucene_indexes, tmp_path):
         line = assert_one_error(rc, err)
         assert "qbig" in line, line  # which query, not "queryCount = 2 is not equal to completedTaskCount = 1"
         assert listing(tmp_path) == {"big.tsv"}
+
+
+def test_verbose_shows_what_quiet_hides(world, lucene_indexes, tmp_path):
+    """Item 10: the JVM's warnings and Lucene's log are hidden by default and shown with --verbose (one
+    subprocess each: the JVM's logging is set when it starts, once per process)."""
+    def search(*extra):
+        env = {k: v for k, v in os.environ.items() if k != "PYSERINI_SPLARE_VERBOSE"}
+        return subprocess.run([sys.executable, "-m", "pyserini_splare.search", "--index", str(lucene_indexes[1]),
+                               "--topics", str(world / "topics.tsv"), "--output", str(tmp_path / f"r{len(extra)}.txt"),
+                               *extra], capture_output=True, text=True, env=env, timeout=600)
+
+    noisy = ("WARNING:", "MMapDirectory", "sun.misc.Unsafe")
+    quiet, loud = search(), search("--verbose")
+    assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
+    assert not any(n in quiet.stderr for n in noisy), quiet.stderr
+    assert any(n in loud.stderr for n in noisy), loud.stderr
