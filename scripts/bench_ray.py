@@ -74,7 +74,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from pyserini_splare.corpus import open_corpus
-    from pyserini_splare.repro.plan import GPUS, MODELS
+    from pyserini_splare.repro.costs import GPUS, MODELS
 
     model = splade_tiny()
     work = Path(tempfile.mkdtemp(prefix="bench_ray."))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pyserini_splare.repro.__main__ import main
-from pyserini_splare.repro.plan import GPUS, UTILISATION, plan_costs
+from pyserini_splare.repro.costs import GPUS, UTILISATION, plan_costs
 from pyserini_splare.repro.schema import load_matrix
 from pyserini_splare.repro.templating import auto_variables, plan
 

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--generate-report", metavar="HTML", help="write the HTML report (after running, if asked to)")
     what.add_argument("--plan", action="store_true",
                       help="print GPU-hours, wall time on --gpus GPUs, disk and RAM of every step, run nothing "
-                           "(repro/plan.py; docs/distributed.md)")
+                           "(repro/costs.py; docs/distributed.md)")
     what.add_argument("--gpus", type=int, default=8, help="--plan: GPUs to spread the work over (default 8)")
     what.add_argument("--gpu", default="h100", help="--plan: GPU type (h100, h200, a100, l40s, b200; default h100)")
     tmpl = p.add_argument_group("template variables")
@@ -110,7 +110,7 @@ def main(argv=None):
         print(dry_run_text(matrix, plans, selected or matrix.conditions), end="")
         return 0
     if args.plan:
-        from .plan import plan_text
+        from .costs import plan_text
 
         print(plan_text(matrix, plans, variables, gpus=args.gpus, gpu=args.gpu))
         return 0

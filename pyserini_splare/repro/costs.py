@@ -170,7 +170,7 @@ def _price(argv: list[str], docs_tokens, corpus: str, made) -> tuple[Cost, dict]
         if model is None:
             return Cost(f"encode {kind}", unknown=f"no model shape for encoder kind {kind!r}"), {}
         if tokens is None:
-            return Cost(f"encode {kind}", unknown=f"corpus {corpus!r} has no size in repro/plan.py"), {}
+            return Cost(f"encode {kind}", unknown=f"corpus {corpus!r} has no size in repro/costs.py"), {}
         context = min(int(f.get("--max-length") or 1024), int(tokens / docs))
         fpt = model.flops_per_token(context)
         note = f"{model.name}: {fpt / 1e9:.1f} GFLOP/token x {tokens / 1e9:.1f}B tokens"
