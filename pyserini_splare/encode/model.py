@@ -29,6 +29,8 @@ model's own unless overridden at load (recorded in :meth:`spec` under ``override
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import importlib
 import os
 from collections.abc import Mapping, Sequence
@@ -61,6 +63,26 @@ def rows_to_vectors(pooled) -> list[SparseVector]:
     bounds = np.searchsorted(rows, np.arange(dense.shape[0] + 1))
     return [SparseVector(cols[a:b].astype(np.int64), weights[a:b].astype(np.float32))
             for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the heap memory freed by a batch back to the OS (glibc ``malloc_trim``).
+
+    glibc keeps freed heap memory for reuse; activations of different sizes from batch to batch fragment
+    it, and over a corpus the process's resident set creeps up by hundreds of MB (measured: SPLADE-tiny on
+    1,600 CACM documents, RSS after the batches 687 MB without trimming, 454 MB with it).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class SparseModel(torch.nn.Module, SparseEncoder):
@@ -143,6 +165,9 @@ class SparseModel(torch.nn.Module, SparseEncoder):
                                  f"{feats['input_ids'].shape[1]} tokens: lower --batch-size (or --max-length)") from None
             for i, vec in zip(idx, rows_to_vectors(pooled)):
                 out[i] = vec
+            del pooled, feats
+            if self.device.type == "cpu":
+                release_freed_memory()
         return out  # type: ignore[return-value]
 
     # ---- description, saving, loading -------------------------------------------------------------
