@@ -277,3 +277,79 @@ def test_line_formatter_writes_what_json_dumps_writes():
         contents = rng.choice(["", 'some "text"\n', "plain"])
         rec = {"id": docid, "contents": contents, "vector": dict(zip(space.terms(ids), q.tolist()))}
         assert fmt.line(docid, ids, q, contents) == (json.dumps(rec, ensure_ascii=False) + "\n").encode()
+
+
+def test_fast_line_parse_agrees_with_orjson_and_refuses_every_other_line():
+    """The numpy parse of the writer's lines (LineFormatter.parse / parse_many) gives what json.loads
+    gives, and returns None (the reference path then decides) for any line the writer would not write."""
+    from pyserini_splare.formats.jsonvector import LineFormatter
+
+    rng = np.random.default_rng(3)
+    space = PrefixedSpace("L", 131_072)
+    fmt = LineFormatter(space)
+    lines = []
+    for i in range(50):
+        ids = np.sort(rng.choice(space.size, rng.integers(1, 300), replace=False))
+        ids[0] = rng.choice([0, ids[0]])
+        q = rng.integers(1, 65_505, ids.size)
+        q[-1] = rng.choice([1, 9, 10, 65_504, q[-1]])
+        rec = {"id": f"d{i}", "contents": "", "vector": dict(zip(space.terms(ids), q.tolist()))}
+        lines.append((json.dumps(rec, ensure_ascii=False) + "\n").encode())
+    many = fmt.parse_many(lines)
+    assert many is not None
+    for raw, one, batch in zip(lines, map(fmt.parse, lines), many):
+        ref = json.loads(raw)
+        for got in (one, batch):
+            assert got[0] == ref["id"]
+            assert space.terms(got[1]) == list(ref["vector"]) and got[2].tolist() == list(ref["vector"].values())
+    good = lines[0]
+    bad = [good.replace(b'": ', b'":', 1),                      # compact JSON (another tool's)
+           good.replace(b'"L', b'"L0', 1),                       # a leading zero: not the space's term
+           good.replace(b'"L', b'"M', 1),                        # another prefix
+           good[:-1],                                            # no newline
+           good.replace(b'"contents": ""', b'"contents": "x"'),  # contents
+           good.replace(b'"id": "d0"', b'"id": "d\\u0030"'),     # an escaped id
+           good.replace(b'"id": "d0"', b'"id": "d 0"'),          # whitespace in the id
+           good.replace(b"}}\n", b", \"L131072\": 5}}\n"),      # outside the space
+           good.replace(b"}}\n", b", \"L1\": 5}}\n"),           # ids not increasing (a duplicate, possibly)
+           good.replace(b"}}\n", b", \"L131071\": 0}}\n"),      # a zero impact (the writer drops them)
+           good.replace(b"}}\n", b", \"L131071\": 65505}}\n"),  # beyond MAX_IMPACT
+           good.replace(b"}}\n", b", \"L131071\": 1.0}}\n"),    # a float
+           b"\n", b'{"id": "d0", "contents": "", "vector": {}}\n']
+    for b in bad:
+        assert b != good and fmt.parse(b) is None, b[:80]
+        assert fmt.parse_many(lines[1:4] + [b]) is None, b[:80]
+    # Two lines whose bytes would format as one batch if the split between them were ignored.
+    a, b = lines[1], lines[2]
+    assert fmt.parse_many([a[:-3] + b", " + b[b.index(b'"vector": {') + 11:], b]) is None
+
+
+def test_collection_reads_other_spacing_through_the_reference_path(tmp_path):
+    """A part rewritten with compact separators (as orjson or Anserini tools write) reads, validates and
+    fails exactly as through orjson + check_vector; the writer's own lines are read by the fast path."""
+    from pyserini_splare.formats.vectors_dir import open_collection
+
+    space = PrefixedSpace("L", 1000)
+    rng = np.random.default_rng(5)
+    docs = [(f"d{i}", SparseVector(np.sort(rng.choice(1000, 30, replace=False)), rng.uniform(0.1, 5, 30)))
+            for i in range(40)]
+    out = tmp_path / "v"
+    with VectorsWriter(out, space=space) as w:
+        for d, v in docs:
+            w.write(d, v)
+    part = out / "part-00000.jsonl"
+    lines = part.read_bytes().splitlines(keepends=True)
+    compact = [json.dumps(json.loads(x), separators=(",", ":")).encode() + b"\n" for x in lines[::2]]
+    part.write_bytes(b"".join(c + o for c, o in zip(compact, lines[1::2])))
+    coll = open_collection(out)
+    got = {d: (ids.tolist(), q.tolist()) for d, ids, q, _ in coll.iter_arrays()}
+    ref = {d: ([space.id(t) for t in vec], list(vec.values())) for d, vec in iter_vectors(out)}
+    assert got == ref and len(got) == 40
+    assert coll.validate() == (40, 40 * 30 - ref_zeroed(ref, 30), len({i for ids, _ in got.values() for i in ids}))
+    part.write_bytes(part.read_bytes().replace(b'"L', b'"X', 1))
+    with pytest.raises(UsageError, match=r"part-00000.jsonl:1: .*'X"):
+        open_collection(out).validate()
+
+
+def ref_zeroed(ref, n):
+    return sum(n - len(ids) for ids, _ in ref.values())

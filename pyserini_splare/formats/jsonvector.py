@@ -124,9 +124,12 @@ class LineFormatter:
         lens = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
         width = int(min(lens.max(), self.MAX_KEY_BYTES))
         self._long = lens > width
+        self._keylen = lens
+        self._any_long = bool(self._long.any())
         fits = (k if len(k) <= width else b"" for k in keys)
         self._keys = np.frombuffer(b"".join(k.ljust(width, b"\0") for k in fits), dtype=np.uint8).reshape(-1, width)
         self._keys_v = self._keys.view(f"V{width}")[:, 0]
+        self._imp_v = _impact_table().view(f"V{_IMPACT_WIDTH}")[:, 0]
         self._row = np.dtype([("k", f"V{width}"), ("v", f"V{_IMPACT_WIDTH}")])
         prefix = getattr(self.space, "prefix", None)
         if getattr(self.space, "kind", "") == "prefixed" and prefix:
@@ -141,10 +144,10 @@ class LineFormatter:
         ids = np.asarray(ids)
         q = np.asarray(q)
         head = self.head(docid, contents)
-        if ids.size and not self._long[ids].any() and q.min() >= 0 and q.max() <= MAX_IMPACT:
+        if ids.size and not (self._any_long and self._long[ids].any()) and q.min() >= 0 and q.max() <= MAX_IMPACT:
             rows = np.empty(ids.size, self._row)  # [key | impact] per term, one gather into each half
             rows["k"] = self._keys_v[ids]
-            rows["v"] = _impact_table().view(f"V{_IMPACT_WIDTH}")[q, 0]
+            rows["v"] = self._imp_v[q]
             b = rows.view(np.uint8)
             return head + b[b != 0].tobytes()[:-2] + b"}}\n"
         vec = dict(zip(self.space.terms(ids), q.tolist()))
@@ -164,7 +167,7 @@ class LineFormatter:
         cut = raw.find(b'", "contents": "", "vector": {', 8)
         if cut < 0 or raw.find(b"\\", 8, cut) >= 0:
             return None
-        body = np.frombuffer(raw, dtype=np.uint8, offset=cut + 29)  # starts with '"', ends with '}}\\n'
+        body = np.frombuffer(raw, dtype=np.uint8, offset=cut + 30)  # from the first term's '"'
         digit = (body >= 48) & (body <= 57)
         edges = np.flatnonzero(digit[1:] != digit[:-1]) + 1
         starts, ends = edges[0::2], edges[1::2]
@@ -191,6 +194,65 @@ class LineFormatter:
         return docid, ids, q
 
 
+    def parse_many(self, lines: list[bytes]) -> list[tuple[str, np.ndarray, np.ndarray]] | None:
+        """:meth:`parse` of every line at once (numpy's per-call cost paid once per batch, not per
+        line), or None when any line is not exactly as the writer writes it (the caller then takes
+        the lines one by one). Checked the same way: the batch's vectors formatted again equal its
+        bytes, and each line's share of them ends where the line does."""
+        self._tables()
+        if self._prefix is None or not lines:
+            return None
+        marker = b'", "contents": "", "vector": {'
+        docids, bodies = [], []
+        for raw in lines:
+            cut = raw.find(marker, 8)
+            if cut < 0 or not raw.startswith(b'{"id": "') or not raw.endswith(b"}}\n") \
+                    or raw.find(b"\\", 8, cut) >= 0:
+                return None
+            try:
+                docid = raw[8:cut].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            if docid.split() != [docid] or orjson.dumps(docid)[1:-1] != raw[8:cut]:
+                return None
+            docids.append(docid)
+            bodies.append(raw[cut + len(marker):-3])  # '"L12": 143, "L907": 88'
+        blob = b", ".join(bodies) + b", "  # every line's entries, each followed by ', '
+        body = np.frombuffer(blob, dtype=np.uint8)
+        digit = (body >= 48) & (body <= 57)
+        edges = np.flatnonzero(digit[1:] != digit[:-1]) + 1  # blob starts with '"', ends with ' '
+        starts, ends = edges[0::2], edges[1::2]
+        n = ends.size // 2
+        if n == 0 or edges.size != 4 * n:
+            return None
+        lens = ends - starts
+        if lens.max() > 9:
+            return None
+        pos = np.flatnonzero(digit)
+        d = body[pos].astype(np.int64) - 48
+        vals = np.add.reduceat(d * _POW10[np.repeat(ends - 1, lens) - pos], np.concatenate(([0], np.cumsum(lens[:-1]))))
+        ids, q = vals[0::2], vals[1::2]
+        if ids.max() >= self.space.size or q.min() < 1 or q.max() > MAX_IMPACT \
+                or (self._any_long and self._long[ids].any()):
+            return None
+        # Which line each entry is in, and whether the lines' byte lengths match their entries.
+        size = np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies)) + 2
+        line_of = np.searchsorted(np.cumsum(size), starts[0::2], side="right")
+        if line_of[-1] >= len(bodies) or not ((ids[1:] > ids[:-1]) | (line_of[1:] != line_of[:-1])).all():
+            return None
+        rows = np.empty(ids.size, self._row)
+        rows["k"] = self._keys_v[ids]
+        rows["v"] = self._imp_v[q]
+        b = rows.view(np.uint8)
+        if b[b != 0].tobytes() != blob:
+            return None
+        entry = self._keylen[ids] + _impact_len()[q]
+        if not np.array_equal(np.bincount(line_of, weights=entry, minlength=len(bodies)), size):
+            return None  # an entry straddles two lines (or a line has none)
+        bounds = [0, *np.cumsum(np.bincount(line_of, minlength=len(bodies))).tolist()]
+        return [(docid, ids[a:b], q[a:b]) for docid, a, b in zip(docids, bounds, bounds[1:])]
+
+
 _IMPACT_WIDTH = len(str(MAX_IMPACT)) + 2
 
 
@@ -199,6 +261,11 @@ def _impact_table() -> np.ndarray:
     """Row q: the bytes of ``f"{q}, "`` zero-padded, q in ``[0, MAX_IMPACT]``."""
     blob = b"".join(f"{q}, ".encode().ljust(_IMPACT_WIDTH, b"\0") for q in range(MAX_IMPACT + 1))
     return np.frombuffer(blob, dtype=np.uint8).reshape(-1, _IMPACT_WIDTH)
+
+
+@functools.cache
+def _impact_len() -> np.ndarray:
+    return np.count_nonzero(_impact_table(), axis=1)
 
 
 _POW10 = 10 ** np.arange(19, dtype=np.int64)

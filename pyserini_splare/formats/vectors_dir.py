@@ -84,6 +84,8 @@ STATE_VERSION = 2
 # single 100k-document part indexed on one core (measured: docs/benchmarks.md); 10,000 keeps every
 # thread busy from 20k documents up, and is the encode CLI's --part-size default.
 DEFAULT_PART_SIZE = 10_000
+# Bytes of lines read (and parsed by numpy) at a time: ~170 400-term documents.
+_READ_CHUNK = 1 << 20
 
 _KEY = re.compile(r"[A-Za-z0-9_-]+")
 _F32_MAX = float(np.finfo(np.float32).max)  # SparseVector weights are float32
@@ -799,24 +801,37 @@ class Collection:
             except OSError as e:
                 raise UsageError(f"cannot read {part}: {e.strerror}") from None
             with f:
-                for n, raw in enumerate(f, 1):
-                    got = fmt.parse(raw)
-                    if got is not None:
-                        yield got[0], got[1], got[2], f"{part}:{n}"
+                n = 0
+                while lines := f.readlines(_READ_CHUNK):
+                    many = fmt.parse_many(lines)
+                    if many is not None:  # the whole chunk as the writer writes it: no line needs a second look
+                        for docid, ids, q in many:
+                            n += 1
+                            yield docid, ids, q, f"{part}:{n}"
                         continue
-                    if raw.isspace() or not raw:
-                        continue
-                    where = f"{part}:{n}"
-                    obj = parse_json_line(raw, where)
-                    docid = read_id(obj, where)
-                    if "vector" not in obj:
-                        raise UsageError(f"{where}: missing 'vector'")
-                    vec = check_vector(obj["vector"], where, integer=True)
-                    try:
-                        ids = space.ids(vec)
-                    except KeyError as e:
-                        raise UsageError(f"{where}: {e.args[0]}") from None
-                    yield docid, ids, np.fromiter(vec.values(), dtype=np.int64, count=len(vec)), where
+                    for raw in lines:
+                        n += 1
+                        yield from self._parse_line(fmt, raw, f"{part}:{n}")
+
+    def _parse_line(self, fmt: LineFormatter, raw: bytes, where: str):
+        """One line of :meth:`iter_arrays`: the writer's own bytes fast, any other through the reference."""
+        got = fmt.parse(raw)
+        if got is not None:
+            yield got[0], got[1], got[2], where
+            return
+        if raw.isspace() or not raw:
+            return
+        space = fmt.space  # (self.space builds a new space, and its term table, on every call)
+        obj = parse_json_line(raw, where)
+        docid = read_id(obj, where)
+        if "vector" not in obj:
+            raise UsageError(f"{where}: missing 'vector'")
+        vec = check_vector(obj["vector"], where, integer=True)
+        try:
+            ids = space.ids(vec)
+        except KeyError as e:
+            raise UsageError(f"{where}: {e.args[0]}") from None
+        yield docid, ids, np.fromiter(vec.values(), dtype=np.int64, count=len(vec)), where
 
     def iter_sparse(self) -> Iterator[tuple[str, SparseVector]]:
         """``(docid, SparseVector)`` with the stored impacts dequantized (``q / scale``): quantizing them
