@@ -140,10 +140,12 @@ def test_small_splare_improves_with_lora_and_a_frozen_sae(cacm_train, small_spla
     assert hashlib.sha256(sae_file.read_bytes()).hexdigest() == digest
     saved = json.loads((out / "splare_config.json").read_text())
     assert Path(saved["sae"]["path"]).resolve() == sae_file.resolve() and saved["lora"] == "lora"
-    # the LoRA adapter was trained: its B matrices start at zero (peft) and are not zero now
+    # the LoRA adapter was trained: its B matrices start at zero (peft) and are not zero now -- except on BERT's
+    # pooler, which "dense" also matches but the trunk's forward (last_hidden_state) never runs
     adapter = load_file(str(out / "lora" / "adapter_model.safetensors"))
-    lora_b = [t for k, t in adapter.items() if "lora_B" in k]
-    assert lora_b and all(bool(t.abs().sum() > 0) for t in lora_b)
+    lora_b = {k: t for k, t in adapter.items() if "lora_B" in k and ".pooler." not in k}
+    assert len(lora_b) >= 12 and all(bool(t.abs().sum() > 0) for t in lora_b.values()), \
+        [k for k, t in lora_b.items() if not t.abs().sum() > 0]
     from pyserini_splare.encode import load_encoder
 
     assert load_encoder(f"splare:{out}").encode(["a sorting algorithm"], "query")[0].nnz > 0
