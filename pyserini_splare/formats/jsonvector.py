@@ -24,7 +24,7 @@ import orjson
 
 from .._cli import UsageError
 from .quant import MAX_IMPACT, impact_bound_error
-from .spaces import FeatureSpace, safe_term
+from .spaces import FeatureSpace, PrefixedSpace, safe_term
 
 _FLOAT_MAX = sys.float_info.max
 
@@ -117,17 +117,9 @@ class LineFormatter:
     def _tables(self) -> None:
         if self._keys is not None:
             return
-        # json.dumps (ensure_ascii=False) escapes only '"', '\\' and control characters: a printable
-        # term without the two is its own JSON text between quotes (one check per term, not a dumps).
-        keys = [f'"{t}": '.encode() if t.isprintable() and '"' not in t and "\\" not in t
-                else json.dumps(t, ensure_ascii=False).encode() + b": " for t in self.space.terms(range(self.space.size))]
-        lens = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
-        width = int(min(lens.max(), self.MAX_KEY_BYTES))
-        self._long = lens > width
-        self._keylen = lens
+        self._keys, self._keylen, self._long = _key_table(self.space)
         self._any_long = bool(self._long.any())
-        fits = (k if len(k) <= width else b"" for k in keys)
-        self._keys = np.frombuffer(b"".join(k.ljust(width, b"\0") for k in fits), dtype=np.uint8).reshape(-1, width)
+        width = self._keys.shape[1]
         self._keys_v = self._keys.view(f"V{width}")[:, 0]
         self._imp_v = _impact_table().view(f"V{_IMPACT_WIDTH}")[:, 0]
         self._row = np.dtype([("k", f"V{width}"), ("v", f"V{_IMPACT_WIDTH}")])
@@ -253,14 +245,40 @@ class LineFormatter:
         return [(docid, ids[a:b], q[a:b]) for docid, a, b in zip(docids, bounds, bounds[1:])]
 
 
+_KEY_TABLES: dict[str, tuple] = {}
+
+
+def _key_table(space: FeatureSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(keys [size, width] uint8, key lengths, too long)`` of a space, built once per space per
+    process (a reader and a writer of one space, as in ``encode --prune-from``, share it): each term's
+    JSON key and ``": "``, zero-padded to the longest (at most ``LineFormatter.MAX_KEY_BYTES``)."""
+    fp = space.fingerprint()
+    if fp not in _KEY_TABLES:
+        if isinstance(space, PrefixedSpace):  # ASCII letters and digits: nothing to escape
+            keys = [f'"{space.prefix}{i}": '.encode() for i in range(space.size)]
+        else:
+            # json.dumps (ensure_ascii=False) escapes only '"', '\\' and control characters: a printable
+            # term without the two is its own JSON text between quotes (one check per term, not a dumps).
+            keys = [f'"{t}": '.encode() if t.isprintable() and '"' not in t and "\\" not in t
+                    else json.dumps(t, ensure_ascii=False).encode() + b": " for t in space.terms(range(space.size))]
+        lens = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+        width = int(min(lens.max(), LineFormatter.MAX_KEY_BYTES))
+        # numpy's fixed-width bytes pad with NUL (and cut the too-long keys, which take json.dumps).
+        table = np.array(keys, dtype=f"S{width}").view(np.uint8).reshape(-1, width)
+        if len(_KEY_TABLES) >= 4:
+            _KEY_TABLES.clear()
+        _KEY_TABLES[fp] = (table, lens, lens > width)
+    return _KEY_TABLES[fp]
+
+
 _IMPACT_WIDTH = len(str(MAX_IMPACT)) + 2
 
 
 @functools.cache
 def _impact_table() -> np.ndarray:
     """Row q: the bytes of ``f"{q}, "`` zero-padded, q in ``[0, MAX_IMPACT]``."""
-    blob = b"".join(f"{q}, ".encode().ljust(_IMPACT_WIDTH, b"\0") for q in range(MAX_IMPACT + 1))
-    return np.frombuffer(blob, dtype=np.uint8).reshape(-1, _IMPACT_WIDTH)
+    return np.array([f"{q}, ".encode() for q in range(MAX_IMPACT + 1)], dtype=f"S{_IMPACT_WIDTH}").view(
+        np.uint8).reshape(-1, _IMPACT_WIDTH)
 
 
 @functools.cache

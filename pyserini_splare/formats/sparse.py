@@ -69,8 +69,16 @@ class SparseVector:
         """The ``k`` largest weights (ties broken by the smaller id); ``k <= 0`` keeps everything."""
         if k <= 0 or self.nnz <= k:
             return self
-        # lexsort: last key is primary -> weight descending, then id ascending.
-        order = np.lexsort((self.ids, -self.weights))[:k]
+        w = self.weights + np.float32(0)  # -0.0 -> 0.0
+        if w.min() >= 0 and self.ids[-1] < 2**32:
+            # One int64 key per entry, smaller = kept first: a non-negative float32's bits order like the
+            # float, so (max - bits) << 32 | id sorts by weight descending, then id ascending; the k
+            # smallest keys by a partition (O(n)) instead of a two-key lexsort.
+            key = ((np.int64(0x7F800000) - w.view(np.int32)).astype(np.int64) << 32) | self.ids
+            order = np.argpartition(key, k - 1)[:k]
+        else:
+            # lexsort: last key is primary -> weight descending, then id ascending.
+            order = np.lexsort((self.ids, -self.weights))[:k]
         order.sort()
         return SparseVector(self.ids[order], self.weights[order])
 
