@@ -353,3 +353,19 @@ def test_collection_reads_other_spacing_through_the_reference_path(tmp_path):
 
 def ref_zeroed(ref, n):
     return sum(n - len(ids) for ids, _ in ref.values())
+
+
+def test_topk_equals_a_full_sort_with_ties_to_the_smaller_id():
+    """topk's partition on one packed key keeps what sorting by (weight desc, id asc) keeps, with many
+    ties (dequantized weights), -0.0 and negative weights (the lexsort path)."""
+    rng = np.random.default_rng(11)
+    for t in range(500):
+        n = int(rng.integers(1, 300))
+        ids = np.sort(rng.choice(131_072, n, replace=False))
+        w = (rng.integers(-3 if t % 7 == 0 else 0, 40, n) / rng.choice([1, 7, 100])).astype(np.float32)
+        if t % 5 == 0:
+            w[rng.integers(0, n)] = -0.0
+        v = SparseVector(ids, w)
+        k = int(rng.integers(1, n + 1))
+        ranked = sorted(range(n), key=lambda i: (-float(w[i]), int(ids[i])))[:k]
+        assert v.topk(k).ids.tolist() == sorted(int(ids[i]) for i in ranked)
