@@ -205,6 +205,12 @@ def test_depth_beyond_run_and_missing_docs(tmp_path, tiny_qwen3_dir, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: --depth 4 exceeds") and err.count("\n") == 1 and not out.exists()
     assert main(base + ["--depth", "4", "--allow-short"]) == 0
+    before = out.read_text()
+    capsys.readouterr()
+    assert main(base + ["--depth", "2"]) == 2  # the one output rule: an existing run needs --overwrite
+    err = capsys.readouterr().err
+    assert "already exists" in err and err.count("\n") == 1 and out.read_text() == before
+    base = base + ["--overwrite"]
     small = tmp_path / "small.jsonl"
     small.write_text(json.dumps(CORPUS[0]) + "\n")
     assert main(base[:5] + [str(small)] + base[6:] + ["--depth", "2"]) == 2

@@ -181,3 +181,19 @@ def test_index_cli_takes_shards_as_one_collection(tmp_path):
         assert search_main(["--index", str(tmp_path / name), "--query-vectors", q, "--output",
                             str(tmp_path / f"{name}.txt"), "--run-tag", "t"]) == 0
     assert (tmp_path / "one.txt").read_text() == (tmp_path / "two.txt").read_text()
+
+
+def test_index_cli_prints_the_size_advice_after_a_build(exact_index, tmp_path, capsys, monkeypatch):
+    """The CLI prints index.advice's notes (one `note:` line each on stderr) and nothing when there are none."""
+    from pyserini_splare.index import advice as advice_mod
+
+    root, _ = exact_index
+    capsys.readouterr()
+    assert index_main(["--backend", "exact", "--input", str(root / "vectors"), "--index", str(tmp_path / "a")]) == 0
+    assert "note:" not in capsys.readouterr().err  # 60 documents: exact is what recommend() gives
+    seen = []
+    monkeypatch.setattr(advice_mod, "advice", lambda meta: seen.append(meta) or ["first", "second"])
+    assert index_main(["--backend", "exact", "--input", str(root / "vectors"), "--index", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert [ln for ln in err.splitlines() if ln.startswith("note:")] == ["note: first", "note: second"]
+    assert seen and seen[0]["backend"] == "exact"

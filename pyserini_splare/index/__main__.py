@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .._cli import UsageError, add_verbose_argument, cli_main, run, set_verbose
 from .backends import BACKENDS, add_option_flags, get_backend, options_from_args
@@ -63,6 +64,10 @@ def main(argv=None):
     meta = build_index(backend.name, args.input, args.index, threads=args.threads, overwrite=args.overwrite, **options)
     build = meta.get("build", {})
     print(f"built {backend.name} index {args.index}: " + ", ".join(f"{k}={v}" for k, v in build.items()))
+    from .advice import advice
+
+    for note in advice(meta):
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

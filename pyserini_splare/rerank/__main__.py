@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from pathlib import Path
 
-from .._cli import UsageError, cli_main, run
+from .._cli import check_output_file, UsageError, cli_main, run
 from ._qwen3 import DEFAULT_INSTRUCTION, DTYPES
 
 EPILOG = f"""\
@@ -41,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True, help="documents: JSONL file/folder or irds:<id>")
     p.add_argument("--model", required=True, help="Qwen3-Reranker directory or hub id (e.g. Qwen/Qwen3-Reranker-4B)")
     p.add_argument("--output", required=True, help="reranked TREC run to write (atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.add_argument("--depth", type=int, default=100, help="hits per query to rerank (default 100)")
     p.add_argument("--max-length", type=int, default=2048, help="max tokens per prompt, template included (default 2048)")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (default 8)")
@@ -71,9 +71,7 @@ def main(argv=None):
         from ..distributed.cluster import check_ray_args
 
         check_ray_args(args.ray, args.ray_workers, args.ray_gpus_per_worker)
-    out_dir = Path(args.output).parent
-    if str(out_dir) and not out_dir.is_dir():
-        raise UsageError(f"output directory {out_dir} does not exist")
+    check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     from ..formats.runs import read_trec_run
     from ..topics import get_topics
     from ._rerank import check_depth, rerank_run, resume_settings, run_tag
