@@ -26,6 +26,20 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
+def require_extra(module: str, extra: str):
+    """Import an optional extra's module for a test file: skip the file without it, fail under
+    PYSERINI_SPLARE_REQUIRE_REAL=1 (CI installs the "test" extra, which includes every extra)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        reason = f"{module} not installed (pip install -e \".[{extra}]\")"
+        if os.environ.get("PYSERINI_SPLARE_REQUIRE_REAL") == "1":
+            pytest.fail(f"{reason}, and PYSERINI_SPLARE_REQUIRE_REAL=1 requires it", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (WSDM Cup 2026, NeuCLIR22, CACM); skips the test when it is absent."""

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-ray = pytest.importorskip("ray")  # an extra: CI installs it (setup.py "test" extra)
+from conftest import require_extra  # noqa: E402
+
+ray = require_extra("ray", "ray")  # an extra: CI installs it (setup.py "test" extra)
 
 from pyserini_splare.encode.__main__ import main  # noqa: E402
 

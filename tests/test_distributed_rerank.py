@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-ray = pytest.importorskip("ray")  # an extra: CI installs it (setup.py "test" extra)
+from conftest import require_extra  # noqa: E402
+
+ray = require_extra("ray", "ray")  # an extra: CI installs it (setup.py "test" extra)
 
 from pyserini_splare._cli import UsageError  # noqa: E402
 from pyserini_splare.distributed.rerank import deal_batches  # noqa: E402
