@@ -121,7 +121,19 @@ def quantize_vector(vec: SparseVector, scale: float, stats: QuantStats | None = 
                     where: str = "vector") -> tuple[np.ndarray, np.ndarray]:
     """Quantized ``(ids, int weights)`` with zeros removed, bounded by :data:`MAX_IMPACT` (UsageError
     naming ``where`` beyond it); updates ``stats`` if given."""
-    q = check_impacts(quantize(vec.weights, scale), where)
+    w = vec.weights
+    if stats is not None and w.size and stats.scale == scale:
+        # The usual document, in fewer numpy calls (millions of documents, ~400 weights each): every
+        # weight within the bound and none rounded to 0. Anything else takes the general path below.
+        w64 = w.astype(np.float64)
+        x = np.rint(w64 * scale)
+        if x.max() <= MAX_IMPACT and x.min() > 0:
+            err = np.abs(x / scale - w64)
+            stats.n_weights += int(w.size)
+            stats.max_rel_error = max(stats.max_rel_error, float(np.max(err / w64)))
+            stats.sum_abs_error += float(err.sum())
+            return vec.ids, x.astype(np.int64)
+    q = check_impacts(quantize(w, scale), where)
     keep = q > 0
     if stats is not None:
         stats.update(vec.weights, q, keep)
