@@ -13,6 +13,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 # Tests never touch the network: a missing registry file must fail fast, not try to download.
 os.environ.setdefault("PYSERINI_SPLARE_OFFLINE", "1")
 os.environ.setdefault("PYSERINI_SPLARE_PROGRESS", "0")
+# The suite runs the JVM and Ray drivers in one process: Ray's SIGSEGV handler breaks the JVM's
+# (distributed/cluster.py:import_ray says why); tests that call ray.init themselves need this too.
+os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 if SHARED_DATA.is_dir():
     os.environ.setdefault("PYSERINI_SPLARE_DATA", str(SHARED_DATA))
 

@@ -65,7 +65,8 @@ def encode_topics(spec: str, topics: Mapping[str, str], backend: Backend, index_
         vmeta = index_meta.get("vectors")
         if not vmeta or "feature_space" not in vmeta:
             raise UsageError("the index metadata records no feature space: cannot check the query encoder")
-    encoder = load_encoder(spec, device=device, max_length=max_length)
+    # --max-length is the query side's: the document side's length is the index's business.
+    encoder = load_encoder(spec, device=device, **({} if max_length is None else {"max_length_query": max_length}))
     qids, texts = list(topics), [topics[q] for q in topics]
     if backend.query_kind == "dense":
         if not isinstance(encoder, DenseEncoder):
