@@ -15,14 +15,14 @@ causal-LM path / hub id (defaults: causal attention, no adapter).
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 from .._cli import UsageError
 from ..vectors import PrefixedSpace
 from .batching import DTYPES, torch_dtype
+from .checkpoint_config import CheckpointConfig
 from .model import SparseModel, lengths, reject_unknown
 from .modules.trunk import ATTENTION_MODES, resolve_path
 
@@ -32,7 +32,7 @@ TOKEN_PREFIX = "t"
 
 
 @dataclass
-class SpladeLLMConfig:
+class SpladeLLMConfig(CheckpointConfig):
     backbone: str = field(metadata={"help": "HF hub id or local path of the causal LM (with its LM head)"})
     lora: str | None = field(default=None, metadata={"help": "peft LoRA adapter saved from AutoModelForCausalLM"})
     attention: str = field(default="causal", metadata={"help": f"one of {ATTENTION_MODES}"})
@@ -41,39 +41,11 @@ class SpladeLLMConfig:
     dtype: str = field(default="bfloat16", metadata={"help": f"dtype on GPU; one of {sorted(DTYPES)}"})
     format: str = CONFIG_FORMAT
 
+    FILE: ClassVar[str] = CONFIG_FILE
+    KIND: ClassVar[str] = "SPLADE-LLM"
+
     def __post_init__(self):
-        if self.attention not in ATTENTION_MODES:
-            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
-        if str(self.dtype).lower() not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
-        for name in ("max_length_query", "max_length_doc"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-
-    @classmethod
-    def read(cls, directory: str) -> SpladeLLMConfig:
-        path = os.path.join(directory, CONFIG_FILE)
-        try:
-            with open(path, encoding="utf-8") as f:
-                obj = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise UsageError(f"cannot read {path}: {e}") from None
-        unknown = sorted(set(obj) - {f.name for f in fields(cls)})
-        if unknown:
-            raise UsageError(f"{path}: unknown keys {unknown}")
-        try:
-            return cls(**obj)
-        except (TypeError, ValueError) as e:
-            raise UsageError(f"{path}: {e}") from None
-
-    def write(self, directory: str) -> str:
-        from .._cli import atomic_file
-
-        path = os.path.join(directory, CONFIG_FILE)
-        with atomic_file(path) as f:
-            json.dump(asdict(self), f, indent=2)
-            f.write("\n")
-        return path
+        self.check_trunk_settings()
 
 
 def spec(model: SparseModel) -> dict[str, Any]:

@@ -13,14 +13,14 @@ with ``splare_config.json`` (:class:`SplareConfig`), optionally holding the SAE 
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from .._cli import UsageError
 from ..vectors import PrefixedSpace
 from .batching import DTYPES, torch_dtype
+from .checkpoint_config import CheckpointConfig
 from .model import SparseModel, lengths, reject_unknown
 from .modules.sae import ACTIVATIONS, SAE_FORMATS, hook_layer
 from .modules.trunk import ATTENTION_MODES, resolve_path
@@ -46,7 +46,7 @@ class SaeSpec:
 
 
 @dataclass
-class SplareConfig:
+class SplareConfig(CheckpointConfig):
     """What ``splare_config.json`` holds (JSON keys = field names)."""
 
     backbone: str = field(metadata={"help": "HF hub id or local path of the causal LLM"})
@@ -65,53 +65,15 @@ class SplareConfig:
                 "nearly the same for every text)"})
     format: str = CONFIG_FORMAT
 
+    FILE: ClassVar[str] = CONFIG_FILE
+    KIND: ClassVar[str] = "SPLARE"
+
     def __post_init__(self):
         if isinstance(self.sae, dict):
             self.sae = SaeSpec(**self.sae)
-        if self.attention not in ATTENTION_MODES:
-            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
-        if str(self.dtype).lower() not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
         if int(self.layer) < 0:
             raise ValueError(f"layer must be >= 0, got {self.layer}")
-        for name in ("max_length_query", "max_length_doc"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any], where: str = CONFIG_FILE) -> SplareConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(obj) - known)
-        if unknown:
-            raise UsageError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
-        try:
-            return cls(**obj)
-        except (TypeError, ValueError) as e:
-            raise UsageError(f"{where}: {e}") from None
-
-    @classmethod
-    def read(cls, checkpoint_dir: str) -> SplareConfig:
-        path = os.path.join(checkpoint_dir, CONFIG_FILE)
-        try:
-            with open(path, encoding="utf-8") as f:
-                obj = json.load(f)
-        except FileNotFoundError:
-            raise UsageError(f"{checkpoint_dir!r} is not a SPLARE checkpoint: no {CONFIG_FILE}") from None
-        except (OSError, json.JSONDecodeError) as e:
-            raise UsageError(f"cannot read {path}: {e}") from None
-        return cls.from_json(obj, path)
-
-    def write(self, checkpoint_dir: str) -> str:
-        from .._cli import atomic_file
-
-        path = os.path.join(checkpoint_dir, CONFIG_FILE)
-        with atomic_file(path) as f:
-            json.dump(self.to_json(), f, indent=2)
-            f.write("\n")
-        return path
+        self.check_trunk_settings()
 
 
 HF_SCHEME = "hf://"
