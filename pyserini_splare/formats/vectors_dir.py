@@ -699,6 +699,26 @@ def _same(metas: list[VectorsMeta], dirs: list[Path], what: str, get) -> None:
             raise UsageError(f"{d} and {dirs[0]} differ in {what}: they are not shards of one collection")
 
 
+
+class TermTally:
+    """The distinct terms of a stream of ``{term: impact}`` records, each new one checked against the
+    feature space (None: a foreign space, any term). Shared by :meth:`Collection.validate` and the
+    Lucene builder, which validates while it writes."""
+
+    def __init__(self, space: FeatureSpace | None):
+        self.space, self.known = space, set()
+
+    def add(self, vec: Mapping[str, Any], where: str) -> None:
+        if self.known.issuperset(vec):  # membership tests only: no set built for a known vocabulary
+            return
+        new = vec.keys() - self.known
+        if self.space is not None:
+            try:
+                self.space.ids(new)
+            except KeyError as e:
+                raise UsageError(f"{where}: {e.args[0]}") from None
+        self.known |= new
+
 class Collection:
     """One or more vectors directories read as one collection (shards of one ``encode`` run).
 
@@ -847,8 +867,8 @@ class Collection:
         when asked, ids no longer than ``max_id_length`` and terms of the space. Returns
         ``(documents, postings, distinct terms)``."""
         hashes = IdHashSet()
-        known: set[str] = set()
         space = self.space if check_terms and not self.foreign else None
+        terms = TermTally(space)
         n_post = 0
         if space is not None:  # terms as ids (iter_arrays checks them against the space): a bitmap of those seen
             seen = np.zeros(space.size, dtype=bool)
@@ -864,18 +884,11 @@ class Collection:
         for docid, vec, where in progress(self.iter_records(), desc=desc, unit="doc"):
             if max_id_length is not None and len(docid) > max_id_length:
                 raise UsageError(f"{where}: document id {docid[:20]!r}... is longer than {max_id_length} characters")
-            if not known.issuperset(vec):  # membership tests only: no set built for a known vocabulary
-                new = vec.keys() - known
-                if space is not None:
-                    try:
-                        space.ids(new)
-                    except KeyError as e:
-                        raise UsageError(f"{where}: {e.args[0]}") from None
-                known |= new
+            terms.add(vec, where)
             hashes.add(docid)
             n_post += len(vec)
         self.check_duplicates(hashes)
-        return len(hashes), n_post, len(known)
+        return len(hashes), n_post, len(terms.known)
 
     def check_duplicates(self, hashes: IdHashSet) -> None:
         """Refuse an id seen twice (in one directory, or in two shards), naming both places."""

@@ -130,12 +130,12 @@ def _index_parts(parts: list[str], out: str, space_meta: dict | None, ram_buffer
     from .._java import start_jvm
     from ..formats.idhash import IdHashSet
     from ..formats.spaces import FeatureSpace
-    from ..formats.vectors_dir import iter_jsonl_vectors
+    from ..formats.vectors_dir import TermTally, iter_jsonl_vectors
 
     start_jvm(heap)
     space = FeatureSpace.from_meta(space_meta) if space_meta is not None else None
     hashes = IdHashSet()
-    known: set[str] = set()
+    terms = TermTally(space)
     n_post = 0
     try:
         writer = _impact_writer(out, ram_buffer_mb)
@@ -149,14 +149,7 @@ def _index_parts(parts: list[str], out: str, space_meta: dict | None, ram_buffer
 
         it = progress(records(), desc="indexing (lucene)", unit="doc", disable=not show_progress or None)
         for docid, vec, where in it:
-            new = vec.keys() - known
-            if new:
-                if space is not None:
-                    try:
-                        space.ids(new)
-                    except KeyError as e:
-                        raise UsageError(f"{where}: {e.args[0]}") from None
-                known |= new
+            terms.add(vec, where)
             hashes.add(docid)
             n_post += docs.add(docid, vec)
         writer.commit()
