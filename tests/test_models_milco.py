@@ -208,3 +208,26 @@ def test_milco_bad_checkpoints(tiny_milco, tmp_path):
     (d / "pytorch_model.bin").write_bytes(b"not read")
     with pytest.raises(UsageError, match="pickle"):
         milco.load_milco(str(d))
+
+
+def test_milco_save_writes_the_reference_layout_that_loads_back(tiny_milco, tmp_path):
+    """SparseModel.save of a MILCO model writes the reference layout (m_model.*, projector.*, mlm_head.*,
+    echo.*, scale) that loads from another folder, by path alone, to the same vectors; the reference
+    modules still agree with the copy."""
+    from safetensors import safe_open
+
+    from pyserini_splare.encode import load_encoder
+
+    ckpt, ref = tiny_milco
+    enc = milco.load_milco(str(ckpt))
+    out = enc.save(tmp_path / "copy")
+    with safe_open(str(tmp_path / "copy" / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+    assert {"scale", "echo.weight", "projector.weight", "mlm_head.predictions.bias"} <= keys
+    assert "mlm_head.predictions.decoder.bias" not in keys and any(k.startswith("m_model.") for k in keys)
+    copy = load_encoder(out)  # the kind comes from its config.json
+    assert copy.spec()["type"] == "milco" and copy.space.size == enc.space.size
+    a = np.stack([v.to_dense(enc.space.size) for v in enc.encode(TEXTS, "doc")])
+    b = np.stack([v.to_dense(copy.space.size) for v in copy.encode(TEXTS, "doc")])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(b, _reference(ref, TEXTS), atol=1e-5, rtol=1e-5)

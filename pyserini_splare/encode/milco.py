@@ -116,7 +116,35 @@ def spec(model: SparseModel) -> dict[str, Any]:
 
 
 def save(model: SparseModel, directory: str) -> None:
-    raise NotImplementedError("writing MILCO checkpoints is not supported (load the reference layout)")
+    """Write the reference layout :func:`load_milco` reads: ``config.json`` (the source config, with the
+    two sub-model paths made absolute so the copy loads from anywhere), ``model.safetensors`` with
+    ``m_model.*``, ``projector.*``, ``mlm_head.*`` (``decoder.bias`` left out: the reference ties it to
+    ``predictions.bias``), ``echo.*`` and ``scale``, and the multilingual tokenizer."""
+    from safetensors.torch import save_file
+
+    from .._cli import atomic_file
+
+    head = model.head
+    state = {f"m_model.{k}": v for k, v in model.trunk.model.state_dict().items()}
+    state |= {f"projector.{k}": v for k, v in head.projector.state_dict().items()}
+    state |= {f"mlm_head.{k}": v for k, v in head.mlm_head.state_dict().items() if k != "predictions.decoder.bias"}
+    if head.has_echo:
+        state |= {f"echo.{k}": v for k, v in head.echo.state_dict().items()}
+        state["scale"] = head.scale
+    # safetensors refuses tensors that share storage (tied embeddings): one contiguous copy each.
+    save_file({k: v.detach().to("cpu").clone().contiguous() for k, v in state.items()},
+              os.path.join(directory, "model.safetensors"))
+    cfg = dict(model.settings)
+    base = model.path if os.path.isdir(model.path) else None
+    for key in ("multilingual_encoder_checkpoint", "lsr_encoder_checkpoint"):
+        local = resolve_path(cfg[key], base)
+        if os.path.exists(local):
+            cfg[key] = os.path.abspath(local)
+    cfg["echo"] = head.has_echo
+    with atomic_file(os.path.join(directory, "config.json")) as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    model.trunk.tokenizer.save_pretrained(directory)
 
 
 class RemoteMilcoEncoder(SparseEncoder):
