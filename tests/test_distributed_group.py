@@ -87,7 +87,7 @@ def test_merge_topk_against_sorting_everything():
 
 
 def test_bm25_and_mismatched_shards_are_refused(tmp_path, shards):
-    from pyserini_splare.index._meta import write_index_meta
+    from pyserini_splare.formats.index_meta import write_index_meta
 
     root, _ = shards
     bm = tmp_path / "bm25"
@@ -130,7 +130,7 @@ def test_index_and_search_clis_on_a_group(shards, tmp_path):
 
 
 def test_search_cli_refuses_a_bm25_group(tmp_path, capsys):
-    from pyserini_splare.index._meta import write_index_meta
+    from pyserini_splare.formats.index_meta import write_index_meta
     from pyserini_splare.search.__main__ import main as search_main
 
     for n in ("a", "b"):

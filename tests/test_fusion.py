@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pyserini_splare.fusion.__main__ import main
-from pyserini_splare.runs import read_trec_run
+from pyserini_splare.formats.runs import read_trec_run
 
 # Run A has a tie (d2, d3 at 5.0): ranked by docid, so d2 is rank 2 and d3 rank 3.
 RUN_A = """\
@@ -128,7 +128,7 @@ def test_depth_and_k(tmp_path, ranx_ready):
     from pyserini.fusion import reciprocal_rank_fusion
     from pyserini.trectools import TrecRun
 
-    from pyserini_splare.runs import read_trec_run as rd
+    from pyserini_splare.formats.runs import read_trec_run as rd
 
     ps = reciprocal_rank_fusion([TrecRun(a), TrecRun(b)], rrf_k=60, depth=2, k=2).run_data
     assert sorted((str(r.topic), r.docid) for r in ps.itertuples()) == sorted(

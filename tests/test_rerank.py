@@ -134,7 +134,7 @@ def _inputs(tmp_path):
 
 def test_cli_scores_equal_hand_computation(tmp_path, tiny_qwen3_dir):
     from pyserini_splare.corpus import join_title
-    from pyserini_splare.runs import read_trec_run
+    from pyserini_splare.formats.runs import read_trec_run
 
     corpus, run, topics = _inputs(tmp_path)
     out = tmp_path / "reranked.txt"
@@ -156,7 +156,7 @@ def test_cli_scores_equal_hand_computation(tmp_path, tiny_qwen3_dir):
 
 
 def test_merge_then_the_run_writer_orders_ties_by_docid(tmp_path):
-    from pyserini_splare.runs import ranked
+    from pyserini_splare.formats.runs import ranked
 
     # first stage: c, b, a above the depth; e, d below it (the tail keeps first-stage order)
     hits = {"c": 5.0, "b": 4.0, "a": 3.0, "e": 2.0, "d": 1.0}
@@ -167,7 +167,7 @@ def test_merge_then_the_run_writer_orders_ties_by_docid(tmp_path):
 
 
 def test_resume_after_interruption(tmp_path):
-    from pyserini_splare.runs import read_trec_run
+    from pyserini_splare.formats.runs import read_trec_run
 
     corpus, run_path, _ = _inputs(tmp_path)
     run = read_trec_run(run_path)

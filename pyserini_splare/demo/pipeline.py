@@ -84,7 +84,7 @@ def run_demo(output: str | os.PathLike, *, threads: int = 2, sae_steps: int = SA
     from ..explain import explain_vector, format_rows
     from ..fusion.__main__ import main as fusion_main
     from ..index.__main__ import main as index_main
-    from ..runs import ranked, read_trec_run
+    from ..formats.runs import ranked, read_trec_run
     from ..search.__main__ import main as search_main
     from ..topics import read_qrels, read_tsv_topics
 

@@ -10,7 +10,7 @@ ranks from 1). The SPLARE WSDM Cup 2026 system uses k=10 (RUN2) and k=50 (RUN5).
 Choices made explicit here (ranx leaves them open):
 
 * **Ranks.** A run's ranks are its hits sorted by score descending, ties by docid ascending
-  (:func:`pyserini_splare.runs.ranked`). ranx sorts scores with an unstable argsort, so tied scores
+  (:func:`pyserini_splare.formats.runs.ranked`). ranx sorts scores with an unstable argsort, so tied scores
   would get arbitrary ranks; for rank-based methods we hand ranx strictly decreasing scores that
   encode this order, so the fused scores are deterministic. Pyserini reads the file's rank column
   instead: the two agree for every run whose rank column follows its scores.

@@ -5,7 +5,7 @@
 * Output order per query: the top ``depth`` hits by reranker score, then the hits below the depth
   in their first-stage order with scores ``-1, -2, ...``, so scores decrease monotonically down the
   list (reranker scores are probabilities in [0, 1]). The run is written by the package's one run
-  writer (:func:`pyserini_splare.runs.write_run`), so tied reranker scores are ordered by docid like
+  writer (:func:`pyserini_splare.formats.runs.write_run`), so tied reranker scores are ordered by docid like
   every run of this package (and as every reader of the file re-ranks them).
 * Resuming: each finished query's scores are appended to ``OUTPUT.partial.jsonl`` (flushed and
   fsynced per query; a torn last line from a crash is dropped on restart). Rerunning the same

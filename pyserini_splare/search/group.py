@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from .._cli import UsageError, atomic_dir
-from ..index._meta import read_index_meta, write_index_meta
+from ..formats.index_meta import read_index_meta, write_index_meta
 from ._base import Hit, QuantizedQuery, SparseSearcher, check_k_threads
 
 GROUP_BACKEND = "lucene-group"
