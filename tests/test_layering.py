@@ -4,11 +4,11 @@ Every ``import`` statement of every module in ``pyserini_splare/`` is read with 
 and inside functions alike (a lazy import is still a dependency; it only moves the cost) -- and
 resolved to the module it names. Two checks:
 
-* **Layers.** A module may import only from its own layer or a lower one (docs: the team's agreed
-  architecture, DESIGN.md's data flow)::
+* **Layers.** A module may import only from its own layer or a lower one (DESIGN.md's data flow:
+  formats <- encode <- index <- search <- fusion/rerank/eval <- train <- distributed <- repro/demo)::
 
       0  _cli, _java, _lazy, topics             (and the package's own __init__)
-      1  formats/, vectors (facade), runs (shim), corpus
+      1  formats/, vectors (facade), corpus
       2  encode/
       3  index/
       4  search/
@@ -22,9 +22,9 @@ resolved to the module it names. Two checks:
   re-export them is an edge like any other, so ``pkg/__init__`` re-exporting ``pkg._x`` while
   ``pkg._x`` imports ``pkg`` is a cycle too.
 
-Allowed exceptions are listed below, each with its reason; the list is meant to stay short. (The
-layers follow the team's brief of 2026-11-25 with two additions: ``_lazy``, the ``module:attr``
-loader every registry uses, at 0, and ``corpus`` at 1 beside the formats whose reader it uses.)
+Allowed exceptions are listed below, each with its reason; the list is meant to stay short. ``_lazy``,
+the ``module:attr`` loader every registry uses, sits at 0; ``corpus`` at 1, beside the formats whose
+reader it uses.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1] / PKG
 LAYERS: dict[str, int] = {
     "": 0, "_cli": 0, "_java": 0, "_lazy": 0, "topics": 0,
     # corpus reads corpora through formats' one JSONL reader and id-hash set, and no format reads a
-    # corpus: it sits beside formats (the team brief had it at 0, before formats.jsonl existed).
-    "formats": 1, "vectors": 1, "runs": 1, "corpus": 1,
+    # corpus: it sits beside formats.
+    "formats": 1, "vectors": 1, "corpus": 1,
     "encode": 2,
     "index": 3,
     "search": 4,

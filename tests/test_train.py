@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("sentence_transformers")
+import sentence_transformers  # noqa: E402,F401  (a required dependency: imported, not skipped)
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

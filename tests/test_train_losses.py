@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a required dependency: imported, not skipped)
 
 from pyserini_splare.train.losses import LossConfig, build_loss  # noqa: E402
 

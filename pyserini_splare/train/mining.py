@@ -114,7 +114,7 @@ def load_teacher(spec: str, device: str = "cpu", batch_size: int = 16) -> tuple[
 def search_index(index: str, queries: Mapping[str, str], k: int, *, encoder: str | None, device: str,
                  threads: int, batch_size: int = 64) -> dict[str, list[tuple[str, float]]]:
     """Top-``k`` hits per query from any index of this toolkit, through its own search API."""
-    from ..index._meta import read_index_meta
+    from ..formats.index_meta import read_index_meta
     from ..index.backends import get_backend
     from ..search._base import open_searcher
     from ..search.queries import encode_topics
