@@ -227,3 +227,9 @@ def test_mined_lines_hold_the_abstract_and_bm25_negatives(cacm_pairs, tmp_path):
         for n in r["neg"]:
             assert stems(r["query"]) & stems(n), (r["query"], n)
     assert list(iter_examples(tmp_path / "train.jsonl", negatives=8))  # the trainer's reader accepts it
+    # the one output rule: mining again into the same file needs --overwrite, refused before any work
+    before = (tmp_path / "train.jsonl").read_bytes()
+    assert main(["--queries", str(out / "train_queries.tsv"), "--corpus", str(out / "corpus"), "--positives",
+                 str(out / "train_pairs.tsv"), "--index", str(out / "bm25"), "--output",
+                 str(tmp_path / "train.jsonl")]) == 2
+    assert (tmp_path / "train.jsonl").read_bytes() == before

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from ..._cli import UsageError, cli_main, run
+from ..._cli import check_output_file, cli_main, run
 
 EXAMPLE = """\
 example (CACM titles as queries, their abstracts as positives, BM25 hard negatives):
@@ -38,14 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-dir", default=None, help="folder of registered topics and qrels")
     p.add_argument("--output", required=True, help="training JSONL to write (atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     return p
 
 
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if Path(args.output).exists():
-        raise UsageError(f"{args.output} already exists")
+    check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     from ...topics import get_topics
     from ..mining import mine, positives_from_qrels, read_positives
 
