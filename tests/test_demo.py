@@ -112,3 +112,17 @@ def test_demo_cli_rejects_unknown_query(capsys):
 
     assert main(["--explain", "q99"]) == 2
     assert "not a demo query" in capsys.readouterr().err
+
+
+def test_demo_quiet_prints_only_the_table(tmp_path, capfd, splade_tiny_path):
+    """`demo --quiet`: the result table on stdout and nothing at all on stderr (no explanation, no bars,
+    including the ones transformers draws while a checkpoint is written)."""
+    from pyserini_splare.demo.__main__ import main
+
+    capfd.readouterr()
+    assert main(["--quiet", "--output", str(tmp_path / "d"), "--sae-steps", "5"]) == 0
+    out, err = capfd.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["run", "nDCG@10", "nDCG@20"] and {ln.split()[0] for ln in lines[1:]} >= {
+        "bm25", "splade-tiny", "splare-demo"}

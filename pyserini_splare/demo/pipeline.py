@@ -48,7 +48,8 @@ class DemoResult:
 @contextlib.contextmanager
 def _fds_to(path: Path):
     """Send file descriptors 1 and 2 to ``path`` for the block: the JVM (Anserini's log4j) writes to
-    them directly, below Python's sys.stdout/sys.stderr, and would bury the demo's table in log lines."""
+    them directly, below Python's sys.stdout/sys.stderr, and would bury the demo's table in log lines.
+    sys.stdout/sys.stderr go there too: they are not always fds 1 and 2 (a notebook, pytest's capture)."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
@@ -56,7 +57,9 @@ def _fds_to(path: Path):
         with open(path, "ab") as f:
             os.dup2(f.fileno(), 1)
             os.dup2(f.fileno(), 2)
-        yield
+        with open(path, "a", encoding="utf-8", buffering=1) as text, contextlib.redirect_stdout(text), \
+                contextlib.redirect_stderr(text):
+            yield
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -191,9 +191,12 @@ class SparseModel(torch.nn.Module, SparseEncoder):
     def save(self, directory: str | os.PathLike, **options) -> str:
         """Write a checkpoint directory of this kind that ``load_encoder(directory)`` loads (``options``:
         the kind's, e.g. SPLARE's ``copy_trunk``)."""
+        from .modules.trunk import quiet_transformers
+
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
-        self._kind_module().save(self, directory, **options)
+        with quiet_transformers():  # transformers' "Writing model shards" bar is not ours to print
+            self._kind_module().save(self, directory, **options)
         return directory
 
     @classmethod
