@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -24,17 +25,19 @@ def safe_term(s: str) -> bool:
     return bool(s) and s.isprintable() and not any(c.isspace() for c in s)
 
 
-class FeatureSpace:
+class FeatureSpace(ABC):
     """Maps feature ids to index terms and back. Subclasses must be bijective on ``range(size)``."""
 
     kind: str = ""
     size: int = 0
 
+    @abstractmethod
     def term(self, i: int) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def id(self, term: str) -> int:
-        raise NotImplementedError
+        ...
 
     def terms(self, ids: Iterable[int]) -> list[str]:
         # A cached id -> term table: the writer maps ~400 ids per document, 10M documents.
@@ -57,8 +60,9 @@ class FeatureSpace:
             self.id(e.args[0])  # raises the space's own message
             raise
 
+    @abstractmethod
     def to_meta(self) -> dict[str, Any]:
-        raise NotImplementedError
+        ...
 
     def fingerprint(self) -> str:
         """A short hash identifying the space: an index refuses query vectors from another space."""
