@@ -576,6 +576,38 @@ def test_pooling_in_chunks_equals_the_formula():
             np.testing.assert_allclose(got.numpy(), _pool(logits, m.numpy()), atol=1e-6)
 
 
+def test_checkpointed_chunks_give_the_same_values_and_gradients_as_the_formula():
+    """Training's memory-bounded pooling (each chunk's head recomputed in backward) against the formula
+    max_i log1p(relu(head(h_i))) computed on the whole (B, T, V) tensor by autograd."""
+    from pyserini_splare.encode.modules.pooling import MaxLog1pReluPooling
+
+    g = torch.Generator().manual_seed(6)
+    mask = torch.tensor([[1] * 11, [1] * 4 + [0] * 7, [1] * 9 + [0] * 2])
+    hidden0 = torch.randn(3, 11, 8, generator=g)
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50)
+    w = torch.randn(3, 50, generator=g)  # a loss that weighs every output
+
+    def grads(fn):
+        hidden = hidden0.clone().requires_grad_(True)
+        head.zero_grad()
+        out = fn(hidden)
+        (out * w).sum().backward()
+        return out.detach(), hidden.grad.clone(), head.weight.grad.clone(), head.bias.grad.clone()
+
+    def formula(hidden):
+        x = head(hidden).masked_fill(~mask.bool()[..., None], float("-inf"))
+        return torch.log1p(torch.relu(x.amax(dim=1)))
+
+    want = grads(formula)
+    for chunk in (1, 3, 7, 1024):
+        pool = MaxLog1pReluPooling(chunk)
+        pool.checkpoint_chunks = True
+        got = grads(lambda h: pool(head, h, {"attention_mask": mask}))
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
 def test_pruning_module_equals_sparse_vector_pruning():
     from pyserini_splare.encode.modules.pruning import Pruning
     from pyserini_splare.vectors import SparseVector

@@ -61,7 +61,7 @@ class TrainConfig:
     seed: int = _f(42, "random seed (data order, dropout, negative sampling)")
     device: str = _f("auto", "cpu, cuda, or auto (multi-GPU: launch with torchrun / accelerate)")
     dtype: str = _f("fp32", "bf16|fp16|fp32 mixed precision")
-    grad_checkpointing: bool = _f(False, "gradient checkpointing on the trunk")
+    grad_checkpointing: bool = _f(False, "gradient checkpointing: the trunk, and the head recomputed chunk by chunk")
     save_steps: int = _f(500, "write a resumable checkpoint every N steps")
     save_total_limit: int = _f(2, "keep the last N checkpoints")
     log_every: int = _f(10, "log loss, ℓ0 and step time every N steps")

@@ -123,6 +123,8 @@ def _tune(model, kind: str, cfg: TrainConfig) -> str:
         root.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if mode == "lora" and hasattr(root, "enable_input_require_grads"):
             root.enable_input_require_grads()
+        if hasattr(model.pooling, "checkpoint_chunks"):  # the head's (tokens, V) outputs: recomputed too
+            model.pooling.checkpoint_chunks = True
     model.train()
     return mode
 
@@ -172,8 +174,10 @@ def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev:
         def __init__(self):
             self.bar = None
             self.t0 = None
+            self.cuda = False
 
         def on_train_begin(self, args, state, control, **kw):
+            self.cuda = args.device.type == "cuda"
             self.bar = progress(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
 
         def on_step_begin(self, args, state, control, **kw):
@@ -186,6 +190,11 @@ def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev:
                    "l0_query": loss.query_regularizer.last_l0, "l0_doc": loss.document_regularizer.last_l0,
                    "lambda_query": loss.query_regularizer_weight, "lambda_doc": loss.document_regularizer_weight,
                    "lr": trainer.lr_scheduler.get_last_lr()[0], "seconds": round(dt, 4)}
+            if self.cuda:
+                import torch
+
+                # peak since the run started (the allocator's, on this process's device): what sizes a GPU
+                row["gpu_peak_gib"] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 3)
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
             self.bar.update(1)

@@ -57,6 +57,10 @@ class MaxLog1pReluPooling(torch.nn.Module):
         if skip not in SKIPS:
             raise ValueError(f"skip must be one of {SKIPS}, got {skip!r}")
         self.chunk_tokens, self.skip = int(chunk_tokens), skip
+        # Training sets this with gradient checkpointing (train.engine): each chunk's head output is then
+        # recomputed in the backward pass instead of kept, so a 131,072-latent SAE's token latents are
+        # never held for the whole batch (16 x 10 texts x 512 tokens would be 21 GB in bf16).
+        self.checkpoint_chunks = False
 
     def config(self) -> dict[str, Any]:
         return {"method": self.method, "skip": self.skip}
@@ -64,34 +68,53 @@ class MaxLog1pReluPooling(torch.nn.Module):
     def forward(self, head: Callable, hidden, features):
         """``features``: the batch's ``attention_mask`` (and ``special_tokens_mask`` when ``skip`` needs it)."""
         mask = pool_mask(features["attention_mask"], features.get("special_tokens_mask"), self.skip)
-        return max_log1p_relu_chunked(head, hidden, mask, self.chunk_tokens)
+        return max_log1p_relu_chunked(head, hidden, mask, self.chunk_tokens, checkpoint=self.checkpoint_chunks)
 
 
-def max_log1p_relu_chunked(head: Callable, hidden, mask, chunk_tokens: int = DEFAULT_CHUNK_TOKENS):
+def max_log1p_relu_chunked(head: Callable, hidden, mask, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                           checkpoint: bool = False):
     """max over masked tokens of log1p(relu(head(hidden))), ``chunk_tokens`` token rows at a time -> (B, V) float32.
 
     Only pooled tokens go through the head (padding rows are dropped first, so length-sorted or not, a
     batch costs its real tokens); rows keep text order, so each chunk's rows of a text are contiguous and
     max-reduced at once. Chunks have a fixed number of rows, so the allocation is the same size every time.
+
+    ``checkpoint`` (training, with autograd on): each chunk's head + max is run under
+    ``torch.utils.checkpoint``, so autograd keeps only the chunk's input rows and its per-text maxima, and
+    recomputes the (rows, V) head output in the backward pass. Values and gradients are the same.
     """
     b = mask.shape[0]
     keep = mask.bool()
     rows = hidden[keep]  # (real tokens, H), text 0's tokens first
     bounds = [0, *torch.cumsum(keep.sum(dim=1), 0).tolist()]
+    recompute = checkpoint and torch.is_grad_enabled()
     out: list = [None] * b
     first = 0  # the first text that may still have rows at or after `s`
     for s in range(0, rows.shape[0], chunk_tokens):
-        x = head(rows[s:s + chunk_tokens])
-        e = s + x.shape[0]
+        e = min(s + chunk_tokens, rows.shape[0])
         while bounds[first + 1] <= s:
             first += 1
+        # (text, start, end) of each text's rows inside this chunk, relative to s
+        segs = []
         d = first
         while d < b and bounds[d] < e:
             a, z = max(bounds[d], s) - s, min(bounds[d + 1], e) - s
             if z > a:
-                part = x[a:z].amax(dim=0)
-                out[d] = part if out[d] is None else torch.maximum(out[d], part)
+                segs.append((d, a, z))
             d += 1
+
+        def chunk_max(r, segs=segs):
+            x = head(r)
+            return torch.stack([x[a:z].amax(dim=0) for _, a, z in segs])
+
+        if recompute:
+            from torch.utils.checkpoint import checkpoint as ckpt
+
+            parts = ckpt(chunk_max, rows[s:e], use_reentrant=False)
+        else:
+            parts = chunk_max(rows[s:e])
+        for i, (d, _, _) in enumerate(segs):
+            out[d] = parts[i] if out[d] is None else torch.maximum(out[d], parts[i])
     if any(o is None for o in out):  # a text with no pooled token (empty after `skip`): weight 0 everywhere
         like = next((o for o in out if o is not None), None)
         if like is None:
