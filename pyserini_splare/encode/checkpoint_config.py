@@ -1,5 +1,7 @@
-"""The JSON config file of an LLM-trunk checkpoint directory (``splare_config.json``,
-``splade_llm_config.json``): one dataclass per kind, read and written here the same way.
+"""The JSON config files of checkpoint directories: an LLM-trunk kind's own (``splare_config.json``,
+``splade_llm_config.json``), and ``pruning.json`` (:class:`PruningConfig`, any kind: the pruning a
+model applies after pooling, e.g. Top-K learned in training). One dataclass per file, read and written
+here the same way.
 
 A config is a dataclass whose field names are the JSON keys. Reading refuses unknown keys (a typo
 would otherwise fall back to a default silently) and turns a bad value into one line naming the file;
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 from .._cli import UsageError
 from .batching import DTYPES
+from .modules.pruning import MODES as PRUNING_MODES
+from .modules.pruning import Pruning
 from .modules.trunk import ATTENTION_MODES
 
 
@@ -70,3 +74,29 @@ class CheckpointConfig:
             json.dump(self.to_json(), f, indent=2)
             f.write("\n")
         return path
+
+
+@dataclass
+class PruningConfig(CheckpointConfig):
+    """``pruning.json``: the :class:`~.modules.pruning.Pruning` a model applies to its pooled vectors, written
+    beside any kind's own files by ``SparseModel.save`` when the model prunes (a checkpoint trained with
+    ``train --topk-query/--topk-doc``) and applied again by every loader. Absent: no pruning."""
+
+    mode: str = "none"
+    k_query: int = 0
+    k_doc: int = 0
+    mass: float | None = None
+
+    FILE: ClassVar[str] = "pruning.json"
+    KIND: ClassVar[str] = "pruned"
+
+    def __post_init__(self):
+        if self.mode not in PRUNING_MODES:
+            raise ValueError(f"mode must be one of {PRUNING_MODES}, got {self.mode!r}")
+        for name in ("k_query", "k_doc"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
+                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
+        self.module()  # the module's own checks (sizes >= 0, mass in (0, 1])
+
+    def module(self) -> Pruning:
+        return Pruning(self.mode, self.k_query, self.k_doc, self.mass)

@@ -18,13 +18,16 @@ API (what training builds on; see docs/encoders.md)::
     vecs = model.encode(texts, "doc")                # list[SparseVector], inference mode, length-sorted batches
     model.trunk.add_lora(r=64, alpha=128)            # trainable LoRA on the trunk (peft)
     model.trunk.model / model.trunk.root             # HF modules (gradient checkpointing, parameters)
+    model.pruning = Pruning("topk", 40, 400)         # Top-K pooling (differentiable; training's --topk-*)
     model.save("out/")                               # a checkpoint directory of the same kind
     SparseModel.load("out/")                         # == load_encoder("out/")
 
 No module wraps its computation in ``torch.no_grad``: gradients flow through the trunk, the head and the
 pooling (an SAE's weights are buffers, never trained). :meth:`SparseModel.encode` runs under
 ``torch.inference_mode``. Max lengths are per side (``max_length_query`` / ``max_length_doc``), the
-model's own unless overridden at load (recorded in :meth:`spec` under ``overrides``).
+model's own unless overridden at load (recorded in :meth:`spec` under ``overrides``). A model that prunes
+(Top-K learned in training) saves its pruning as ``pruning.json`` beside its kind's files, whatever the kind,
+and a model built from a directory holding one prunes the same way (:func:`saved_pruning`).
 """
 
 from __future__ import annotations
@@ -65,6 +68,15 @@ def rows_to_vectors(pooled) -> list[SparseVector]:
             for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def saved_pruning(path: str | os.PathLike):
+    """The :class:`~.modules.pruning.Pruning` a checkpoint directory records (``pruning.json``), or None."""
+    from .checkpoint_config import PruningConfig
+
+    if not path or not os.path.isfile(os.path.join(path, PruningConfig.FILE)):
+        return None
+    return PruningConfig.read(os.fspath(path)).module()
+
+
 @functools.lru_cache(maxsize=1)
 def _malloc_trim():
     try:
@@ -100,7 +112,8 @@ class SparseModel(torch.nn.Module, SparseEncoder):
             if int(n) <= 0:
                 raise ValueError(f"{name} must be positive, got {n}")
         self.trunk, self.head, self.pooling = trunk, head, pooling
-        self.pruning = pruning
+        # Every kind's loader passes its checkpoint directory as ``path``: a pruning saved there applies.
+        self.pruning = pruning if pruning is not None else saved_pruning(path)
         self.space, self.kind, self.path, self.settings = space, kind, path, settings
         self.max_length_query, self.max_length_doc = int(max_length_query), int(max_length_doc)
         self.overrides = dict(overrides or {})
@@ -191,12 +204,18 @@ class SparseModel(torch.nn.Module, SparseEncoder):
     def save(self, directory: str | os.PathLike, **options) -> str:
         """Write a checkpoint directory of this kind that ``load_encoder(directory)`` loads (``options``:
         the kind's, e.g. SPLARE's ``copy_trunk``)."""
+        from .checkpoint_config import PruningConfig
         from .modules.trunk import quiet_transformers
 
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
         with quiet_transformers():  # transformers' "Writing model shards" bar is not ours to print
             self._kind_module().save(self, directory, **options)
+        pruning_file = os.path.join(directory, PruningConfig.FILE)
+        if self.pruning is not None and self.pruning.active:
+            PruningConfig(**self.pruning.config()).write(directory)
+        elif os.path.exists(pruning_file):  # saved over a pruned checkpoint: its pruning is no longer this model's
+            os.remove(pruning_file)
         return directory
 
     @classmethod

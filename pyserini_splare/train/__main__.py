@@ -24,6 +24,8 @@ worked example (CPU, CACM; docs/training.md):
 SPLARE-7B on 8 GPUs:
   torchrun --nproc_per_node 8 -m pyserini_splare.train --recipe splare-7b --encoder splare:CKPT \\
       --train-data train.jsonl --output splare-7b-trained
+  pooled variant (Top-K 40/400 in training, as the SPLARE paper's pooled models; encode then applies it):
+  ... --recipe splare-7b --topk-query 40 --topk-doc 400 ...
 recipes: """
 
 

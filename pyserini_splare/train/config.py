@@ -56,6 +56,10 @@ class TrainConfig:
     grad_accum: int = _f(1, "gradient accumulation steps")
     negatives: int = _f(8, "hard negatives per query")
     max_length: int = _f(512, "max tokens of queries and documents in training")
+    topk_query: int = _f(0, "Top-K pooling in training: each query vector keeps its K largest weights (the SPLARE "
+                            "paper's pooled models: 40); recorded in OUTPUT, so encode/search prune the same; "
+                            "0: off (default)")
+    topk_doc: int = _f(0, "Top-K pooling in training for documents (pooled models: 400); 0: off (default)")
     epochs: float = _f(1.0, "epochs over the training data")
     max_steps: int = _f(-1, "stop after N optimizer steps (overrides --epochs)")
     seed: int = _f(42, "random seed (data order, dropout, negative sampling)")
@@ -84,7 +88,7 @@ class TrainConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        for name in ("negatives", "flops_query", "flops_doc", "dev_every"):
+        for name in ("negatives", "flops_query", "flops_doc", "dev_every", "topk_query", "topk_doc"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         for name in ("warmup_ratio", "flops_warmup"):

@@ -129,6 +129,26 @@ def _tune(model, kind: str, cfg: TrainConfig) -> str:
     return mode
 
 
+def _topk_pooling(model, cfg: TrainConfig) -> None:
+    """``--topk-query/--topk-doc``: Top-K pooling inside training (the SPLARE paper's pooled models). The model's
+    pruning module keeps the K largest weights of each pooled vector (``pooled * mask``: only kept weights get
+    gradients); ``SparseModel.save`` records it (``pruning.json``), so ``encode`` applies the same Top-K. Both
+    0: the starting checkpoint's own pruning, if it records one, stays."""
+    if not (cfg.topk_query or cfg.topk_doc):
+        return
+    from ..encode.modules.pruning import Pruning
+
+    size = int(model.space.size)
+    for side, k in (("query", cfg.topk_query), ("doc", cfg.topk_doc)):
+        if k >= size:
+            raise UsageError(f"--topk-{side} {k} keeps all {size:,} features of {cfg.encoder}: use a smaller K, "
+                             "or 0 for no Top-K")
+    if model.pruning is not None and model.pruning.mode == "mass":
+        raise UsageError(f"{cfg.encoder} prunes by mass ({model.pruning.mass}): --topk-query/--topk-doc cannot "
+                         "be combined with it")
+    model.pruning = Pruning("topk", cfg.topk_query, cfg.topk_doc)
+
+
 def _warmup(ratio: float) -> dict[str, float]:
     """transformers 5 takes the LR warm-up ratio as a float ``warmup_steps`` (``warmup_ratio`` is deprecated)."""
     import transformers
@@ -279,6 +299,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         # lost when the new one is saved beside the untouched backbone).
         model = load_encoder(cfg.encoder, dtype=load_dtype, **({"merge_lora": False} if mode == "lora" else {}))
         _tune(model, kind, cfg)
+        _topk_pooling(model, cfg)
         st_model = SparseEncoder(modules=[ToolkitSparseModule(model, cfg.max_length)], device=device)
         loss, loss_callbacks = build_loss(st_model, loss_cfg)
         doc_cols = ["positive"] + [f"negative_{i}" for i in range(1, cfg.negatives + 1)]

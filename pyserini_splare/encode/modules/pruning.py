@@ -6,9 +6,11 @@
   mass pruning, Nguyen et al., 2025), as ``SparseVector.mass_prune`` does;
 * ``none``: keep everything.
 
-The result is ``pooled * keep`` with a 0/1 mask, so gradients flow to the kept weights (Top-K pooling
-during training, as in the SPLARE paper's pooled models). The encode CLI's ``--topk``/``--mass`` prune
-at the writer instead, after the vectors leave the model (recorded in meta.json's ``pooling``).
+The result is ``pooled * keep`` with a 0/1 mask, so gradients flow to the kept weights only (Top-K pooling
+during training, as in the SPLARE paper's pooled models: ``train --topk-query 40 --topk-doc 400``). A model
+that prunes records it in its checkpoint directory (``pruning.json``, :class:`~..checkpoint_config.PruningConfig`)
+and applies it again when loaded. The encode CLI's ``--topk``/``--mass`` prune at the writer instead, after
+the vectors leave the model (recorded in meta.json's ``pooling``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ class Pruning(torch.nn.Module):
 
     def config(self) -> dict[str, Any]:
         return {"mode": self.mode, "k_query": self.k_query, "k_doc": self.k_doc, "mass": self.mass}
+
+    @property
+    def active(self) -> bool:
+        """Whether :meth:`forward` can change a vector (Top-K with 0 on both sides keeps everything)."""
+        return self.mode == "mass" or (self.mode == "topk" and (self.k_query > 0 or self.k_doc > 0))
 
     def forward(self, pooled, kind: str = "doc"):
         if self.mode == "none":
