@@ -29,6 +29,7 @@ import numpy as np
 
 from .._cli import UsageError, progress
 from ..formats.idhash import find_repeated
+from ..formats.quant import dequantize
 from ..formats.vectors_dir import VectorsMeta, VectorsWriter, open_collection
 
 # Length sorting happens inside windows of this many batches: streaming memory stays bounded,
@@ -122,8 +123,9 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
     """Stream the shard's items part by part into ``writer``; completed parts are skipped (resume).
 
     ``source`` yields ``(docid, payload, where)``: payload a text when ``encode`` is given
-    (``encode(texts) -> vectors``, a SparseVector each or a float32 matrix for dense), else a
-    SparseVector written as it is (pruning happens in the writer). Returns each part's statistics.
+    (``encode(texts) -> vectors``, a SparseVector each or a float32 matrix for dense), else
+    (``--prune-from``) ``(ids, impacts)`` as stored at the writer's scale, written a window at a time
+    (:meth:`add_many`: pruning happens in the writer). Returns each part's statistics.
     """
     stream = shard_filter(source, settings.shard_id, settings.shard_num)
     parts: list[dict] = []
@@ -163,8 +165,7 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
                 last = time.monotonic()
                 for win in _windows(chunk_iter, window):
                     if encode is None:
-                        for docid, vec, _ in win:
-                            part.add(docid, vec)
+                        part.add_many(*_block(win, writer.scale))
                         bar.update(len(win))
                     else:
                         results = _encode_window(win, encode, settings, bar)
@@ -179,6 +180,16 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
             parts.append(writer.done(k))
             k += 1
     return parts
+
+
+def _block(win: list, scale: float) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """A window of ``(docid, (ids, impacts), where)`` as one block for ``add_many``, the impacts
+    dequantized as ``Collection.iter_sparse`` does (``q / scale``, then float32 in the writer)."""
+    bounds = np.zeros(len(win) + 1, dtype=np.int64)
+    np.cumsum([ids.size for _, (ids, _), _ in win], out=bounds[1:])
+    ids = np.concatenate([ids for _, (ids, _), _ in win])
+    q = np.concatenate([q for _, (_, q), _ in win])
+    return [d for d, _, _ in win], ids, dequantize(q, scale), bounds
 
 
 def _chain(first, rest: Iterator) -> Iterator:
@@ -262,7 +273,8 @@ def prune_to_dir(out: Path, src: str, settings: Settings, *, topk: int = 0, mass
                                    "shard_num": settings.shard_num},
                            part_size=settings.part_size, overwrite=overwrite)
     try:
-        parts = run_parts(writer, ((d, v, d) for d, v in coll.iter_sparse()), settings, None, desc="prune")
+        parts = run_parts(writer, ((d, (ids, q), w) for d, ids, q, w in coll.iter_arrays()), settings, None,
+                          desc="prune")
         _check_some(parts, settings)
         meta = writer.finish(_extra(settings, src))
     except UsageError:

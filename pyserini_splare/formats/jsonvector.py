@@ -113,6 +113,7 @@ class LineFormatter:
         self._keys: np.ndarray | None = None  # [size, width] uint8: b'"L12": ' zero-padded
         self._long: np.ndarray | None = None  # [size] bool: key beyond MAX_KEY_BYTES (json.dumps path)
         self._prefix: bytes | None = None     # b'"L' for a prefixed space (what :meth:`parse` reads)
+        self._entry: bytes | None = None      # b'"L": , ': an entry without its digits (parse_block)
 
     def _tables(self) -> None:
         if self._keys is not None:
@@ -126,6 +127,8 @@ class LineFormatter:
         prefix = getattr(self.space, "prefix", None)
         if getattr(self.space, "kind", "") == "prefixed" and prefix:
             self._prefix = b'"' + prefix.encode()
+            if not self._any_long and not any(c.isdigit() for c in prefix):
+                self._entry = self._prefix + b'": , '
 
     def head(self, docid: str, contents: str = "") -> bytes:
         return (b'{"id": ' + orjson.dumps(docid) + b', "contents": '
@@ -187,15 +190,33 @@ class LineFormatter:
 
 
     def parse_many(self, lines: list[bytes]) -> list[tuple[str, np.ndarray, np.ndarray]] | None:
-        """:meth:`parse` of every line at once (numpy's per-call cost paid once per batch, not per
-        line), or None when any line is not exactly as the writer writes it (the caller then takes
-        the lines one by one). Checked the same way: the batch's vectors formatted again equal its
-        bytes, and each line's share of them ends where the line does."""
+        """:meth:`parse` of every line at once, as ``(docid, ids, impacts)`` per line, or None when any
+        line is not exactly as the writer writes it (the caller then takes the lines one by one)."""
+        block = self.parse_block(lines)
+        if block is None:
+            return None
+        docids, ids, q, bounds = block
+        b = bounds.tolist()
+        return [(docid, ids[x:y], q[x:y]) for docid, x, y in zip(docids, b, b[1:])]
+
+    def parse_block(self, lines: list[bytes]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
+        """Every line at once as one block: ``(docids, ids, impacts, bounds)``, line ``j``'s vector
+        being ``ids[bounds[j]:bounds[j+1]]`` (numpy's per-call cost paid once per block, not per line),
+        or None when any line is not exactly as :meth:`line` writes it (prefixed spaces only).
+
+        Accepted lines are the writer's by construction: each line is ``{"id": "<docid>", "contents":
+        "", "vector": {`` + entries + ``}}`` with the docid as orjson writes it, and the entries, all
+        lines' joined by ``", "``, are checked at C speed to be ``"L<digits>": <digits>, `` and
+        nothing else (the joined bytes without their digits are that pattern repeated, one number per
+        digit slot), numbers without leading zeros, ids below the space's size and increasing within a
+        line, impacts in ``[1, MAX_IMPACT]``. The numbers themselves are read by numpy's C parser
+        (``fromstring``) from the bytes with every non-digit turned into a space. (Formatting the parsed block again
+        and comparing bytes, the check :meth:`parse` makes, costs as much as writing it.)"""
         self._tables()
-        if self._prefix is None or not lines:
+        if self._entry is None or not lines:
             return None
         marker = b'", "contents": "", "vector": {'
-        docids, bodies = [], []
+        docids, bodies, counts = [], [], []
         for raw in lines:
             cut = raw.find(marker, 8)
             if cut < 0 or not raw.startswith(b'{"id": "') or not raw.endswith(b"}}\n") \
@@ -207,42 +228,56 @@ class LineFormatter:
                 return None
             if docid.split() != [docid] or orjson.dumps(docid)[1:-1] != raw[8:cut]:
                 return None
+            body = raw[cut + len(marker):-3]  # '"L12": 143, "L907": 88'
             docids.append(docid)
-            bodies.append(raw[cut + len(marker):-3])  # '"L12": 143, "L907": 88'
-        blob = b", ".join(bodies) + b", "  # every line's entries, each followed by ', '
-        body = np.frombuffer(blob, dtype=np.uint8)
-        digit = (body >= 48) & (body <= 57)
-        edges = np.flatnonzero(digit[1:] != digit[:-1]) + 1  # blob starts with '"', ends with ' '
-        starts, ends = edges[0::2], edges[1::2]
-        n = ends.size // 2
-        if n == 0 or edges.size != 4 * n:
+            bodies.append(body)
+            counts.append(body.count(b", ") + 1)  # ', ' occurs in an entry only as its end
+        blob = b", ".join(bodies) + b", "
+        n = sum(counts)
+        if blob.translate(None, _DIGITS) != self._entry * n:
             return None
-        lens = ends - starts
-        if lens.max() > 9:
+        vals = np.fromstring(blob.translate(_DIGITS_ONLY), dtype=np.int64, sep=" ")  # C strtol per digit run
+        if vals.size != 2 * n:  # an empty digit slot ('"L": 5')
             return None
-        pos = np.flatnonzero(digit)
-        d = body[pos].astype(np.int64) - 48
-        vals = np.add.reduceat(d * _POW10[np.repeat(ends - 1, lens) - pos], np.concatenate(([0], np.cumsum(lens[:-1]))))
-        ids, q = vals[0::2], vals[1::2]
-        if ids.max() >= self.space.size or q.min() < 1 or q.max() > MAX_IMPACT \
-                or (self._any_long and self._long[ids].any()):
+        ids, q = np.ascontiguousarray(vals[0::2]), np.ascontiguousarray(vals[1::2])
+        if ids.max() >= self.space.size or q.min() < 1 or q.max() > MAX_IMPACT:
             return None
-        # Which line each entry is in, and whether the lines' byte lengths match their entries.
-        size = np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies)) + 2
-        line_of = np.searchsorted(np.cumsum(size), starts[0::2], side="right")
-        if line_of[-1] >= len(bodies) or not ((ids[1:] > ids[:-1]) | (line_of[1:] != line_of[:-1])).all():
+        # No leading zeros ('"L012"' is not the writer's): the digits in the bytes are exactly as many as
+        # the numbers' decimal digits (each run has at least its number's; the sums agree only if all do).
+        digits = np.maximum(np.searchsorted(_POW10, vals, side="right"), 1)
+        if int(digits.sum()) != len(blob) - n * len(self._entry):
             return None
+        bounds = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        if n > 1:
+            up = ids[1:] > ids[:-1]
+            up[bounds[1:-1] - 1] = True  # a line's first id need not exceed the previous line's last
+            if not up.all():
+                return None
+        return docids, ids, q, bounds
+
+    def lines(self, docids: list[str], ids: np.ndarray, q: np.ndarray, bounds: np.ndarray) -> bytes:
+        """:meth:`line` (empty contents) of every document of a block, as one bytes object: document
+        ``j``'s vector is ``ids[bounds[j]:bounds[j+1]]`` with impacts ``q[...]``. The tables are
+        gathered once for the whole block; each line then costs a slice and its head."""
+        self._tables()
+        ids, q, bounds = np.asarray(ids), np.asarray(q), np.asarray(bounds)
+        if not ids.size or (self._any_long and self._long[ids].any()) or q.min() < 0 or q.max() > MAX_IMPACT \
+                or not (bounds[1:] > bounds[:-1]).all():
+            b = bounds.tolist()
+            return b"".join(self.line(d, ids[x:y], q[x:y]) for d, x, y in zip(docids, b, b[1:]))
         rows = np.empty(ids.size, self._row)
         rows["k"] = self._keys_v[ids]
         rows["v"] = self._imp_v[q]
-        b = rows.view(np.uint8)
-        if b[b != 0].tobytes() != blob:
-            return None
-        entry = self._keylen[ids] + _impact_len()[q]
-        if not np.array_equal(np.bincount(line_of, weights=entry, minlength=len(bodies)), size):
-            return None  # an entry straddles two lines (or a line has none)
-        bounds = [0, *np.cumsum(np.bincount(line_of, minlength=len(bodies))).tolist()]
-        return [(docid, ids[a:b], q[a:b]) for docid, a, b in zip(docids, bounds, bounds[1:])]
+        u8 = rows.view(np.uint8)
+        blob = u8[u8 != 0].tobytes()
+        # Where each line's entries end in blob: the cumulated byte length of the entries.
+        ends = np.cumsum(self._keylen[ids] + _impact_len()[q])[bounds[1:] - 1].tolist()
+        out, start = [], 0
+        for docid, end in zip(docids, ends):
+            out += (b'{"id": ', orjson.dumps(docid), b', "contents": "", "vector": {', blob[start:end - 2], b"}}\n")
+            start = end
+        return b"".join(out)
 
 
 _KEY_TABLES: dict[str, tuple] = {}
@@ -287,3 +322,6 @@ def _impact_len() -> np.ndarray:
 
 
 _POW10 = 10 ** np.arange(19, dtype=np.int64)
+_DIGITS = b"0123456789"
+_DIGITS_ONLY = bytes(c if 48 <= c <= 57 else 32 for c in range(256))  # every non-digit byte -> " "
+

@@ -97,3 +97,65 @@ class SparseVector:
     def dot(self, other: "SparseVector") -> float:
         common, ia, ib = np.intersect1d(self.ids, other.ids, assume_unique=True, return_indices=True)
         return float(np.dot(self.weights[ia].astype(np.float64), other.weights[ib].astype(np.float64)))
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+_PAD = np.iinfo(np.int64).max
+
+
+def prune_segments(ids: np.ndarray, weights: np.ndarray, bounds: np.ndarray, *, topk: int = 0,
+                   mass: float | None = None) -> np.ndarray | None:
+    """What ``SparseVector.mass_prune(mass)`` then ``.topk(topk)`` keep, for many vectors at once: the
+    keep mask over concatenated vectors, vector ``j`` being ``ids[bounds[j]:bounds[j+1]]`` (ids
+    distinct within a vector) with float32 ``weights``. None when a weight is not positive and finite
+    or an id is beyond 2^32 (the caller then prunes vector by vector).
+
+    Both prunings keep a prefix of the vector ranked by (weight descending, id ascending), so each
+    vector needs one sort: of the packed key ``(float32 bits reversed) << b | id`` (smaller = ranked
+    first, as in :meth:`SparseVector.topk`). Vectors of similar length are sorted together as rows
+    of a matrix padded with the largest key (one ``np.sort(axis=1)`` per length bucket). Mass
+    pruning sums the ranked weights in float64 along the row (``cumsum`` is sequential, so the sums
+    are bit for bit those of ``mass_prune``)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float32)
+    bounds = np.asarray(bounds, dtype=np.int64)
+    keep = np.ones(ids.size, dtype=bool)
+    if mass is not None and not 0 < mass <= 1:
+        raise ValueError(f"mass must be in (0, 1], got {mass}")
+    if ids.size == 0 or (topk <= 0 and mass is None):
+        return keep
+    if not (w.min() > 0 and w.max() <= _F32_MAX) or ids.min() < 0 or ids.max() >= 2**32:
+        return None
+    n = np.diff(bounds)
+    todo = np.flatnonzero(n > (1 if mass is not None else topk))
+    if todo.size == 0:
+        return keep
+    shift = max(int(ids.max()).bit_length(), 1)
+    key = ((np.int64(0x7F800000) - w.view(np.int32)).astype(np.int64) << shift) | ids
+    lens = n[todo]
+    # Pad each vector to its length rounded up to an eighth of its power of two: <= 1/8 padding,
+    # ~8 buckets per doubling of length.
+    step = np.maximum(1 << np.maximum(np.log2(lens).astype(np.int64) - 3, 0), 1)
+    width = -(-lens // step) * step
+    for wd in np.unique(width).tolist():
+        sel = width == wd
+        rows, length, starts = todo[sel], lens[sel], bounds[todo[sel]]
+        col = np.arange(wd)
+        valid = col < length[:, None]
+        at = np.where(valid, starts[:, None] + col, 0)
+        k2 = np.where(valid, key[at], _PAD)
+        ranked = np.sort(k2, axis=1)  # the pads last
+        m = length
+        if mass is not None:
+            bits = (np.int64(0x7F800000) - (ranked >> shift)).astype(np.int32)
+            rw = np.where(valid, bits.view(np.float32), np.float32(0))
+            csum = np.cumsum(rw, axis=1, dtype=np.float64)
+            total = csum[np.arange(rows.size), length - 1]
+            # mass_prune: searchsorted(csum, mass * total - 1e-12) + 1 = (entries below the target) + 1
+            below = np.count_nonzero((csum < (mass * total - 1e-12)[:, None]) & valid, axis=1)
+            m = np.minimum(below + 1, length)
+        if topk > 0:
+            m = np.minimum(m, topk)
+        last = ranked[np.arange(rows.size), m - 1]  # the m-th ranked key: keys are distinct in a vector
+        keep[at[valid]] = (k2 <= last[:, None])[valid]
+    return keep
