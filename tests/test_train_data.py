@@ -233,3 +233,98 @@ def test_mined_lines_hold_the_abstract_and_bm25_negatives(cacm_pairs, tmp_path):
                  str(out / "train_pairs.tsv"), "--index", str(out / "bm25"), "--output",
                  str(tmp_path / "train.jsonl")]) == 2
     assert (tmp_path / "train.jsonl").read_bytes() == before
+
+
+# ---- teacher scores, checked against the teachers' own outputs -------------------------------------------------
+
+TEACHER_DOCS = ["A comparison of merge sort and quicksort for external files on magnetic tape.",
+                "Loop unrolling and code motion in an optimizing FORTRAN compiler.",
+                "A time-sharing scheduler that assigns priorities to processes by their processor use.",
+                "Runge-Kutta methods for stiff systems of ordinary differential equations.",
+                "A relational language for querying files of records by attribute values.",
+                "An efficient parsing algorithm for context-free languages in cubic time.",
+                "Demand paging and page replacement policies on a virtual memory system.",
+                "Linear congruential generators and tests of randomness of their output."]
+TEACHER_QUERIES = {"q0": "sorting files on tape", "q3": "solving differential equations",
+                   "q6": "virtual memory paging"}
+
+
+@pytest.fixture(scope="module")
+def tiny_mining(splade_tiny_path, tmp_path_factory):
+    """Eight documents, three queries with their positive, and an exact index of SPLADE-tiny's vectors."""
+    from pyserini_splare.encode.__main__ import main as encode
+    from pyserini_splare.index.backends import build_index
+
+    d = tmp_path_factory.mktemp("teacher")
+    (d / "corpus").mkdir()
+    write_jsonl(d / "corpus" / "docs.jsonl", [{"id": f"d{i}", "contents": t} for i, t in enumerate(TEACHER_DOCS)])
+    (d / "queries.tsv").write_text("".join(f"{q}\t{t}\n" for q, t in TEACHER_QUERIES.items()))
+    (d / "positives.tsv").write_text("".join(f"{q}\td{q[1:]}\n" for q in TEACHER_QUERIES))
+    assert encode(["--corpus", str(d / "corpus"), "--encoder", f"splade:{splade_tiny_path}",
+                   "--output", str(d / "vectors")]) == 0
+    build_index("exact", [str(d / "vectors")], str(d / "exact"))
+    return d
+
+
+def mine_with_teacher(d: Path, splade_tiny_path, teacher: str, out: Path) -> list[dict]:
+    from pyserini_splare.train.data.__main__ import main
+
+    assert main(["--queries", str(d / "queries.tsv"), "--corpus", str(d / "corpus"), "--positives",
+                 str(d / "positives.tsv"), "--index", str(d / "exact"), "--encoder", f"splade:{splade_tiny_path}",
+                 "--negatives", "3", "--depth", "6", "--teacher", teacher, "--output", str(out)]) == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == len(TEACHER_QUERIES)
+    for r in rows:
+        assert len(r["pos_scores"]) == len(r["pos"]) == 1 and len(r["neg_scores"]) == len(r["neg"]) == 3
+    return rows
+
+
+def test_encoder_teacher_scores_are_dot_products_of_its_own_vectors(tiny_mining, splade_tiny_path, tmp_path):
+    import numpy as np
+
+    from pyserini_splare.encode import load_encoder
+
+    spec = f"splade:{splade_tiny_path}"
+    rows = mine_with_teacher(tiny_mining, splade_tiny_path, f"encoder:{spec}", tmp_path / "t.jsonl")
+    enc = load_encoder(spec)
+    size = enc.space.size
+
+    def dense(vec):
+        x = np.zeros(size, dtype=np.float64)
+        x[np.asarray(vec.ids)] = vec.weights
+        return x
+
+    for r in rows:
+        q = dense(enc.encode([r["query"]], "query")[0])
+        docs = np.stack([dense(v) for v in enc.encode(r["pos"] + r["neg"], "doc")])
+        expected = docs @ q
+        assert (expected > 0).all()
+        np.testing.assert_allclose(r["pos_scores"] + r["neg_scores"], expected, rtol=1e-5, atol=0)
+
+
+def test_cross_encoder_teacher_scores_are_its_predictions(tiny_mining, splade_tiny_path, tmp_path):
+    """A cross-encoder folder built here (SPLADE-tiny's BERT + a seeded one-logit head): the mined scores equal
+    CrossEncoder.predict, and both equal sigmoid of the logit computed with transformers directly."""
+    import numpy as np
+    import torch
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    ce_dir = tmp_path / "ce"
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(splade_tiny_path, num_labels=1)
+    tok = AutoTokenizer.from_pretrained(splade_tiny_path)
+    model.save_pretrained(ce_dir)
+    tok.save_pretrained(ce_dir)
+    rows = mine_with_teacher(tiny_mining, splade_tiny_path, f"cross-encoder:{ce_dir}", tmp_path / "t.jsonl")
+    ce = CrossEncoder(str(ce_dir), device="cpu", local_files_only=True)
+    model.eval()
+    for r in rows:
+        texts = r["pos"] + r["neg"]
+        mined = np.array(r["pos_scores"] + r["neg_scores"])
+        np.testing.assert_allclose(mined, ce.predict([(r["query"], t) for t in texts], batch_size=1), rtol=1e-5)
+        with torch.no_grad():
+            batch = tok([r["query"]] * len(texts), texts, padding=True, return_tensors="pt")
+            logits = model(**batch).logits[:, 0].double()
+        np.testing.assert_allclose(mined, torch.sigmoid(logits).numpy(), rtol=1e-5)
+        assert len(set(mined.round(6))) > 1  # a constant scorer would pass the comparisons vacuously
