@@ -11,8 +11,11 @@ SPLARE-shaped documents (``--terms`` distinct latents of 131,072 per document, w
   line, check terms/weights/bound, ids across parts, terms of the space)
 * ``read``: ``Collection.iter_sparse()`` (parse + validate + term -> id + dequantize, what the exact
   builder and ``--prune-from`` read)
-* ``prune``: ``python -m pyserini_splare.encode --prune-from DIR --topk K`` run in-process (read + prune
-  + write), timed whole
+* ``prune``: ``python -m pyserini_splare.encode --prune-from DIR --topk K [--mass M]`` run in-process
+  (read + prune + write), timed whole
+* ``prune_cli``: the same command as a child process, timed whole (interpreter start and imports
+  included: the child's CPU time from ``getrusage``), with its peak RSS (streaming: it must not grow
+  with the collection)
 
 ``--root DIR`` imports ``pyserini_splare`` from another checkout (e.g. ``git archive`` of an older
 commit) to measure the code before a change with the same script: the old API (``VectorWriter``,
@@ -20,7 +23,7 @@ commit) to measure the code before a change with the same script: the old API (`
 
     python scripts/bench_vectors_io.py --docs 20000 --terms 400
     python scripts/bench_vectors_io.py --docs 20000 --terms 400 --root /tmp/old-checkout
-    python scripts/bench_vectors_io.py --docs 50000 --terms 400 --steps prune
+    python scripts/bench_vectors_io.py --docs 50000 --terms 400 --steps prune,prune_cli
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +54,7 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=20_000)
     p.add_argument("--terms", type=int, default=400)
     p.add_argument("--prune-topk", type=int, default=200)
+    p.add_argument("--prune-mass", type=float, default=None, help="also mass-prune (--mass M)")
     p.add_argument("--steps", default="write,validate,read,prune")
     p.add_argument("--root", default=None, help="import pyserini_splare from this checkout instead")
     p.add_argument("--tmp", default=None, help="scratch folder (default: a temporary one)")
@@ -119,15 +125,38 @@ def main() -> None:
                 n += 1
         assert n == args.docs
         clock.done(res, "read", args.docs)
+    prune_args = ["--prune-from", str(out), "--topk", str(args.prune_topk)]
+    if args.prune_mass is not None:
+        prune_args += ["--mass", str(args.prune_mass)]
     if "prune" in steps:
         from pyserini_splare.encode.__main__ import main as encode_main
 
         pruned = root / "pruned"
         shutil.rmtree(pruned, ignore_errors=True)
         clock = Clock()
-        assert encode_main(["--prune-from", str(out), "--topk", str(args.prune_topk), "--output", str(pruned)]) == 0
+        assert encode_main([*prune_args, "--output", str(pruned)]) == 0
         clock.done(res, "prune", args.docs)
         res["pruned_dir"] = str(pruned)
+    if "prune_cli" in steps:
+        pruned = root / "pruned_cli"
+        shutil.rmtree(pruned, ignore_errors=True)
+        env = {**os.environ, "PYTHONPATH": str(Path(pyserini_splare.__file__).parent.parent)}
+        hwm = root / "prune_cli.vmhwm"
+        # The child's own peak RSS is VmHWM of its address space (ru_maxrss would count this process's
+        # memory, inherited by fork before exec); it is read as the child exits.
+        child = ("import runpy, sys\nsys.argv = ['encode', *sys.argv[1:]]\ntry:\n"
+                 "    runpy.run_module('pyserini_splare.encode', run_name='__main__')\nfinally:\n"
+                 f"    open({str(hwm)!r}, 'w').write([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0])")
+        before, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        subprocess.run([sys.executable, "-c", child, *prune_args, "--output", str(pruned)],
+                       env=env, stderr=subprocess.DEVNULL)
+        after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - wall
+        assert (pruned / "meta.json").is_file()
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        res["prune_cli_docs_per_cpu_s"] = round(args.docs / cpu)
+        res["prune_cli_docs_per_wall_s"] = round(args.docs / wall)
+        res["prune_cli_peak_rss_mib"] = round(int(hwm.read_text().split()[1]) / 1024)
+        res["input_mib"] = round(sum(f.stat().st_size for f in out.glob("part-*")) / 2**20)
     res["loadavg_after"] = os.getloadavg()[0]
     print(json.dumps(res))
     if not args.tmp:
