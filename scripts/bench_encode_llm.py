@@ -111,10 +111,21 @@ def build(tmp: Path, args):
     model_dir = tmp / "llm"
     # built in the benchmark dtype: an 8B-shaped model in fp32 would need 32 GB of host memory
     tdtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
-    with torch.device("cpu"):
-        model = LlamaForCausalLM(cfg).to(tdtype)
+    # initialised where it will run and directly in the benchmark dtype (an 8B-shaped model initialised in
+    # fp32 on the CPU takes minutes); blocks past the cut are never run, so --no-full leaves them out
+    if getattr(args, "no_full", False):
+        cfg.num_hidden_layers = args.layer + 1
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(tdtype)
+    try:
+        with torch.device(args.device):
+            model = LlamaForCausalLM(cfg)
+    finally:
+        torch.set_default_dtype(default)
     model.save_pretrained(model_dir)
     del model
+    if args.device.startswith("cuda"):
+        torch.cuda.empty_cache()  # a benchmark child process (bench_train.py) needs the memory back
     hf_tok.save_pretrained(model_dir)
     g = torch.Generator().manual_seed(args.seed)
     save_file({"W_enc": torch.randn(args.hidden, args.latents, generator=g) / args.hidden ** 0.5,
@@ -125,12 +136,13 @@ def build(tmp: Path, args):
     ckpt.mkdir()
     (ckpt / "splare_config.json").write_text(json.dumps({
         "backbone": str(model_dir), "layer": args.layer, "sae": {"path": str(sae_dir)}, "attention": "bidirectional",
-        "max_length_doc": 1024}))
+        "max_length_doc": getattr(args, "max_length", None) or 1024}))
     return model_dir, ckpt
 
 
 def main(argv=None):
     args = parse_args(argv)
+    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
@@ -159,7 +171,20 @@ def main(argv=None):
         cases = [(f"trunk cut after block {args.layer}", lambda: trunk_only(enc.trunk))]
         if full is not None:
             cases.append((f"trunk full depth ({args.blocks} blocks)", lambda: trunk_only(full)))
-        cases.append((f"SPLARE encode (cut + SAE {args.latents} + pool)", lambda: enc.encode(docs, "doc")))
+        sae_name = "TF32" if args.device.startswith("cuda") and args.dtype != "fp32" else "fp32"
+        cases.append((f"SPLARE encode (cut + SAE {args.latents} {sae_name} + pool)", lambda: enc.encode(docs, "doc")))
+        exact_sae = None
+        if sae_name == "TF32":  # the same with the SAE's product in exact fp32 (SAE.tf32 = False): cost and drift
+
+            def exact_sae():
+                enc.head.tf32 = False
+                try:
+                    return enc.encode(docs, "doc")
+                finally:
+                    enc.head.tf32 = None
+
+            cases.append((f"SPLARE encode (cut + SAE {args.latents} exact fp32 + pool)", exact_sae))
+        main = len(cases) - (2 if exact_sae is not None else 1)  # the default SPLARE row
         rows = []
         for name, fn in cases:
             fn()  # warm-up
@@ -169,6 +194,14 @@ def main(argv=None):
             sync(args.device)
             dt = time.perf_counter() - t
             rows.append((name, dt, n_tokens / dt))
+        if exact_sae is not None:
+            fast, exact = enc.encode(docs, "doc"), exact_sae()
+            same = [len(set(a.ids.tolist()) & set(b.ids.tolist())) / max(1, len(set(b.ids.tolist())))
+                    for a, b in zip(fast, exact)]
+            rel = [float(np.linalg.norm(a.to_dense(args.latents) - b.to_dense(args.latents))
+                         / max(1e-12, np.linalg.norm(b.to_dense(args.latents)))) for a, b in zip(fast, exact)]
+            drift = (f"TF32 vs exact fp32 SAE, {len(docs)} docs: features of the exact run kept "
+                     f"{sum(same) / len(same):.4f} (mean), relative L2 difference {max(rel):.2e} (max)")
         # weights the cut trunk multiplies per token (embeddings are a lookup) + the SAE encoder
         cut_params = sum(p.numel() for n, p in enc.trunk.model.named_parameters() if "embed" not in n)
         flops_per_token = 2 * (cut_params + args.hidden * args.latents)
@@ -181,12 +214,14 @@ def main(argv=None):
         print(f"{name:<48}{dt:>10.2f}{tps:>12.0f}")
     if full is not None:
         print(f"cut/full speed-up: {rows[0][2] / rows[1][2]:.2f}x (ideal {args.blocks / (args.layer + 1):.2f}x)")
-    print(f"SAE+pooling share of SPLARE time: {1 - rows[0][1] / rows[-1][1]:.0%}")
+    print(f"SAE+pooling share of SPLARE time: {1 - rows[0][1] / rows[main][1]:.0%}")
+    if exact_sae is not None:
+        print(drift)
     if peak is not None:
         roof = peak * 1e12 / flops_per_token
         print(f"matmul roofline: {peak:.1f} TFLOP/s ({args.dtype}); {flops_per_token / 1e9:.2f} GFLOP/token "
               f"(cut trunk {cut_params / 1e9:.2f}B weights + SAE) -> {roof:,.0f} tokens/s; "
-              f"SPLARE encode reaches {rows[-1][2] / roof:.0%} of it")
+              f"SPLARE encode reaches {rows[main][2] / roof:.0%} of it")
     return 0
 
 
