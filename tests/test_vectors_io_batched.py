@@ -59,6 +59,21 @@ def test_prune_segments_equals_sparse_vector_pruning_one_vector_at_a_time(topk, 
         assert cat_ids[a:b][keep[a:b]].tolist() == ref.ids.tolist(), j
 
 
+def test_prune_segments_buckets_with_padding_and_vectors_left_alone():
+    """Lengths that share a bucket but differ (padding), next to a vector too short to prune, whose
+    sizes add up to a bucket's rows x width (a shortcut for unpadded blocks must not take it)."""
+    rng = np.random.default_rng(12)
+    for lens in ([400, 390, 10], [390, 400, 10], [10, 400, 390], [400, 400, 400], [33, 35, 2, 30]):
+        ids = [np.sort(rng.choice(131_072, n, replace=False)) for n in lens]
+        w = [(rng.integers(1, 6, n) / 10).astype(np.float32) for n in lens]
+        cat_ids, cat_w, bounds = _concat(ids, w)
+        for topk, mass in ((50, None), (0, 0.5), (20, 0.7)):
+            keep = prune_segments(cat_ids, cat_w, bounds, topk=topk, mass=mass)
+            for j in range(len(lens)):
+                ref = _reference(SparseVector(ids[j], w[j]), topk, mass)
+                assert cat_ids[bounds[j]:bounds[j + 1]][keep[bounds[j]:bounds[j + 1]]].tolist() == ref.ids.tolist()
+
+
 def test_topk_ties_go_to_the_smaller_id_by_brute_force():
     """Independent of SparseVector: a full sort by (weight desc, id asc) per vector."""
     rng = np.random.default_rng(1)

@@ -100,7 +100,6 @@ class SparseVector:
 
 
 _F32_MAX = float(np.finfo(np.float32).max)
-_PAD = np.iinfo(np.int64).max
 
 
 def prune_segments(ids: np.ndarray, weights: np.ndarray, bounds: np.ndarray, *, topk: int = 0,
@@ -113,7 +112,7 @@ def prune_segments(ids: np.ndarray, weights: np.ndarray, bounds: np.ndarray, *, 
     Both prunings keep a prefix of the vector ranked by (weight descending, id ascending), so each
     vector needs one sort: of the packed key ``(float32 bits reversed) << b | id`` (smaller = ranked
     first, as in :meth:`SparseVector.topk`). Vectors of similar length are sorted together as rows
-    of a matrix padded with the largest key (one ``np.sort(axis=1)`` per length bucket). Mass
+    of a matrix padded with a key larger than any (one ``np.sort(axis=1)`` per length bucket). Mass
     pruning sums the ranked weights in float64 along the row (``cumsum`` is sequential, so the sums
     are bit for bit those of ``mass_prune``)."""
     ids = np.asarray(ids, dtype=np.int64)
@@ -132,30 +131,44 @@ def prune_segments(ids: np.ndarray, weights: np.ndarray, bounds: np.ndarray, *, 
         return keep
     shift = max(int(ids.max()).bit_length(), 1)
     key = ((np.int64(0x7F800000) - w.view(np.int32)).astype(np.int64) << shift) | ids
+    # A pad sorts after every entry and decodes to weight 0.0 (bits 0): it adds nothing to a sum.
+    pad = (np.int64(0x7F800000) << shift) | ((1 << shift) - 1)
     lens = n[todo]
-    # Pad each vector to its length rounded up to an eighth of its power of two: <= 1/8 padding,
-    # ~8 buckets per doubling of length.
-    step = np.maximum(1 << np.maximum(np.log2(lens).astype(np.int64) - 3, 0), 1)
-    width = -(-lens // step) * step
-    for wd in np.unique(width).tolist():
-        sel = width == wd
+    # Buckets of lengths within an eighth of their power of two (~8 buckets per doubling), each row
+    # padded to its bucket's longest: <= 1/8 padding, none when the lengths are equal.
+    step = 1 << np.maximum(np.log2(lens).astype(np.int64) - 3, 0)
+    bucket = -(-lens // step) * step
+    for bk in np.unique(bucket).tolist():
+        sel = bucket == bk
         rows, length, starts = todo[sel], lens[sel], bounds[todo[sel]]
-        col = np.arange(wd)
-        valid = col < length[:, None]
-        at = np.where(valid, starts[:, None] + col, 0)
-        k2 = np.where(valid, key[at], _PAD)
+        wd = int(length.max())
+        at = starts[:, None] + np.arange(wd)
+        whole = length.min() == wd and rows.size * wd == ids.size  # every entry here, vectors of one length
+        if whole:
+            valid, k2 = None, key.reshape(rows.size, wd)
+        elif length.min() == wd:  # no padding
+            valid, k2 = None, key[at]
+        else:
+            valid = at < (starts + length)[:, None]
+            at[~valid] = 0
+            k2 = np.where(valid, key[at], pad)
         ranked = np.sort(k2, axis=1)  # the pads last
         m = length
         if mass is not None:
-            bits = (np.int64(0x7F800000) - (ranked >> shift)).astype(np.int32)
-            rw = np.where(valid, bits.view(np.float32), np.float32(0))
-            csum = np.cumsum(rw, axis=1, dtype=np.float64)
-            total = csum[np.arange(rows.size), length - 1]
-            # mass_prune: searchsorted(csum, mass * total - 1e-12) + 1 = (entries below the target) + 1
-            below = np.count_nonzero((csum < (mass * total - 1e-12)[:, None]) & valid, axis=1)
+            rw = (np.int64(0x7F800000) - (ranked >> shift)).astype(np.int32).view(np.float32)
+            csum = np.cumsum(rw, axis=1, dtype=np.float64)  # a pad adds 0: the row ends at its total
+            # mass_prune: searchsorted(csum, mass * total - 1e-12) + 1 = (entries below the target) + 1;
+            # a pad's sum is the total, never below the target (mass <= 1).
+            below = np.count_nonzero(csum < (mass * csum[:, -1] - 1e-12)[:, None], axis=1)
             m = np.minimum(below + 1, length)
         if topk > 0:
             m = np.minimum(m, topk)
         last = ranked[np.arange(rows.size), m - 1]  # the m-th ranked key: keys are distinct in a vector
-        keep[at[valid]] = (k2 <= last[:, None])[valid]
+        kept = k2 <= last[:, None]
+        if whole:
+            keep = kept.ravel()
+        elif valid is None:
+            keep[at] = kept
+        else:
+            keep[at[valid]] = kept[valid]
     return keep
