@@ -146,7 +146,8 @@ def main() -> None:
         # memory, inherited by fork before exec); it is read as the child exits.
         child = ("import runpy, sys\nsys.argv = ['encode', *sys.argv[1:]]\ntry:\n"
                  "    runpy.run_module('pyserini_splare.encode', run_name='__main__')\nfinally:\n"
-                 f"    open({str(hwm)!r}, 'w').write([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0])")
+                 f"    open({str(hwm)!r}, 'w').write("
+                 "[x for x in open('/proc/self/status') if x.startswith('VmHWM')][0])")
         before, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         subprocess.run([sys.executable, "-c", child, *prune_args, "--output", str(pruned)],
                        env=env, stderr=subprocess.DEVNULL)
