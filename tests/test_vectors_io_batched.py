@@ -219,24 +219,29 @@ def test_prune_from_cli_equals_the_per_document_reference(tmp_path, monkeypatch)
     rng = np.random.default_rng(4)
     space = PrefixedSpace("L", 131_072)
     ids, w = _random_block(rng, 700, max_len=500)
-    src = tmp_path / "src"
+    src, src_fine = tmp_path / "src", tmp_path / "src_fine"
     with VectorsWriter(src, space=space, part_size=300) as wr:
         for i, (x, wt) in enumerate(zip(ids, w)):
             wr.write(f"doc{i}", SparseVector(x, wt))
-    for args, topk, mass, shard in [(["--topk", "37"], 37, None, (0, 1)), (["--mass", "0.6"], 0, 0.6, (0, 1)),
-                                    (["--topk", "20", "--mass", "0.9", "--shard-id", "1", "--shard-num", "3"],
-                                     20, 0.9, (1, 3))]:
+    with VectorsWriter(src_fine, space=space, quant_scale=1000.0) as wr:  # float weights, another scale
+        for i, x in enumerate(ids[:200]):
+            wr.write(f"doc{i}", SparseVector(x, rng.uniform(0.001, 5, x.size)))
+    for source, args, topk, mass, shard in [
+            (src, ["--topk", "37"], 37, None, (0, 1)), (src, ["--mass", "0.6"], 0, 0.6, (0, 1)),
+            (src, ["--topk", "20", "--mass", "0.9", "--shard-id", "1", "--shard-num", "3"], 20, 0.9, (1, 3)),
+            (src_fine, ["--topk", "30", "--quant-scale", "1000"], 30, None, (0, 1))]:
+        scale = open_collection(source).quant_scale
         out = tmp_path / f"out{topk}_{mass}"
         one_by_one = []
         with monkeypatch.context() as m:  # the batched path writes every block (no per-document fallback)
             m.setattr(_SparsePart, "add", lambda self, *a: one_by_one.append(a))
-            assert main(["--prune-from", str(src), *args, "--part-size", "128", "--batch-size", "3",
+            assert main(["--prune-from", str(source), *args, "--part-size", "128", "--batch-size", "3",
                          "--output", str(out)]) == 0
         assert not one_by_one
         ref = tmp_path / f"ref{topk}_{mass}"
-        with VectorsWriter(ref, space=space, part_size=128, topk=topk, mass=mass,
+        with VectorsWriter(ref, space=space, part_size=128, topk=topk, mass=mass, quant_scale=scale,
                            pooling={"topk": topk, "mass": mass}) as wr:
-            for j, (d, vec) in enumerate(open_collection(src).iter_sparse()):
+            for j, (d, vec) in enumerate(open_collection(source).iter_sparse()):
                 if j % shard[1] == shard[0]:
                     wr.write(d, vec)
         parts = sorted(p.name for p in out.glob("part-*"))
