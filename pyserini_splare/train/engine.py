@@ -55,6 +55,117 @@ def _check_output(cfg: TrainConfig) -> Path:
     return part
 
 
+# What a resumed run may change: where and how it runs, and how often it saves, logs and evaluates -- not
+# what is trained. Everything else in TrainConfig must equal the unfinished run's (docs/training.md,
+# "Resuming"). --max-steps is not here: the linear LR decay and the λ warm-up are fractions of it, so the
+# Trainer would continue on another schedule than the one the checkpoint's optimizer state was made on.
+RESUME_MAY_CHANGE = ("device", "grad_checkpointing", "save_steps", "save_total_limit", "log_every", "dev_every")
+# Not settings of the run: the output (the same by construction), the flag itself, and a recipe's name (its
+# values are compared as the settings they set).
+_NOT_COMPARED = ("output", "resume", "recipe")
+
+
+def _file_sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _identity(cfg: TrainConfig, kind: str) -> dict[str, str | None]:
+    """What the run's inputs are, beyond how they are spelled: the training data by content (it may be copied
+    to another disk between runs; a file regenerated in place is another run's data), the encoder and the dev
+    set by real path (a registered topics name or a hub id as it is)."""
+    from ..encode import resolve_spec
+
+    ident: dict[str, str | None] = {"train_data": "sha256:" + _file_sha256(cfg.train_data)}
+    _, where = resolve_spec(cfg.encoder)
+    ident["encoder"] = f"{kind}:{os.path.realpath(where)}" if os.path.exists(where) else cfg.encoder
+    for name in ("dev_topics", "dev_qrels", "dev_corpus"):
+        value = getattr(cfg, name)
+        ident[name] = os.path.realpath(value) if value and os.path.exists(value) else value
+    return ident
+
+
+def _run_record(cfg: TrainConfig, kind: str, mode: str, loss_cfg: LossConfig) -> dict[str, Any]:
+    """``train_config.json``: the settings as given, as resolved, and the inputs' identities (what --resume
+    compares)."""
+    return {**cfg.to_json(), "kind": kind, "tune": mode, "loss_resolved": dict(loss_cfg.__dict__),
+            # the effective batch and each process's share of the data (torchrun/accelerate set WORLD_SIZE)
+            "world_size": int(os.environ.get("WORLD_SIZE", "1")), "identity": _identity(cfg, kind)}
+
+
+def _read_unfinished(part: Path) -> dict[str, Any]:
+    path = part / CONFIG_FILE
+    if not path.is_file():
+        raise UsageError(f"--resume: {path} is missing, so the unfinished run's settings cannot be checked: "
+                         f"remove {part} to start over")
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"--resume: cannot read the unfinished run's settings {path} ({str(e).splitlines()[0]}): "
+                         f"remove {part} to start over") from None
+    if not isinstance(old, dict):
+        raise UsageError(f"--resume: {path} is not a JSON object of settings: remove {part} to start over")
+    return old
+
+
+def _compared(rec: dict[str, Any], with_identity: bool) -> dict[str, Any]:
+    """The settings of a ``train_config.json`` record that decide what is trained, as the run resolved them."""
+    from dataclasses import fields
+
+    out = {}
+    for f in fields(TrainConfig):
+        if f.name not in RESUME_MAY_CHANGE and f.name not in _NOT_COMPARED:
+            out[f.name] = rec.get(f.name, f.default)  # a key an older version did not write had its default
+    resolved = rec.get("loss_resolved") or {}
+    for name in ("loss", "temperature", "flops_schedule"):  # --loss/--temperature unset: what they became
+        if name in resolved:
+            out[name] = resolved[name]
+    out["tune"] = rec.get("tune", out["tune"])
+    if out["tune"] != "lora":  # full fine-tuning: no adapter
+        for name in ("lora_r", "lora_alpha", "lora_targets"):
+            out.pop(name)
+    if out["loss"] == "marginmse":  # no temperature in MarginMSE
+        out.pop("temperature", None)
+    if out["max_steps"] != -1:  # the Trainer ignores --epochs when --max-steps is given
+        out.pop("epochs")
+    if "world_size" in rec:
+        out["world_size"] = rec["world_size"]
+    if with_identity:
+        out.update(rec["identity"])
+    return out
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _check_resume(part: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse a resume whose settings would train something other than the unfinished run (UsageError naming
+    each differing setting with both values); nothing in ``part`` is touched before this passes."""
+    # Inputs are compared by identity when the old record has it (this version wrote it), else as spelled.
+    with_identity = isinstance(old.get("identity"), dict)
+    a, b = _compared(old, with_identity), _compared(new, with_identity)
+    if "world_size" not in a:
+        b.pop("world_size", None)
+    diffs = []
+    for name in list(b) + [k for k in a if k not in b]:
+        va, vb = a.get(name), b.get(name)
+        if va == vb:
+            continue
+        if name == "train_data" and with_identity:  # the content differs: name both files and their hashes
+            va, vb = (f"{rec['train_data']} ({ident[:19]}...)" for rec, ident in ((old, va), (new, vb)))
+        label = "WORLD_SIZE (processes)" if name == "world_size" else "--" + name.replace("_", "-")
+        diffs.append(f"{label} {_show(va)} vs {_show(vb)}")
+    if diffs:
+        raise UsageError(f"--resume: settings differ from the unfinished run's (its value vs this command's): "
+                         f"{'; '.join(diffs)}: resume with the same settings, or remove {part}")
+
+
 def _check_kind(spec: str) -> str:
     from ..encode import resolve_spec
 
@@ -267,8 +378,12 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     cfg.validate()
     kind = _check_kind(cfg.encoder)
     part = _check_output(cfg)
+    unfinished = _read_unfinished(part) if cfg.resume else None
     has_scores = first_has_scores(cfg.train_data)
     loss_cfg = _loss_config(cfg, has_scores)
+    record = _run_record(cfg, kind, TRAINABLE_KINDS[kind] if cfg.tune == "auto" else cfg.tune, loss_cfg)
+    if unfinished is not None:
+        _check_resume(part, unfinished, record)
     dev = None
     if cfg.dev_topics:
         from ..eval import parse_metrics
@@ -306,7 +421,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         fresh = not cfg.resume
         part.mkdir(exist_ok=True)
         with open(part / CONFIG_FILE, "w", encoding="utf-8") as f:
-            json.dump({**cfg.to_json(), "kind": kind, "tune": mode, "loss_resolved": loss_cfg.__dict__}, f, indent=2)
+            json.dump(record, f, indent=2)
         args = SparseEncoderTrainingArguments(
             output_dir=str(part / CHECKPOINTS), per_device_train_batch_size=cfg.batch_size,
             gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.lr, **_warmup(cfg.warmup_ratio),
