@@ -41,3 +41,15 @@ def test_sae_for_a_new_backbone_reconstructs_and_loads_as_splare(shared_data, sp
     model = load_encoder(f"splare:{out}")
     (v,) = model.encode(["a compiler for algol"], "doc")
     assert 0 < v.nnz <= 256
+    # The checkpoint's default lengths (512 / 1024) are capped at what the BERT trunk can embed (512 positions,
+    # its tokenizer's model_max_length): a document longer than that encodes (truncated) instead of failing.
+    assert model.max_length("doc") == 512 == tok.model_max_length
+    long_doc = " ".join(["compiler"] * 700)
+    assert len(tok(long_doc)["input_ids"]) > 512
+    (w,) = model.encode([long_doc], "doc")
+    with torch.no_grad():  # the reference: the same text truncated at 512 tokens by the tokenizer itself
+        e = tok([long_doc], truncation=True, max_length=512, return_tensors="pt")
+        h = bert(**e, output_hidden_states=True).hidden_states[2][0]
+        want = torch.log1p(torch.relu(sae(h).amax(dim=0)))
+    assert torch.equal(torch.from_numpy(w.to_dense(256)) > 0, want > 0)
+    torch.testing.assert_close(torch.from_numpy(w.to_dense(256)), want, atol=1e-5, rtol=1e-5)

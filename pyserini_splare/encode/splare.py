@@ -160,7 +160,9 @@ def build_splare(trunk, sae, config: SplareConfig, path: str, *, max_length_quer
     if hook_layer(hook) not in (None, config.layer):
         raise UsageError(f"the SAE reads {hook} but the checkpoint cuts the trunk after block {config.layer}")
     skip = "special" if config.exclude_special_tokens else "bos" if config.exclude_bos else "none"
-    q, d, over = lengths((config.max_length_query, config.max_length_doc), max_length_query, max_length_doc)
+    # A checkpoint's default 512/1024 must not exceed what the trunk can embed (a BERT trunk has 512 positions).
+    q, d, over = lengths((config.max_length_query, config.max_length_doc), max_length_query, max_length_doc,
+                         trunk.max_positions)
     space = PrefixedSpace(LATENT_PREFIX, sae.n_latents, name=f"splare:{os.path.basename(os.path.normpath(path))}")
     return SparseModel(trunk, sae, MaxLog1pReluPooling(skip=skip), space=space, kind="splare", path=path,
                        max_length_query=q, max_length_doc=d, settings=config, overrides=over, batch_size=batch_size)

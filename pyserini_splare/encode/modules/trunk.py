@@ -174,6 +174,13 @@ class Trunk(torch.nn.Module):
         return int(self.model.config.hidden_size)
 
     @property
+    def max_positions(self) -> int | None:
+        """The longest input the trunk can take, as its tokenizer declares it (``model_max_length``: 512 for a
+        BERT/XLM-R trunk with learned absolute positions, 131,072 for Llama-3.1); None when it declares none."""
+        n = getattr(self.tokenizer, "model_max_length", None)
+        return int(n) if isinstance(n, int) and 0 < n < 10 ** 9 else None  # unset: transformers' 1e30 sentinel
+
+    @property
     def dtype(self):
         return next(self.model.parameters()).dtype
 
