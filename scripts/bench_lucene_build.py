@@ -11,6 +11,9 @@ its own process (``python -m pyserini_splare.index``-equivalent ``build`` call, 
 * termfreq at scales 10 and 1000: the ratio of build times (the claim: < 1.5x);
 * then searches both scale-100 indexes with 100 queries, top 1000, and counts differing results.
 
+``--breakdown`` instead runs one more termfreq build at scale 100 and prints its CPU by thread (Java's
+indexing threads, JIT compilers, GC) and by phase of the Python thread.
+
 The machine's load (``/proc/loadavg``) is printed with every number: on a shared machine wall times
 inflate with other load, CPU times much less.
 """
@@ -45,6 +48,66 @@ def child_build(argv) -> int:
     return 0
 
 
+def child_breakdown(argv) -> int:
+    """``_breakdown VECTORS INDEX THREADS``: one termfreq build, its CPU by thread and phase, as JSON.
+
+    The main (Python) thread's CPU is split at the builder's seams (wrapped here, not changed): before
+    the first line (interpreter, imports, JVM start, writer), producing (read, validate, text, JNI),
+    from the last line to the commit's end (the flush), docids.npy. Java threads' CPU is read from
+    /proc/self/task just before the indexing threads stop (an exited thread's CPU is not listed)."""
+    import collections
+    import re
+
+    import pyserini_splare.index.lucene as L
+
+    vec, idx, threads = argv
+    tck = os.sysconf("SC_CLK_TCK")
+
+    def by_thread():
+        out = collections.Counter()
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+                st = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[re.sub(r"-\d+$", "", name)] += (int(st[11]) + int(st[12])) / tck
+        return out
+
+    seen = {}
+    close, texts, ids = L._Feeder.close, L._lucene_texts, L.write_docid_table
+
+    def close_(self):
+        seen["threads"], seen["closed"] = by_thread(), time.thread_time()
+        close(self)
+
+    def texts_(coll, validate):
+        seen["first"] = time.thread_time()
+        yield from texts(coll, validate)
+        seen["last"] = time.thread_time()
+
+    def ids_(d):
+        t = time.thread_time()
+        n = ids(d)
+        seen["docids"] = time.thread_time() - t
+        return n
+
+    L._Feeder.close, L._lucene_texts, L.write_docid_table = close_, texts_, ids_
+    L.build([vec], idx, threads=int(threads), overwrite=True)
+    th = seen["threads"]
+    print(json.dumps({"process": time.process_time(), "start": seen["first"], "produce": seen["last"] - seen["first"],
+                      "flush": seen["closed"] - seen["last"], "docids": seen["docids"],
+                      "threads": {k: v for k, v in th.items() if k != "python" and v >= 0.01}}))
+    return 0
+
+
+def breakdown(vec: Path, idx: Path, threads: int) -> dict:
+    env = dict(os.environ, PYSERINI_SPLARE_PROGRESS="0")
+    out = subprocess.run([sys.executable, __file__, "_breakdown", str(vec), str(idx), str(threads)],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def timed_build(vec: Path, idx: Path, threads: int, method: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     l0 = load()
@@ -77,6 +140,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_build":
         return child_build(argv[1:])
+    if argv and argv[0] == "_breakdown":
+        return child_breakdown(argv[1:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--docs", type=int, default=20000)
     p.add_argument("--queries", type=int, default=100)
@@ -84,6 +149,8 @@ def main(argv=None) -> int:
     p.add_argument("--work", required=True)
     p.add_argument("--skip-anserini", action="store_true")
     p.add_argument("--scales", default="10,1000")
+    p.add_argument("--breakdown", action="store_true",
+                   help="only one more termfreq build at scale 100, its CPU by thread and phase")
     a = p.parse_args(argv)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -92,6 +159,13 @@ def main(argv=None) -> int:
     if not (base / "vectors" / "meta.json").is_file():
         synth.write_collection(*synth.stream(cfg, a.docs, a.queries), cfg, base, 100.0, overwrite=True)
     print(f"# {a.docs:,} pooled SPLARE-shaped documents, {a.threads} threads, {os.cpu_count()} cores")
+    if a.breakdown:
+        l0 = load()
+        b = breakdown(base / "vectors", work / "idx.breakdown", a.threads)
+        print(f"termfreq scale 100, CPU s by part (load {l0} -> {load()}): process {b['process']:.2f}; main thread: "
+              f"start {b['start']:.2f}, producing {b['produce']:.2f}, last line to commit {b['flush']:.2f}, "
+              f"docids.npy {b['docids']:.2f}; " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(b["threads"].items())))
+        return 0
     rows = {}
     r = rows["termfreq@100"] = timed_build(base / "vectors", work / "idx.tf100", a.threads, "termfreq")
     print(f"termfreq scale 100: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} CPU s, {r['size_mib']:.1f} MiB, "
