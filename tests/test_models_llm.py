@@ -608,6 +608,22 @@ def test_checkpointed_chunks_give_the_same_values_and_gradients_as_the_formula()
             torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
 
 
+def test_lora_adapts_only_modules_whose_output_is_used(splade_tiny_path):
+    """A LoRA adapter goes only where gradients reach: SPLADE-tiny's trunk (BERT, 2 blocks) with targets that
+    also name its pooler's ``dense``; after one backward every adapter's B matrix has a non-zero gradient."""
+    from pyserini_splare.encode.modules.trunk import load_trunk
+
+    trunk = load_trunk(str(splade_tiny_path), layer=1)
+    trunk.add_lora(r=4, alpha=8, target_modules=["query", "key", "value", "dense"])
+    names = [n for n, _ in trunk.peft.named_parameters() if "lora_B" in n]
+    assert names and not any("pooler" in n for n in names)
+    assert len(names) == 2 * 6  # per block: query, key, value, attention.output.dense, intermediate/output dense
+    enc = trunk.tokenizer(["sparse retrieval with autoencoders", "a compiler"], padding=True, return_tensors="pt")
+    trunk(enc["input_ids"], enc["attention_mask"]).pow(2).sum().backward()
+    grads = dict(trunk.peft.named_parameters())
+    assert all(grads[n].grad is not None and float(grads[n].grad.abs().max()) > 0 for n in names)
+
+
 def test_pruning_module_equals_sparse_vector_pruning():
     from pyserini_splare.encode.modules.pruning import Pruning
     from pyserini_splare.vectors import SparseVector

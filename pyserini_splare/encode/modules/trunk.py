@@ -208,6 +208,11 @@ class Trunk(torch.nn.Module):
 
         if self.peft is not None:
             raise ValueError("this trunk already has a trainable LoRA adapter")
+        n = getattr(getattr(self.model, "config", None), "num_hidden_layers", None)
+        if n and "layers_to_transform" not in kwargs:
+            # Only modules inside the blocks that run: a name like ``dense`` also matches a BERT pooler's
+            # projection, whose output the cut trunk never returns, so its adapter would never be trained.
+            kwargs["layers_to_transform"] = list(range(int(n)))
         cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, **kwargs)
         self.peft = get_peft_model(self.root, cfg)
         return self.peft
