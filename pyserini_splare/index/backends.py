@@ -75,7 +75,7 @@ class LuceneImpactBuild:
     method: str | None = option("termfreq (default; cost independent of the quantization scale) or anserini "
                                 "(Anserini's IndexCollection, the reference)", flag="--impact-method")
     ram_buffer_mb: float | None = option("the Lucene writer's indexing buffer in MB, shared by its threads "
-                                         "(default 256)", parse=float)
+                                         "(default 256 per thread, at most half the JVM heap)", parse=float)
     quant_scale: float | None = _quant_scale()
 
 

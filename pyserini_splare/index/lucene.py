@@ -277,11 +277,18 @@ def _lucene_texts(coll, validate: bool):
                     yield docid, *text(vec, where)
 
 
-def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: bool, ram_buffer_mb: float,
+def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: bool, ram_buffer_mb: float | None,
                     block: int = BLOCK_DOCS) -> dict:
     """One ``IndexWriter``, ``threads`` Java indexing threads fed by this (Python) thread."""
     from .._cli import progress
+    from .._java import jclass
     from ..formats.idhash import IdHashSet
+
+    if ram_buffer_mb is None:
+        # Each thread fills its own in-memory segment from the shared buffer: 256 MB each, as when every
+        # writer was a process of its own, within half the heap (the rest holds the blocks and merges).
+        heap_mb = int(jclass("java.lang.Runtime").getRuntime().maxMemory()) // 2**20
+        ram_buffer_mb = float(max(16, min(DEFAULT_RAM_BUFFER_MB * threads, heap_mb // 2, 2047)))
 
     hashes = IdHashSet()
     n_docs = n_post = 0
@@ -314,7 +321,7 @@ def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: boo
             writer.close()
         else:
             writer.rollback()
-    return {"documents": n_docs, "postings": n_post}
+    return {"documents": n_docs, "postings": n_post, "ram_buffer_mb": ram_buffer_mb}
 
 
 def _build_anserini(coll, tmp: Path, threads: int, optimize: bool, validate: bool) -> dict:
@@ -356,7 +363,7 @@ def build(inputs, index, *, threads: int = 1, overwrite: bool = False, method: s
     pass before (anserini); lines, ids, integer weights and duplicate ids are always checked.
     ``threads``: Java indexing threads (termfreq; one process) or Anserini's threads, which take one
     part file each. ``ram_buffer_mb``: the writer's indexing buffer, shared by its threads (default
-    256). ``quant_scale``: quantize
+    256 per thread, at most half the JVM heap and 2047). ``quant_scale``: quantize
     a foreign folder's float weights (see :func:`pyserini_splare.formats.vectors_dir.open_collection`).
     """
     from ..formats.index_meta import write_index_meta
@@ -371,8 +378,8 @@ def build(inputs, index, *, threads: int = 1, overwrite: bool = False, method: s
         raise UsageError(f"threads must be >= 1, got {threads}")
     optimize = bool(optimize)
     validate = True if validate is None else bool(validate)
-    ram = float(ram_buffer_mb or DEFAULT_RAM_BUFFER_MB)
-    if not 1 <= ram <= 2047:  # Lucene's per-writer limit
+    ram = float(ram_buffer_mb) if ram_buffer_mb else None
+    if ram is not None and not 1 <= ram <= 2047:  # Lucene's per-writer limit
         raise UsageError(f"ram_buffer_mb must be in [1, 2047], got {ram_buffer_mb}")
     coll = open_collection(inputs, kind="sparse", quant_scale=quant_scale)
     t0 = time.time()
