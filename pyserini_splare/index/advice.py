@@ -8,33 +8,41 @@ when the build is close to the recommendation). Neither changes anything: a buil
 disagree with may have reasons (Lucene for exact scores on little memory, or for Pyserini's
 searchers), so they are advice, printed once after the build.
 
-Where the numbers come from (scripts/bench_search.py on this project's 2-core machines; the
-thresholds below are rounded from those measurements, see docs/benchmarks.md):
+Where the numbers come from (scripts/bench_search.py on this project's 2-core machines, session 4;
+the thresholds below are rounded from those measurements, see docs/benchmarks.md):
 
-* exact brute force costs a query the sum of its posting lists: ~0.5 CPU ms at 20k-50k pooled
-  SPLARE-shaped documents, ~1.4-1.7 ms at 100k, 14 ms at 1M (linear in N);
-* Seismic at defaults costs ~0.6-1.6 ms from 20k to 1M, at recall@10 >= 0.998 on synthetic and
-  real (SPLADE-tiny) vectors, but its unpruned index takes ~64-95 KB per pooled SPLARE document
-  (6.4 GB at 100k) and its search process ~2x the index; ``n_postings="auto"`` cuts that 3-12x with
-  recall@10 >= 0.998 on synthetic and CACM vectors, 0.93 on the docstrings corpus (check on yours);
-* Lucene impact search is exact and its index small and on disk, but a query costs ~7-11 CPU ms at
-  3k-50k documents with this toolkit's searcher (k = 10..1000; 2-3x more through Anserini directly),
-  several times exact or Seismic at those sizes.
+* exact brute force costs a query the sum of its posting lists: 0.8 CPU ms at 50k pooled
+  SPLARE-shaped documents, 1.5 ms at 100k, 14 ms at 1M (linear in N), about the same at k = 1000,
+  with an index of ~3 KB per document;
+* Seismic answers top 10 in 0.5-1.1 CPU ms from 50k to 1M at recall@10 1.0 on synthetic vectors, but
+  at k = 1000 it costs 2.4-3.6 ms with recall@1000 0.94 (defaults at 50k, lean at 1M) down to 0.59
+  (lean at 100k): below ~100k exact is as fast at k = 1000 and exact. Its memory is ~170 bytes per
+  posting kept in its lists (a fit over 2k-1M documents): unpruned (defaults, below ~1.3M documents)
+  ~73 KB per pooled SPLARE document; ``n_postings="auto"`` keeps 10 % of the postings from ~330k
+  documents on (~6.6 GiB at 1M) and at least 100 per list below (~2 GiB at 50k-100k). The search
+  process holds ~1.1x the index;
+* Lucene impact search is exact and its index small and on disk (~1 KB per document), but a query
+  costs 5.6-8.4 CPU ms at 50k-100k and 21.5 ms at 1M: for a collection whose Seismic index does not
+  fit in RAM, Lucene (or shards, search/group.py) is what remains.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-# Below this many documents exact search is as fast as Seismic (and exact, and small).
-EXACT_UP_TO = 50_000
-# From here on exact search costs more than Seismic by a margin that grows with N (1.5x at 100k, 9x at 1M).
-SEISMIC_FROM = 100_000
-# Unpruned Seismic index bytes per document, measured on pooled SPLARE-shaped vectors (400 terms over
-# 131,072 features): 64 KB/doc at 100k, 95 KB/doc at 50k. The search process holds about twice the index
-# (4.8 GB index, 9.7 GB RSS at 50k; 6.3 GB, 12.7 GiB at 1M).
-SEISMIC_UNPRUNED_BYTES_PER_DOC = 64_000
-SEISMIC_RSS_PER_INDEX_BYTE = 2.0
+# Up to this many documents exact search is within ~1 CPU ms/query of Seismic at k = 10, as fast at
+# k = 1000 (where Seismic's recall drops), exact, and ~10x smaller.
+EXACT_UP_TO = 100_000
+# Seismic's search-process bytes per document, pooled SPLARE-shaped vectors (400 terms over 131,072
+# features): unpruned (defaults) 73 KB of index per document at 50k x 1.1 RSS/index; n_postings=auto
+# at >= ~330k documents (10 % of postings kept): 6.6 GiB RSS at 1M, at least ~2.3 GiB below (auto's
+# floor of 100 postings per list).
+SEISMIC_UNPRUNED_BYTES_PER_DOC = 73_000
+SEISMIC_RSS_PER_INDEX_BYTE = 1.1
+SEISMIC_LEAN_RSS_BYTES_PER_DOC = 7_000
+SEISMIC_LEAN_RSS_FLOOR = 2_500_000_000
+# Share of the machine's RAM a recommended index may take while searching.
+RAM_SHARE = 0.8
 
 
 def _ram_bytes() -> int | None:
@@ -46,23 +54,31 @@ def _ram_bytes() -> int | None:
         return None
 
 
+def seismic_rss(n_docs: int, lean: bool) -> float:
+    """Estimated bytes a Seismic search process holds for ``n_docs`` pooled SPLARE-shaped documents."""
+    if lean:
+        return max(SEISMIC_LEAN_RSS_FLOOR, n_docs * SEISMIC_LEAN_RSS_BYTES_PER_DOC)
+    return n_docs * SEISMIC_UNPRUNED_BYTES_PER_DOC * SEISMIC_RSS_PER_INDEX_BYTE
+
+
 def recommend(n_docs: int, ram_bytes: int | None = None) -> tuple[str, dict[str, Any], str]:
     """``(backend, build options, why)`` for a collection of ``n_docs`` documents."""
     if n_docs <= EXACT_UP_TO:
-        return "exact", {}, (f"up to ~{EXACT_UP_TO:,} documents exact search is as fast as Seismic "
-                             "(~0.5 CPU ms/query) and returns the exact top k")
+        return "exact", {}, (f"up to ~{EXACT_UP_TO:,} documents exact search is within ~1 CPU ms/query of "
+                             "Seismic at top 10, as fast at top 1000, and returns the exact top k")
     ram = ram_bytes if ram_bytes is not None else _ram_bytes()
-    need = n_docs * SEISMIC_UNPRUNED_BYTES_PER_DOC * SEISMIC_RSS_PER_INDEX_BYTE
-    if ram is not None and need > 0.8 * ram:
+    full, lean = seismic_rss(n_docs, False), seismic_rss(n_docs, True)
+    if ram is None or full <= RAM_SHARE * ram:
+        return "seismic", {}, (f"at {n_docs:,} documents Seismic at its defaults answers top 10 several times "
+                               "faster than exact and Lucene at recall@10 1.0 (check recall@1000 on your vectors)")
+    if lean <= RAM_SHARE * ram:
         return "seismic", {"n_postings": "auto"}, (
-            f"at {n_docs:,} documents Seismic is the fastest backend, but unpruned it would need "
-            f"~{need / 1e9:.0f} GB here ({ram / 1e9:.0f} GB of RAM); n_postings=auto keeps ~10% of the postings "
-            "(check recall on your vectors: see docs/benchmarks.md)")
-    if n_docs < SEISMIC_FROM:
-        return "seismic", {}, (f"between {EXACT_UP_TO:,} and {SEISMIC_FROM:,} documents exact and Seismic cost "
-                               "about the same per query; Seismic's defaults keep recall@10 >= 0.998")
-    return "seismic", {}, (f"at {n_docs:,} documents Seismic at its defaults answers a query 1.5-10x faster than "
-                           "exact and several times faster than Lucene, at recall@10 >= 0.998")
+            f"at {n_docs:,} documents Seismic is the fastest backend (1.1 CPU ms/query at 1M vs 14 exact, 21 "
+            f"Lucene), but unpruned it would hold ~{full / 1e9:.0f} GB here ({ram / 1e9:.0f} GB of RAM); "
+            f"n_postings=auto needs ~{lean / 1e9:.0f} GB (recall@1000 0.94 at 1M: check on your vectors)")
+    return "lucene", {}, (f"at {n_docs:,} documents even Seismic's lean index would hold ~{lean / 1e9:.0f} GB "
+                          f"while searching ({ram / 1e9:.0f} GB of RAM here); Lucene's index stays on disk "
+                          "(~1 KB per document) and is exact; or shard the collection (search/group.py)")
 
 
 def _documents(meta: Mapping[str, Any]) -> int | None:
@@ -90,9 +106,14 @@ def advice(meta: Mapping[str, Any], ram_bytes: int | None = None) -> list[str]:
     rec, opts, why = recommend(n, ram_bytes)
     if rec == backend:
         if backend == "seismic" and opts.get("n_postings") == "auto":
+            from .seismic import auto_n_postings
+
             used = (meta.get("seismic_build") or {}).get("n_postings")
             size_hint = n * SEISMIC_UNPRUNED_BYTES_PER_DOC
-            if used not in (None, "auto") and isinstance(used, (int, float)) and used > 1000:
+            # "auto" is recorded as the number it resolved to: a note only when the lists kept more
+            auto = auto_n_postings(build["postings"], build["distinct_terms"]) \
+                if build.get("postings") and build.get("distinct_terms") else 1000
+            if used not in (None, "auto") and isinstance(used, (int, float)) and used > 1.5 * auto:
                 notes.append(f"{why}; this index was built with n_postings={used} (~{size_hint / 1e9:.0f} GB "
                              "index for pooled SPLARE-shaped vectors)")
         return notes
@@ -106,6 +127,8 @@ def advice(meta: Mapping[str, Any], ram_bytes: int | None = None) -> list[str]:
     elif backend == "seismic" and rec == "exact":
         notes.append(f"recommended for {n:,} documents: exact ({why}); Seismic is approximate and its "
                      "index here is larger")
+    elif backend == "seismic" and rec == "lucene":
+        notes.append(f"recommended for {n:,} documents: lucene ({why})")
     return notes
 
 
