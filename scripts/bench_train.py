@@ -103,6 +103,8 @@ def run(a, encoder: str, tok_dir: str | None, batch: int, tmp: Path, recipe: str
            "--save-steps", str(a.steps + 1), "--device", a.device]
     if a.dtype:
         cmd += ["--dtype", a.dtype]
+    cmd += a.extra
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
     wall = time.time() - t0
@@ -119,6 +121,9 @@ def run(a, encoder: str, tok_dir: str | None, batch: int, tmp: Path, recipe: str
            "steps": a.steps, "seconds_per_step_median": round(secs, 3), "steps_per_s": round(1 / secs, 4),
            "tokens_per_s": round(tokens / secs, 1), "first_step_s": log[0]["seconds"],
            "wall_s_incl_load": round(wall, 1), "loss_first_last": [log[0]["loss"], log[-1]["loss"]]}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    row["child_cpu_s_incl_load"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)
+    row["extra_flags"] = " ".join(a.extra)
     if "gpu_peak_gib" in log[-1]:
         row["gpu_peak_gib"] = max(r["gpu_peak_gib"] for r in log)
     else:
@@ -152,6 +157,8 @@ def main() -> None:
     p.add_argument("--dtype", default=None, help="override the recipe's dtype")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (OMP_NUM_THREADS)")
     p.add_argument("--work", default=None, help="keep the work here (default: a temporary folder)")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more flags for train (last), "
+                   "e.g. --extra --grad-checkpointing")
     a = p.parse_args()
     if (a.encoder is None) == (a.preset is None):
         p.error("give --encoder SPEC or --preset NAME")
