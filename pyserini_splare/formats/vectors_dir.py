@@ -874,6 +874,18 @@ class Collection:
                 yield docid, space.ids(vec), np.fromiter(vec.values(), dtype=np.int64, count=len(vec)), where
             return
         fmt = LineFormatter(space)
+        for part, n, lines in self.line_blocks():
+            many = fmt.parse_many(lines)
+            if many is not None:  # the whole chunk as the writer writes it: no line needs a second look
+                for i, (docid, ids, q) in enumerate(many, n + 1):
+                    yield docid, ids, q, f"{part}:{i}"
+                continue
+            for i, raw in enumerate(lines, n + 1):
+                yield from self._parse_line(fmt, raw, f"{part}:{i}")
+
+    def line_blocks(self, size: int = _READ_CHUNK):
+        """``(part, lines before the block, lines)``: every part's raw lines, about ``size`` bytes at a time, for
+        the block readers (:meth:`iter_arrays`, the Lucene builder), which number lines ``file:line`` from it."""
         for part in self.parts:
             try:
                 f = open(part, "rb")
@@ -881,16 +893,9 @@ class Collection:
                 raise UsageError(f"cannot read {part}: {e.strerror}") from None
             with f:
                 n = 0
-                while lines := f.readlines(_READ_CHUNK):
-                    many = fmt.parse_many(lines)
-                    if many is not None:  # the whole chunk as the writer writes it: no line needs a second look
-                        for docid, ids, q in many:
-                            n += 1
-                            yield docid, ids, q, f"{part}:{n}"
-                        continue
-                    for raw in lines:
-                        n += 1
-                        yield from self._parse_line(fmt, raw, f"{part}:{n}")
+                while lines := f.readlines(size):
+                    yield part, n, lines
+                    n += len(lines)
 
     def _parse_line(self, fmt: LineFormatter, raw: bytes, where: str):
         """One line of :meth:`iter_arrays`: the writer's own bytes fast, any other through the reference."""

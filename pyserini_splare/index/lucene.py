@@ -247,36 +247,27 @@ def _lucene_texts(coll, validate: bool):
             yield docid, *text(vec, where)
         return
     terms = TermTally(coll.space if validate else None)
-    for part in coll.parts:
-        try:
-            f = open(part, "rb")
-        except OSError as e:
-            raise UsageError(f"cannot read {part}: {e.strerror}") from None
-        with f:
-            n = 0
-            while lines := f.readlines(_READ_BYTES):
-                block = fmt.parse_block(lines)
-                if block is not None:
-                    docids, _, _, bounds = block
-                    for raw, docid, k in zip(lines, docids, (bounds[1:] - bounds[:-1]).tolist()):
-                        # parse_block accepted it: contents "" and an id without whitespace, so the first
-                        # '"vector": {' is the vector's, and '}}\n' ends the line.
-                        body = raw[raw.find(_VECTOR_KEY) + len(_VECTOR_KEY):-3]
-                        yield docid, body.translate(_TO_TEXT, b'" ').decode("ascii"), k
-                    n += len(lines)
-                    continue
-                for raw in lines:  # the reference path, whose errors name file:line
-                    n += 1
-                    if raw.isspace() or not raw:
-                        continue
-                    where = f"{part}:{n}"
-                    obj = parse_json_line(raw, where)
-                    docid = read_id(obj, where)
-                    if "vector" not in obj:
-                        raise UsageError(f"{where}: missing 'vector'")
-                    vec = check_vector(obj["vector"], where, integer=True)
-                    terms.add(vec, where)
-                    yield docid, *text(vec, where)
+    for part, n, lines in coll.line_blocks(_READ_BYTES):
+        block = fmt.parse_block(lines)
+        if block is not None:
+            docids, _, _, bounds = block
+            for raw, docid, k in zip(lines, docids, (bounds[1:] - bounds[:-1]).tolist()):
+                # parse_block accepted it: contents "" and an id without whitespace, so the first
+                # '"vector": {' is the vector's, and '}}\n' ends the line.
+                body = raw[raw.find(_VECTOR_KEY) + len(_VECTOR_KEY):-3]
+                yield docid, body.translate(_TO_TEXT, b'" ').decode("ascii"), k
+            continue
+        for i, raw in enumerate(lines, n + 1):  # the reference path, whose errors name file:line
+            if raw.isspace() or not raw:
+                continue
+            where = f"{part}:{i}"
+            obj = parse_json_line(raw, where)
+            docid = read_id(obj, where)
+            if "vector" not in obj:
+                raise UsageError(f"{where}: missing 'vector'")
+            vec = check_vector(obj["vector"], where, integer=True)
+            terms.add(vec, where)
+            yield docid, *text(vec, where)
 
 
 def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: bool, ram_buffer_mb: float | None,
