@@ -223,7 +223,8 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     return DEFAULT_DATA_DIR
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read 1 MiB at a time (the registry's checksums; train's resume identity)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -238,7 +239,7 @@ def _download(entry: DataFile, target: Path) -> None:
         with urllib.request.urlopen(entry.url, timeout=30) as r, open(tmp, "wb") as f:
             while chunk := r.read(1 << 20):
                 f.write(chunk)
-        got = _sha256(tmp)
+        got = sha256_file(tmp)
         if got != entry.sha256:
             raise UsageError(f"{entry.url}: sha256 {got} does not match the registry's {entry.sha256}")
         os.replace(tmp, target)

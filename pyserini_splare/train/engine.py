@@ -65,23 +65,14 @@ RESUME_MAY_CHANGE = ("device", "grad_checkpointing", "save_steps", "save_total_l
 _NOT_COMPARED = ("output", "resume", "recipe")
 
 
-def _file_sha256(path: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _identity(cfg: TrainConfig, kind: str) -> dict[str, str | None]:
     """What the run's inputs are, beyond how they are spelled: the training data by content (it may be copied
     to another disk between runs; a file regenerated in place is another run's data), the encoder and the dev
     set by real path (a registered topics name or a hub id as it is)."""
     from ..encode import resolve_spec
+    from ..topics import sha256_file
 
-    ident: dict[str, str | None] = {"train_data": "sha256:" + _file_sha256(cfg.train_data)}
+    ident: dict[str, str | None] = {"train_data": "sha256:" + sha256_file(cfg.train_data)}
     _, where = resolve_spec(cfg.encoder)
     ident["encoder"] = f"{kind}:{os.path.realpath(where)}" if os.path.exists(where) else cfg.encoder
     for name in ("dev_topics", "dev_qrels", "dev_corpus"):
