@@ -6,6 +6,10 @@
     python scripts/bench_search.py run --vectors V --topics cacm --encoder splade:PATH --work /tmp/bcacm --label cacm
     # the table of several finished runs and the plot
     python scripts/bench_search.py table /tmp/b50k /tmp/b100k ... --plot docs/img/bench_search.png
+    # more backends later, or in a parallel folder: --reuse keeps the rows (and indexes) already there
+    python scripts/bench_search.py run --preset splare-pooled --docs 50000 --work /tmp/b50k --backends exact,bmp --reuse
+    # Seismic index size and search RSS vs documents: the points, a fit, the fit at 10M
+    python scripts/bench_search.py growth /tmp/b50k /tmp/b100k /tmp/b1m --extrapolate 10000000
     # Lucene recall vs quantization scale
     python scripts/bench_search.py scale --docs 5000 --scales 10,25,51.2,100 --work /tmp/benchscale
 
@@ -304,6 +308,10 @@ def cmd_run(a) -> int:
     n_docs = vmeta["stats"]["documents"]
     backends = a.backends.split(",")
     info = {"label": label, "docs": n_docs, "cores": CORES, "machine": os.uname().nodename, "rows": []}
+    prev = work / "bench.json"
+    prev_rows = json.loads(prev.read_text()).get("rows", []) if a.reuse and prev.is_file() else []
+    for r in prev_rows:  # rows an interrupted run finished still hold their hits: recall is taken below
+        r["k"] = {int(k): v for k, v in r["k"].items()}
     builds = {}
     for b in ["exact"] + [x for x in backends if x != "exact"]:
         for name, folder, kind, opts in SETTINGS[b]:
@@ -322,7 +330,7 @@ def cmd_run(a) -> int:
                     else:
                         br = build(folder.split("-")[0], vec, idx, CORES, BUILD_OPTIONS.get(folder))
                     br.pop("stdout", None)
-                    builds[folder] = {**br, "load": l0}
+                    builds[folder] = {**br, "load": l0, "index_meta": _index_facts(idx)}
                     old = json.loads((work / "builds.json").read_text()) if (work / "builds.json").is_file() else {}
                     (work / "builds.json").write_text(json.dumps({**old, folder: builds[folder]}))
             if kind == "bmp":
@@ -339,7 +347,9 @@ def cmd_run(a) -> int:
                                json.dumps(opts), str(out)])
             res = {int(k): v for k, v in json.loads(out.read_text()).items()}
             row = {"name": name, "backend": b, "build": builds[folder], "search_rss_mib": sr["peak_rss_mib"],
-                   "load": l0, "k": {}}
+                   "load": l0, "k": {}, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+            if a.session:
+                row["session"] = a.session
             for k, r in res.items():
                 row["k"][k] = {x: r[x] for x in ("p50_ms", "p99_ms", "qps_1t", "qps_all", "cpu_ms")}
                 row["k"][k]["hits"] = r["hits"]
@@ -353,14 +363,22 @@ def cmd_run(a) -> int:
                         row["k"][k][f"cli_cpu_s_{t}t"] = cr["cpu_s"]
                         row["k"][k][f"cli_load_{t}t"] = l1
             info["rows"].append(row)
-            (work / "bench.json").write_text(json.dumps(info))
-    ref = info["rows"][0]["k"]
+            # written after every row, with the earlier rows kept: an interrupted run loses nothing
+            done = {r["name"] for r in info["rows"]}
+            (work / "bench.json").write_text(json.dumps(
+                {**info, "rows": info["rows"] + [r for r in prev_rows if r["name"] not in done]}))
+    if a.reuse and prev_rows:
+        # rows of backends not rerun this time stay (recall against the same exact ranking: exact is
+        # deterministic), in SETTINGS order
+        rerun = {r["name"] for r in info["rows"]}
+        order = [n for b in SETTINGS for n, *_ in SETTINGS[b]]
+        rows = info["rows"] + [r for r in prev_rows if r["name"] not in rerun]
+        info["rows"] = sorted(rows, key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
+    ref = {k: r["hits"] for k, r in next(r for r in info["rows"] if r["backend"] == "exact")["k"].items()}
     for row in info["rows"]:
         for k in KS:
-            row["k"][k]["recall"] = recall(row["k"][k]["hits"], ref[k]["hits"], k)
-    for row in info["rows"]:
-        for k in KS:
-            row["k"][k].pop("hits")
+            if "hits" in row["k"][k]:
+                row["k"][k]["recall"] = recall(row["k"][k].pop("hits"), ref[k], k)
     (work / "bench.json").write_text(json.dumps(info, indent=1))
     print_table([info])
     return 0
@@ -368,6 +386,11 @@ def cmd_run(a) -> int:
 
 def _fmt(x, spec=".2f"):
     return "–" if x is None else format(x, spec)
+
+
+def _session(row, info) -> str:
+    s = row.get("session", info.get("session"))
+    return f" (s{s})" if s else ""
 
 
 def print_table(infos) -> None:
@@ -382,11 +405,115 @@ def print_table(infos) -> None:
                       f"{_fmt(r['p99_ms'])} | {_fmt(r['cpu_ms'])} | {_fmt(r['qps_1t'], '.0f')} | {_fmt(r['qps_all'], '.0f')} | "
                       f"{_fmt(r.get('cli_qps_1t'), '.0f')} | {_fmt(r.get(f'cli_qps_{CORES}t'), '.0f')} | "
                       f"{_fmt(r.get('recall'), '.4f')} | {row['build']['size_mib']:.0f} | {row['build']['wall_s']:.0f} | "
-                      f"{row['search_rss_mib']:.0f} | {row['load']:.1f} |")
+                      f"{row['search_rss_mib']:.0f} | {row['load']:.1f}{_session(row, info)} |")
+
+
+def _index_facts(idx: Path) -> dict:
+    """What the growth fit needs from an index's metadata (kept with the results: indexes get deleted)."""
+    f = Path(idx) / "pyserini_splare_index.json"
+    if not f.is_file():
+        return {}
+    m = json.loads(f.read_text())
+    return {"seismic_build": m.get("seismic_build"), "build": m.get("build")}
+
+
+# Seismic keeps n_postings x (number of posting lists) postings, the heaviest ones (index/seismic.py).
+def _kept_postings(facts: dict) -> float | None:
+    b, sb = facts.get("build") or {}, facts.get("seismic_build") or {}
+    if not b.get("postings") or not isinstance(sb.get("n_postings"), (int, float)):
+        return None
+    return float(min(b["postings"], sb["n_postings"] * b["distinct_terms"]))
+
+
+def growth_points(works) -> list[dict]:
+    """One point per Seismic build and search row: documents, postings (all / kept in the lists),
+    index MiB and search RSS MiB."""
+    pts = []
+    for w in works:
+        w = Path(w)
+        info = json.loads((w / "bench.json").read_text())
+        builds = json.loads((w / "builds.json").read_text()) if (w / "builds.json").is_file() else {}
+        for row in info["rows"]:
+            if not row["backend"].startswith("seismic") or "near-exact" in row["name"]:
+                continue
+            folder = row["backend"]
+            facts = (builds.get(folder) or {}).get("index_meta") or _index_facts(w / f"index.{folder}")
+            kept = _kept_postings(facts)
+            if kept is None:
+                continue
+            pts.append({"work": str(w), "label": info["label"], "docs": info["docs"], "setting": folder,
+                        "n_postings": facts["seismic_build"]["n_postings"], "postings": facts["build"]["postings"],
+                        "kept": kept, "index_mib": row["build"]["size_mib"], "rss_mib": row["search_rss_mib"]})
+    return pts
+
+
+def cmd_growth(a) -> int:
+    """Seismic index size and search RSS vs collection size: the measured points, a least-squares fit
+    of ``bytes = a * all postings + b * kept postings + c`` (the forward index holds every posting; the
+    posting lists and their block summaries hold the kept ones, blocks being a fixed fraction of a
+    list; c: what does not grow, e.g. the process itself), non-negative, over every point of both settings, and that fit at ``--extrapolate`` documents."""
+    pts = growth_points(a.works)
+    if len(pts) < 3:
+        raise SystemExit(f"growth: {len(pts)} Seismic points in {a.works}; the fit needs 3 or more")
+    print("| documents | setting | n_postings | postings (all) | kept in lists | index MiB | search RSS MiB | "
+          "index KB/doc | RSS / index |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for p in sorted(pts, key=lambda p: (p["setting"], p["docs"])):
+        print(f"| {p['docs']:,} | {p['setting']} | {p['n_postings']} | {p['postings']:,} | {p['kept']:,.0f} | "
+              f"{p['index_mib']:,.0f} | {p['rss_mib']:,.0f} | {p['index_mib'] * 2**20 / p['docs'] / 1e3:.1f} | "
+              f"{p['rss_mib'] / p['index_mib']:.2f} |")
+    A = np.array([[p["postings"], p["kept"], 1.0] for p in pts], dtype=np.float64)
+    fits = {}
+    for what in ("index_mib", "rss_mib"):
+        y = np.array([p[what] * 2**20 for p in pts])
+        from scipy.optimize import nnls
+
+        coef, _ = nnls(A, y)  # no part of an index costs negative bytes
+        pred = A @ coef
+        fits[what] = coef
+        err = np.max(np.abs(pred - y) / y)
+        print(f"\n{what}: bytes = {coef[0]:.1f} x all postings + {coef[1]:.1f} x kept postings + {coef[2] / 2**20:.0f} MiB "
+              f"(largest relative error over the {len(pts)} points: {err:.0%})")
+    n = a.extrapolate
+    per_doc = float(np.mean([p["postings"] / p["docs"] for p in pts]))
+    lists = max((p["kept"] / p["n_postings"]) for p in pts if p["kept"] < p["postings"]) \
+        if any(p["kept"] < p["postings"] for p in pts) else None
+    total = n * per_doc
+    print(f"\nat {n:,} documents ({per_doc:.0f} postings each, {total:.3g} postings; "
+          f"{lists:,.0f} posting lists as in the largest pruned build):" if lists else f"\nat {n:,} documents:")
+    from pyserini_splare.index.seismic import DEFAULT_BUILD, auto_n_postings
+
+    for setting, n_post in (("defaults", DEFAULT_BUILD["n_postings"]),
+                            ("lean (auto)", auto_n_postings(int(total), int(lists or 131072)))):
+        kept = min(total, n_post * (lists or 131072))
+        idx = fits["index_mib"] @ [total, kept, 1.0]
+        rss = fits["rss_mib"] @ [total, kept, 1.0]
+        print(f"  {setting}: n_postings {n_post}, kept {kept:.3g} ({kept / total:.0%}): index ~{idx / 1e9:.0f} GB, "
+              f"search RSS ~{rss / 2**30:.0f} GiB")
+    # The other reading: at a fixed kept fraction (auto keeps 10 % from ~330k documents on) both parts
+    # grow with N, so the largest pruned build scales linearly.
+    big = max((p for p in pts if p["kept"] < p["postings"]), key=lambda p: p["docs"], default=None)
+    if big:
+        f = n / big["docs"]
+        print(f"  linear from the largest pruned build ({big['docs']:,} documents, {big['setting']}, kept "
+              f"{big['kept'] / big['postings']:.0%}): index ~{big['index_mib'] * 2**20 * f / 1e9:.0f} GB, "
+              f"search RSS ~{big['rss_mib'] * f / 2**10:.0f} GiB")
+    return 0
+
+
+def merge_runs(infos) -> list[dict]:
+    """Runs of one collection (same label) in several folders (e.g. backends measured by parallel
+    runs) become one: rows in order of appearance, a setting measured twice kept once (the first)."""
+    merged: dict[str, dict] = {}
+    for info in infos:
+        m = merged.setdefault(info["label"], {**info, "rows": []})
+        seen = {r["name"] for r in m["rows"]}
+        m["rows"] += [{"session": info.get("session"), **r} for r in info["rows"] if r["name"] not in seen]
+    return list(merged.values())
 
 
 def cmd_table(a) -> int:
-    infos = [json.loads((Path(w) / "bench.json").read_text()) for w in a.works]
+    infos = merge_runs([json.loads((Path(w) / "bench.json").read_text()) for w in a.works])
     print_table(infos)
     if a.plot:
         plot(infos, a.plot)
@@ -394,32 +521,42 @@ def cmd_table(a) -> int:
 
 
 def plot(infos, path) -> None:
-    """CPU ms/query (1 thread, log) vs recall@k, one panel per k, one marker per backend setting,
-    one colour per collection."""
+    """CPU ms/query (1 thread, log) vs recall@k, one panel per k; colour = collection, marker =
+    backend setting (two legends, not one entry per point)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    markers = {"exact": "s", "seismic": "o", "seismic-lean": "v", "lucene": "D", "anserini": "d", "bmp": "^"}
-    fig, axes = plt.subplots(1, len(KS), figsize=(11, 4.5))
+    markers = {"exact": "s", "seismic defaults": "o", "seismic near-exact": "P", "seismic lean": "v",
+               "lucene (toolkit)": "D", "lucene (Anserini": "d", "bmp": "^"}
+
+    def marker(name):
+        return next((m for key, m in markers.items() if name.startswith(key)), "x")
+
+    fig, axes = plt.subplots(1, len(KS), figsize=(12, 5.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, k in zip(axes, KS):
         for ci, info in enumerate(infos):
             for row in info["rows"]:
                 r = row["k"].get(str(k)) or row["k"].get(k)
-                m = markers.get(row["backend"], "x")
-                if "near-exact" in row["name"]:
-                    m = "P"
-                ax.scatter([r["cpu_ms"]], [r["recall"]], marker=m, color=colours[ci % len(colours)], s=40,
-                           label=f"{info['label']}: {row['name']}" if k == KS[0] else None)
+                if r.get("recall") is None:  # an unfinished run
+                    continue
+                ax.scatter([r["cpu_ms"]], [r["recall"]], marker=marker(row["name"]),
+                           color=colours[ci % len(colours)], s=45, alpha=0.85)
         ax.set_xscale("log")
         ax.set_xlabel("CPU ms per query, 1 thread, one query at a time (log)")
         ax.set_ylabel(f"recall@{k} vs exact")
         ax.set_title(f"k = {k}")
         ax.grid(True, alpha=0.3)
-    fig.legend(fontsize=6, loc="lower center", ncol=3)
-    fig.tight_layout(rect=(0, 0.25, 1, 1))
+    coll = [Line2D([], [], ls="", marker="o", color=colours[ci % len(colours)], label=f"{info['label']} ({info['docs']:,})")
+            for ci, info in enumerate(infos)]
+    sett = [Line2D([], [], ls="", marker=m, color="0.3", label=key + ")" * (key.count("(") > key.count(")")))
+            for key, m in markers.items()]
+    fig.legend(handles=coll, fontsize=7, loc="lower left", ncol=2, title="collection", title_fontsize=7)
+    fig.legend(handles=sett, fontsize=7, loc="lower right", ncol=2, title="backend / setting", title_fontsize=7)
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     print(f"plot: {path}", file=sys.stderr)
@@ -464,6 +601,9 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="build + search every backend on one collection, print its table")
     s = sub.add_parser("scale", help="Lucene cost and effectiveness vs quantization scale")
+    g = sub.add_parser("growth", help="Seismic index size and search RSS vs documents: points, fit, extrapolation")
+    g.add_argument("works", nargs="+")
+    g.add_argument("--extrapolate", type=int, default=10_000_000, help="documents to extrapolate to (NeuCLIR1: ~10M)")
     t = sub.add_parser("table", help="one table (and plot) of several finished run folders")
     t.add_argument("works", nargs="+")
     t.add_argument("--plot", default=None)
@@ -475,16 +615,18 @@ def main(argv=None) -> int:
         x.add_argument("--work", required=True, help="scratch folder (vectors, indexes, hits)")
     r.add_argument("--label", default=None, help="collection name in the table and plot")
     r.add_argument("--quant-scale", type=float, default=100.0)
+    r.add_argument("--session", default=None, help="tag the rows (the table marks them, e.g. 's4')")
     r.add_argument("--backends", default="exact,seismic,seismic-lean,lucene,anserini,bmp")
     r.add_argument("--no-cli", dest="cli", action="store_false", help="skip the timings through the search CLI")
-    r.add_argument("--reuse", action="store_true", help="reuse indexes already built in --work")
+    r.add_argument("--reuse", action="store_true",
+                   help="reuse indexes already built in --work, and keep the rows of backends not rerun")
     r.add_argument("--vectors", default=None, help="benchmark this vectors directory (real encoder output)")
     r.add_argument("--query-vectors", default=None, help="with --vectors: query vectors JSONL (model outputs)")
     r.add_argument("--topics", default=None, help="with --vectors: topics to encode with --encoder (e.g. cacm)")
     r.add_argument("--encoder", default=None, help="with --vectors: query encoder SPEC (e.g. splade:PATH)")
     s.add_argument("--scales", default="10,25,51.2,100")
     a = p.parse_args(argv)
-    return {"run": cmd_run, "scale": cmd_scale, "table": cmd_table}[a.cmd](a)
+    return {"run": cmd_run, "scale": cmd_scale, "table": cmd_table, "growth": cmd_growth}[a.cmd](a)
 
 
 if __name__ == "__main__":

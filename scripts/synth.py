@@ -208,8 +208,8 @@ def main(argv=None) -> int:
     p.add_argument("--overwrite", action="store_true")
     a = p.parse_args(argv)
     cfg = SynthConfig(**PRESETS[a.preset], seed=a.seed)
-    docs, queries = generate(cfg, a.docs, a.queries)
-    vdir, qpath = write_collection(docs, queries, cfg, a.out, a.quant_scale, a.overwrite)
+    # streamed (same vectors as generate()): 1M documents would hold ~5 GB of arrays in memory
+    vdir, qpath = write_collection(*stream(cfg, a.docs, a.queries), cfg, a.out, a.quant_scale, a.overwrite)
     print(f"wrote {a.docs} documents to {vdir} and {a.queries} queries to {qpath}", file=sys.stderr)
     return 0
 
