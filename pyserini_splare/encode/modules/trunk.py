@@ -208,14 +208,25 @@ class Trunk(torch.nn.Module):
 
         if self.peft is not None:
             raise ValueError("this trunk already has a trainable LoRA adapter")
-        n = getattr(getattr(self.model, "config", None), "num_hidden_layers", None)
-        if n and "layers_to_transform" not in kwargs:
+        if isinstance(target_modules, (list, tuple)) and "exclude_modules" not in kwargs:
             # Only modules inside the blocks that run: a name like ``dense`` also matches a BERT pooler's
             # projection, whose output the cut trunk never returns, so its adapter would never be trained.
-            kwargs["layers_to_transform"] = list(range(int(n)))
+            outside = self._outside_blocks(set(target_modules))
+            if outside:
+                kwargs["exclude_modules"] = outside
         cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, **kwargs)
         self.peft = get_peft_model(self.root, cfg)
         return self.peft
+
+    def _outside_blocks(self, names: set[str]) -> list[str]:
+        """Full names of modules called one of ``names`` that are not inside the trunk's blocks (the
+        ``ModuleList`` of ``num_hidden_layers`` entries); none when the blocks cannot be found."""
+        n = getattr(getattr(self.model, "config", None), "num_hidden_layers", None)
+        mods = list(self.root.named_modules())
+        blocks = next((name for name, m in mods if isinstance(m, torch.nn.ModuleList) and len(m) == n), None)
+        if not n or blocks is None:
+            return []
+        return [name for name, _ in mods if name.rsplit(".", 1)[-1] in names and not name.startswith(blocks + ".")]
 
     def save_lora(self, directory: str) -> str:
         """Write the trainable adapter (``adapter_config.json`` + weights) to ``directory``."""
