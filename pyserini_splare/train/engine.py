@@ -206,9 +206,9 @@ def _dataset(cfg: TrainConfig, with_label: bool, cache_dir: str):
     return ds.select_columns(columns(cfg.negatives, with_label))
 
 
-def _tune(model, kind: str, cfg: TrainConfig) -> str:
-    """Make the trainable parameters trainable: a LoRA adapter on the trunk, or everything but buffers."""
-    mode = TRAINABLE_KINDS[kind] if cfg.tune == "auto" else cfg.tune
+def _tune(model, mode: str, cfg: TrainConfig) -> None:
+    """Make the trainable parameters trainable (``mode`` "lora": an adapter on the trunk; else everything but
+    buffers), with gradient checkpointing if asked."""
     if mode == "lora":
         for p in model.parameters():
             p.requires_grad_(False)
@@ -228,7 +228,6 @@ def _tune(model, kind: str, cfg: TrainConfig) -> str:
         if hasattr(model.pooling, "checkpoint_chunks"):  # the head's (tokens, V) outputs: recomputed too
             model.pooling.checkpoint_chunks = True
     model.train()
-    return mode
 
 
 def _topk_pooling(model, cfg: TrainConfig) -> None:
@@ -372,7 +371,8 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     unfinished = _read_unfinished(part) if cfg.resume else None
     has_scores = first_has_scores(cfg.train_data)
     loss_cfg = _loss_config(cfg, has_scores)
-    record = _run_record(cfg, kind, TRAINABLE_KINDS[kind] if cfg.tune == "auto" else cfg.tune, loss_cfg)
+    mode = TRAINABLE_KINDS[kind] if cfg.tune == "auto" else cfg.tune
+    record = _run_record(cfg, kind, mode, loss_cfg)
     if unfinished is not None:
         _check_resume(part, unfinished, record)
     dev = None
@@ -397,14 +397,13 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     try:
         ds = _dataset(cfg, loss_cfg.needs_scores, cache)
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        mode = TRAINABLE_KINDS[kind] if cfg.tune == "auto" else cfg.tune
         # A frozen base under LoRA is held in the training dtype (bf16 halves an 8B trunk); weights that are
         # trained stay float32 (mixed precision autocasts the matmuls).
         load_dtype = cfg.dtype if (mode == "lora" and cfg.dtype != "fp32" and device != "cpu") else "fp32"
         # LoRA: an adapter already in the checkpoint stays a separate, trainable adapter (merged, it would be
         # lost when the new one is saved beside the untouched backbone).
         model = load_encoder(cfg.encoder, dtype=load_dtype, **({"merge_lora": False} if mode == "lora" else {}))
-        _tune(model, kind, cfg)
+        _tune(model, mode, cfg)
         _topk_pooling(model, cfg)
         st_model = SparseEncoder(modules=[ToolkitSparseModule(model, cfg.max_length)], device=device)
         loss, loss_callbacks = build_loss(st_model, loss_cfg)
