@@ -89,6 +89,13 @@ def test_exact_equals_numpy_brute_force(coll):
         # real-valued query weights are quantized with the index's scale (x100)
         q = {t: w / 100 for t, w in queries["q0"].items()}
         assert s.search(q, k=30) == brute_force(dense, queries["q0"], space, 30)
+    # many blocks split across threads (15 queries in blocks of at most 4, on 3 threads): same hits
+    from pyserini_splare.search.exact import ExactSearcher
+
+    small = ExactSearcher(root / "exact", batch_size=4)
+    res = small.batch_search({q: QuantizedQuery(v) for q, v in queries.items()}, k=30, threads=3)
+    for qid, q in queries.items():
+        assert res[qid] == brute_force(dense, q, space, 30), qid
     # ties exist in this collection (duplicated documents) and are ordered by docid
     top = brute_force(dense, queries["q1"], space, 300)
     assert len({s for _, s in top}) < len(top)

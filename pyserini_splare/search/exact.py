@@ -94,7 +94,10 @@ class ExactSearcher(SparseSearcher):
         check_k_threads(k, threads)
         qids = list(queries)
         prepared = [self.prepare(qid, queries[qid]) for qid in qids]
-        size = self.batch_size if threads == 1 else max(1, min(self.batch_size, -(-len(prepared) // threads)))
+        size = self.batch_size
+        if threads > 1:  # a multiple of `threads` blocks of equal size: 200 queries on 2 threads as 4 x 50, not 64+64+64+8
+            n_blocks = threads * -(-len(prepared) // (threads * self.batch_size))
+            size = max(1, -(-len(prepared) // n_blocks))
         blocks = [prepared[i:i + size] for i in range(0, len(prepared), size)]
         if threads > 1 and len(blocks) > 1:
             with ThreadPoolExecutor(threads) as pool:
