@@ -448,56 +448,65 @@ def growth_points(works) -> list[dict]:
 
 
 def cmd_growth(a) -> int:
-    """Seismic index size and search RSS vs collection size: the measured points, a least-squares fit
-    of ``bytes = a * all postings + b * kept postings + c`` (the forward index holds every posting; the
-    posting lists and their block summaries hold the kept ones, blocks being a fixed fraction of a
-    list; c: what does not grow, e.g. the process itself), non-negative, over every point of both settings, and that fit at ``--extrapolate`` documents."""
+    """Seismic index size and search RSS vs collection size and shape: the measured points, a
+    non-negative least-squares fit of ``bytes = a * kept postings * terms per document + c`` over every
+    point of both settings (the posting lists hold the kept postings, and each list's block summaries,
+    blocks being a fixed fraction of a list, grow with the documents' length; c: what does not grow,
+    e.g. the process itself), each point's error, and that fit at ``--extrapolate`` documents of the
+    largest build's shape (pyserini_splare/index/advice.py holds the RSS fit as its memory rule)."""
     pts = growth_points(a.works)
     if len(pts) < 3:
         raise SystemExit(f"growth: {len(pts)} Seismic points in {a.works}; the fit needs 3 or more")
-    print("| documents | setting | n_postings | postings (all) | kept in lists | index MiB | search RSS MiB | "
-          "index KB/doc | RSS / index |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for p in sorted(pts, key=lambda p: (p["setting"], p["docs"])):
-        print(f"| {p['docs']:,} | {p['setting']} | {p['n_postings']} | {p['postings']:,} | {p['kept']:,.0f} | "
-              f"{p['index_mib']:,.0f} | {p['rss_mib']:,.0f} | {p['index_mib'] * 2**20 / p['docs'] / 1e3:.1f} | "
-              f"{p['rss_mib'] / p['index_mib']:.2f} |")
-    A = np.array([[p["postings"], p["kept"], 1.0] for p in pts], dtype=np.float64)
-    fits = {}
+    for p in pts:
+        p["tpd"] = p["postings"] / p["docs"]
+    A = np.array([[p["kept"] * p["tpd"], 1.0] for p in pts], dtype=np.float64)
+    fits, preds = {}, {}
     for what in ("index_mib", "rss_mib"):
         y = np.array([p[what] * 2**20 for p in pts])
         from scipy.optimize import nnls
 
         coef, _ = nnls(A, y)  # no part of an index costs negative bytes
-        pred = A @ coef
-        fits[what] = coef
-        err = np.max(np.abs(pred - y) / y)
-        print(f"\n{what}: bytes = {coef[0]:.1f} x all postings + {coef[1]:.1f} x kept postings + {coef[2] / 2**20:.0f} MiB "
-              f"(largest relative error over the {len(pts)} points: {err:.0%})")
+        fits[what], preds[what] = coef, A @ coef
+    for p, pi, pr in zip(pts, preds["index_mib"], preds["rss_mib"]):
+        p["err_index"], p["err_rss"] = pi / (p["index_mib"] * 2**20) - 1, pr / (p["rss_mib"] * 2**20) - 1
+    print("| collection | documents | terms/doc | setting | n_postings | postings (all) | kept in lists | index MiB | "
+          "search RSS MiB | index KB/doc | RSS / index | fit error index / RSS |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for p in sorted(pts, key=lambda p: (p["setting"], p["tpd"], p["docs"])):
+        print(f"| {p['label']} | {p['docs']:,} | {p['tpd']:.0f} | {p['setting']} | {p['n_postings']} | {p['postings']:,} | "
+              f"{p['kept']:,.0f} | {p['index_mib']:,.0f} | {p['rss_mib']:,.0f} | "
+              f"{p['index_mib'] * 2**20 / p['docs'] / 1e3:.1f} | {p['rss_mib'] / p['index_mib']:.2f} | "
+              f"{p['err_index']:+.0%} / {p['err_rss']:+.0%} |")
+    for what in ("index_mib", "rss_mib"):
+        coef = fits[what]
+        big = [p for p in pts if p["docs"] >= 50_000]
+        worst = max(abs(p["err_index" if what == "index_mib" else "err_rss"]) for p in big) if big else float("nan")
+        print(f"\n{what}: bytes = {coef[0]:.3f} x kept postings x terms per document + {coef[1] / 2**20:.0f} MiB "
+              f"({len(pts)} points; largest relative error from 50,000 documents on: {worst:.0%})")
     n = a.extrapolate
-    per_doc = float(np.mean([p["postings"] / p["docs"] for p in pts]))
-    lists = max((p["kept"] / p["n_postings"]) for p in pts if p["kept"] < p["postings"]) \
-        if any(p["kept"] < p["postings"] for p in pts) else None
+    big = max(pts, key=lambda p: (p["docs"], p["kept"] < p["postings"]))
+    per_doc = big["tpd"]
+    lists = int(big["kept"] / big["n_postings"]) if big["kept"] < big["postings"] else 131072
     total = n * per_doc
-    print(f"\nat {n:,} documents ({per_doc:.0f} postings each, {total:.3g} postings; "
-          f"{lists:,.0f} posting lists as in the largest pruned build):" if lists else f"\nat {n:,} documents:")
+    print(f"\nat {n:,} documents of the largest build's shape ({per_doc:.0f} postings each, {total:.3g} postings; "
+          f"{lists:,} posting lists):")
     from pyserini_splare.index.seismic import DEFAULT_BUILD, auto_n_postings
 
     for setting, n_post in (("defaults", DEFAULT_BUILD["n_postings"]),
-                            ("lean (auto)", auto_n_postings(int(total), int(lists or 131072)))):
-        kept = min(total, n_post * (lists or 131072))
-        idx = fits["index_mib"] @ [total, kept, 1.0]
-        rss = fits["rss_mib"] @ [total, kept, 1.0]
+                            ("lean (auto)", auto_n_postings(int(total), lists))):
+        kept = min(total, n_post * lists)
+        idx = fits["index_mib"] @ [kept * per_doc, 1.0]
+        rss = fits["rss_mib"] @ [kept * per_doc, 1.0]
         print(f"  {setting}: n_postings {n_post}, kept {kept:.3g} ({kept / total:.0%}): index ~{idx / 1e9:.0f} GB, "
               f"search RSS ~{rss / 2**30:.0f} GiB")
     # The other reading: at a fixed kept fraction (auto keeps 10 % from ~330k documents on) both parts
     # grow with N, so the largest pruned build scales linearly.
-    big = max((p for p in pts if p["kept"] < p["postings"]), key=lambda p: p["docs"], default=None)
-    if big:
-        f = n / big["docs"]
-        print(f"  linear from the largest pruned build ({big['docs']:,} documents, {big['setting']}, kept "
-              f"{big['kept'] / big['postings']:.0%}): index ~{big['index_mib'] * 2**20 * f / 1e9:.0f} GB, "
-              f"search RSS ~{big['rss_mib'] * f / 2**10:.0f} GiB")
+    bigp = max((p for p in pts if p["kept"] < p["postings"]), key=lambda p: p["docs"], default=None)
+    if bigp:
+        f = n / bigp["docs"]
+        print(f"  linear from the largest pruned build ({bigp['docs']:,} documents, {bigp['setting']}, kept "
+              f"{bigp['kept'] / bigp['postings']:.0%}): index ~{bigp['index_mib'] * 2**20 * f / 1e9:.0f} GB, "
+              f"search RSS ~{bigp['rss_mib'] * f / 2**10:.0f} GiB")
     return 0
 
 

