@@ -37,6 +37,14 @@ def test_artefact_sizes_match_the_documented_table(costs):
     assert _step(costs, "splare-7b-topk", "prune").disk == pytest.approx(56e9, rel=0.01)  # 4.0B postings x 14 B
     q = _step(costs, "qwen3-embed-8b", "index faiss")
     assert q.ram == pytest.approx(10e6 * 4096 * 4, rel=1e-9)  # 164 GB flat fp32
+    # Seismic in RAM by the measured rule, written out: 0.431 B per kept posting per term of the mean
+    # document + 169 MiB, n_postings=auto keeping 10 % of the mean list (131,072 lists) at this scale
+    enc = _step(costs, "splare-7b", "encode")
+    docs, l0 = enc.disk / 14 / 457, 457  # the encode step's vectors: docs x 457 postings x 14 B
+    kept = 131_072 * round(0.1 * docs * l0 / 131_072)
+    assert _step(costs, "splare-7b", "index seismic").ram == pytest.approx(0.431 * kept * l0 + 169 * 2**20, rel=1e-3)
+    assert _step(costs, "splare-7b", "index seismic").ram == pytest.approx(90e9, rel=0.01)  # the documented table
+    assert _step(costs, "splare-7b-topk", "index seismic").ram == pytest.approx(69e9, rel=0.01)
     assert _step(costs, "run1-rerank-d100", "rerank").flops == pytest.approx(41 * 100 * 700 * (2 * 3.636e9 + 4 * 36 * 700 * 2560), rel=1e-3)
 
 

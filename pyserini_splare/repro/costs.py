@@ -43,9 +43,6 @@ CORPORA: dict[str, tuple[float, float]] = {
 TOKENS_PER_PAIR = 700  # query + document + Qwen3-Reranker template, at the seeds' 2048-token cap
 QUERIES = 41  # WSDM Cup 2026 dev topics
 BYTES_PER_POSTING_JSONL = 14
-# Seismic in RAM: the session-4 fit of measured growth (docs/benchmarks.md) is 167 B per posting kept in its
-# lists; n_postings=auto keeps ~10 % of them at NeuCLIR scale -> ~17 B per posting of the collection.
-BYTES_PER_POSTING_SEISMIC = 17
 RUN_FILE_BYTES = 2e6
 MODEL_LOAD_S = 120  # reading ~15 GB of bf16 weights from local disk, once per worker
 
@@ -189,7 +186,11 @@ def _price(argv: list[str], docs_tokens, corpus: str, made) -> tuple[Cost, dict]
         backend = f.get("--backend", "")
         src = made.get(f.get("--input", ""))
         if backend == "seismic" and src and src[2].get("postings"):
-            size = src[2]["postings"] * BYTES_PER_POSTING_SEISMIC
+            # the measured rule (index/advice.py, docs/benchmarks.md "Seismic memory at NeuCLIR scale"):
+            # bytes per kept posting grow with the document's terms; n_postings=auto keeps ~10 % at this scale
+            from ..index.advice import seismic_rss
+
+            size = int(seismic_rss(src[2]["documents"], True, terms_per_doc=src[2]["l0"]))
             return Cost("index seismic (CPU)", disk=size, ram=size), {}
         if backend == "faiss" and src:
             size = made[f["--input"]][1].disk
