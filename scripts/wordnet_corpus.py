@@ -39,7 +39,9 @@ def synsets(wordnet_dir: Path):
                 yield f"{letter}{fields[0]}", "; ".join(words) + ". " + gloss.strip()
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
+    from pyserini_splare._cli import UsageError, atomic_file, check_output_file
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--wordnet-dir", default="/usr/share/wordnet", help="folder of WordNet's data.* files")
     p.add_argument("--output", required=True, help="corpus JSONL to write ({id, contents} per line)")
@@ -47,31 +49,38 @@ def main(argv=None) -> int:
     p.add_argument("--topics", default=",".join(TOPICS), help="registry topic names for --queries "
                    "(ids prefixed t/d/n... by position, as two sets may share ids)")
     p.add_argument("--data-dir", default=None, help="topics folder (default: $PYSERINI_SPLARE_DATA or the cache)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     a = p.parse_args(argv)
     wn = Path(a.wordnet_dir)
     if not (wn / "data.noun").is_file():
-        print(f"error: {wn}/data.noun not found (apt-get install wordnet-base, or --wordnet-dir)", file=sys.stderr)
-        return 2
-    out = Path(a.output)
-    tmp = out.with_name(out.name + ".partial")
-    n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
-        for docid, text in synsets(wn):
-            f.write(json.dumps({"id": docid, "contents": text}, ensure_ascii=False) + "\n")
-            n += 1
-    tmp.replace(out)
-    print(f"wrote {out}: {n:,} documents", file=sys.stderr)
-    if a.queries:
+        raise UsageError(f"{wn}/data.noun not found (apt-get install wordnet-base, or --wordnet-dir)")
+    out = check_output_file(a.output, overwrite=a.overwrite)
+    lines = []
+    if a.queries:  # read (and checked) before anything is written
+        check_output_file(a.queries, overwrite=a.overwrite, what="--queries")
         from pyserini_splare.topics import get_topics
 
-        lines = []
         for spec in a.topics.split(","):
             prefix = spec.split("-")[-1][0] if spec.startswith("wsdm") else spec[0]
             for qid, text in get_topics(spec, a.data_dir).items():
                 lines.append(f"{prefix}{qid}\t{' '.join(text.split())}\n")
-        Path(a.queries).write_text("".join(lines), encoding="utf-8")
+    n = 0
+    with atomic_file(out) as f:
+        for docid, text in synsets(wn):
+            f.write(json.dumps({"id": docid, "contents": text}, ensure_ascii=False) + "\n")
+            n += 1
+    print(f"wrote {out}: {n:,} documents", file=sys.stderr)
+    if a.queries:
+        with atomic_file(a.queries) as f:
+            f.write("".join(lines))
         print(f"wrote {a.queries}: {len(lines)} queries", file=sys.stderr)
     return 0
+
+
+def main(argv=None) -> int:
+    from pyserini_splare._cli import cli_main
+
+    return cli_main(_main)(argv)
 
 
 if __name__ == "__main__":

@@ -38,3 +38,24 @@ def test_missing_wordnet_is_a_one_line_error(tmp_path, capsys):
     assert wordnet_corpus.main(["--wordnet-dir", str(tmp_path), "--output", str(tmp_path / "c.jsonl")]) == 2
     assert "wordnet-base" in capsys.readouterr().err
     assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_bad_outputs_and_topics_fail_before_anything_is_written(tmp_path, capsys):
+    for name, line in LINES.items():
+        (tmp_path / f"data.{name}").write_text(HEADER + line, encoding="latin-1")
+    wn = ["--wordnet-dir", str(tmp_path)]
+    assert wordnet_corpus.main(wn + ["--output", str(tmp_path / "no" / "c.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    # topics that cannot be found: one error line, neither file written
+    out, q = tmp_path / "c.jsonl", tmp_path / "q.tsv"
+    assert wordnet_corpus.main(wn + ["--output", str(out), "--queries", str(q), "--topics", "cacm",
+                                     "--data-dir", str(tmp_path / "nodata")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert not out.exists() and not q.exists()
+    # an existing output is kept unless --overwrite
+    out.write_text("mine\n")
+    assert wordnet_corpus.main(wn + ["--output", str(out)]) == 2
+    assert out.read_text() == "mine\n"
+    assert wordnet_corpus.main(wn + ["--output", str(out), "--overwrite"]) == 0
+    assert len(out.read_text().splitlines()) == 4
