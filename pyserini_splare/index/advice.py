@@ -127,10 +127,9 @@ def advice(meta: Mapping[str, Any], ram_bytes: int | None = None) -> list[str]:
             from .seismic import auto_n_postings
 
             used = (meta.get("seismic_build") or {}).get("n_postings")
-            size_hint = seismic_rss(n, False, **shape) if shape else seismic_rss(n, False)
+            size_hint = seismic_rss(n, False, **shape)
             # "auto" is recorded as the number it resolved to: a note only when the lists kept more
-            auto = auto_n_postings(build["postings"], build["distinct_terms"]) \
-                if build.get("postings") and build.get("distinct_terms") else 1000
+            auto = auto_n_postings(build["postings"], build["distinct_terms"]) if shape else 1000
             if used not in (None, "auto") and isinstance(used, (int, float)) and used > 1.5 * auto:
                 notes.append(f"{why}; this index was built with n_postings={used} (unpruned: ~{size_hint / 1e9:.0f} GB "
                              "while searching)")
