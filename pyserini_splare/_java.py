@@ -167,7 +167,8 @@ def anserini_log_args() -> list[str]:
 
 
 # Anserini classes without a log4j logger: loading them leaves log4j uninitialized.
-_LOG4J_FREE = frozenset({"io.anserini.search.similarity.ImpactSimilarity"})
+_LOG4J_FREE = frozenset({"io.anserini.search.similarity.ImpactSimilarity", "io.anserini.analysis.DefaultEnglishAnalyzer",
+                         "io.anserini.search.query.BagOfWordsQueryGenerator"})
 
 
 def jclass(name: str):
@@ -179,3 +180,49 @@ def jclass(name: str):
     from jnius import autoclass
 
     return autoclass(name)
+
+
+def java_error(what: str, e: BaseException) -> UsageError:
+    """A Java exception (``jnius.JavaException``) as one line: ``what: <the Java message>``, without the
+    Java trace or the wrappers pyjnius and ``Future.get()`` put around it."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    msg = msg.removeprefix("JVM exception occurred: ")
+    # an indexing thread's exception arrives wrapped by Future.get()
+    msg = msg.removeprefix("java.util.concurrent.ExecutionException: ")
+    return UsageError(f"{what}: {msg}")
+
+
+def is_java_error(e: BaseException) -> bool:
+    return type(e).__name__ == "JavaException"
+
+
+def fs_directory(path):
+    """Lucene's ``FSDirectory`` at ``path`` (``Paths.get(str)`` needs its varargs through pyjnius;
+    ``File.toPath()`` does not)."""
+    return jclass("org.apache.lucene.store.FSDirectory").open(jclass("java.io.File")(str(path)).toPath())
+
+
+def run_anserini_tool(main_class: str, args: list[str]) -> None:
+    """Run an Anserini command-line tool (``io.anserini.index.IndexCollection``, ...) in this JVM, quiet
+    unless ``--verbose``; a Java failure is one UsageError line."""
+    try:
+        jclass(main_class).main(args + anserini_log_args())
+    except Exception as e:  # jnius.JavaException: keep the Java message, drop the Java trace
+        raise java_error(f"Anserini {main_class.rsplit('.', 1)[-1]} failed", e) from None
+
+
+def method_handles():
+    """``(MethodHandles, MethodType, Class.forName, publicLookup)``: the pieces every composed handle
+    (one JNI call doing a whole loop in Java) is made of."""
+    MH, MT = jclass("java.lang.invoke.MethodHandles"), jclass("java.lang.invoke.MethodType")
+    return MH, MT, jclass("java.lang.Class").forName, MH.publicLookup()
+
+
+def as_interface(MH, MT, c, lookup, interface: str):
+    """A handle ``(MethodHandle) -> interface`` making a proxy of ``interface`` over a handle. The proxy
+    is a hidden class pyjnius cannot name, so it is made (and used) inside a composed handle."""
+    iface = c(interface)
+    return MH.insertArguments(
+        lookup.findStatic(c("java.lang.invoke.MethodHandleProxies"), "asInterfaceInstance",
+                          MT.methodType(c("java.lang.Object"), c("java.lang.Class"), c("java.lang.invoke.MethodHandle"))),
+        0, iface).asType(MT.methodType(iface, c("java.lang.invoke.MethodHandle")))

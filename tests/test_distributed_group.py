@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pyserini_splare._cli import UsageError
-from pyserini_splare.search.group import LuceneGroupSearcher, build_lucene_group, make_group, merge_topk
+from pyserini_splare.index.lucene_group import build_lucene_group, make_group
+from pyserini_splare.search.group import LuceneGroupSearcher, merge_topk
 from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
 
 N_DOCS, N_FEATURES, SCALE, N_SHARDS = 1500, 3000, 100, 3
@@ -44,7 +45,7 @@ def shards(tmp_path_factory):
         ids = rng.choice(N_FEATURES, size=n, replace=False)
         queries[f"q{j}"] = {f"L{i}": float(x) for i, x in zip(ids, rng.uniform(0.05, 2.0, size=n))}
     build_lucene_group([root / f"s{i}" for i in range(N_SHARDS)], root / "group", threads=2)
-    from pyserini_splare.index.lucene import build
+    from pyserini_splare.index.lucene_impact import build
 
     build([str(root / "all")], str(root / "single"), threads=2)
     return root, queries

@@ -145,7 +145,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     cases = [
         (["--options", '{"type": "lsh"}'], "type must be one of"),
         (["--options", '{"type": "ivf", "nlist": 10000}'], "exceeds"),
-        (["--options", '{"M": "x"}'], "positive integer"),
+        (["--options", '{"type": "hnsw", "M": "x"}'], "faiss option M must be an integer >= 1, got 'x'"),
+        (["--options", '{"M": 16}'], "faiss option(s) M apply to type hnsw, not flat"),
         (["--options", '{"efs": 3}'], "unknown faiss option"),
     ]
     for extra, needle in cases:

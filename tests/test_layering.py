@@ -2,34 +2,49 @@
 
 Every ``import`` statement of every module in ``pyserini_splare/`` is read with ``ast`` -- module level
 and inside functions alike (a lazy import is still a dependency; it only moves the cost) -- and
-resolved to the module it names. Two checks:
+resolved to the module it names. So is every registry string, a constant ``"pyserini_splare.mod:attr"``
+(or ``"pyserini_splare.mod"``) that ``_lazy.load_callable`` or ``importlib`` imports later: a registry
+naming a module depends on it as surely as an import does. Three checks:
 
 * **Layers.** A module may import only from its own layer or a lower one (DESIGN.md's data flow:
-  formats <- encode <- index <- search <- fusion/rerank/eval <- train <- distributed <- repro/demo)::
+  formats <- encode <- index <- search <- fusion/rerank/eval <- train <- distributed <- CLIs <- repro/demo)::
 
       0  _cli, _java, _lazy, topics             (and the package's own __init__)
-      1  formats/, vectors (facade), corpus
+      1  formats/, vectors (facade), corpus, backends (the backend registry: declarations only)
       2  encode/
       3  index/
       4  search/
       5  fusion/, rerank/, eval/, explain/
       6  train/
       7  distributed/
-      8  repro/, demo/
+      8  every stage's __main__ (the CLI: parses arguments and chooses, e.g., a local or a Ray run)
+      9  repro/, demo/ (their own __main__ included)
+
+  A stage's ``__main__`` sits above ``distributed`` because ``encode --ray`` and ``rerank --ray`` hand
+  the work to the Ray driver, which in turn runs the stage's library code: the CLI is above both, and
+  no stage's library code sees Ray.
+
+* **No module cycles** among import statements (a loop of modules can leave one half-initialized at
+  import time). Registry strings are left out of this one check: a lazy registry names its own
+  stage's implementations, which import the stage's base classes (``search.registry`` names
+  ``search.lucene``, which imports ``search._base``), a loop closed only at call time, by design.
+
+* **No stage cycles**: the graph of stages (a stage's ``__main__`` counted as its CLI, apart from the
+  stage) has no loop, e.g. encode -> distributed -> encode.
 
 * **No cycles** in the module graph (an edge per import; ``from pkg import name`` points at
   ``pkg.name`` where that is a module, else at ``pkg``). A package importing its own submodules to
   re-export them is an edge like any other, so ``pkg/__init__`` re-exporting ``pkg._x`` while
   ``pkg._x`` imports ``pkg`` is a cycle too.
 
-Allowed exceptions are listed below, each with its reason; the list is meant to stay short. ``_lazy``,
-the ``module:attr`` loader every registry uses, sits at 0; ``corpus`` at 1, beside the formats whose
-reader it uses.
+``_lazy``, the ``module:attr`` loader every registry uses, sits at 0; ``corpus`` at 1, beside the
+formats whose reader it uses. There are no exceptions.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -42,23 +57,20 @@ LAYERS: dict[str, int] = {
     # corpus reads corpora through formats' one JSONL reader and id-hash set, and no format reads a
     # corpus: it sits beside formats.
     "formats": 1, "vectors": 1, "corpus": 1,
+    # The backend registry declares backends and options; it names no index or search module.
+    "backends": 1,
     "encode": 2,
     "index": 3,
     "search": 4,
     "fusion": 5, "rerank": 5, "eval": 5, "explain": 5,
     "train": 6,
     "distributed": 7,
-    "repro": 8, "demo": 8,
+    "repro": 9, "demo": 9,
 }
+CLI_LAYER = 8  # a stage's __main__ (see the module doc)
 
-# (importer, imported, reason). Importer/imported are module names without the package prefix; an
-# importer ending in ".__main__" with "*" as its first part matches every CLI entry point.
-ALLOWED_UPWARD: list[tuple[str, str, str]] = [
-    # The brief's one sanctioned upward edge: a stage's CLI (encode, rerank, ...) hands its work to
-    # the Ray driver when given --ray, by a lazy import inside main(); the stage's library code
-    # never sees Ray.
-    ("*.__main__", "distributed", "--ray entry of a stage's CLI (lazy, function-level)"),
-]
+# A registry string: what _lazy.load_callable takes ("module:attr"), or a module name alone.
+REGISTRY_STRING = re.compile(r"^pyserini_splare(\.\w+)+(:\w+)?$")
 
 
 def _module_name(path: Path) -> str:
@@ -104,18 +116,34 @@ def _resolve(importer: str, is_pkg: bool, node: ast.AST) -> list[tuple[str, int]
     return out
 
 
-def _graph() -> dict[str, dict[str, int]]:
-    """module -> {imported module: first line}, every import statement included."""
+def _registry_target(node: ast.AST) -> str | None:
+    """The module a registry string names (None: not a registry string)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and REGISTRY_STRING.match(node.value):
+        module = node.value.partition(":")[0]
+        return module if _is_module(module) else None
+    return None
+
+
+def _edges(name: str, is_pkg: bool, tree: ast.AST, strings: bool = True):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield from _resolve(name, is_pkg, node)
+        elif strings:
+            target = _registry_target(node)
+            if target is not None:
+                yield target, node.lineno
+
+
+def _graph(strings: bool = True) -> dict[str, dict[str, int]]:
+    """module -> {imported module: first line}, every import statement (and registry string) included."""
     graph: dict[str, dict[str, int]] = {}
     for path in sorted(ROOT.rglob("*.py")):
         name = _module_name(path)
         is_pkg = path.name == "__init__.py"
         edges = graph.setdefault(name, {})
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                for target, line in _resolve(name, is_pkg, node):
-                    if target != name:
-                        edges.setdefault(target, line)
+        for target, line in _edges(name, is_pkg, ast.parse(path.read_text(encoding="utf-8"), str(path)), strings):
+            if target != name:
+                edges.setdefault(target, line)
     return graph
 
 
@@ -124,17 +152,26 @@ def _stage(module: str) -> str:
     return parts[0] if parts else ""
 
 
-def _allowed(importer: str, imported: str) -> bool:
-    short_from, short_to = importer[len(PKG) + 1:], imported[len(PKG) + 1:]
-    for pat_from, pat_to, _ in ALLOWED_UPWARD:
-        from_ok = (short_from.endswith(".__main__") and pat_from == "*.__main__") or short_from == pat_from
-        to_ok = short_to == pat_to or short_to.startswith(pat_to + ".")
-        if from_ok and to_ok:
-            return True
-    return False
+def _is_cli(module: str) -> bool:
+    return module.endswith(".__main__")
+
+
+def _layer(module: str) -> int | None:
+    """A module's layer: its stage's, or the CLI layer for a stage's __main__ (repro's and demo's stay
+    in their own, higher, layer)."""
+    layer = LAYERS.get(_stage(module))
+    if layer is not None and _is_cli(module):
+        return max(layer, CLI_LAYER)
+    return layer
+
+
+def _stage_node(module: str) -> str:
+    """A module's node in the stage graph: its stage, or ``stage (CLI)`` for a stage's __main__."""
+    return _stage(module) + (" (CLI)" if _is_cli(module) else "")
 
 
 GRAPH = _graph()
+IMPORT_GRAPH = _graph(strings=False)
 
 
 def test_every_module_has_a_layer():
@@ -145,10 +182,10 @@ def test_every_module_has_a_layer():
 def test_imports_go_downward_only():
     bad = []
     for importer, edges in GRAPH.items():
-        src = LAYERS.get(_stage(importer))
+        src = _layer(importer)
         for imported, line in edges.items():
-            dst = LAYERS.get(_stage(imported))
-            if src is None or dst is None or dst <= src or _allowed(importer, imported):
+            dst = _layer(imported)
+            if src is None or dst is None or dst <= src:
                 continue
             bad.append(f"{importer}:{line} (layer {src}) imports {imported} (layer {dst})")
     assert not bad, "upward imports:\n  " + "\n  ".join(sorted(bad))
@@ -194,19 +231,49 @@ def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
 
 
 def test_no_import_cycles():
-    cycles = _cycles(GRAPH)
+    cycles = _cycles(IMPORT_GRAPH)
     lines = []
     for comp in cycles:
         members = set(comp)
-        edges = [f"{a} -> {b} (line {GRAPH[a][b]})" for a in comp for b in GRAPH[a] if b in members]
+        edges = [f"{a} -> {b} (line {IMPORT_GRAPH[a][b]})" for a in comp for b in IMPORT_GRAPH[a] if b in members]
         lines.append("; ".join(edges))
     assert not cycles, "import cycles:\n  " + "\n  ".join(lines)
+
+
+def _stage_graph(graph: dict[str, dict[str, int]]) -> dict[str, dict[str, str]]:
+    """stage -> {imported stage: "module:line" of one edge}."""
+    out: dict[str, dict[str, str]] = {}
+    for importer, edges in graph.items():
+        a = _stage_node(importer)
+        out.setdefault(a, {})
+        for imported, line in edges.items():
+            b = _stage_node(imported)
+            if b != a and imported in graph:
+                out[a].setdefault(b, f"{importer}:{line} -> {imported}")
+    return out
+
+
+def test_no_stage_cycles():
+    """No loop between stages (subpackages), lazy imports and registry strings included."""
+    stages = _stage_graph(GRAPH)
+    cycles = _cycles(stages)
+    lines = ["; ".join(f"{a} -> {b} ({stages[a][b]})" for a in comp for b in stages[a] if b in comp)
+             for comp in cycles]
+    assert not cycles, "stage cycles:\n  " + "\n  ".join(lines)
+
+
+def test_registry_strings_are_edges():
+    """A "module:attr" string is an edge: the index stage's builders and the search stage's searchers."""
+    assert "pyserini_splare.index.lucene_impact" in GRAPH["pyserini_splare.index.backends"]
+    assert "pyserini_splare.search.lucene" in GRAPH["pyserini_splare.search.registry"]
+    tree = ast.parse('X = {"a": "pyserini_splare.search.lucene:ImpactSearcher", "b": "not.a:registry"}')
+    assert {t for t, _ in _edges("pyserini_splare.index.x", False, tree)} == {"pyserini_splare.search.lucene"}
 
 
 @pytest.mark.parametrize("src,expected", [
     ("from .._cli import UsageError", {"pyserini_splare._cli"}),
     ("from . import build_index", {"pyserini_splare.index"}),
-    ("from . import lucene", {"pyserini_splare.index.lucene"}),
+    ("from . import lucene_impact", {"pyserini_splare.index.lucene_impact"}),
     ("import pyserini_splare.search.exact", {"pyserini_splare.search.exact"}),
     ("def f():\n    from ..search import open_searcher", {"pyserini_splare.search"}),
 ])
@@ -225,6 +292,15 @@ def test_the_checks_catch_a_violation():
     assert _cycles(g) == []
     g["pyserini_splare.search.y"]["pyserini_splare.encode.x"] = 2
     assert _cycles(g) == [["pyserini_splare.encode.x", "pyserini_splare.search.y"]]
-    assert LAYERS[_stage("pyserini_splare.encode.x")] < LAYERS[_stage("pyserini_splare.search.y")]
-    assert not _allowed("pyserini_splare.encode.x", "pyserini_splare.search.y")
-    assert _allowed("pyserini_splare.encode.__main__", "pyserini_splare.distributed.encode")
+    assert _layer("pyserini_splare.encode.x") < _layer("pyserini_splare.search.y")
+    # the Ray hand-off: a stage's CLI is above distributed, the stage's library below it
+    assert _layer("pyserini_splare.encode.__main__") > _layer("pyserini_splare.distributed.encode") \
+        > _layer("pyserini_splare.encode.pipeline")
+    assert _layer("pyserini_splare.demo.pipeline") > _layer("pyserini_splare.encode.__main__")
+    # a stage loop through a lazy import: encode -> distributed -> encode
+    g = {"pyserini_splare.encode.pipeline": {"pyserini_splare.distributed.encode": 1},
+         "pyserini_splare.distributed.encode": {"pyserini_splare.encode.batching": 2},
+         "pyserini_splare.encode.batching": {}}
+    assert _cycles(_stage_graph(g)) == [["distributed", "encode"]]
+    g["pyserini_splare.encode.__main__"] = g.pop("pyserini_splare.encode.pipeline")
+    assert _cycles(_stage_graph(g)) == []

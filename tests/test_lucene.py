@@ -223,7 +223,7 @@ def termfreq_vs_anserini(tmp_path_factory):
     indexed by both builders with 2 threads, and 100 queries (40 terms)."""
     from pyserini_splare.formats.quant import quantize
     from pyserini_splare.formats.vectors_dir import VectorsWriter
-    from pyserini_splare.index.lucene import build
+    from pyserini_splare.index.lucene_impact import build
 
     synth = _load_synth()
     cfg = synth.SynthConfig(**synth.PRESETS["splare-pooled"], seed=7)
@@ -313,7 +313,7 @@ def test_termfreq_index_is_what_anserini_writes(termfreq_vs_anserini):
 
 def test_termfreq_build_errors_leave_nothing(tmp_path, capsys):
     from pyserini_splare.formats.vectors_dir import VectorsWriter
-    from pyserini_splare.index.lucene import build
+    from pyserini_splare.index.lucene_impact import build
 
     with VectorsWriter(tmp_path / "vec", space=PrefixedSpace("L", 10), quant_scale=1.0, part_size=2) as w:
         for i in range(5):
@@ -336,7 +336,7 @@ def test_termfreq_lines_not_as_the_writer_writes_them_index_the_same(termfreq_vs
 
     import orjson
 
-    from pyserini_splare.index.lucene import build
+    from pyserini_splare.index.lucene_impact import build
     from pyserini_splare.search._base import QuantizedQuery
     from pyserini_splare.search.lucene import ImpactSearcher
 
@@ -360,7 +360,7 @@ def test_termfreq_indexing_thread_error_is_one_line_and_leaves_nothing(tmp_path,
     """An exception in a Java indexing thread (here Lucene refusing a frequency of 0, which the
     validated input never holds) surfaces as one UsageError; the writer rolls back, nothing is left."""
     from pyserini_splare.formats.vectors_dir import VectorsWriter
-    from pyserini_splare.index import lucene
+    from pyserini_splare.index import lucene_impact as lucene
 
     with VectorsWriter(tmp_path / "vec", space=PrefixedSpace("L", 10), quant_scale=1.0) as w:
         for i in range(1000):
@@ -385,7 +385,8 @@ def test_termfreq_long_terms_are_one_term_or_refused(tmp_path):
     import json
 
     from pyserini_splare._java import jclass
-    from pyserini_splare.index.lucene import _fs_directory, build
+    from pyserini_splare._java import fs_directory as _fs_directory
+    from pyserini_splare.index.lucene_impact import build
 
     folder = tmp_path / "foreign"
     folder.mkdir()

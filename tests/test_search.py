@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pyserini_splare.index.__main__ import main as index_main
-from pyserini_splare.index.backends import BACKENDS, option_flag
+from pyserini_splare.backends import BACKENDS, option_flag
 from pyserini_splare.search.__main__ import main as search_main
 from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
 
@@ -103,18 +103,57 @@ def test_python_api_quantizes_plain_mappings_and_trusts_quantized_queries(exact_
         assert s.search(QuantizedQuery({"L2": 100}), k=5) == _expected(dense, {"L2": 100}, 5)
 
 
-def test_registry_names_importable_builders_and_searchers():
-    for b in BACKENDS.values():
-        assert callable(b.load_builder()), b.name
-        cls = b.load_searcher()
-        assert cls.backend == b.name
-        # every search option is a keyword of the searcher's constructor
-        import inspect
+def test_every_backend_has_one_builder_and_one_searcher():
+    """The registry declares; the index stage's BUILDERS and the search stage's SEARCHERS implement every
+    backend, and nothing else."""
+    from pyserini_splare._lazy import load_callable
+    from pyserini_splare.index.backends import BUILDERS
+    from pyserini_splare.search.registry import SEARCHERS
 
-        params = inspect.signature(cls.__init__).parameters
-        for name in b.search_option_names():
-            assert name in params, (b.name, name)
+    assert set(BUILDERS) == set(SEARCHERS) == set(BACKENDS)
+    for b in BACKENDS.values():
+        assert callable(load_callable(BUILDERS[b.name])), b.name
+        assert load_callable(SEARCHERS[b.name]).backend == b.name
         assert b.query_kind in ("sparse", "dense", "text")
+
+
+def test_options_are_checked_against_their_declared_limits():
+    """Every option once: its default filled in, a value out of its limits one line naming them."""
+    from pyserini_splare._cli import UsageError
+    from pyserini_splare.backends import get_backend
+    from pyserini_splare.index.seismic import DEFAULT_BUILD
+
+    seismic = get_backend("seismic")
+    assert seismic.check_search_options({}) == {"query_cut": 20, "heap_factor": 0.9, "n_knn": 0,
+                                                "sorted_summaries": True}
+    assert seismic.check_search_options({"heap_factor": 1}) ["heap_factor"] == 1.0
+    assert DEFAULT_BUILD == {k: v for k, v in seismic.defaults("build").items() if k != "quant_scale"}
+    for kind, opts, message in (
+            ("search", {"heap_factor": 0}, "seismic option heap_factor must be in (0, 1], got 0"),
+            ("search", {"query_cut": True}, "seismic option query_cut must be an integer >= 1, got True"),
+            ("build", {"n_postings": "many"}, 'seismic option n_postings must be an integer >= 1 or "auto"'),
+            ("build", {"max_fraction": float("nan")}, "seismic option max_fraction must be >= 1")):
+        with pytest.raises(UsageError) as e:
+            seismic.check_options(kind, opts)
+        assert str(e.value).startswith(message) and "\n" not in str(e.value)
+    assert seismic.check_build_options({"n_postings": "auto"})["n_postings"] == "auto"
+    with pytest.raises(UsageError, match="lucene option method must be one of termfreq, anserini"):
+        get_backend("lucene").check_build_options({"method": "fast"})
+    with pytest.raises(UsageError, match=r"lucene option ram_buffer_mb must be in \[1, 2047\]"):
+        get_backend("lucene").check_build_options({"ram_buffer_mb": 4096})
+
+
+def test_docs_options_table_is_the_registry():
+    """docs/backends.md's options table is generated from the registry (regenerate it with
+    ``python -c "from pyserini_splare.backends import options_markdown; print(options_markdown())"``)."""
+    from pathlib import Path
+
+    from pyserini_splare.backends import options_markdown
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "backends.md").read_text(encoding="utf-8")
+    begin, end = "<!-- options-table: begin -->\n", "<!-- options-table: end -->"
+    assert begin in text and end in text
+    assert text.split(begin, 1)[1].split(end, 1)[0] == options_markdown()
 
 
 def test_help_lists_every_backend_option():

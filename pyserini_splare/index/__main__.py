@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from .._cli import UsageError, add_verbose_argument, cli_main, run, set_verbose
-from .backends import BACKENDS, add_option_flags, get_backend, options_from_args
+from ..backends import BACKENDS, add_option_flags, get_backend, options_from_args
 
 _W = max(map(len, BACKENDS))
 EPILOG = "backends:\n" + "".join(f"  {b.name:<{_W}}  {b.summary}\n" for b in BACKENDS.values()) + """

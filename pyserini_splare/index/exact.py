@@ -8,7 +8,7 @@ Lucene's impact similarity does, so exact and Lucene rankings are identical (sco
 Files (no pickle anywhere; everything loads with ``allow_pickle=False``)::
 
     postings.npz                scipy.sparse.save_npz of the (features x documents) int32 CSR matrix
-    docids.npy                  np.save of the document ids (fixed-width unicode array)
+    docids.npy                  the document ids in column order (pyserini_splare.formats.docids)
     pyserini_splare_index.json  backend "exact", the vectors metadata (feature space = term -> row map)
 
 The term -> row map is the feature space recorded in the metadata (``space.id(term)``), a
@@ -28,18 +28,21 @@ from ..formats.index_meta import write_index_meta
 from ..formats.vectors_dir import open_collection
 
 POSTINGS_FILE = "postings.npz"
-DOCIDS_FILE = "docids.npy"
 
 
-def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False,
-                      quant_scale: float | None = None) -> dict:
+def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
     """Build an exact index from one or more vectors directories (shards of one collection, read by
     :func:`~pyserini_splare.formats.vectors_dir.open_collection`: integer impacts as ``encode`` wrote
     them), or a JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float
-    weights). ``threads`` is accepted for the common builder signature; the build is one pass."""
+    weights; ``options``: :class:`pyserini_splare.backends.ExactBuild`). ``threads`` is accepted for the
+    common builder signature; the build is one pass."""
     import scipy.sparse as sp
 
-    coll = open_collection(inputs, kind="sparse", quant_scale=quant_scale)
+    from ..backends import get_backend
+    from ..formats.docids import write_docids
+
+    o = get_backend("exact").check_build_options(options)
+    coll = open_collection(inputs, kind="sparse", quant_scale=o["quant_scale"])
     space = coll.space
     t0 = time.time()
     docids: list[str] = []
@@ -76,7 +79,7 @@ def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool =
     inverted.sort_indices()
     with atomic_dir(index, overwrite=overwrite) as tmp:
         sp.save_npz(tmp / POSTINGS_FILE, inverted, compressed=False)
-        np.save(tmp / DOCIDS_FILE, np.asarray(docids, dtype=str), allow_pickle=False)
+        write_docids(tmp, docids)
         meta = write_index_meta(tmp, "exact", vectors=coll.meta.to_json(), source=coll.source(),
                                 build={"seconds": round(time.time() - t0, 2), "documents": n_docs,
                                        "postings": int(inverted.nnz)})

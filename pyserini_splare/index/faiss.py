@@ -34,29 +34,29 @@ from ..formats.vectors_dir import Collection, open_collection
 
 DOCIDS_FILE = "docids.txt"
 FAISS_FILE = "index.faiss"
-INDEX_TYPES = ("flat", "hnsw", "ivf")
 # Vectors per add() call: bounds the extra memory of a build to CHUNK × D × 4 bytes (1 GB at D=4096).
 CHUNK = 65_536
 
 
+# The options each index type uses (the others are refused when given, not silently recorded).
+TYPE_OPTIONS = {"flat": (), "hnsw": ("M", "efConstruction", "efSearch"),
+                "ivf": ("nlist", "nprobe", "pq", "nbits", "train_size", "seed")}
+
+
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
-    allowed = {"type", "M", "efConstruction", "efSearch", "nlist", "nprobe", "pq", "nbits", "train_size", "seed"}
-    unknown = set(options) - allowed
-    if unknown:
-        raise UsageError(f"unknown faiss option(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})")
-    o = {"type": "flat", **options}
-    if o["type"] not in INDEX_TYPES:
-        raise UsageError(f"faiss option type must be one of {', '.join(INDEX_TYPES)}, got {o['type']!r}")
-    defaults = {"hnsw": {"M": 32, "efConstruction": 200, "efSearch": 128},
-                "ivf": {"nlist": 1024, "nprobe": 32, "train_size": 262_144, "seed": 0}}.get(o["type"], {})
-    o = {**defaults, **o}
-    for key in ("M", "efConstruction", "efSearch", "nlist", "nprobe", "pq", "train_size"):
-        if key in o and (not isinstance(o[key], int) or isinstance(o[key], bool) or o[key] <= 0):
-            raise UsageError(f"faiss option {key} must be a positive integer, got {o[key]!r}")
-    if "pq" in o:
-        if o["type"] != "ivf":
-            raise UsageError("faiss option pq applies to type ivf (IVF-PQ)")
-        o.setdefault("nbits", 8)
+    """The build options (:class:`pyserini_splare.backends.FaissBuild`: defaults and limits) of the chosen type."""
+    from ..backends import get_backend
+
+    full = get_backend("faiss").check_build_options(options)
+    kind = full["type"]
+    given = {k for k, v in options.items() if v is not None and k != "type"}
+    other = sorted(given - set(TYPE_OPTIONS[kind]))
+    if other:
+        users = sorted({t for k in other for t, names in TYPE_OPTIONS.items() if k in names})
+        raise UsageError(f"faiss option(s) {', '.join(other)} apply to type {'/'.join(users)}, not {kind}")
+    o = {"type": kind, **{k: full[k] for k in TYPE_OPTIONS[kind] if full[k] is not None}}
+    if "pq" not in o:
+        o.pop("nbits", None)
     return o
 
 

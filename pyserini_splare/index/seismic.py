@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .._cli import UsageError, atomic_dir
+from ..backends import get_backend
 from ..formats.index_meta import write_index_meta
 from ..formats.vectors_dir import open_collection
 
@@ -37,29 +38,9 @@ INDEX_FILE = INDEX_PREFIX + ".index.seismic"
 # u16 component ids: Seismic's default classes hold at most this many distinct components.
 U16_MAX_COMPONENTS = 65_535
 
-# Build defaults, tuned on topic-structured SPLARE-shaped collections (131,072 features, 400 terms
-# per pooled document; docs/backends.md, docs/benchmarks.md). Seismic's own defaults target
-# MS MARCO SPLADE (8.8M docs, 30k terms): n_postings 3500, centroid_fraction 0.1, summary_energy 0.4.
-#   n_postings        average posting-list length kept after pruning (global threshold: the
-#                     index keeps n_postings x #lists postings, the heaviest). 4000 keeps recall
-#                     (R@10 1.0 on real SPLADE-tiny vectors); "auto" (10 % of the mean list length,
-#                     at least 100 -- see auto_n_postings) trades recall for a much smaller index.
-#   max_fraction      a single list keeps at most n_postings x max_fraction postings.
-#   centroid_fraction blocks per list = fraction x list length (k-means with random centroids).
-#   min_cluster_size  smallest block.
-#   summary_energy    a block summary keeps the largest coordinates covering this share of its
-#                     mass (lower: smaller, faster to build, looser bound -> more blocks scored).
-#   doc_cut           terms of a document used when assigning it to a block at build time.
-#   nknn              neighbours per document in the optional kNN graph (0: no graph).
-DEFAULT_BUILD = {
-    "n_postings": 4000,
-    "max_fraction": 1.5,
-    "centroid_fraction": 0.1,
-    "min_cluster_size": 2,
-    "summary_energy": 0.4,
-    "doc_cut": 15,
-    "nknn": 0,
-}
+# The build options' defaults and limits are declared in pyserini_splare.backends.SeismicBuild (with
+# why they are what they are); DEFAULT_BUILD is that declaration's view, without the input option.
+DEFAULT_BUILD = {k: v for k, v in get_backend("seismic").defaults("build").items() if k != "quant_scale"}
 
 # "auto" n_postings: keep about this share of all postings, and never cut lists below this length.
 AUTO_POSTINGS_FRACTION = 0.1
@@ -108,29 +89,6 @@ def seismic_classes(n_features: int):
     if n_features > U16_MAX_COMPONENTS:
         return "LV", seismic.SeismicIndexLV, seismic.SeismicDatasetLV
     return "", seismic.SeismicIndex, seismic.SeismicDataset
-
-
-def _check_options(options: dict) -> dict:
-    unknown = sorted(set(options) - set(DEFAULT_BUILD))
-    if unknown:
-        raise UsageError(f"unknown seismic build option(s) {', '.join(unknown)} (allowed: {', '.join(DEFAULT_BUILD)})")
-    cfg = {**DEFAULT_BUILD, **options}
-    ints = ("n_postings", "min_cluster_size", "doc_cut", "nknn")
-    for key in ints:
-        if key == "n_postings" and cfg[key] == "auto":
-            continue
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < (0 if key == "nknn" else 1):
-            alt = ' or "auto"' if key == "n_postings" else ""
-            raise UsageError(f"seismic option {key} must be a {'non-negative' if key == 'nknn' else 'positive'} "
-                             f"integer{alt}, got {cfg[key]!r}")
-    for key in ("centroid_fraction", "summary_energy"):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-            raise UsageError(f"seismic option {key} must be in (0, 1], got {v!r}")
-    v = cfg["max_fraction"]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 1:
-        raise UsageError(f"seismic option max_fraction must be >= 1, got {v!r}")
-    return cfg
 
 
 def _build_and_save(n_features: int, src: str, prefix: str, threads: int, cfg: dict) -> tuple[int, int]:
@@ -188,12 +146,12 @@ def _in_fresh_process(args: list, workdir: Path) -> tuple[int, int]:
     return int(out[0]), int(out[1])
 
 
-def build_seismic_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False,
-                        quant_scale: float | None = None, **options) -> dict:
+def build_seismic_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
     """Build a Seismic index from one or more vectors directories (shards of one collection) or a
-    JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float weights);
-    ``options`` override :data:`DEFAULT_BUILD`."""
-    cfg = _check_options(options)
+    JsonVectorCollection folder without ``meta.json`` (option ``quant_scale`` quantizes its float weights);
+    ``options``: the seismic backend's build options (:class:`pyserini_splare.backends.SeismicBuild`)."""
+    cfg = get_backend("seismic").check_build_options(options)
+    quant_scale = cfg.pop("quant_scale")
     coll = open_collection(inputs, kind="sparse", quant_scale=quant_scale)
     space = coll.space
     variant, _, _ = seismic_classes(space.size)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from .._cli import UsageError, add_verbose_argument, check_output_file, cli_main, run, set_verbose
-from ..index.backends import add_option_flags, options_from_args
+from ..backends import add_option_flags, options_from_args
 
 EPILOG = """\
 The backend comes from the index's metadata: a Lucene impact, Seismic or exact index is searched with
@@ -88,7 +88,8 @@ def main(argv=None):
         raise UsageError(f"--topk must be >= 0 (0 keeps all), got {args.topk}")
     check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     set_verbose(args.verbose)
-    from ..index import get_backend, read_index_meta
+    from ..backends import get_backend
+    from ..formats.index_meta import read_index_meta
     from .runner import SearchJob, search_run
 
     from .group import index_or_group

@@ -14,7 +14,6 @@ from typing import Any, Mapping
 
 from .._cli import UsageError
 from ..formats.index_meta import read_index_meta
-from ..index.backends import get_backend
 
 Hit = tuple[str, float]
 
@@ -115,14 +114,7 @@ class SparseSearcher(Searcher):
 
 
 def open_searcher(index_dir: str | os.PathLike, **options) -> Searcher:
-    """Open the searcher matching the index's backend (from its metadata) with its search ``options``.
+    """:func:`pyserini_splare.search.registry.open_searcher` (kept here for callers importing it from ``_base``)."""
+    from .registry import open_searcher as open_
 
-    An option the backend does not have is a UsageError (see :mod:`pyserini_splare.index.backends`).
-    """
-    meta = read_index_meta(index_dir)
-    try:
-        backend = get_backend(meta["backend"])
-    except UsageError:
-        raise UsageError(f"{index_dir}: unknown backend {meta['backend']!r} in index metadata") from None
-    kwargs = backend.check_search_options(options)
-    return backend.load_searcher()(index_dir, meta=meta, **kwargs)
+    return open_(index_dir, **options)

@@ -45,23 +45,23 @@ class ExactSearcher(SparseSearcher):
 
     backend = "exact"
 
-    def __init__(self, index_dir, meta=None, batch_size: int = 64):
+    def __init__(self, index_dir, meta=None, **options):
+        """``options``: :class:`pyserini_splare.backends.ExactSearch` (defaults and limits declared there)."""
+        from ..backends import get_backend
+
+        batch_size = get_backend(self.backend).check_search_options(options)["batch_size"]
         super().__init__(index_dir, meta)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         import scipy.sparse as sp
 
-        from ..index.exact import DOCIDS_FILE, POSTINGS_FILE
+        from ..formats.docids import read_docids
+        from ..index.exact import POSTINGS_FILE
 
         d = Path(index_dir)
         try:
             self.postings = sp.load_npz(d / POSTINGS_FILE).tocsr()
         except Exception as e:  # zip/npy errors of every kind on a truncated or corrupt file
             raise _load_error(d / POSTINGS_FILE, e) from None
-        try:
-            self.docids = np.load(d / DOCIDS_FILE, allow_pickle=False)
-        except Exception as e:
-            raise _load_error(d / DOCIDS_FILE, e) from None
+        self.docids = read_docids(d)
         # int64 once here: scipy would otherwise upcast the whole int32 matrix to the query's int64
         # on every product (a copy of all postings per call), and int32 sums could overflow.
         self.postings.data = self.postings.data.astype(np.int64)

@@ -22,7 +22,12 @@ class FaissSearcher(Searcher):
 
     backend = "faiss"
 
-    def __init__(self, index_dir, meta=None, efSearch: int | None = None, nprobe: int | None = None):
+    def __init__(self, index_dir, meta=None, **options):
+        """``options``: :class:`pyserini_splare.backends.FaissSearch` (limits declared there)."""
+        from ..backends import get_backend
+
+        o = get_backend(self.backend).check_search_options(options)
+        efSearch, nprobe = o["efSearch"], o["nprobe"]
         super().__init__(index_dir, meta)
         import faiss
 
@@ -41,9 +46,6 @@ class FaissSearcher(Searcher):
         self.docids = (d / DOCIDS_FILE).read_text(encoding="utf-8").splitlines()
         if len(self.docids) != self._index.ntotal:
             raise UsageError(f"{index_dir}: {len(self.docids)} docids for {self._index.ntotal} vectors")
-        for name, value in (("efSearch", efSearch), ("nprobe", nprobe)):
-            if value is not None and (not isinstance(value, int) or value <= 0):
-                raise UsageError(f"faiss searcher option {name} must be a positive integer, got {value!r}")
         if efSearch is not None:
             if not hasattr(self._index, "hnsw"):
                 raise UsageError("efSearch applies to HNSW indexes only")

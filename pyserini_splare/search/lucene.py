@@ -1,18 +1,26 @@
-"""Lucene searchers (Anserini through pyjnius, in-process): impact (learned sparse) and BM25."""
+"""Lucene searchers (Anserini through pyjnius, in-process): impact (learned sparse) and BM25.
+
+Both run each query as one JNI call of a ``MethodHandle`` composed in Java (query -> search ->
+``Arrays.toString(scoreDocs)``), and neither imports Pyserini's Python package: its
+``pyserini.search.lucene`` imports torch, transformers and an OpenAI client (7 s and ~600 MB here),
+none of which a Lucene search needs.
+"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .._cli import UsageError
-from ._base import Hit, Searcher, SparseSearcher, sort_hits, check_k_threads
+from ._base import Hit, Searcher, SparseSearcher, check_k_threads
+
+_SEARCH_FAILED = "Anserini search failed"
 
 
 def _java_error(e: Exception) -> UsageError:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return UsageError(f"Anserini search failed: {msg}")
+    from .._java import java_error
+
+    return java_error(_SEARCH_FAILED, e)
 
 
 # Lucene's classic query syntax: these characters are escaped with a backslash inside a term, and
@@ -79,11 +87,10 @@ class ImpactSearcher(SparseSearcher):
 
     def __init__(self, index_dir, meta=None):
         super().__init__(index_dir, meta)
-        from .._java import jclass
+        from .._java import fs_directory, jclass
 
         try:
-            d = jclass("org.apache.lucene.store.FSDirectory").open(jclass("java.io.File")(str(index_dir)).toPath())
-            self._reader = jclass("org.apache.lucene.index.DirectoryReader").open(d)
+            self._reader = jclass("org.apache.lucene.index.DirectoryReader").open(fs_directory(index_dir))
             IndexSearcher = jclass("org.apache.lucene.search.IndexSearcher")
             # IndexSearcher(IndexReader) vs (IndexReaderContext): pyjnius needs the signature.
             self._searcher = IndexSearcher(self._reader, signature="(Lorg/apache/lucene/index/IndexReader;)V")
@@ -93,9 +100,6 @@ class ImpactSearcher(SparseSearcher):
         # Unpooled learned-sparse queries can have thousands of terms (Lucene's default limit: 1024).
         if IndexSearcher.getMaxClauseCount() < 1 << 16:
             IndexSearcher.setMaxClauseCount(1 << 16)
-        SortField = jclass("org.apache.lucene.search.SortField")
-        self._sort = jclass("org.apache.lucene.search.Sort")(
-            SortField.FIELD_SCORE, SortField("id", jclass("org.apache.lucene.search.SortField$Type").STRING_VAL))
         self._search_fn = self._compose_search(jclass)
         self._jclass = jclass
         self.num_docs = int(self._reader.numDocs())
@@ -104,21 +108,9 @@ class ImpactSearcher(SparseSearcher):
     def _load_docid_table(self):
         """The builder's table of ids in Lucene docid order, or None (an index built before it existed:
         then every search uses the id-sorted collector)."""
-        import numpy as np
+        from ..formats.docids import read_docids
 
-        from ..index.lucene import DOCID_TABLE
-
-        path = Path(self.index_dir) / DOCID_TABLE
-        if not path.is_file():
-            return None
-        try:
-            ids = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise UsageError(f"{path}: unreadable docid table ({e})") from None
-        if ids.ndim != 1 or len(ids) != int(self._reader.maxDoc()):
-            raise UsageError(f"{path}: {len(ids)} ids for an index of {int(self._reader.maxDoc())} documents "
-                             "(the index was changed after it was built)")
-        return ids
+        return read_docids(self.index_dir, int(self._reader.maxDoc()), required=False)
 
     def _compose_search(self, jclass):
         """One ``MethodHandle`` ``(String query, String n, String sortById) -> String`` doing the whole
@@ -130,30 +122,16 @@ class ImpactSearcher(SparseSearcher):
         the *class*, shared by all threads, so two threads calling the same method on two different
         objects (two query parsers, two result lists) can each use the other's object. Worker threads
         therefore call only this one shared handle and static methods."""
-        Class, MT = jclass("java.lang.Class"), jclass("java.lang.invoke.MethodType")
-        MH = jclass("java.lang.invoke.MethodHandles")
-        lookup = MH.publicLookup()
-        c = Class.forName
+        from .._java import method_handles
+
+        MH, MT, c, lookup = method_handles()
         String, Query, TopDocs = c("java.lang.String"), c("org.apache.lucene.search.Query"), c("org.apache.lucene.search.TopDocs")
-        Searcher, Sort, Analyzer = (c("org.apache.lucene.search.IndexSearcher"), c("org.apache.lucene.search.Sort"),
-                                    c("org.apache.lucene.analysis.Analyzer"))
+        Searcher, Analyzer = c("org.apache.lucene.search.IndexSearcher"), c("org.apache.lucene.analysis.Analyzer")
         QP = c("org.apache.lucene.queryparser.classic.QueryParser")
         INT, BOOL = jclass("java.lang.Integer").TYPE, jclass("java.lang.Boolean").TYPE
-        hits_t = c("[Lorg.apache.lucene.search.ScoreDoc;")
-        # TopDocs -> String: pyjnius would turn a returned ScoreDoc[] into a list of proxies, one JNI
-        # round trip per hit.
-        to_string = MH.filterReturnValue(
-            lookup.findGetter(TopDocs, "scoreDocs", hits_t),
-            lookup.findStatic(c("java.util.Arrays"), "toString", MT.methodType(String, c("[Ljava.lang.Object;")))
-            .asType(MT.methodType(String, hits_t)))
+        to_string = _hits_as_text(MH, MT, c, lookup)
         by_score = lookup.findVirtual(Searcher, "search", MT.methodType(TopDocs, Query, INT)).bindTo(self._searcher)
-        by_id = lookup.findVirtual(Searcher, "search", MT.methodType(c("org.apache.lucene.search.TopFieldDocs"), Query,
-                                                                      INT, Sort, BOOL)).bindTo(self._searcher)
-        # Arguments cross as strings: pyjnius passes a Python bool or int in an Object[] badly.
-        true = MH.insertArguments(lookup.findStatic(c("java.lang.Boolean"), "parseBoolean", MT.methodType(BOOL, String)),
-                                  0, "true")
-        by_id = MH.collectArguments(MH.insertArguments(by_id, 2, self._sort), 2, true)
-        by_id = by_id.asType(MT.methodType(TopDocs, Query, INT))
+        by_id = _by_id_search(jclass, MH, MT, c, lookup, self._searcher)
         fast = MH.dropArguments(MH.filterReturnValue(by_score, to_string), 2, String)
         exact_ties = MH.dropArguments(MH.filterReturnValue(by_id, to_string), 2, String)
         # the third argument empty: Lucene's top n by score; else the id-sorted collector
@@ -196,52 +174,7 @@ class ImpactSearcher(SparseSearcher):
     def _raw_batch(self, queries: Mapping[str, Mapping[str, int]], k: int, threads: int) -> dict[str, list[Hit]]:
         if self._searcher is None:
             raise UsageError("search on a closed searcher")
-        if threads == 1 or len(queries) == 1:
-            return {qid: self._search_one(q, k) for qid, q in queries.items()}
-        return self._threaded(queries, k, min(threads, len(queries)))
-
-    def _threaded(self, queries, k: int, threads: int) -> dict[str, list[Hit]]:
-        import threading
-
-        items = list(queries.items())
-        out: dict[str, list[Hit]] = {}
-        errors: list[BaseException] = []
-        stop = threading.Event()
-        next_i = iter(range(len(items)))
-        lock = threading.Lock()
-
-        def work():
-            from jnius import detach
-
-            try:
-                while not stop.is_set():
-                    with lock:
-                        i = next(next_i, None)
-                    if i is None:
-                        return
-                    qid, q = items[i]
-                    out[qid] = self._search_one(q, k)
-            except BaseException as e:  # reported by the calling thread
-                errors.append(e)
-                stop.set()
-            finally:
-                detach()  # a thread that attached to the JVM must detach before it ends
-
-        workers = [threading.Thread(target=work, daemon=True, name=f"lucene-search-{i}") for i in range(threads)]
-        for w in workers:
-            w.start()
-        try:
-            for w in workers:
-                while w.is_alive():
-                    w.join(0.05)  # short waits: the main thread stays responsive to signals
-        except BaseException:
-            stop.set()
-            for w in workers:
-                w.join(2.0)
-            raise
-        if errors:
-            raise errors[0]
-        return {qid: out[qid] for qid, _ in items}
+        return search_threaded(queries, lambda q: self._search_one(q, k), threads)
 
     def batch_search(self, queries: Mapping[str, Mapping[str, float]], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
         check_k_threads(k, threads)
@@ -256,48 +189,209 @@ class ImpactSearcher(SparseSearcher):
 
 
 class Bm25Searcher(Searcher):
-    """BM25 with Anserini's defaults (k1=0.9, b=0.4) through Pyserini's ``LuceneSearcher``."""
+    """BM25 (Anserini's defaults k1=0.9, b=0.4) as Anserini's ``SimpleSearcher`` ranks it, without its per-hit cost.
+
+    ``SimpleSearcher`` builds the query (``BagOfWordsQueryGenerator`` over the index language's
+    analyzer), searches under ``BM25Similarity(k1, b)`` with the collector sorted by (score, ``id``),
+    then loads every hit's stored document (raw text included: at 1,000 hits per query most of the
+    search time) and rounds tied scores apart (``ScoreTiesAdjusterReranker``). Here the same analyzer
+    (English: ``DefaultEnglishAnalyzer``, SimpleSearcher's default; another language: taken from a
+    ``SimpleSearcher`` told the language), similarity, query generator and collector run in one composed
+    Java call per query that returns the hits as text with their ids; :func:`adjust_ties` then applies
+    Anserini's tie rule, so the run is Anserini's, score for score (tested against ``SimpleSearcher``).
+    """
 
     backend = "bm25"
 
-    def __init__(self, index_dir, meta=None, k1: float = 0.9, b: float = 0.4):
+    def __init__(self, index_dir, meta=None, **options):
+        """``options``: :class:`pyserini_splare.backends.Bm25Search` (k1, b)."""
+        from ..backends import get_backend
+
+        o = get_backend(self.backend).check_search_options(options)
         super().__init__(index_dir, meta)
-        from .._java import start_jvm
+        from .._java import fs_directory, jclass
 
-        start_jvm()
-        from pyserini.search.lucene import LuceneSearcher
-
+        self._reader = None
+        lang = self.meta.get("language") or "en"
         try:
-            self._searcher = LuceneSearcher(str(index_dir))
+            if lang == "en":
+                # SimpleSearcher's own defaults, built without loading it: SimpleSearcher logs through
+                # log4j, whose set-up costs ~1 s of a CACM search's start (docs/benchmarks.md).
+                analyzer = jclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
+            else:  # the language's analyzer as Anserini chooses it
+                anserini = jclass("io.anserini.search.SimpleSearcher")(str(index_dir))
+                anserini.set_language(lang)
+                analyzer = anserini.get_analyzer()
+                anserini.close()
+            similarity = jclass("org.apache.lucene.search.similarities.BM25Similarity")(float(o["k1"]), float(o["b"]))
+            self._reader = jclass("org.apache.lucene.index.DirectoryReader").open(fs_directory(index_dir))
+            IndexSearcher = jclass("org.apache.lucene.search.IndexSearcher")
+            searcher = IndexSearcher(self._reader, signature="(Lorg/apache/lucene/index/IndexReader;)V")
         except Exception as e:
             raise _java_error(e) from None
-        lang = self.meta.get("language") or "en"
-        if lang != "en":
-            self._searcher.set_language(lang)
-        self._searcher.set_bm25(k1, b)
-        self.num_docs = int(self._searcher.num_docs)
+        searcher.setSimilarity(similarity)
+        self._search_fn = _compose_bm25(jclass, searcher, analyzer)
+        self._List = jclass("java.util.List")
+        self.num_docs = int(self._reader.numDocs())
+
+    def _search_one(self, text: str, k: int) -> list[Hit]:
+        try:
+            out = self._search_fn.invokeWithArguments(self._List.of(text, str(k)),
+                                                      signature="(Ljava/util/List;)Ljava/lang/Object;")
+        except Exception as e:
+            if type(e).__name__ == "JavaException":  # e.g. more distinct terms than Lucene's clause limit
+                raise UsageError(f"query ({len(text):,} characters) cannot be searched: {_java_error(e)}") from None
+            raise
+        hits = _HIT.findall(out)[:k]
+        ids = [bytes.fromhex(h).decode("utf-8") for _, h in hits]
+        return list(zip(ids, adjust_ties([sc for sc, _ in hits])))
 
     def batch_search(self, queries: Mapping[str, Any], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
         check_k_threads(k, threads)
         for qid, q in queries.items():
             if not isinstance(q, str):
                 raise UsageError(f"query {qid!r}: a BM25 index is searched with text, got {type(q).__name__}")
-        qids = list(queries)
-        try:
-            res = self._searcher.batch_search([queries[q] for q in qids], qids, k=k, threads=threads)
-        except Exception as e:
-            # Anserini's batch reports only "queryCount = n is not equal to completedTaskCount = m":
-            # search the batch's queries one at a time to name the one that fails, and why.
-            for qid in qids:
-                try:
-                    self._searcher.search(queries[qid], k=1)
-                except Exception as e1:  # e.g. more distinct terms than Lucene's clause limit
-                    raise UsageError(f"query {qid!r} ({len(queries[qid]):,} characters) cannot be searched: "
-                                     f"{str(_java_error(e1))}") from None
-            raise _java_error(e) from None
-        return {qid: sort_hits(((h.docid, h.score) for h in res.get(qid, [])), k) for qid in qids}
+        if self._reader is None:
+            raise UsageError("search on a closed searcher")
+
+        def one(item):
+            qid, text = item
+            try:
+                return self._search_one(text, k)
+            except UsageError as e:
+                raise UsageError(f"query {qid!r} {str(e).removeprefix('query ')}") from None
+
+        return search_threaded({qid: (qid, q) for qid, q in queries.items()}, one, threads)
 
     def close(self):
-        if getattr(self, "_searcher", None) is not None:
-            self._searcher.close()
-            self._searcher = None
+        if getattr(self, "_reader", None) is not None:
+            self._reader.close()
+            self._reader = None
+
+
+def adjust_ties(scores: list[str]) -> list[float]:
+    """Anserini's ``ScoreTiesAdjusterReranker`` on hits sorted by (score desc, id asc): each float32 score
+    rounded to 1e-4, and the i-th of a run of ties lowered by i x 1e-6, so that any tool sorting by
+    score alone keeps Anserini's order. The rounding is done in double precision and stored as float32,
+    which is what Anserini 1.7's reranker gives (checked on all 58,571 hits of CACM's 64 topics; a
+    float32 product rounds 4.60875 up, Anserini down)."""
+    import numpy as np
+
+    out: list[float] = []
+    e6, gap = np.float32(1e-6), np.float32(1e-4)
+    prev = np.float32(0)
+    dup = 0
+    for i, text in enumerate(scores):
+        s = np.float32(np.floor(np.float64(np.float32(text)) * 1e4 + 0.5) / 1e4)
+        if i == 0 or prev - s > gap:
+            dup = 0
+        else:
+            dup += 1
+            s = np.float32(s - e6 * np.float32(dup))
+        prev = s
+        out.append(float(s))
+    return out
+
+
+def _hits_as_text(MH, MT, c, lookup):
+    """A handle ``TopDocs -> String``: ``Arrays.toString(topDocs.scoreDocs)`` (pyjnius would turn a returned
+    ``ScoreDoc[]`` into a list of proxies, one JNI round trip per hit)."""
+    hits_t = c("[Lorg.apache.lucene.search.ScoreDoc;")
+    return MH.filterReturnValue(
+        lookup.findGetter(c("org.apache.lucene.search.TopDocs"), "scoreDocs", hits_t),
+        lookup.findStatic(c("java.util.Arrays"), "toString", MT.methodType(c("java.lang.String"),
+                                                                           c("[Ljava.lang.Object;")))
+        .asType(MT.methodType(c("java.lang.String"), hits_t)))
+
+
+def _by_id_search(jclass, MH, MT, c, lookup, searcher):
+    """A handle ``(Query, int) -> TopDocs``: ``searcher``'s top n sorted by (score desc, ``id`` asc), Anserini's
+    collector."""
+    Query, TopDocs = c("org.apache.lucene.search.Query"), c("org.apache.lucene.search.TopDocs")
+    INT, BOOL = jclass("java.lang.Integer").TYPE, jclass("java.lang.Boolean").TYPE
+    SortField = jclass("org.apache.lucene.search.SortField")
+    sort = jclass("org.apache.lucene.search.Sort")(
+        SortField.FIELD_SCORE, SortField("id", jclass("org.apache.lucene.search.SortField$Type").STRING_VAL))
+    by_id = lookup.findVirtual(c("org.apache.lucene.search.IndexSearcher"), "search",
+                               MT.methodType(c("org.apache.lucene.search.TopFieldDocs"), Query, INT,
+                                             c("org.apache.lucene.search.Sort"), BOOL)).bindTo(searcher)
+    # Arguments cross as strings: pyjnius passes a Python bool or int in an Object[] badly.
+    true = MH.insertArguments(lookup.findStatic(c("java.lang.Boolean"), "parseBoolean",
+                                                MT.methodType(BOOL, c("java.lang.String"))), 0, "true")
+    by_id = MH.collectArguments(MH.insertArguments(by_id, 2, sort), 2, true)
+    return by_id.asType(MT.methodType(TopDocs, Query, INT))
+
+
+def _compose_bm25(jclass, searcher, analyzer):
+    """One handle ``(String text, String n) -> String``: Anserini's ``BagOfWordsQueryGenerator`` builds the
+    query on field ``contents`` with ``analyzer``, the id-sorted collector searches, the hits come back
+    as text (see :meth:`ImpactSearcher._compose_search` for why one shared handle)."""
+    from .._java import method_handles
+
+    MH, MT, c, lookup = method_handles()
+    String, Query = c("java.lang.String"), c("org.apache.lucene.search.Query")
+    Generator = c("io.anserini.search.query.BagOfWordsQueryGenerator")
+    build = lookup.findVirtual(Generator, "buildQuery", MT.methodType(Query, String, c("org.apache.lucene.analysis.Analyzer"),
+                                                                      String))
+    build = MH.insertArguments(build.bindTo(jclass("io.anserini.search.query.BagOfWordsQueryGenerator")()), 0,
+                               "contents")
+    build = MH.insertArguments(build, 0, analyzer)  # (String text) -> Query
+    parse_int = lookup.findStatic(c("java.lang.Integer"), "parseInt",
+                                  MT.methodType(jclass("java.lang.Integer").TYPE, String))
+    search = MH.filterReturnValue(_by_id_search(jclass, MH, MT, c, lookup, searcher), _hits_as_text(MH, MT, c, lookup))
+    return MH.filterArguments(search, 0, build, parse_int)
+
+
+def search_threaded(queries: Mapping[str, Any], search_one: Callable[[Any], list[Hit]], threads: int) -> dict[str, list[Hit]]:
+    """``{qid: search_one(query)}``, the queries spread over ``threads`` threads.
+
+    With one thread the queries run one by one in the calling thread (each is one short JNI call, so
+    Ctrl-C is seen between two); with several, worker threads search (pyjnius releases the GIL during
+    Java calls) while the calling thread waits in 50 ms joins, and on Ctrl-C tells the workers to stop
+    after their current query. ``search_one`` must call only a shared composed handle and static
+    methods (see :meth:`ImpactSearcher._compose_search` for why)."""
+    import threading
+
+    if threads == 1 or len(queries) <= 1:
+        return {qid: search_one(q) for qid, q in queries.items()}
+    threads = min(threads, len(queries))
+
+    items = list(queries.items())
+    out: dict[str, list[Hit]] = {}
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    next_i = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def work():
+        from jnius import detach
+
+        try:
+            while not stop.is_set():
+                with lock:
+                    i = next(next_i, None)
+                if i is None:
+                    return
+                qid, q = items[i]
+                out[qid] = search_one(q)
+        except BaseException as e:  # reported by the calling thread
+            errors.append(e)
+            stop.set()
+        finally:
+            detach()  # a thread that attached to the JVM must detach before it ends
+
+    workers = [threading.Thread(target=work, daemon=True, name=f"lucene-search-{i}") for i in range(threads)]
+    for w in workers:
+        w.start()
+    try:
+        for w in workers:
+            while w.is_alive():
+                w.join(0.05)  # short waits: the main thread stays responsive to signals
+    except BaseException:
+        stop.set()
+        for w in workers:
+            w.join(2.0)
+        raise
+    if errors:
+        raise errors[0]
+    return {qid: out[qid] for qid, _ in items}

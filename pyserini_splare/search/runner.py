@@ -1,7 +1,7 @@
 """Search every topic of a run: open the index's searcher, build its queries, search in batches, write the run.
 
 What ``python -m pyserini_splare.search`` does once its arguments are parsed; the kind of query
-(text, dense, sparse) comes from the index's backend in :mod:`pyserini_splare.index.backends`.
+(text, dense, sparse) comes from the index's backend in :mod:`pyserini_splare.backends`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from .._cli import UsageError, progress
 from ..formats.index_meta import read_index_meta
-from ..index.backends import get_backend
+from ..backends import get_backend
 
 
 @dataclass
@@ -75,7 +75,7 @@ def _queries(job: SearchJob, backend, meta) -> dict[str, Any]:
 def search_run(job: SearchJob) -> int:
     """Search ``job.index`` with every query and write ``job.output``; returns the number of lines written."""
     from ..formats.runs import write_run
-    from ._base import open_searcher
+    from .registry import open_searcher
 
     meta = read_index_meta(job.index)
     backend = get_backend(meta["backend"])

@@ -25,26 +25,18 @@ import numpy as np
 from .._cli import UsageError
 from ._base import Hit, SparseSearcher, sort_hits, check_k_threads
 
-# Search defaults, tuned on topic-structured SPLARE-shaped collections (docs/benchmarks.md):
-# recall@10 vs exact >= 0.98 with 40-term pooled queries.
-DEFAULT_QUERY_CUT = 20
-DEFAULT_HEAP_FACTOR = 0.9
-
 
 class SeismicSearcher(SparseSearcher):
     backend = "seismic"
 
-    def __init__(self, index_dir, meta=None, query_cut: int = DEFAULT_QUERY_CUT,
-                 heap_factor: float = DEFAULT_HEAP_FACTOR, n_knn: int = 0, sorted_summaries: bool = True):
+    def __init__(self, index_dir, meta=None, **options):
+        """``options``: :class:`pyserini_splare.backends.SeismicSearch` (defaults and limits declared there)."""
+        from ..backends import get_backend
+
+        o = get_backend(self.backend).check_search_options(options)
         super().__init__(index_dir, meta)
-        if isinstance(query_cut, bool) or not isinstance(query_cut, int) or query_cut < 1:
-            raise ValueError(f"query_cut must be a positive integer, got {query_cut!r}")
-        if isinstance(heap_factor, bool) or not isinstance(heap_factor, (int, float)) or not 0 < heap_factor <= 1:
-            raise ValueError(f"heap_factor must be in (0, 1], got {heap_factor!r}")
-        if isinstance(n_knn, bool) or not isinstance(n_knn, int) or n_knn < 0:
-            raise ValueError(f"n_knn must be a non-negative integer, got {n_knn!r}")
-        self.query_cut, self.heap_factor, self.n_knn = query_cut, float(heap_factor), n_knn
-        self.sorted_summaries = bool(sorted_summaries)
+        self.query_cut, self.heap_factor, self.n_knn = o["query_cut"], o["heap_factor"], o["n_knn"]
+        self.sorted_summaries = o["sorted_summaries"]
         import seismic
 
         from ..index.seismic import INDEX_FILE, quiet_stdout, seismic_classes

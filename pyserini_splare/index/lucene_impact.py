@@ -1,4 +1,4 @@
-"""Lucene indexes, built in-process through pyjnius (no server).
+"""Lucene impact indexes of vectors directories, built in-process through pyjnius (no server).
 
 Impact indexes (learned sparse vectors): each document's integer weight ``w`` of term ``t`` becomes
 the frequency of ``t`` in field ``contents``, and Anserini's ``ImpactSimilarity`` scores a document
@@ -23,8 +23,7 @@ break score ties by it); ``contents`` -- tokenized, not stored, ``IndexOptions.D
 kept (computed by ``ImpactSimilarity`` from the field length, which Lucene counts as the sum of the
 frequencies either way). Nothing else is stored.
 
-BM25 indexes of raw text go through Anserini's ``IndexCollection`` (any collection class), with
-positions, document vectors and raw text stored, as Anserini's regressions index them.
+The BM25 builder of raw text is :mod:`.bm25`; the JVM and Java plumbing is :mod:`pyserini_splare._java`.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from pathlib import Path
 
 from .._cli import UsageError, atomic_dir
 
-IMPACT_METHODS = ("termfreq", "anserini")
 # The term/frequency delimiter: a control character, which no term of a vectors directory can hold
 # (formats.spaces.safe_term: printable, no whitespace), unlike "|" (a BERT vocabulary token).
 TF_DELIMITER = "\x01"
@@ -50,35 +48,9 @@ MAX_TERM_CHARS = 255
 _FIELD_SIG = "(Ljava/lang/String;Ljava/lang/CharSequence;Lorg/apache/lucene/index/IndexableFieldType;)V"
 
 
-def _index_collection(args: list[str]) -> None:
-    from .._java import anserini_log_args, jclass
-
-    try:
-        jclass("io.anserini.index.IndexCollection").main(args + anserini_log_args())
-    except Exception as e:  # jnius.JavaException: keep the Java message, drop the Java trace
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"Anserini IndexCollection failed: {msg}") from None
-
-
-def _java_error(what: str, e: Exception) -> UsageError:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    msg = msg.removeprefix("JVM exception occurred: ")
-    # an indexing thread's exception arrives wrapped by Future.get()
-    msg = msg.removeprefix("java.util.concurrent.ExecutionException: ")
-    return UsageError(f"{what}: {msg}")
-
-
-def _fs_directory(path):
-    from .._java import jclass
-
-    # Paths.get(str) needs its varargs through pyjnius; File.toPath() does not.
-    return jclass("org.apache.lucene.store.FSDirectory").open(jclass("java.io.File")(str(path)).toPath())
-
-
 def _impact_writer(path, ram_buffer_mb: float):
     """An ``IndexWriter`` creating an impact index at ``path`` with the term-frequency analyzer."""
-    from .._java import jclass
-
+    from .._java import fs_directory, jclass
     from ..formats.quant import MAX_IMPACT
 
     params = jclass("java.util.HashMap")()
@@ -95,7 +67,7 @@ def _impact_writer(path, ram_buffer_mb: float):
     cfg.setRAMBufferSizeMB(float(ram_buffer_mb))
     # A flushed segment written as a compound file is written twice (its files, then the bundle).
     cfg.setUseCompoundFile(False)
-    return jclass("org.apache.lucene.index.IndexWriter")(_fs_directory(path), cfg)
+    return jclass("org.apache.lucene.index.IndexWriter")(fs_directory(path), cfg)
 
 
 class _Feeder:
@@ -115,21 +87,16 @@ class _Feeder:
     reused once ``addDocument`` returns), so at most ``len(slots)`` blocks are in memory."""
 
     def __init__(self, writer, threads: int, block: int):
-        from .._java import jclass
+        from .._java import as_interface, jclass, method_handles
 
-        c = jclass("java.lang.Class").forName
-        MH, MT = jclass("java.lang.invoke.MethodHandles"), jclass("java.lang.invoke.MethodType")
-        lookup = MH.publicLookup()
+        MH, MT, c, lookup = method_handles()
         self._List = jclass("java.util.ArrayList")
-        Runnable, Handle = c("java.lang.Runnable"), c("java.lang.invoke.MethodHandle")
+        Runnable = c("java.lang.Runnable")
         self.pool = jclass("java.util.concurrent.Executors").newFixedThreadPool(threads)
         # (Iterable) -> long: this writer's addDocuments
         self._add = lookup.findVirtual(c("org.apache.lucene.index.IndexWriter"), "addDocuments",
                                        MT.methodType(jclass("java.lang.Long").TYPE, c("java.lang.Iterable"))).bindTo(writer)
-        as_runnable = MH.insertArguments(
-            lookup.findStatic(c("java.lang.invoke.MethodHandleProxies"), "asInterfaceInstance",
-                              MT.methodType(c("java.lang.Object"), c("java.lang.Class"), Handle)),
-            0, Runnable).asType(MT.methodType(Runnable, Handle))
+        as_runnable = as_interface(MH, MT, c, lookup, "java.lang.Runnable")
         submit = lookup.findVirtual(c("java.util.concurrent.ExecutorService"), "submit",
                                     MT.methodType(c("java.util.concurrent.Future"), Runnable)).bindTo(self.pool)
         self._submit = MH.filterArguments(submit, 0, as_runnable)  # (MethodHandle) -> Future
@@ -274,7 +241,7 @@ def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: boo
                     block: int = BLOCK_DOCS) -> dict:
     """One ``IndexWriter``, ``threads`` Java indexing threads fed by this (Python) thread."""
     from .._cli import progress
-    from .._java import jclass
+    from .._java import is_java_error, java_error, jclass
     from ..formats.idhash import IdHashSet
 
     if ram_buffer_mb is None:
@@ -289,7 +256,7 @@ def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: boo
         writer = _impact_writer(tmp, ram_buffer_mb)
         feeder = _Feeder(writer, threads, block)
     except Exception as e:
-        raise _java_error("cannot open a Lucene index writer", e) from None
+        raise java_error("cannot open a Lucene index writer", e) from None
     ok = False
     try:
         it = progress(_lucene_texts(coll, validate), desc="indexing (lucene)", unit="doc")
@@ -305,8 +272,8 @@ def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: boo
         writer.commit()
         ok = True
     except Exception as e:
-        if type(e).__name__ == "JavaException":
-            raise _java_error("Lucene indexing failed", e) from None
+        if is_java_error(e):
+            raise java_error("Lucene indexing failed", e) from None
         raise
     finally:
         feeder.close()
@@ -332,8 +299,10 @@ def _build_anserini(coll, tmp: Path, threads: int, optimize: bool, validate: boo
     src.mkdir()
     for i, p in enumerate(coll.parts):
         os.symlink(Path(p).resolve(), src / f"{i:05d}-{Path(p).name}")
+    from .._java import run_anserini_tool
+
     try:
-        _index_collection([
+        run_anserini_tool("io.anserini.index.IndexCollection", [
             "-collection", "JsonVectorCollection", "-input", str(src), "-index", str(tmp),
             "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads),
             "-impact", "-pretokenized", *(["-optimize"] if optimize else []),
@@ -345,95 +314,74 @@ def _build_anserini(coll, tmp: Path, threads: int, optimize: bool, validate: boo
     return {"documents": n_docs, "postings": n_post}
 
 
-def build(inputs, index, *, threads: int = 1, overwrite: bool = False, method: str | None = None,
-          optimize: bool | None = None, validate: bool | None = None, ram_buffer_mb: float | None = None,
-          quant_scale: float | None = None, **_ignored) -> dict:
+def build(inputs, index, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
     """Build a Lucene impact index from one or more vectors directories (shards of one collection).
 
-    ``method``: "termfreq" (default; cost independent of the quantization scale) or "anserini"
-    (Anserini's IndexCollection, the reference). ``optimize``: merge into one segment. ``validate``
-    (default true): check every term against the feature space while indexing (termfreq) or in a
-    pass before (anserini); lines, ids, integer weights and duplicate ids are always checked.
-    ``threads``: Java indexing threads (termfreq; one process) or Anserini's threads, which take one
-    part file each. ``ram_buffer_mb``: the writer's indexing buffer, shared by its threads (default
-    256 per thread, at most half the JVM heap and 2047). ``quant_scale``: quantize
-    a foreign folder's float weights (see :func:`pyserini_splare.formats.vectors_dir.open_collection`).
+    ``options``: the lucene backend's build options (declared, with defaults and limits, in
+    :class:`pyserini_splare.backends.LuceneImpactBuild`): ``method`` "termfreq" or "anserini"
+    (Anserini's IndexCollection, the reference); ``optimize`` merges into one segment; ``validate``
+    checks every term against the feature space while indexing (termfreq) or in a pass before
+    (anserini) -- lines, ids, integer weights and duplicate ids are always checked; ``ram_buffer_mb``
+    the writer's indexing buffer, shared by its threads; ``quant_scale`` quantizes a foreign folder's
+    float weights (see :func:`pyserini_splare.formats.vectors_dir.open_collection`). ``threads``: Java
+    indexing threads (termfreq; one process) or Anserini's threads, which take one part file each.
     """
+    from ..backends import get_backend
+    from ..formats.docids import write_docids
     from ..formats.index_meta import write_index_meta
     from ..formats.vectors_dir import open_collection
 
-    method = method or "termfreq"
-    if method not in IMPACT_METHODS:
-        raise UsageError(f"unknown Lucene impact build method {method!r} (choose from {', '.join(IMPACT_METHODS)})")
+    o = get_backend("lucene").check_build_options(options)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if threads < 1:
         raise UsageError(f"threads must be >= 1, got {threads}")
-    optimize = bool(optimize)
-    validate = True if validate is None else bool(validate)
-    ram = float(ram_buffer_mb) if ram_buffer_mb else None
-    if ram is not None and not 1 <= ram <= 2047:  # Lucene's per-writer limit
-        raise UsageError(f"ram_buffer_mb must be in [1, 2047], got {ram_buffer_mb}")
-    coll = open_collection(inputs, kind="sparse", quant_scale=quant_scale)
+    coll = open_collection(inputs, kind="sparse", quant_scale=o["quant_scale"])
     t0 = time.time()
     with atomic_dir(index, overwrite=overwrite) as tmp:
-        if method == "termfreq":
-            stats = _build_termfreq(coll, tmp, threads, optimize, validate, ram)
+        if o["method"] == "termfreq":
+            stats = _build_termfreq(coll, tmp, threads, o["optimize"], o["validate"], o["ram_buffer_mb"])
         else:
-            stats = _build_anserini(coll, tmp, threads, optimize, validate)
-        write_docid_table(tmp)
+            stats = _build_anserini(coll, tmp, threads, o["optimize"], o["validate"])
+        write_docids(tmp, lucene_ids(tmp))
         meta = write_index_meta(tmp, "lucene", vectors=coll.meta.to_json(), source=coll.source(),
-                                build={"method": method, "threads": threads, "optimize": optimize,
+                                build={"method": o["method"], "threads": threads, "optimize": o["optimize"],
                                        "seconds": round(time.time() - t0, 2), **stats})
     return meta
 
 
-DOCID_TABLE = "docids.npy"
+def lucene_ids(index_dir) -> list[str]:
+    """Every document's stored id in Lucene docid order (the docid table, :mod:`pyserini_splare.formats.docids`,
+    so that a searcher maps Lucene's hit numbers to ids for a whole result list at once instead of reading
+    each hit's stored document; see ``search/lucene.py``). Read back from the finished index (the writers'
+    threads and merges decide the order)."""
+    from .._java import fs_directory, jclass
 
-
-def write_docid_table(index_dir) -> int:
-    """``docids.npy``: every document's id in Lucene docid order (``np.save`` of a fixed-width unicode
-    array), so that a searcher maps Lucene's hit numbers to ids in Python for a whole result list at
-    once, instead of reading each hit's stored document (see ``search/lucene.py``). Read back from the
-    finished index (the writers' threads and merges decide the order) in one call (:func:`_all_ids`)."""
-    import numpy as np
-
-    from .._java import jclass
-
-    reader = jclass("org.apache.lucene.index.DirectoryReader").open(_fs_directory(index_dir))
+    reader = jclass("org.apache.lucene.index.DirectoryReader").open(fs_directory(index_dir))
     try:
-        ids = _all_ids(reader)
+        return _all_ids(reader)
     finally:
         reader.close()
-    with open(Path(index_dir) / DOCID_TABLE, "wb") as f:
-        np.save(f, np.array(ids, dtype=str), allow_pickle=False)
-    return len(ids)
 
 
 def _all_ids(reader) -> list[str]:
     """The stored ``id`` of every document, in docid order, as one string from Java: the handle
     ``(IntStream, i -> storedFields.document(i).get("id")) -> String.join("\\n", ...)`` (ids hold no
     whitespace). One JNI call instead of two per document (0.5 vs 0.2 CPU-s at 20,000)."""
-    from .._java import jclass
+    from .._java import as_interface, jclass, method_handles
 
     n = int(reader.maxDoc())
     if n == 0:
         return []
-    c = jclass("java.lang.Class").forName
-    MH, MT = jclass("java.lang.invoke.MethodHandles"), jclass("java.lang.invoke.MethodType")
-    lookup = MH.publicLookup()
-    String, List, Handle, IntFunction = (c("java.lang.String"), c("java.util.List"), c("java.lang.invoke.MethodHandle"),
-                                         c("java.util.function.IntFunction"))
+    MH, MT, c, lookup = method_handles()
+    String, List, IntFunction = c("java.lang.String"), c("java.util.List"), c("java.util.function.IntFunction")
     Stream = c("java.util.stream.Stream")
     doc = lookup.findVirtual(c("org.apache.lucene.index.StoredFields"), "document",
                              MT.methodType(c("org.apache.lucene.document.Document"), jclass("java.lang.Integer").TYPE))
     get = MH.insertArguments(lookup.findVirtual(c("org.apache.lucene.document.Document"), "get",
                                                 MT.methodType(String, String)), 1, "id")
     id_of = MH.filterReturnValue(doc.bindTo(reader.storedFields()), get)  # (int) -> String
-    # the IntFunction proxy is a hidden class pyjnius cannot name: made inside the handle
-    as_fn = MH.insertArguments(lookup.findStatic(c("java.lang.invoke.MethodHandleProxies"), "asInterfaceInstance",
-                                                 MT.methodType(c("java.lang.Object"), c("java.lang.Class"), Handle)),
-                               0, IntFunction).asType(MT.methodType(IntFunction, Handle))
+    as_fn = as_interface(MH, MT, c, lookup, "java.util.function.IntFunction")
     mapped = MH.filterArguments(lookup.findVirtual(c("java.util.stream.IntStream"), "mapToObj",
                                                    MT.methodType(Stream, IntFunction)), 1, as_fn)
     join = MH.insertArguments(lookup.findStatic(String, "join", MT.methodType(String, c("java.lang.CharSequence"),
@@ -448,40 +396,3 @@ def _all_ids(reader) -> list[str]:
     if len(ids) != n:
         raise UsageError(f"the index holds {n} documents but {len(ids)} ids were read back (an id with a line break?)")
     return ids
-
-
-def build_impact_index(inputs, index, **options) -> dict:
-    """The builder's former name (same arguments as :func:`build`)."""
-    return build(inputs, index, **options)
-
-
-def build_bm25_index(input: str, index: str, *, collection: str = "JsonCollection", threads: int = 1,
-                     language: str | None = None, optimize: bool = False, overwrite: bool = False,
-                     **_ignored) -> dict:
-    """Build a BM25 (positional) Lucene index of a raw-text collection, as Anserini's regressions do."""
-    if not Path(input).is_dir():
-        raise UsageError(f"collection folder {input} does not exist or is not a directory")
-    if not collection.replace("_", "").isalnum():
-        raise UsageError(f"bad collection class {collection!r}")
-    t0 = time.time()
-    with atomic_dir(index, overwrite=overwrite) as tmp:
-        args = ["-collection", collection, "-input", str(input), "-index", str(tmp),
-                "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads),
-                "-storePositions", "-storeDocvectors", "-storeRaw"]
-        if language:
-            args += ["-language", language]
-        if optimize:
-            args.append("-optimize")
-        _index_collection(args)
-        from .._java import jclass
-        from ..formats.index_meta import write_index_meta
-
-        reader = jclass("io.anserini.index.IndexReaderUtils").getReader(str(tmp))
-        n_docs = int(reader.numDocs())
-        reader.close()
-        if n_docs == 0:
-            raise UsageError(f"no documents indexed from {input} with collection class {collection}")
-        meta = write_index_meta(tmp, "bm25", source=str(Path(input).resolve()), collection=collection,
-                                language=language or "en",
-                                build={"threads": threads, "seconds": round(time.time() - t0, 2), "documents": n_docs})
-    return meta
