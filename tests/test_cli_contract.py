@@ -425,3 +425,63 @@ def test_verbose_shows_what_quiet_hides(world, lucene_indexes, tmp_path):
     assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
     assert not any(n in quiet.stderr for n in noisy), quiet.stderr
     assert any(n in loud.stderr for n in noisy), loud.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Shards of a Lucene group: the same shard twice, overlapping shards, shards that do not match
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shard_copies(world):
+    """``vec`` again under another name (a copy: the same document ids) and through a link, and ``vec``
+    quantized at another scale."""
+    import shutil
+
+    shutil.copytree(world / "vec", world / "vec.copy")
+    os.symlink(world / "vec", world / "vec.link")
+    space = PrefixedSpace("L", 200)
+    with VectorsWriter(world / "vec.scale50", space=space, quant_scale=50.0) as w:
+        w.write("z0", SparseVector(np.array([1, 2]), np.array([1.0, 2.0])))
+    return world
+
+
+@pytest.mark.parametrize("second", ["vec", "vec.link", "vec/../vec"])
+def test_lucene_group_refuses_the_same_shard_twice(capsys, shard_copies, tmp_path, second):
+    w = shard_copies
+    rc, _, err = cli(capsys, "index", "--backend", "lucene-group", "--input", w / "vec", w / second,
+                     "--index", tmp_path / "g")
+    assert_one_error(rc, err, match="given twice")
+    assert listing(tmp_path) == set()
+
+
+def test_lucene_group_refuses_overlapping_shards(capsys, shard_copies, tmp_path):
+    w = shard_copies
+    rc, _, err = cli(capsys, "index", "--backend", "lucene-group", "--input", w / "vec", w / "vec.copy",
+                     "--index", tmp_path / "g", "--threads", "2")
+    line = assert_one_error(rc, err, match="the shards overlap")
+    assert str(w / "vec") in line and str(w / "vec.copy") in line
+    assert listing(tmp_path) == set()
+
+
+def test_lucene_group_mismatch_names_the_input_folders(capsys, shard_copies, tmp_path):
+    w = shard_copies
+    rc, _, err = cli(capsys, "index", "--backend", "lucene-group", "--input", w / "vec", w / "vec.scale50",
+                     "--index", tmp_path / "g")
+    line = assert_one_error(rc, err, match="quantization scale")
+    assert str(w / "vec.scale50") in line and "shard-0000" not in line
+    assert listing(tmp_path) == set()
+
+
+def test_search_refuses_the_same_index_twice_or_overlapping(capsys, world, lucene_indexes, tmp_path):
+    import shutil
+
+    index, _ = lucene_indexes
+    out = tmp_path / "run.txt"
+    rc, _, err = cli(capsys, "search", "--index", index, index, "--query-vectors", world / "q.jsonl", "--output", out)
+    assert_one_error(rc, err, match="given twice")
+    copy = tmp_path / "copy"
+    shutil.copytree(index, copy)
+    rc, _, err = cli(capsys, "search", "--index", index, copy, "--query-vectors", world / "q.jsonl", "--output", out)
+    assert_one_error(rc, err, match="the shards overlap")
+    assert listing(tmp_path) == {"copy"}

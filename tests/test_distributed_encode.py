@@ -186,6 +186,69 @@ def test_killed_driver_resumes_from_finished_parts(cacm240, splade_tiny_path, si
     assert _meta(out)["stats"] == _meta(single)["stats"]
 
 
+def _ray_processes() -> set[int]:
+    """Every process of a Ray cluster on this machine (agents, raylet, GCS, workers), by command line."""
+    pids = set()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::") or b"raylet" in cmd or b"gcs_server" in cmd or b"ray/_private/" in cmd:
+            pids.add(int(d.name))
+    return pids
+
+
+@pytest.mark.parametrize("when", ["starting", "encoding"])
+def test_ctrl_c_is_one_line_and_leaves_no_ray_process(cacm240, splade_tiny_path, tmp_path, when):
+    """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) while the local cluster starts
+    or while actors encode: exit 130, one line on stderr (no Ray warning, no core_worker line, no
+    traceback), and no process of the cluster left a few seconds later, none started while unwinding."""
+    out = tmp_path / "vectors"
+    before = _ray_processes()
+    proc = _cli(cacm240, splade_tiny_path, out, 0.5, start_new_session=True)
+    try:
+        if when == "starting":
+            t0 = time.time()
+            while not (_ray_processes() - before) and time.time() - t0 < 120:
+                time.sleep(0.05)  # the cluster's first process is up: ray.init is under way
+        else:
+            _wait_parts(proc, out, 1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            _kill_session(proc.pid)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.strip() and not ln.startswith("encode (ray)")]
+    assert lines == ["error: interrupted (SIGINT)"], err
+    t0 = time.time()
+    while (_ray_processes() - before) and time.time() - t0 < 15:
+        time.sleep(0.2)
+    assert not (_ray_processes() - before), "Ray processes left behind"
+
+
+def test_ray_flags_without_ray_and_beyond_this_machine(cacm240, splade_tiny_path, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "v"
+    cpus = len(os.sched_getaffinity(0))
+    cases = [(["--ray-workers", "2"], "--ray-workers describes a Ray run: add --ray local"),
+             (["--ray-gpus-per-worker", "1"], "--ray-gpus-per-worker describes a Ray run"),
+             (["--ray", "local", "--ray-workers", str(cpus + 1)],
+              f"--ray-workers {cpus + 1} x 1 CPU need {cpus + 1} CPUs; this machine has {cpus}")]
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "grpc" else real(name, *a))
+    cases.append((["--ray", "ray://127.0.0.1:1"], "connects through Ray Client, which needs grpcio"))
+    for extra, msg in cases:
+        assert main(_args(cacm240, splade_tiny_path, out, *extra)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and msg in err and err.count("\n") == 1, err
+    assert not out.exists() and not Path(str(out) + ".partial").exists()
+
+
 @pytest.fixture(scope="module")
 def tiny_dense(tmp_path_factory) -> Path:
     """A Qwen3-shaped embedding model with random weights and a word-level tokenizer trained here."""

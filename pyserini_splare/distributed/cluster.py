@@ -7,16 +7,29 @@ files), ``HOST:PORT`` (a head node's GCS port, 6379 by default) or ``ray://HOST:
 Why a reachability check of our own: ``ray.init(address="HOST:PORT")`` on an address where nothing
 listens retries for minutes (measured: >2 min here) before failing, so a typo would look like a hang.
 A TCP connect with a short timeout turns it into one line at once.
+
+Quiet unless ``--verbose``: Ray's own warnings (token authentication, Ray Data's progress bars) and the
+C++ core worker's log lines (``core_worker.cc: ...``) are for Ray's operators, not for the user of a run
+that works; they stay in Ray's session logs (``/tmp/ray/session_latest/logs``).
+
+Ctrl-C (or SIGTERM) while the local cluster starts is held until ``ray.init`` returns, then the
+cluster is shut down and the interruption goes on: a half-started cluster would leave its agents
+running after the driver ended. Ray's automatic ``ray.init`` on first use is off in a process whose
+``ray`` is imported here, so nothing the driver does while unwinding starts a second cluster.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
+import signal
 import socket
+import sys
 from typing import Iterator
 
-from .._cli import UsageError
+from .._cli import UsageError, verbose
 
 EXTRA = 'pip install "pyserini_splare[ray]" (or pip install -e ".[ray]" in a checkout)'
 CONNECT_TIMEOUT_S = float(os.environ.get("PYSERINI_SPLARE_RAY_CONNECT_TIMEOUT", "5"))
@@ -33,11 +46,40 @@ def import_ray():
     variable when the driver starts, so setting it here is in time.
     """
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    # Read when ray is imported: no second cluster started by a call made while unwinding.
+    os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
     try:
         import ray
     except ImportError:
         raise UsageError(f"--ray needs Ray, which is not installed: {EXTRA}") from None
     return ray
+
+
+def _check_client_extra(address: str) -> None:
+    """``ray://`` goes through Ray Client, which needs grpcio (Ray's ``client`` extra, part of ours)."""
+    import importlib.util
+
+    if address.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise UsageError(f"--ray {address} connects through Ray Client, which needs grpcio (Ray's [client] extra): "
+                         f"{EXTRA}, or pip install \"ray[client]\"")
+
+
+def _local_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def ray_flags(address: str | None, workers: int | None, gpus_per_worker: float | None) -> tuple[int, float]:
+    """The CLIs' ``--ray-workers`` and ``--ray-gpus-per-worker`` (defaults 1 and 0); given without ``--ray``
+    they would be ignored, so that is an error."""
+    if address is None:
+        given = [f for f, v in (("--ray-workers", workers), ("--ray-gpus-per-worker", gpus_per_worker)) if v is not None]
+        if given:
+            raise UsageError(f"{' and '.join(given)} describe{'s' if len(given) == 1 else ''} a Ray run: add --ray local "
+                             "(or a cluster's address), or leave {} out".format("them" if len(given) > 1 else "it"))
+    return (1 if workers is None else workers), (0.0 if gpus_per_worker is None else gpus_per_worker)
 
 
 def check_workers(workers: int, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0) -> None:
@@ -51,9 +93,20 @@ def check_workers(workers: int, gpus_per_worker: float = 0.0, cpus_per_worker: f
 
 def check_ray_args(address: str, workers: int, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0) -> None:
     """Everything a CLI can check about its --ray flags before reading any input: the extra is
-    installed, the worker counts make sense, the address has a valid form."""
+    installed, the worker counts make sense (and fit this machine for a local cluster), the address
+    has a valid form and answers."""
     check_workers(workers, gpus_per_worker, cpus_per_worker)
+    _host_port(address)
     import_ray()
+    _check_client_extra(address)
+    if address == "local":
+        cpus = _local_cpus()
+        if workers * cpus_per_worker > cpus:
+            # A local cluster sized past the machine runs the actors by turns (10x slower for 100 on 2
+            # cores) while Ray warns that the run may hang: refused, as a remote cluster's shortfall is.
+            raise UsageError(f"--ray-workers {workers} x {cpus_per_worker:g} CPU need {workers * cpus_per_worker:g} "
+                             f"CPUs; this machine has {cpus} (a local Ray cluster runs on it): use --ray-workers "
+                             f"{max(1, int(cpus // cpus_per_worker))} or fewer, or a cluster (--ray HOST:PORT)")
     check_reachable(address)
 
 
@@ -90,21 +143,142 @@ def connect(address: str, *, num_cpus: int | None = None, num_gpus: int | None =
     if ray.is_initialized():
         yield ray
         return
+    _check_client_extra(address)
     check_reachable(address)
+    level = logging.INFO if verbose() else logging.ERROR
+    logging.getLogger("ray").setLevel(level)
     # Workers' own output (model-loading chatter, a failed actor's traceback) stays in Ray's session logs:
     # the driver prints progress and, on failure, the one-line error.
-    kwargs = dict(include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    try:
-        if address == "local":
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
-        else:
-            ray.init(address=address, **kwargs)
-    except ConnectionError as e:
-        raise UsageError(f"cannot connect to the Ray cluster at {address}: {str(e).splitlines()[0]}") from None
-    try:
+    kwargs = dict(include_dashboard=False, logging_level=level, log_to_driver=verbose())
+    with contextlib.ExitStack() as stack:
+        if not verbose():
+            stack.enter_context(_without_native_log_lines())
+        stack.enter_context(_connected(ray, address, num_cpus, num_gpus, kwargs))
         yield ray
+
+
+@contextlib.contextmanager
+def _connected(ray, address: str, num_cpus, num_gpus, kwargs) -> Iterator:
+    level = kwargs["logging_level"]
+    with _signals_held() as held:
+        try:
+            if address == "local":
+                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
+            else:
+                ray.init(address=address, **kwargs)
+        except ConnectionError as e:
+            ray.shutdown()
+            raise UsageError(f"cannot connect to the Ray cluster at {address}: {str(e).splitlines()[0]}") from None
+        except BaseException:
+            ray.shutdown()
+            raise
+        logging.getLogger("ray").setLevel(level)  # ray.init configures its logger anew
+        if held:
+            ray.shutdown()
+    try:
+        yield
     finally:
         ray.shutdown()
+
+
+# What Ray's C++ components (the driver's core worker) write on stderr: "[2026-12-04 20:42:41,286 E 30565 30565] ..."
+_NATIVE_LOG_LINE = re.compile(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [DIWEF] \d+ \d+\] ")
+
+
+@contextlib.contextmanager
+def _without_native_log_lines() -> Iterator[None]:
+    """File descriptor 2 through a filter that drops the lines of Ray's C++ log (``core_worker.cc: ...``) and
+    passes everything else at once (progress bars included). Why a filter: the driver's core worker writes
+    them on stderr from C++, and the log-level variable that would silence it announces itself there."""
+    import threading
+
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    r, w = os.pipe()
+    os.dup2(w, 2)
+    os.close(w)
+
+    def pump():
+        buf = b""
+        while True:
+            try:
+                data = os.read(r, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                if buf and not _NATIVE_LOG_LINE.match(buf):
+                    os.write(real, buf)
+                return
+            buf += data
+            out = []
+            while True:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    break
+                line, buf = buf[:nl + 1], buf[nl + 1:]
+                if not _NATIVE_LOG_LINE.match(line):
+                    out.append(line)
+            # A partial line that cannot start a native log line (a progress bar's "\r..."): now.
+            if buf and not buf.startswith(b"[") or (buf.startswith(b"[") and len(buf) > 40
+                                                        and not _NATIVE_LOG_LINE.match(buf)):
+                out.append(buf)
+                buf = b""
+            if out:
+                with contextlib.suppress(OSError):
+                    os.write(real, b"".join(out))
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(real, 2)  # the pipe's last writer in this process is gone: the pump reads EOF
+        thread.join(timeout=2)
+        os.close(real)
+        with contextlib.suppress(OSError):
+            os.close(r)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list]:
+    """SIGINT/SIGTERM recorded, not raised, inside the block; after it, the first one is handed to the
+    handler that was installed (the CLI's: it raises). The list says whether one came.
+
+    The CLI's watchdog (``_cli``'s signal policy) learns of a signal through the wakeup fd and ends the
+    process a few seconds later if the main thread is still busy: that fd is detached for the block
+    (a cluster start takes longer than the grace, and a process ended mid-start leaves Ray's agents
+    behind) and told afterwards."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    held: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.getsignal(s) for s in sigs}
+    wakeup = signal.set_wakeup_fd(-1)
+    for s in sigs:
+        signal.signal(s, lambda signum, frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+        signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
+    if held:
+        if wakeup >= 0:
+            with contextlib.suppress(OSError):
+                os.write(wakeup, bytes([held[0]]))
+        handler = old[held[0]]
+        if callable(handler):
+            handler(held[0], None)
+        raise KeyboardInterrupt
 
 
 def require_resources(ray, workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:

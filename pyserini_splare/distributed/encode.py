@@ -8,9 +8,9 @@
   documents: block ``k`` holds exactly the documents of the single process's part ``k``. A block
   travels as one row (its ids and texts), so Ray Data can never split or merge it.
 * **Actors.** ``map_batches`` runs an actor pool of ``N`` encoders (``G`` GPUs each, or CPU); each
-  actor loads the model once and encodes block after block: windows of ``batch_size x 50``
-  documents, longest first, exactly as :mod:`pyserini_splare.encode.pipeline` does, so the vectors
-  equal the single process's (same batches, same padding).
+  actor loads the model once and encodes block after block with the single process's own window
+  loop (:func:`pyserini_splare.encode.pipeline.encode_texts`: windows of ``batch_size x 50``
+  documents, longest first), so the vectors equal the single process's (same batches, same padding).
 * **Writing.** Each actor writes its block's part straight into ``OUTPUT.partial/`` with the one
   writer (:class:`~pyserini_splare.formats.vectors_dir.VectorsWriter` pickles; ``part(k)`` is
   atomic), so a block retried after a worker died replaces its own part, never adds a second copy.
@@ -23,7 +23,10 @@
   tokenizer, when it has one) and the ETA when the corpus size is known.
 
 Before the pool starts, one Ray task (with a worker's resources) loads the encoder to learn its
-feature space or dimension and its spec for ``meta.json``: one extra model load per run.
+feature space or dimension and its spec for ``meta.json``: one extra model load per run. The writer's
+set-up, the end of the run and the document count are the single process's
+(:func:`~pyserini_splare.encode.pipeline.open_writer`, :func:`~pyserini_splare.encode.pipeline.finish_encode`,
+:func:`pyserini_splare.corpus.count_documents`): this module adds only the Ray parts.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._cli import UsageError, progress
+from .._cli import UsageError, progress, verbose
 from .cluster import check_workers, connect, require_resources
 
 # A block's rows are one document each inside a single Arrow row; list columns keep their order.
@@ -67,15 +70,9 @@ def _usage_in_text(e: BaseException) -> UsageError | None:
 def _describe(spec: str, options: dict, topk: int, mass: float | None) -> dict[str, Any]:
     """Load the encoder once and return what the driver's writer needs (runs as a Ray task)."""
     from ..encode import load_encoder
-    from ..encode._base import DenseEncoder
-    from ..encode.pipeline import _pooling
+    from ..encode.pipeline import describe_encoder
 
-    enc = load_encoder(spec, **options)
-    if isinstance(enc, DenseEncoder):
-        if topk or mass is not None:
-            raise UsageError("--topk/--mass prune sparse vectors; a dense encoder was given")
-        return {"dense": True, "dim": int(enc.dim), "spec": enc.spec()}
-    return {"dense": False, "space": enc.space, "spec": enc.spec(), "pooling": _pooling(enc, topk, mass)}
+    return describe_encoder(load_encoder(spec, **options), topk, mass)
 
 
 def _datasource(corpus: str, shard_id: int, shard_num: int, part_size: int, skip: Mapping[int, int]):
@@ -134,12 +131,12 @@ def _read_blocks(corpus: str, shard_id: int, shard_num: int, part_size: int, ski
 class _EncodeWorker:
     """An actor of the pool: one encoder, loaded once; encodes whole blocks and writes their parts."""
 
-    def __init__(self, writer, spec: str, options: dict, batch_size: int, sleep: float = 0.0):
+    def __init__(self, writer, spec: str, options: dict, batch_size: int, window: int, sleep: float = 0.0):
         from ..encode import load_encoder
 
         self.writer = writer
         self.encoder = load_encoder(spec, **options)
-        self.batch_size = int(batch_size)
+        self.batch_size, self.window = int(batch_size), int(window)
         self.max_length = options.get("max_length_doc") or options.get("max_length")
         self.sleep = sleep
         self.dense = writer.kind == "dense"
@@ -154,28 +151,19 @@ class _EncodeWorker:
         return sum(len(x) for x in self.tokenizer(texts, add_special_tokens=True, **kw)["input_ids"])
 
     def encode_block(self, key: int, ids: list[str], texts: list[str]) -> dict[str, Any]:
-        import numpy as np
-
-        from ..encode.batching import length_sorted_batches
-        from ..encode.pipeline import WINDOW_BATCHES
+        from ..encode.pipeline import encode_texts, write_window
 
         t0 = time.time()
-        window = max(self.batch_size * WINDOW_BATCHES, 1)
+
+        def after(_n):
+            if self.sleep:
+                time.sleep(self.sleep)
+
         with self.writer.part(key) as part:
-            for s in range(0, len(ids), window):
-                w_ids, w_texts = ids[s:s + window], texts[s:s + window]
-                results: list = [None] * len(w_ids)
-                # The single process's windows and batches (longest first, stable): same padding, same vectors.
-                for idx in length_sorted_batches([len(t) for t in w_texts], self.batch_size):
-                    for i, r in zip(idx, self.encoder.encode([w_texts[i] for i in idx], "doc")):
-                        results[i] = r
-                    if self.sleep:
-                        time.sleep(self.sleep)
-                if self.dense:
-                    part.add_batch(w_ids, np.stack(results))
-                else:
-                    for docid, vec in zip(w_ids, results):
-                        part.add(docid, vec)
+            for s in range(0, len(ids), self.window):
+                results = encode_texts(texts[s:s + self.window], lambda b: self.encoder.encode(b, "doc"),
+                                       self.batch_size, after)
+                write_window(part, ids[s:s + self.window], results, self.dense)
         return {"key": key, "documents": len(ids), "tokens": self._tokens(texts), "seconds": time.time() - t0,
                 "pid": os.getpid()}
 
@@ -183,20 +171,6 @@ class _EncodeWorker:
         rows = [self.encode_block(int(k), [str(x) for x in i], [str(x) for x in t])
                 for k, i, t in zip(batch[_KEY], batch[_IDS], batch[_TEXTS])]
         return {name: [r[name] for r in rows] for name in ("key", "documents", "tokens", "seconds", "pid")}
-
-
-def count_documents(corpus: str) -> int | None:
-    """Documents in a JSONL corpus (file or folder of plain .jsonl), by counting lines; None otherwise."""
-    p = Path(corpus)
-    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-    if not files or not all(f.is_file() and f.suffix == ".jsonl" for f in files):
-        return None  # gzip, irds:, tarballs: counting would cost a read of its own; no ETA then
-    n = 0
-    for f in files:
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 24), b""):
-                n += chunk.count(b"\n")
-    return n
 
 
 def encode_on_ray(address: str, out: str | os.PathLike, corpus: str, encoder_spec: str, settings, *,
@@ -222,9 +196,8 @@ def encode_on_ray(address: str, out: str | os.PathLike, corpus: str, encoder_spe
 
 def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, mass, overwrite, workers,
          gpus_per_worker, cpus_per_worker):
-    from ..formats.idhash import find_repeated
-    from ..formats.vectors_dir import VectorsWriter
-    from ..encode.pipeline import shard_filter, text_source
+    from ..corpus import count_documents
+    from ..encode.pipeline import finish_encode, open_writer, shard_share
 
     t_start = time.time()
     describe = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=0)(_describe)
@@ -232,13 +205,8 @@ def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, m
         info = ray.get(describe.remote(spec, options, topk, mass))
     except Exception as e:
         raise _usage_in(e) or _usage_in_text(e) or e from None
-    encoder_meta = {"spec": spec, **info["spec"]}
-    common = dict(config=dict(config), overwrite=overwrite, part_size=settings.part_size, encoder=encoder_meta)
-    if info["dense"]:
-        writer = VectorsWriter(out, dim=info["dim"], **common)
-    else:
-        writer = VectorsWriter(out, space=info["space"], quant_scale=quant_scale, topk=topk, mass=mass,
-                               pooling=info["pooling"], **common)
+    writer = open_writer(out, info, spec, settings, config=config, quant_scale=quant_scale, topk=topk, mass=mass,
+                         overwrite=overwrite)
     try:
         done = {}
         for stem in writer.completed():
@@ -248,21 +216,10 @@ def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, m
             print(f"resuming {writer.tmp}: {len(done)} parts already complete ({sum(done.values()):,} documents), "
                   f"not re-encoded", file=sys.stderr)
         total = count_documents(corpus)
-        if total is not None and settings.shard_num > 1:
-            total = len(range(settings.shard_id, total, settings.shard_num))
-        report = _stream(ray, writer, corpus, spec, settings, options, done, total, workers, gpus_per_worker,
+        report = _stream(ray, writer, corpus, spec, settings, options, done,
+                         None if total is None else shard_share(total, settings), workers, gpus_per_worker,
                          cpus_per_worker)
-
-        def describe_dup(hashes):
-            items = shard_filter(text_source(corpus), settings.shard_id, settings.shard_num)
-            return find_repeated(((d, w) for d, _, w in items), hashes)
-
-        n_docs = sum(writer.done(int(s.rsplit("-", 1)[1]))["documents"] for s in writer.completed())
-        if n_docs == 0:
-            raise UsageError("no documents to encode" + (f" in shard {settings.shard_id} of {settings.shard_num}"
-                                                         if settings.shard_num > 1 else ""))
-        meta = writer.finish({"shard": {"id": settings.shard_id, "num": settings.shard_num}, "source": corpus},
-                             describe_duplicate=describe_dup)
+        meta = finish_encode(writer, corpus, settings)
     except UsageError:
         writer.discard()  # bad input: resuming cannot help
         raise
@@ -273,9 +230,12 @@ def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, m
 def _stream(ray, writer, corpus, spec, settings, options, done, total, workers, gpus_per_worker, cpus_per_worker):
     import ray.data
 
+    from ..encode.pipeline import window_size
+
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # ours below says documents/s, tokens/s and the ETA
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its execution-plan lines are not for users
+    # its execution-plan lines and "progress bars disabled" warning are not for users
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose() else logging.ERROR)
     source = _datasource(corpus, settings.shard_id, settings.shard_num, settings.part_size, done)
     # The reader asks for no CPU of its own: it only parses text, and a 2-CPU local cluster with 2
     # encoder actors would otherwise have no slot left for it.
@@ -283,7 +243,7 @@ def _stream(ray, writer, corpus, spec, settings, options, done, total, workers, 
         _EncodeWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus_per_worker,
         num_gpus=gpus_per_worker,
         fn_constructor_kwargs=dict(writer=writer, spec=spec, options=options, batch_size=settings.batch_size,
-                                   sleep=settings.sleep))
+                                   window=window_size(settings), sleep=settings.sleep))
     already = sum(done.values())
     docs = tokens = parts = 0
     pids: set[int] = set()

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 
-from .._cli import UsageError, check_output_dir, cli_main, run
+from .._cli import UsageError, check_output_dir, cli_main, run, set_verbose
 
 EPILOG = """\
 The output is a vectors directory: part-*.jsonl in Pyserini's JsonVectorCollection shape
@@ -84,9 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="encode on a Ray cluster: local (start one here), auto, HOST:PORT or ray://HOST:PORT; parts are "
                         "written by the workers into OUTPUT.partial (a shared filesystem on a cluster)")
-    g.add_argument("--ray-workers", type=int, default=1, help="encoder actors, one loaded model each (default 1)")
-    g.add_argument("--ray-gpus-per-worker", type=float, default=0.0,
+    g.add_argument("--ray-workers", type=int, default=None,
+                   help="encoder actors, one loaded model each (default 1; with --ray local at most this machine's "
+                        "CPUs / --ray-cpus-per-worker, else refused)")
+    g.add_argument("--ray-gpus-per-worker", type=float, default=None,
                    help="GPUs per actor (default 0: CPU actors on --device)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's and the JVM's own log lines (hidden by default; also $PYSERINI_SPLARE_VERBOSE=1)")
     return p
 
 
@@ -121,7 +125,11 @@ def _check_args(args) -> None:
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    set_verbose(args.verbose)
     _check_args(args)
+    from ..distributed.cluster import ray_flags
+
+    args.ray_workers, args.ray_gpus_per_worker = ray_flags(args.ray, args.ray_workers, args.ray_gpus_per_worker)
     if args.ray is not None:
         if args.prune_from:
             raise UsageError("--ray encodes a corpus; --prune-from runs in one process (it is I/O, not model, work)")
@@ -145,7 +153,6 @@ def main(argv=None):
                                overwrite=args.overwrite)
     else:
         from . import load_encoder, resolve_spec
-        from ._base import DenseEncoder
 
         resolve_spec(args.encoder)  # a bad spec fails before the corpus or the model is touched
         # Peek at the first document before loading a multi-GB model: a bad corpus fails fast.
@@ -167,8 +174,6 @@ def main(argv=None):
 
             settings.count = lambda: count_documents(args.corpus)  # the progress bar's total (and ETA)
             encoder = load_encoder(args.encoder, **options)
-            if isinstance(encoder, DenseEncoder) and (args.topk or args.mass is not None):
-                raise UsageError("--topk/--mass prune sparse vectors; a dense encoder was given")
             meta, _ = encode_to_dir(out, args.corpus, encoder, args.encoder, settings, config=config,
                                     quant_scale=scale, topk=args.topk, mass=args.mass, overwrite=args.overwrite,
                                     source=source)

@@ -129,7 +129,7 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
     """
     stream = shard_filter(source, settings.shard_id, settings.shard_num)
     parts: list[dict] = []
-    window = max(settings.batch_size * WINDOW_BATCHES, 1)
+    window = window_size(settings)
     dense = writer.kind == "dense"
     k = 0
     if writer.resumed:  # say so: the first parts are then read, not encoded, and go by fast
@@ -168,12 +168,7 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
                         part.add_many(*_block(win, writer.scale))
                         bar.update(len(win))
                     else:
-                        results = _encode_window(win, encode, settings, bar)
-                        if dense:
-                            part.add_batch([d for d, _, _ in win], np.stack(results))
-                        else:
-                            for (docid, _, _), vec in zip(win, results):
-                                part.add(docid, vec)
+                        write_window(part, [d for d, _, _ in win], _encode_window(win, encode, settings, bar), dense)
                     if settings.checkpoint_seconds and time.monotonic() - last >= settings.checkpoint_seconds:
                         part.checkpoint()
                         last = time.monotonic()
@@ -205,25 +200,89 @@ def _count_in_background(bar, settings: Settings) -> None:
         except Exception:  # noqa: BLE001 -- a total is a nicety; reading the corpus reports real problems
             return
         if n is not None:
-            bar.total = len(range(settings.shard_id, n, settings.shard_num))
+            bar.total = shard_share(n, settings)
             bar.refresh()
 
     threading.Thread(target=work, name="count-corpus", daemon=True).start()
 
 
+def encode_texts(texts: list[str], encode: Callable[[list], list], batch_size: int,
+                 after_batch: Callable[[int], None] | None = None) -> list:
+    """``encode`` over ``texts`` in batches of ``batch_size``, longest first within the list (stable): batches
+    pad to nearly their own length. Results in input order; ``after_batch(n)`` after each batch of n.
+    The single process and every Ray actor encode a window this way, so their vectors are equal."""
+    from .batching import length_sorted_batches
+
+    results: list = [None] * len(texts)
+    for idx in length_sorted_batches([len(t) for t in texts], batch_size):
+        for i, r in zip(idx, encode([texts[i] for i in idx])):
+            results[i] = r
+        if after_batch is not None:
+            after_batch(len(idx))
+    return results
+
+
+def write_window(part, ids: list[str], results: list, dense: bool) -> None:
+    """A window's encoded results into the part being written."""
+    if dense:
+        part.add_batch(ids, np.stack(results))
+    else:
+        for docid, vec in zip(ids, results):
+            part.add(docid, vec)
+
+
+def window_size(settings: Settings) -> int:
+    return max(settings.batch_size * WINDOW_BATCHES, 1)
+
+
 def _encode_window(win: list, encode, settings: Settings, bar) -> list:
-    # Longest first within the window (stable): batches pad to nearly their own length.
-    order = sorted(range(len(win)), key=lambda i: -len(win[i][1]))
-    results: list = [None] * len(win)
-    for s in range(0, len(order), settings.batch_size):
-        idx = order[s:s + settings.batch_size]
-        res = encode([win[i][1] for i in idx])
-        for j, i in enumerate(idx):
-            results[i] = res[j]
-        bar.update(len(idx))
+    def after(n):
+        bar.update(n)
         if settings.sleep:
             time.sleep(settings.sleep)
-    return results
+
+    return encode_texts([w[1] for w in win], encode, settings.batch_size, after)
+
+
+def shard_share(n: int, settings: Settings) -> int:
+    """This shard's number of documents in a corpus of ``n``."""
+    return len(range(settings.shard_id, n, settings.shard_num))
+
+
+def describe_encoder(encoder, topk: int = 0, mass: float | None = None) -> dict[str, Any]:
+    """What the writer needs to know of an encoder: dense (and its dimension) or sparse (its feature space
+    and ``meta.json``'s pooling), and its spec. Pruning applies to sparse vectors only."""
+    from ._base import DenseEncoder
+
+    if isinstance(encoder, DenseEncoder):
+        if topk or mass is not None:
+            raise UsageError("--topk/--mass prune sparse vectors; a dense encoder was given")
+        return {"dense": True, "dim": int(encoder.dim), "spec": encoder.spec()}
+    return {"dense": False, "space": encoder.space, "spec": encoder.spec(), "pooling": pooling_meta(encoder, topk, mass)}
+
+
+def open_writer(out: Path, info: dict[str, Any], encoder_spec: str, settings: Settings, *, config: dict[str, Any],
+                quant_scale: float, topk: int = 0, mass: float | None = None, overwrite: bool = False) -> VectorsWriter:
+    """The vectors directory's writer for an encoder described by :func:`describe_encoder` (one set-up for the
+    single process and the Ray driver, so either resumes the other's run)."""
+    common = dict(config=dict(config), overwrite=overwrite, part_size=settings.part_size,
+                  encoder={"spec": encoder_spec, **info["spec"]})
+    if info["dense"]:
+        return VectorsWriter(out, dim=info["dim"], **common)
+    return VectorsWriter(out, space=info["space"], quant_scale=quant_scale, topk=topk, mass=mass,
+                         pooling=info["pooling"], **common)
+
+
+def finish_encode(writer: VectorsWriter, corpus: str, settings: Settings) -> VectorsMeta:
+    """Check that the shard held documents, then finish the directory (an id twice is named by file:line)."""
+    parts = [writer.done(int(s.rsplit("-", 1)[1])) for s in writer.completed()]
+    _check_some(parts, settings)
+
+    def describe(hashes):
+        items = shard_filter(text_source(corpus), settings.shard_id, settings.shard_num)
+        return find_repeated(((d, w) for d, _, w in items), hashes)
+
+    return writer.finish(_extra(settings, corpus), describe_duplicate=describe)
 
 
 def encode_to_dir(out: Path, corpus: str, encoder, encoder_spec: str, settings: Settings, *, config: dict[str, Any],
@@ -234,26 +293,12 @@ def encode_to_dir(out: Path, corpus: str, encoder, encoder_spec: str, settings: 
     ``config``: the settings that decide the output's bytes besides the writer's own (corpus
     fingerprint, encoder spec, lengths, batch size, dtype, device type), compared on resume.
     """
-    from ._base import DenseEncoder
-
-    dense = isinstance(encoder, DenseEncoder)
-    encoder_meta = {"spec": encoder_spec, **encoder.spec()}
-    common = dict(config=config, overwrite=overwrite, part_size=settings.part_size, encoder=encoder_meta)
-    if dense:
-        writer = VectorsWriter(out, dim=encoder.dim, **common)
-    else:
-        writer = VectorsWriter(out, space=encoder.space, quant_scale=quant_scale, topk=topk, mass=mass,
-                               pooling=_pooling(encoder, topk, mass), **common)
+    writer = open_writer(out, describe_encoder(encoder, topk, mass), encoder_spec, settings, config=config,
+                         quant_scale=quant_scale, topk=topk, mass=mass, overwrite=overwrite)
     try:
-        parts = run_parts(writer, source if source is not None else text_source(corpus), settings,
-                          lambda texts: encoder.encode(texts, "doc"))
-        _check_some(parts, settings)
-
-        def describe(hashes):
-            items = shard_filter(text_source(corpus), settings.shard_id, settings.shard_num)
-            return find_repeated(((d, w) for d, _, w in items), hashes)
-
-        meta = writer.finish(_extra(settings, corpus), describe_duplicate=describe)
+        run_parts(writer, source if source is not None else text_source(corpus), settings,
+                  lambda texts: encoder.encode(texts, "doc"))
+        meta = finish_encode(writer, corpus, settings)
     except UsageError:
         writer.discard()  # bad input: resuming cannot help, leave nothing behind
         raise
@@ -283,7 +328,7 @@ def prune_to_dir(out: Path, src: str, settings: Settings, *, topk: int = 0, mass
     return meta, writer
 
 
-def _pooling(encoder, topk: int, mass: float | None) -> dict:
+def pooling_meta(encoder, topk: int, mass: float | None) -> dict:
     """``meta.json``'s pooling: the encoder's own description when it gives one, plus the pruning."""
     own = getattr(encoder, "pooling_meta", None)
     base = dict(own()) if callable(own) else {"method": "max_log1p_relu"}

@@ -134,7 +134,9 @@ def advice(meta: Mapping[str, Any], ram_bytes: int | None = None) -> list[str]:
                 notes.append(f"{why}; this index was built with n_postings={used} (unpruned: ~{size_hint / 1e9:.0f} GB "
                              "while searching)")
         return notes
-    if backend == "lucene":
+    if backend == "lucene" and rec != "exact":
+        # Below EXACT_UP_TO both are exact and a query costs milliseconds either way: Lucene is then a
+        # fine choice (Pyserini's searchers, the getting-started guide's), not one to correct.
         notes.append(f"recommended for {n:,} documents: {rec}{_opts(opts)} ({why}); Lucene is exact and "
                      "small on disk but pays a fixed per-query cost in the JVM, several times exact or Seismic "
                      "(docs/benchmarks.md)")

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 
-from .._cli import check_output_file, UsageError, cli_main, run
+from .._cli import check_output_file, UsageError, cli_main, run, set_verbose
 from ._qwen3 import DEFAULT_INSTRUCTION, DTYPES
 
 EPILOG = f"""\
@@ -55,18 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("Ray (pip install -e \".[ray]\"; docs/distributed.md)")
     g.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="spread each query's pairs over Ray actors: local (start a cluster here), auto, HOST:PORT")
-    g.add_argument("--ray-workers", type=int, default=1, help="actors, one loaded reranker each (default 1)")
-    g.add_argument("--ray-gpus-per-worker", type=float, default=0.0,
+    g.add_argument("--ray-workers", type=int, default=None,
+                   help="actors, one loaded reranker each (default 1; with --ray local at most this machine's CPUs, "
+                        "else refused)")
+    g.add_argument("--ray-gpus-per-worker", type=float, default=None,
                    help="GPUs per actor (default 0: actors use --device)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's and the JVM's own log lines (hidden by default; also $PYSERINI_SPLARE_VERBOSE=1)")
     return p
 
 
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    set_verbose(args.verbose)
     for name in ("depth", "max_length", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
+    from ..distributed.cluster import ray_flags
+
+    args.ray_workers, args.ray_gpus_per_worker = ray_flags(args.ray, args.ray_workers, args.ray_gpus_per_worker)
     if args.ray is not None:
         from ..distributed.cluster import check_ray_args
 
