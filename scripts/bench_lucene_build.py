@@ -40,7 +40,7 @@ def load() -> str:
 
 def child_build(argv) -> int:
     """``_build VECTORS INDEX THREADS METHOD``: one build, its metadata as JSON on stdout."""
-    from pyserini_splare.index.lucene import build
+    from pyserini_splare.index.lucene_impact import build
 
     vec, idx, threads, method = argv
     meta = build([vec], idx, threads=int(threads), overwrite=True, method=method)
@@ -58,7 +58,7 @@ def child_breakdown(argv) -> int:
     import collections
     import re
 
-    import pyserini_splare.index.lucene as L
+    import pyserini_splare.index.lucene_impact as L
 
     vec, idx, threads = argv
     tck = os.sysconf("SC_CLK_TCK")
@@ -75,7 +75,7 @@ def child_breakdown(argv) -> int:
         return out
 
     seen = {}
-    close, texts, ids = L._Feeder.close, L._lucene_texts, L.write_docid_table
+    close, texts, ids = L._Feeder.close, L._lucene_texts, L.lucene_ids
 
     def close_(self):
         seen["threads"], seen["closed"] = by_thread(), time.thread_time()
@@ -88,11 +88,11 @@ def child_breakdown(argv) -> int:
 
     def ids_(d):
         t = time.thread_time()
-        n = ids(d)
+        n = ids(d)  # the ids read back for docids.npy
         seen["docids"] = time.thread_time() - t
         return n
 
-    L._Feeder.close, L._lucene_texts, L.write_docid_table = close_, texts_, ids_
+    L._Feeder.close, L._lucene_texts, L.lucene_ids = close_, texts_, ids_
     L.build([vec], idx, threads=int(threads), overwrite=True)
     th = seen["threads"]
     print(json.dumps({"process": time.process_time(), "start": seen["first"], "produce": seen["last"] - seen["first"],

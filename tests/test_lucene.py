@@ -139,11 +139,53 @@ def test_malformed_vectors_dir_fails_with_file_and_line_and_no_index(impact_coll
     assert not (tmp_path / "idx").exists() and not (tmp_path / "idx.partial").exists()
 
 
-def test_cacm_bm25_reproduces_anserini_regression(cacm_collection_dir, tmp_path):
-    """Anserini's CACM regression: BM25 (k1=0.9, b=0.4, default analyzer) MAP 0.3123, P@30 0.1942."""
-    idx = tmp_path / "cacm.bm25"
+@pytest.fixture(scope="module")
+def cacm_bm25(cacm_collection_dir, tmp_path_factory):
+    idx = tmp_path_factory.mktemp("cacm") / "cacm.bm25"
     assert index_main(["--backend", "bm25", "--collection", "HtmlCollection", "--input", str(cacm_collection_dir),
                        "--index", str(idx)]) == 0
+    return idx
+
+
+def test_bm25_hits_are_anserini_simple_searchers(cacm_bm25):
+    """The BM25 searcher (one composed Java call per query, ids from the sort field, Anserini's tie rule in
+    Python) against Anserini's own SimpleSearcher on the same index: the same docids and the same float32
+    scores, tie adjustments included, at depths 1000 and 10 (and k1/b other than the defaults)."""
+    import numpy as np
+
+    from pyserini_splare._java import jclass
+    from pyserini_splare.search.lucene import Bm25Searcher
+    from pyserini_splare.topics import get_topics
+
+    topics = dict(list(get_topics("cacm").items())[:12])
+    for k, k1, b in ((1000, 0.9, 0.4), (10, 1.2, 0.75)):
+        ref = jclass("io.anserini.search.SimpleSearcher")(str(cacm_bm25))
+        ref.set_bm25(k1, b)
+        with Bm25Searcher(cacm_bm25, k1=k1, b=b) as s:
+            got = s.batch_search(topics, k=k, threads=2)
+        for qid, text in topics.items():
+            want = [(h.docid, np.float32(h.score)) for h in ref.search(text, k)]
+            assert [(d, np.float32(sc)) for d, sc in got[qid]] == want, qid
+        ref.close()
+
+
+def test_bm25_search_imports_no_torch(cacm_bm25, tmp_path):
+    """The BM25 search path (CLI included) imports neither torch nor transformers nor Pyserini's Python
+    package (which imports both): checked in a child process's sys.modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pyserini_splare.search.__main__ import main; "
+            f"rc = main(['--index', {str(cacm_bm25)!r}, '--topics', 'cacm', '--output', {str(tmp_path / 'r.txt')!r}, "
+            "'--hits', '10']); "
+            "print(rc, sorted(m for m in ('torch', 'transformers', 'pyserini', 'ranx', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out.stderr
+
+
+def test_cacm_bm25_reproduces_anserini_regression(cacm_bm25, tmp_path):
+    """Anserini's CACM regression: BM25 (k1=0.9, b=0.4, default analyzer) MAP 0.3123, P@30 0.1942."""
+    idx = cacm_bm25
     run = tmp_path / "run.cacm.bm25.txt"
     assert search_main(["--index", str(idx), "--topics", "cacm", "--output", str(run), "--hits", "1000"]) == 0
     scores = evaluate("cacm", str(run), ["AP", "P@30"])
