@@ -236,3 +236,29 @@ def test_index_cli_prints_the_size_advice_after_a_build(exact_index, tmp_path, c
     err = capsys.readouterr().err
     assert [ln for ln in err.splitlines() if ln.startswith("note:")] == ["note: first", "note: second"]
     assert seen and seen[0]["backend"] == "exact"
+
+
+def test_docid_tables_one_writer_one_reader(tmp_path):
+    """formats/docids.py: what is written is read back; a missing, damaged or wrong-length table is one line."""
+    from pyserini_splare._cli import UsageError
+    from pyserini_splare.formats.docids import (DOCIDS_FILE, docid_lines, read_docid_lines, read_docids,
+                                                write_docids)
+
+    ids = ["d1", "CACM-0115", "é-3", "x" * 40]
+    assert write_docids(tmp_path, ids) == 4
+    assert read_docids(tmp_path, 4).tolist() == ids
+    with pytest.raises(UsageError, match="4 ids for an index of 5 documents"):
+        read_docids(tmp_path, 5)
+    assert read_docids(tmp_path / "none", required=False) is None
+    with pytest.raises(UsageError, match="missing docid table"):
+        read_docids(tmp_path / "none")
+    (tmp_path / DOCIDS_FILE).write_bytes((tmp_path / DOCIDS_FILE).read_bytes()[:40])
+    with pytest.raises(UsageError, match="unreadable docid table") as e:
+        read_docids(tmp_path)
+    assert "\n" not in str(e.value)
+    with docid_lines(tmp_path) as add:
+        add(ids[:2])
+        add(ids[2:])
+    assert read_docid_lines(tmp_path, 4) == ids
+    with pytest.raises(UsageError, match="4 docids for 3 vectors"):
+        read_docid_lines(tmp_path, 3)

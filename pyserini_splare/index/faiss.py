@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from .._cli import UsageError, atomic_dir, progress
+from ..formats.docids import docid_lines
 from ..formats.index_meta import write_index_meta
 from ..formats.vectors_dir import Collection, open_collection
 
-DOCIDS_FILE = "docids.txt"
 FAISS_FILE = "index.faiss"
 # Vectors per add() call: bounds the extra memory of a build to CHUNK × D × 4 bytes (1 GB at D=4096).
 CHUNK = 65_536
@@ -115,11 +115,11 @@ def build_faiss_index(inputs, index, threads: int = 1, overwrite: bool = False, 
 
     with atomic_dir(index, overwrite=overwrite) as tmp:
         # iter_dense checks shapes, finiteness, ids (no whitespace, none twice across shards).
-        with open(tmp / DOCIDS_FILE, "w", encoding="utf-8") as ids_out, \
+        with docid_lines(tmp) as add_ids, \
                 progress(total=count, desc=f"faiss {o['type']}", unit="doc") as bar:
             for ids, block in coll.iter_dense(CHUNK):
                 findex.add(block)
-                ids_out.write("".join(f"{d}\n" for d in ids))
+                add_ids(ids)
                 bar.update(len(ids))
         faiss.write_index(findex, str(tmp / FAISS_FILE))
         build = {"type": o["type"], "count": int(findex.ntotal), "dim": dim,

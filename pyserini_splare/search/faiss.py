@@ -31,7 +31,8 @@ class FaissSearcher(Searcher):
         super().__init__(index_dir, meta)
         import faiss
 
-        from ..index.faiss import DOCIDS_FILE, FAISS_FILE
+        from ..formats.docids import read_docid_lines
+        from ..index.faiss import FAISS_FILE
 
         d = Path(index_dir)
         if "dense" not in self.meta:
@@ -43,9 +44,7 @@ class FaissSearcher(Searcher):
             self._index = faiss.read_index(str(d / FAISS_FILE))
         except RuntimeError as e:
             raise UsageError(f"{d / FAISS_FILE}: cannot read faiss index ({str(e).strip().splitlines()[-1]})") from None
-        self.docids = (d / DOCIDS_FILE).read_text(encoding="utf-8").splitlines()
-        if len(self.docids) != self._index.ntotal:
-            raise UsageError(f"{index_dir}: {len(self.docids)} docids for {self._index.ntotal} vectors")
+        self.docids = read_docid_lines(d, int(self._index.ntotal))
         if efSearch is not None:
             if not hasattr(self._index, "hnsw"):
                 raise UsageError("efSearch applies to HNSW indexes only")
