@@ -25,13 +25,14 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from .._cli import UsageError
 from ..formats.index_meta import read_index_meta
 from ..index.lucene_group import (BM25_REFUSAL, GROUP_BACKEND, check_disjoint, check_distinct, common_vectors_meta,
                                   make_group, shard_dirs)
 from ._base import Hit, QuantizedQuery, SparseSearcher, check_k_threads
+
 
 def merge_topk(per_shard: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
     """The k best hits of the union under (score desc, docid asc): exact if each list is its shard's top k."""
@@ -61,12 +62,8 @@ class LuceneGroupSearcher(SparseSearcher):
         try:
             for s in shards:
                 self.shards.append(ImpactSearcher(s))
-        except BaseException:
-            self.close()
-            raise
-        names = [str(s) for s in (meta.get("shards") or shards)]
-        try:
-            check_disjoint([s._docids for s in self.shards], names)
+            # shards holding the same document would return it twice (their docid tables tell)
+            check_disjoint([s._docids for s in self.shards], [str(s) for s in (meta.get("shards") or shards)])
         except BaseException:
             self.close()
             raise
