@@ -1,8 +1,8 @@
 """Indexing: vectors directories -> Lucene impact / Seismic / exact / faiss indexes; raw text -> BM25.
 
 ``python -m pyserini_splare.index --backend lucene --input VECTORS --index OUT`` (see ``--help``);
-in Python, :func:`build_index`. The backends and their options are declared in :mod:`pyserini_splare.backends`, their builders
-named in :mod:`.backends` and imported lazily:
+in Python, :func:`build_index`. The backends and their options are declared in
+:mod:`pyserini_splare.backends`; their builders are named in :mod:`.backends` and imported lazily:
 importing this package starts no JVM and imports no torch or faiss.
 """
 
