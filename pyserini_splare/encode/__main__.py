@@ -128,6 +128,9 @@ def main(argv=None):
         from ..distributed.cluster import check_ray_args
 
         check_ray_args(args.ray, args.ray_workers, args.ray_gpus_per_worker)
+    from .preflight import preflight
+
+    preflight(args)  # every input that can be checked, before a corpus download or a model load
     from ..formats.quant import DEFAULT_QUANT_SCALE
     from ..formats.vectors_dir import read_meta
     from .pipeline import Settings, corpus_fingerprint, encode_to_dir, peek, prune_to_dir, text_source
