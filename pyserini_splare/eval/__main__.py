@@ -60,12 +60,11 @@ def main(argv=None):
     if not args.allow_disjoint:
         check_overlap(judgments, ranked)
     _warn_missing_queries(set(judgments), set(ranked), args.run)
-    opts = dict(data_dir=args.data_dir, allow_disjoint=True)  # checked above, once
     if args.per_query:
-        rows = evaluate(args.qrels, ranked, args.metrics, per_query=True, **opts)
+        rows = evaluate(judgments, ranked, args.metrics, per_query=True, allow_disjoint=True)
         for metric, qid, value in sorted(rows, key=lambda r: (r[0], r[1])):
             print(f"{metric}\t{qid}\t{value:.4f}")
-    agg = evaluate(args.qrels, ranked, args.metrics, **opts)
+    agg = evaluate(judgments, ranked, args.metrics, allow_disjoint=True)  # checked above
     for metric, value in agg.items():
         print(f"{metric}\tall\t{value:.4f}")
     return 0

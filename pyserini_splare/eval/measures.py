@@ -49,9 +49,10 @@ def check_overlap(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapp
                          f"({ALLOW_DISJOINT_HINT})")
 
 
-def evaluate(qrels: str, run: str | Mapping[str, Mapping[str, float]], metrics: Sequence[str] = DEFAULT_METRICS, *,
+def evaluate(qrels: str | Mapping[str, Mapping[str, int]], run: str | Mapping[str, Mapping[str, float]], metrics: Sequence[str] = DEFAULT_METRICS, *,
              per_query: bool = False, data_dir: str | None = None, allow_disjoint: bool = False):
-    """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name or file).
+    """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name, file, or
+    ``{qid: {docid: grade}}``).
 
     Returns ``{metric: value}``, the mean over every query of the qrels (``trec_eval -c``: a judged
     query missing from the run counts as 0, as in official evaluations; run queries without
@@ -64,7 +65,7 @@ def evaluate(qrels: str, run: str | Mapping[str, Mapping[str, float]], metrics: 
     from ..topics import get_qrels
 
     measures = parse_metrics(metrics)
-    qrels_obj = get_qrels(qrels, data_dir).judgments
+    qrels_obj = get_qrels(qrels, data_dir).judgments if isinstance(qrels, str) else qrels
     run_obj = read_trec_run(run) if not isinstance(run, Mapping) else run
     if not allow_disjoint:
         check_overlap(qrels_obj, run_obj)
