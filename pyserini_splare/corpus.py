@@ -185,7 +185,7 @@ def _iter_ir_dataset(ds, dataset_id: str) -> Iterator[Doc]:
         # ir_datasets tries its mirrors in turn and then raises RuntimeError("All download sources failed",
         # [(source, exception), ...]); a single source raises the network error itself.
         tried = e.args[1] if isinstance(e, RuntimeError) and len(e.args) > 1 and isinstance(e.args[1], list) else []
-        causes = [c for _, c in tried if isinstance(c, BaseException)] if tried else [e]
+        causes = [t[-1] for t in tried if isinstance(t, tuple) and isinstance(t[-1], BaseException)] if tried else [e]
         if not causes or not all(is_network_error(c) for c in causes):
             raise
         home = os.environ.get("IR_DATASETS_HOME", "~/.ir_datasets")
