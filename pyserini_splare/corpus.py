@@ -128,8 +128,8 @@ def read_jsonl(path: str | os.PathLike, *, announce: bool = False) -> Iterator[D
             yield Doc(docid, join_title(title, text), where)
 
 
-def read_ir_datasets(dataset_id: str) -> Iterator[Doc]:
-    """Stream ``doc_id, title, text`` documents of an ir_datasets id (e.g. ``neuclir/1/fa``), lazily imported."""
+def _ir_dataset(dataset_id: str):
+    """The ir_datasets object of ``dataset_id`` (its metadata only: nothing is downloaded yet)."""
     try:
         import ir_datasets
     except ImportError:
@@ -140,13 +140,58 @@ def read_ir_datasets(dataset_id: str) -> Iterator[Doc]:
         raise UsageError(f"{dataset_id!r} is neither a file nor a known ir_datasets id") from None
     if not ds.has_docs():
         raise UsageError(f"ir_datasets {dataset_id!r} has no documents")
-    for n, d in enumerate(ds.docs_iter()):
-        where = f"{dataset_id}#{n}"
-        docid = _check_id(d.doc_id, where)
-        body = getattr(d, "text", None)
-        if body is None:
-            body = getattr(d, "body", None) or getattr(d, "default_text")()
-        yield Doc(docid, join_title(getattr(d, "title", None), _check_text(body, docid, where)), where)
+    return ds
+
+
+def network_reason(exc: BaseException) -> str:
+    """The root cause of a failed download in a few words (``[Errno -2] Name or service not known``), with
+    the host when the message names one: the chained exceptions of requests/urllib3 run to 4 tracebacks."""
+    root = exc
+    while (nxt := root.__cause__ or root.__context__) is not None and str(nxt):
+        root = nxt
+    host = re.search(r"host='([^']+)'", str(exc))
+    text = " ".join(str(root).split())
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{host.group(1)}: {text}" if host else text
+
+
+def is_network_error(exc: BaseException) -> bool:
+    """A failed connection, name lookup or transfer (requests, urllib3, httpx, the socket layer), as opposed
+    to a local file error, which keeps its own message."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in ("requests", "urllib3", "httpx", "httpx2", "socket", "ssl", "http")
+
+
+def read_ir_datasets(dataset_id: str) -> Iterator[Doc]:
+    """Stream ``doc_id, title, text`` documents of an ir_datasets id (e.g. ``neuclir/1/fa``), lazily imported.
+
+    The id is checked at the call (an unknown id fails before anything else runs); the documents, and
+    ir_datasets' download of them on first use, come at the first ``next``. A download that fails
+    (offline, proxy, server) is one UsageError naming the dataset and the cause."""
+    return _iter_ir_dataset(_ir_dataset(dataset_id), dataset_id)
+
+
+def _iter_ir_dataset(ds, dataset_id: str) -> Iterator[Doc]:
+    try:
+        for n, d in enumerate(ds.docs_iter()):
+            where = f"{dataset_id}#{n}"
+            docid = _check_id(d.doc_id, where)
+            body = getattr(d, "text", None)
+            if body is None:
+                body = getattr(d, "body", None) or getattr(d, "default_text")()
+            yield Doc(docid, join_title(getattr(d, "title", None), _check_text(body, docid, where)), where)
+    except (OSError, RuntimeError) as e:
+        # ir_datasets tries its mirrors in turn and then raises RuntimeError("All download sources failed",
+        # [(source, exception), ...]); a single source raises the network error itself.
+        tried = e.args[1] if isinstance(e, RuntimeError) and len(e.args) > 1 and isinstance(e.args[1], list) else []
+        causes = [t[-1] for t in tried if isinstance(t, tuple) and isinstance(t[-1], BaseException)] if tried else [e]
+        if not causes or not all(is_network_error(c) for c in causes):
+            raise
+        home = os.environ.get("IR_DATASETS_HOME", "~/.ir_datasets")
+        raise UsageError(f"ir_datasets {dataset_id!r}: download failed ({network_reason(causes[-1])}); connect to the "
+                         f"network, or place the dataset's files under {home} (ir_datasets' INFO lines above "
+                         "name them)") from None
 
 
 _TAG = re.compile(r"<[^>]*>")

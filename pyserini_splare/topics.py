@@ -145,6 +145,35 @@ def read_qrels(path: Path) -> Qrels:
     return Qrels(judgments, langs)
 
 
+_CACM_UNPADDED = re.compile(r"CACM-(\d{1,3})")
+
+
+def read_cacm_qrels(path: Path) -> Qrels:
+    """Anserini's ``qrels.cacm.txt`` with its 55 unpadded docids (``CACM-115``) read as the collection's
+    (``CACM-0115``, the member names of ``cacm.tar.gz``), said in one notice line on stderr: as written
+    they match no document, so those judgments count as relevant documents no system can retrieve, and
+    mining training data from them fails. Anserini's published CACM scores (AP 0.3123) were computed
+    on the file as written: the registry name ``cacm-anserini`` reads it so."""
+    import sys
+
+    qrels = read_qrels(path)
+    fixed, n, example = {}, 0, ""
+    for qid, docs in qrels.judgments.items():
+        out = fixed[qid] = {}
+        for docid, grade in docs.items():
+            m = _CACM_UNPADDED.fullmatch(docid)
+            if m:
+                n += 1
+                example = example or docid
+                docid = f"CACM-{int(m.group(1)):04d}"
+            out[docid] = max(grade, out.get(docid, grade))
+    if n:
+        print(f"notice: {path.name}: {n} judgments name unpadded CACM docids (e.g. {example}), read as the "
+              f"collection's zero-padded ids; --qrels cacm-anserini keeps them as written (Anserini's published "
+              f"scores)", file=sys.stderr)
+    return Qrels(fixed, qrels.langs)
+
+
 # --------------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------------
@@ -209,7 +238,12 @@ for lang, sha in [
                          f"TREC NeuCLIR 2022 qrels, {lang} documents", read_qrels))
 _add(QRELS, DataFile(
     "cacm", "cacm/qrels.cacm.txt", "359f77ee6aab89333745a7f25f56370268a493abe1baff76979ad37a4d5428ef",
-    _ANSERINI_TOOLS + "qrels.cacm.txt", "CACM qrels", read_qrels))
+    _ANSERINI_TOOLS + "qrels.cacm.txt", "CACM qrels, docids zero-padded as in the collection (CACM-0115)",
+    read_cacm_qrels))
+_add(QRELS, DataFile(
+    "cacm-anserini", "cacm/qrels.cacm.txt", "359f77ee6aab89333745a7f25f56370268a493abe1baff76979ad37a4d5428ef",
+    _ANSERINI_TOOLS + "qrels.cacm.txt", "CACM qrels as Anserini publishes them (55 unpadded docids such as "
+    "CACM-115 match no document; Anserini's regression scores use them so)", read_qrels))
 _add(FILES, DataFile(
     "cacm-collection", "cacm/cacm.tar.gz", "4e318d8920a384dfe11f81410abdc19d96a0e23e5fb7832c385be75c7cb75bf9",
     _ANSERINI_CACM + "cacm.tar.gz", "CACM: 3,204 abstracts as HTML (Anserini's HtmlCollection)", lambda p: p))

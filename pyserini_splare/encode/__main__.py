@@ -136,6 +136,9 @@ def main(argv=None):
         from ..distributed.cluster import check_ray_args
 
         check_ray_args(args.ray, args.ray_workers, args.ray_gpus_per_worker)
+    from .preflight import preflight
+
+    preflight(args)  # every input that can be checked, before a corpus download or a model load
     from ..formats.quant import DEFAULT_QUANT_SCALE
     from ..formats.vectors_dir import read_meta
     from .pipeline import Settings, corpus_fingerprint, encode_to_dir, peek, prune_to_dir, text_source
@@ -186,10 +189,10 @@ def _summary(meta) -> str:
         return f"{meta.count:,} embeddings of dimension {meta.dim}"
     st = meta.stats
     l0, q = st["l0"], st["quantization"]
+    from ..formats.quant import quant_summary
+
     out = (f"{st['documents']:,} documents, mean active features {l0['before_pruning_mean']:.1f} before pruning, "
-           f"{l0['after_pruning_mean']:.1f} after; quantization x{q['scale']:g}: {q['weights']:,} weights, "
-           f"{q['zeroed']:,} rounded to 0 ({100 * q['zeroed_fraction']:.3f}%), max relative error of kept weights "
-           f"{q['max_rel_error']:.4f}")
+           f"{l0['after_pruning_mean']:.1f} after; {quant_summary(q)}")
     if st["empty_after_quantization"]:
         out += f"; {st['empty_after_quantization']} documents left out (no weight survived quantization)"
     return out

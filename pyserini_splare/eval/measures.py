@@ -29,23 +29,46 @@ def parse_metrics(names: Iterable[str]):
     return out
 
 
-def evaluate(qrels: str, run: str | Mapping[str, Mapping[str, float]], metrics: Sequence[str] = DEFAULT_METRICS, *,
-             per_query: bool = False, data_dir: str | None = None):
-    """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name or file).
+ALLOW_DISJOINT_HINT = "--allow-disjoint scores it anyway, every judged query 0"
+
+
+def check_overlap(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]]) -> None:
+    """UsageError when ``run`` shares no query id, or no document id, with ``qrels``: a run of another
+    collection (CACM against NeuCLIR qrels) would otherwise score 0 on everything, which reads as a bad
+    system rather than the wrong qrels."""
+    shared = set(run) & set(qrels)
+    if not shared:
+        raise UsageError(f"the run shares no query id with the qrels (wrong qrels for this run?; "
+                         f"{ALLOW_DISJOINT_HINT})")
+    judged = {d for docs in qrels.values() for d in docs}
+    retrieved = [d for q in sorted(shared) for d in run[q]]
+    if not any(d in judged for d in retrieved):
+        example = f" (e.g. {retrieved[0]!r}; the qrels judge {min(judged)!r}, ...)" if retrieved else ""
+        raise UsageError(f"the run shares no document id with the qrels: none of its {len(retrieved):,} results for "
+                         f"the {len(shared)} queries they share is judged{example}; a run of another collection? "
+                         f"({ALLOW_DISJOINT_HINT})")
+
+
+def evaluate(qrels: str | Mapping[str, Mapping[str, int]], run: str | Mapping[str, Mapping[str, float]], metrics: Sequence[str] = DEFAULT_METRICS, *,
+             per_query: bool = False, data_dir: str | None = None, allow_disjoint: bool = False):
+    """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name, file, or
+    ``{qid: {docid: grade}}``).
 
     Returns ``{metric: value}``, the mean over every query of the qrels (``trec_eval -c``: a judged
     query missing from the run counts as 0, as in official evaluations; run queries without
-    judgments are ignored), or with ``per_query`` a list of ``(metric, qid, value)``.
+    judgments are ignored), or with ``per_query`` a list of ``(metric, qid, value)``. A run that shares
+    no query or no judged document with the qrels is refused (:func:`check_overlap`) unless
+    ``allow_disjoint``.
     """
     import ir_measures
 
     from ..topics import get_qrels
 
     measures = parse_metrics(metrics)
-    qrels_obj = get_qrels(qrels, data_dir).judgments
+    qrels_obj = get_qrels(qrels, data_dir).judgments if isinstance(qrels, str) else qrels
     run_obj = read_trec_run(run) if not isinstance(run, Mapping) else run
-    if not set(run_obj) & set(qrels_obj):
-        raise UsageError("the run shares no query id with the qrels (wrong qrels for this run?)")
+    if not allow_disjoint:
+        check_overlap(qrels_obj, run_obj)
     if per_query:
         return [(str(m.measure), m.query_id, float(m.value)) for m in ir_measures.iter_calc(measures, qrels_obj, run_obj)]
     agg = ir_measures.calc_aggregate(measures, qrels_obj, run_obj)

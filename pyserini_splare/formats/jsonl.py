@@ -28,10 +28,17 @@ def parse_json_line(line: bytes | str, where: str) -> dict:
                 line = line.decode("utf-8")
             except UnicodeDecodeError:
                 raise UsageError(f"{where}: not valid UTF-8") from None
+        # Without its line ending: json would report an error at the end of a truncated line as
+        # "line 2 column 1" (the position after the newline), which names no character of the line.
+        line = line.rstrip("\r\n")
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise UsageError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+            detail = f"{e.msg.removesuffix(' at')} at column {e.pos + 1}"
+            if e.pos >= len(line.rstrip()) or e.msg.startswith("Unterminated string"):
+                raise UsageError(f"{where}: malformed JSON: the line ends after {len(line)} characters, inside a JSON "
+                                 f"value ({detail}); truncated?") from None
+            raise UsageError(f"{where}: malformed JSON ({detail})") from None
     if not isinstance(obj, dict):
         raise UsageError(f"{where}: expected a JSON object")
     return obj

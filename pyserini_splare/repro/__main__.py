@@ -116,6 +116,9 @@ def main(argv=None):
         return 0
     rc = 0
     if selected:
+        from .preflight import check_steps
+
+        check_steps(matrix, plans, selected, force=args.force)  # models and corpora, before any step starts
         for sub in ("runs", "indexes", "vectors"):
             (work / sub).mkdir(parents=True, exist_ok=True)
         results = run_conditions(matrix, plans, selected, force=args.force)

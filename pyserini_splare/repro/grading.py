@@ -35,3 +35,10 @@ def grade(expected: Mapping[str, float], measured: Mapping[str, float] | None, t
         if GRADE_ORDER[g] > GRADE_ORDER[worst]:
             worst = g
     return worst
+
+
+def scores_text(measured: Mapping[str, float], expected: Mapping[str, float], label: str = "expected ") -> str:
+    """``AP 0.3125 (expected 0.3123), P@30 0.1942 (expected 0.1942)``; a metric without an expected score
+    shows its measurement alone (never "expected nan")."""
+    return ", ".join(f"{m} {v:.4f}" + (f" ({label}{expected[m]:.4f})" if m in expected else "")
+                     for m, v in measured.items())

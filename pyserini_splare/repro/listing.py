@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from .grading import scores_text
 from .runner import Result
 from .schema import Condition, Matrix
 from .templating import Plan
@@ -47,6 +48,6 @@ def results_text(matrix: Matrix, results: Mapping[str, Result]) -> str:
     lines = [f"{'condition':<40} {'grade':<8} measured (expected)"]
     for name, r in results.items():
         c = matrix.get(name)
-        shown = ", ".join(f"{m} {v:.4f} ({c.scores.get(m, float('nan')):.4f})" for m, v in r.measured.items())
+        shown = scores_text(r.measured, c.scores, label="")
         lines.append(f"{name:<40} {r.grade:<8} {shown or r.note}")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from typing import Callable, Mapping, Sequence
 
 from .._cli import UsageError, atomic_file
 from ..eval import evaluate
-from .grading import FAIL, NOT_RUN, grade
+from .grading import FAIL, NOT_RUN, grade, scores_text
 from .schema import Condition, Matrix
 from .templating import Plan, command_argv
 
@@ -87,8 +87,7 @@ def run_conditions(matrix: Matrix, plans: Mapping[str, Plan], wanted: Sequence[C
             continue
         g = grade(c.scores, measured, matrix.tolerance)
         results[c.name] = Result(c.name, g, measured, time.time() - t0)
-        shown = ", ".join(f"{m} {v:.4f} (expected {c.scores.get(m, float('nan')):.4f})" for m, v in measured.items())
-        _log(f"[{c.name}] {g}: {shown}")
+        _log(f"[{c.name}] {g}: {scores_text(measured, c.scores)}")
     return results
 
 
