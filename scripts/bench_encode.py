@@ -128,23 +128,11 @@ def bench_speed(args):
 
 def bench_rss(args):
     """Peak RSS of the encode CLI on synthetic corpora: tiny random BERT MLM (vocab 2,000, hidden 32)."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+    from pyserini_splare.testing.tiny_models import bert_mlm
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_encode_"))
     words = [f"w{i}" for i in range(1990)]
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator([" ".join(words)], trainers.WordLevelTrainer(
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[
-        ("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                            sep_token="[SEP]", mask_token="[MASK]").save_pretrained(tmp / "model")
-    torch.manual_seed(0)
-    BertForMaskedLM(BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=1,
-                               num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp / "model")
+    bert_mlm(tmp / "model", [" ".join(words)])
     rng = np.random.default_rng(0)
     print("| documents | peak RSS (MB) | seconds | docs/s |\n|---|---|---|---|")
     for n in args.rss:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The worked CPU example of docs/training.md, end to end, with before/after numbers.
 
-1. CACM as title -> abstract pairs (scripts/cacm_title_abstract.py), a fifth of the documents held out;
+1. CACM as title -> abstract pairs (``python -m pyserini_splare.testing.cacm_pairs``), a fifth of the documents held out;
 2. a BM25 index of the abstracts (``python -m pyserini_splare.index --backend bm25``);
 3. training data mined with the toolkit (``python -m pyserini_splare.train.data``: BM25 hard negatives);
 4. ``python -m pyserini_splare.train`` from SPLADE-tiny (or a small SPLARE checkpoint, ``--encoder splare:DIR``)
@@ -72,7 +72,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     if not (data / "train.jsonl").exists():
-        sh("scripts/cacm_title_abstract.py", str(cacm / "cacm.tar.gz"), str(data))
+        sh("-m", "pyserini_splare.testing.cacm_pairs", str(cacm / "cacm.tar.gz"), str(data), "--overwrite")
         sh("-m", "pyserini_splare.index", "--backend", "bm25", "--input", str(data / "corpus"),
            "--index", str(data / "bm25"))
         sh("-m", "pyserini_splare.train.data", "--queries", str(data / "train_queries.tsv"), "--corpus",

@@ -49,6 +49,8 @@ LAYERS: dict[str, int] = {
     "train": 6,
     "distributed": 7,
     "repro": 8, "demo": 8,
+    # tests, benchmarks and examples' material (synthetic collections, tiny models): nothing imports it
+    "testing": 9,
 }
 
 # (importer, imported, reason). Importer/imported are module names without the package prefix; an
