@@ -1,8 +1,8 @@
 """Lazy registries: a ``"module:attr"`` string names an implementation without importing it.
 
-Registries (the encoders, :mod:`pyserini_splare.index.backends`) store such strings so that
-importing the registry -- or running a CLI's ``--help`` -- imports no torch, starts no JVM and
-loads no faiss; the implementation is imported when it is first used. This module sits at the
+The backend registry stores each backend's builder and searcher as such strings, so that importing
+the registry -- or running a CLI's ``--help`` -- imports no torch, starts no JVM and loads no faiss;
+the implementation is imported when it is first used. This module sits at the
 bottom layer so that every stage's registry can use it without importing another stage.
 """
 

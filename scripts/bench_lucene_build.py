@@ -2,7 +2,7 @@
 
     python scripts/bench_lucene_build.py --docs 20000 --work /tmp/bench_lucene_build --threads 2
 
-Writes a pooled SPLARE-shaped collection (scripts/synth.py, 400 terms/document, 131,072 features) at
+Writes a pooled SPLARE-shaped collection (pyserini_splare.testing.synth, 400 terms/document, 131,072 features) at
 scale 100 and, re-quantized from the same float vectors, at scales 10 and 1000; then builds, each in
 its own process (``python -m pyserini_splare.index``-equivalent ``build`` call, JVM start included):
 
@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import synth  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # the checkout's package, without an install
+from pyserini_splare.testing import synth  # noqa: E402
 
 
 def load() -> str:

@@ -69,30 +69,23 @@ def bench_faiss(args):
         print(f"{name:<34}{build:>9.1f}{ms:>10.3f}{recall:>14.3f}{size:>9.1f}")
 
 
+def _shape(args) -> dict:
+    """Qwen3's proportions at ``--hidden``: heads of 64 dimensions, 2 query heads per key/value head."""
+    return dict(hidden=args.hidden, intermediate=3 * args.hidden, layers=args.layers, heads=max(1, args.hidden // 64),
+                kv_heads=max(1, args.hidden // 128), head_dim=64, max_positions=4096)
+
+
 def bench_rerank(args):
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
     from pyserini_splare.rerank import Qwen3Reranker
+    from pyserini_splare.testing.tiny_models import qwen3_reranker
 
     torch.set_num_threads(args.threads)
     words = [f"w{i}" for i in range(2000)]
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        tok.train_from_iterator(["yes"] * 50 + ["no"] * 50 + [" ".join(words)] * 3, trainers.BpeTrainer(
-            vocab_size=4000, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-        fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|endoftext|>")
-        fast.save_pretrained(tmp)
-        cfg = Qwen3Config(vocab_size=len(fast), hidden_size=args.hidden, intermediate_size=3 * args.hidden,
-                          num_hidden_layers=args.layers, num_attention_heads=max(1, args.hidden // 64),
-                          num_key_value_heads=max(1, args.hidden // 128), head_dim=64,
-                          max_position_embeddings=4096, pad_token_id=fast.pad_token_id)
-        Qwen3ForCausalLM(cfg).save_pretrained(tmp)
+        qwen3_reranker(tmp, [" ".join(words)] * 3, vocab_size=4000, **_shape(args))
         r = Qwen3Reranker(tmp, max_length=2048)
         docs = []
         for _ in range(args.pairs):  # varied lengths, so length sorting matters
@@ -112,24 +105,15 @@ def bench_rerank(args):
 def bench_dense_encode(args):
     """Qwen3-Embedding encoder path (pyserini_splare.encode.dense) on a random Qwen3-shaped model: docs/s."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
 
     from pyserini_splare.encode import load_encoder
+    from pyserini_splare.testing.tiny_models import qwen3_embedder
 
     torch.set_num_threads(args.threads)
     words = [f"w{i}" for i in range(2000)]
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-        tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        tok.train_from_iterator([" ".join(words)], trainers.WordLevelTrainer(special_tokens=["<unk>", "<|endoftext|>"]))
-        PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|endoftext|>",
-                                pad_token="<|endoftext|>").save_pretrained(tmp)
-        Qwen3Model(Qwen3Config(vocab_size=tok.get_vocab_size(), hidden_size=args.hidden,
-                               intermediate_size=3 * args.hidden, num_hidden_layers=args.layers,
-                               num_attention_heads=max(1, args.hidden // 64), num_key_value_heads=max(1, args.hidden // 128),
-                               head_dim=64, max_position_embeddings=4096)).save_pretrained(tmp)
+        qwen3_embedder(tmp, [" ".join(words)], **_shape(args))
         enc = load_encoder(f"qwen3-embed:{tmp}")
         docs = [" ".join(rng.choice(words, int(rng.integers(args.doc_tokens // 2, args.doc_tokens * 3 // 2))))
                 for _ in range(args.pairs)]

@@ -1,6 +1,6 @@
 """One search benchmark: exact, Seismic, Lucene (this toolkit and Anserini called directly) and BMP.
 
-    # a synthetic collection (scripts/synth.py presets: splare-pooled, splare, splade)
+    # a synthetic collection (pyserini_splare.testing.synth presets: splare-pooled, splare, splade)
     python scripts/bench_search.py run --preset splare-pooled --docs 50000 --queries 200 --work /tmp/b50k
     # real vectors (e.g. SPLADE-tiny on CACM) with queries encoded by the same encoder
     python scripts/bench_search.py run --vectors V --topics cacm --encoder splade:PATH --work /tmp/bcacm --label cacm
@@ -24,7 +24,7 @@ What ``run`` measures, for each backend setting and k in {10, 1000}:
   whole command's wall time, 1 thread and all threads (exact, seismic at defaults, lucene);
 * build time, index size, peak RSS while searching; the machine's load average before each step.
 
-Backend settings: ``exact``; ``seismic`` at defaults and a near-exact setting (every query term,
+Backend settings (scripts/presets/bench_search.yaml): ``exact``; ``seismic`` at defaults and a near-exact setting (every query term,
 heap_factor 0.7); ``seismic-lean`` (built with n_postings=auto: ~10x smaller index); ``lucene``
 (this toolkit's ImpactSearcher); ``anserini`` (the same Lucene index through Anserini's
 SimpleImpactSearcher from Python, as Pyserini calls it: what this toolkit costs on top, and what the
@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import synth  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # the checkout's package, without an install
+from pyserini_splare.testing import synth  # noqa: E402
 
 def _hwm_kib(pid: int) -> int:
     try:
@@ -103,18 +103,21 @@ def build(backend: str, vectors: Path, index: Path, threads: int, options: dict 
 
 KS = (10, 1000)
 CORES = os.cpu_count() or 1
-# (row label, backend index folder, searcher kind, searcher options)
-SETTINGS = {
-    "exact": [("exact", "exact", "toolkit", {})],
-    "seismic": [("seismic defaults", "seismic", "toolkit", {}),
-                ("seismic near-exact (qc=all, hf=0.7)", "seismic", "toolkit", {"query_cut": 10000, "heap_factor": 0.7})],
-    "seismic-lean": [("seismic lean (n_postings=auto)", "seismic-lean", "toolkit", {})],
-    "lucene": [("lucene (toolkit)", "lucene", "toolkit", {})],
-    "anserini": [("lucene (Anserini direct)", "lucene", "anserini", {})],
-    "bmp": [("bmp (alpha=beta=1)", "bmp", "bmp", {})],
-}
-BUILD_OPTIONS = {"seismic-lean": {"n_postings": "auto"}}
-CLI_ROWS = ("exact", "seismic defaults", "lucene (toolkit)")
+
+
+def _settings(path: Path = HERE / "presets" / "bench_search.yaml"):
+    """The backend settings (presets/bench_search.yaml) as {backend: [(row label, index folder, searcher
+    kind, searcher options)]}, {backend: build options} and the labels of the rows also run by the CLI."""
+    import yaml
+
+    doc = yaml.safe_load(path.read_text())
+    settings = {b: [(r["label"], r["index"], r["searcher"], r.get("options", {})) for r in v["rows"]]
+                for b, v in doc["backends"].items()}
+    build_options = {b: v["build_options"] for b, v in doc["backends"].items() if "build_options" in v}
+    return settings, build_options, tuple(doc["cli_rows"])
+
+
+SETTINGS, BUILD_OPTIONS, CLI_ROWS = _settings()
 
 
 def loadavg() -> float:

@@ -18,8 +18,7 @@ SPLARE-shaped documents (``--terms`` distinct latents of 131,072 per document, w
   with the collection)
 
 ``--root DIR`` imports ``pyserini_splare`` from another checkout (e.g. ``git archive`` of an older
-commit) to measure the code before a change with the same script: the old API (``VectorWriter``,
-``validate_vectors_dir``, ``iter_vectors``) is used when ``formats`` is absent.
+commit that has ``formats/``) to measure the code before a change with the same script.
 
     python scripts/bench_vectors_io.py --docs 20000 --terms 400
     python scripts/bench_vectors_io.py --docs 20000 --terms 400 --root /tmp/old-checkout
@@ -65,8 +64,7 @@ def main() -> None:
     import numpy as np
 
     import pyserini_splare
-
-    new = (Path(pyserini_splare.__file__).parent / "formats").is_dir()
+    from pyserini_splare.formats.vectors_dir import VectorsWriter, open_collection
     from pyserini_splare.vectors import PrefixedSpace, SparseVector
 
     steps = args.steps.split(",")
@@ -78,19 +76,10 @@ def main() -> None:
     root = Path(args.tmp or tempfile.mkdtemp(prefix="bench_vio_"))
     out = root / "vectors"
     shutil.rmtree(out, ignore_errors=True)
-    res = {"code": "formats" if new else "vectors.py (before)", "docs": args.docs, "terms": args.terms,
-           "loadavg_before": os.getloadavg()[0]}
+    res = {"docs": args.docs, "terms": args.terms, "loadavg_before": os.getloadavg()[0]}
 
     clock = Clock()
-    if new:
-        from pyserini_splare.formats.vectors_dir import VectorsWriter
-
-        w = VectorsWriter(out, space=space, quant_scale=100.0)
-    else:
-        from pyserini_splare.vectors import VectorWriter
-
-        w = VectorWriter(out, space, 100.0)
-    with w:
+    with VectorsWriter(out, space=space, quant_scale=100.0) as w:
         for d, v in docs:
             w.write(d, v)
     clock.done(res, "write", args.docs)
@@ -99,30 +88,12 @@ def main() -> None:
 
     if "validate" in steps:
         clock = Clock()
-        if new:
-            from pyserini_splare.formats.vectors_dir import open_collection
-
-            n = open_collection(out).validate()[0]
-        else:
-            from pyserini_splare.vectors import validate_vectors_dir
-
-            n = validate_vectors_dir(out, space)[0]
+        n = open_collection(out).validate()[0]
         assert n == args.docs
         clock.done(res, "validate", args.docs)
     if "read" in steps:
         clock = Clock()
-        if new:
-            from pyserini_splare.formats.vectors_dir import open_collection
-
-            n = sum(1 for _ in open_collection(out).iter_sparse())
-        else:
-            from pyserini_splare.vectors import iter_vectors
-
-            n = 0
-            for _, vec in iter_vectors(out):  # what --prune-from did: term -> id, dequantize
-                ids = np.fromiter((space.id(x) for x in vec), dtype=np.int64, count=len(vec))
-                SparseVector(ids, np.fromiter(vec.values(), dtype=np.float64, count=len(vec)) / 100.0)
-                n += 1
+        n = sum(1 for _ in open_collection(out).iter_sparse())
         assert n == args.docs
         clock.done(res, "read", args.docs)
     prune_args = ["--prune-from", str(out), "--topk", str(args.prune_topk)]

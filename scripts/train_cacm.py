@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The worked CPU example of docs/training.md, end to end, with before/after numbers.
 
-1. CACM as title -> abstract pairs (scripts/cacm_title_abstract.py), a fifth of the documents held out;
+1. CACM as title -> abstract pairs (``python -m pyserini_splare.testing.cacm_pairs``), a fifth of the documents held out;
 2. a BM25 index of the abstracts (``python -m pyserini_splare.index --backend bm25``);
 3. training data mined with the toolkit (``python -m pyserini_splare.train.data``: BM25 hard negatives);
 4. ``python -m pyserini_splare.train`` from SPLADE-tiny (or a small SPLARE checkpoint, ``--encoder splare:DIR``)
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -57,7 +58,8 @@ def heldout_eval(spec: str, data: Path, work: Path) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", required=True, help="starting encoder spec (splade:DIR or splare:DIR)")
-    p.add_argument("--cacm", default=str(REPO.parent / "shared" / "data" / "cacm"))
+    p.add_argument("--cacm", default=os.path.join(os.environ.get("PYSERINI_SPLARE_DATA", "."), "cacm"),
+                   help="folder holding cacm.tar.gz and CACM's topics and qrels (default: $PYSERINI_SPLARE_DATA/cacm)")
     p.add_argument("--work", required=True, help="work folder (created)")
     p.add_argument("--recipe", default="splade-tiny-cpu")
     p.add_argument("--max-steps", type=int, default=300)
@@ -72,7 +74,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     if not (data / "train.jsonl").exists():
-        sh("scripts/cacm_title_abstract.py", str(cacm / "cacm.tar.gz"), str(data))
+        sh("-m", "pyserini_splare.testing.cacm_pairs", str(cacm / "cacm.tar.gz"), str(data), "--overwrite")
         sh("-m", "pyserini_splare.index", "--backend", "bm25", "--input", str(data / "corpus"),
            "--index", str(data / "bm25"))
         sh("-m", "pyserini_splare.train.data", "--queries", str(data / "train_queries.tsv"), "--corpus",

@@ -1,8 +1,14 @@
-"""Shared test setup: real data from ../shared/data (skip when absent), offline registry, quiet progress."""
+"""Shared test setup: real data from ../shared/data (skip when absent), offline registry, quiet progress,
+and the fast tier (pytest.ini's markers: ``python -m pytest -q -m "not slow"``).
+
+Tiny models and synthetic collections for tests live in :mod:`pyserini_splare.testing`.
+"""
 
 from __future__ import annotations
 
+import ast
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +78,68 @@ def splade_tiny_path() -> Path:
     if not (path / "model.safetensors").is_file():
         _unavailable(f"SPLADE-tiny weights not found at {path}")
     return path
+
+
+# ---- the fast tier ---------------------------------------------------------------------------------
+# A test that starts the JVM, Ray or a training run is slow whatever its duration: marking it `jvm`,
+# `ray` or `train` is enough (the `slow` mark is added here). A test left in the fast tier that starts
+# the JVM or Ray fails, so the fast tier cannot silently grow a JVM start.
+IMPLY_SLOW = ("jvm", "ray", "train")
+_STARTED_BEFORE = pytest.StashKey[tuple]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.get_closest_marker(m) for m in IMPLY_SLOW) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
+def _module_marks(path: Path) -> set[str]:
+    """The names in a test module's ``pytestmark = ...`` (read, not imported)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return set()
+    marks = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
+            for sub in ast.walk(node.value):
+                if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and sub.value.attr == "mark":
+                    marks.add(sub.attr)
+    return marks
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Under ``-m "not slow"``, a module marked slow as a whole is not even imported: importing the
+    training tests' dependencies alone takes ~10 s, a sixth of the fast tier's budget."""
+    if " ".join(config.getoption("markexpr", "").split()) != "not slow" or collection_path.suffix != ".py":
+        return None
+    if _module_marks(collection_path) & {"slow", *IMPLY_SLOW}:
+        return True
+    return None
+
+
+def _running() -> tuple[bool, bool]:
+    """(JVM, Ray): importing jnius starts the JVM (pyserini_splare._java); Ray once ray.init ran."""
+    ray = sys.modules.get("ray")
+    return "jnius" in sys.modules, bool(ray is not None and ray.is_initialized())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_STARTED_BEFORE] = _running()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if call.when != "teardown" or item.get_closest_marker("slow") or _STARTED_BEFORE not in item.stash:
+        return
+    started = [name for name, was, now in zip(("the JVM", "Ray"), item.stash[_STARTED_BEFORE], _running())
+               if now and not was]
+    if started and rep.passed:
+        rep.outcome = "failed"
+        rep.longrepr = (f"{item.nodeid} started {' and '.join(started)} but is in the fast tier: "
+                        "mark it jvm / ray (tests/conftest.py, pytest.ini)")

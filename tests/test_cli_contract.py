@@ -94,7 +94,7 @@ def _fusion_args(world, out):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cmd", ["search", "fusion"])
+@pytest.mark.parametrize("cmd", ["search", pytest.param("fusion", marks=pytest.mark.slow)])  # ranx compiles: ~7 s
 def test_existing_output_file_needs_overwrite(capsys, world, exact_index, tmp_path, cmd):
     out = tmp_path / "run.txt"
     out.write_text("precious\n")
@@ -215,7 +215,7 @@ def test_search_negative_or_zero_counts(capsys, world, exact_index, tmp_path, fl
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["exact", "seismic", "lucene"])
+@pytest.mark.parametrize("backend", ["exact", "seismic", pytest.param("lucene", marks=pytest.mark.jvm)])
 @pytest.mark.parametrize("w", ["1000000000000", "2000000000", "1e30", "-3", "NaN"])
 def test_huge_document_weight_refused_by_every_backend(capsys, world, tmp_path, backend, w):
     import shutil
@@ -375,6 +375,7 @@ def lucene_indexes(world):
     return world / "idx.lucene", world / "idx.bm25"
 
 
+@pytest.mark.jvm
 @pytest.mark.parametrize("w", HUGE)
 def test_huge_query_weight_lucene(capsys, lucene_indexes, tmp_path, w):
     q = _huge_queries(tmp_path / "q.jsonl", w)
@@ -384,6 +385,7 @@ def test_huge_query_weight_lucene(capsys, lucene_indexes, tmp_path, w):
     assert listing(tmp_path) == {"q.jsonl"}
 
 
+@pytest.mark.jvm
 @pytest.mark.parametrize("flag", ["--encoder", "--query-vectors"])
 def test_bm25_index_refuses_vector_queries(capsys, world, lucene_indexes, tmp_path, flag):
     """Searching BM25 while the user believes it is SPLADE is the silent wrong result this refuses."""
@@ -394,6 +396,7 @@ def test_bm25_index_refuses_vector_queries(capsys, world, lucene_indexes, tmp_pa
     assert listing(tmp_path) == set()
 
 
+@pytest.mark.jvm
 def test_bm25_query_of_a_megabyte(capsys, world, lucene_indexes, tmp_path):
     """111,111 distinct words in one query: a run, or one line naming the query (Lucene's clause limit)."""
     rng = np.random.default_rng(1)
@@ -411,6 +414,7 @@ def test_bm25_query_of_a_megabyte(capsys, world, lucene_indexes, tmp_path):
         assert listing(tmp_path) == {"big.tsv"}
 
 
+@pytest.mark.jvm
 def test_verbose_shows_what_quiet_hides(world, lucene_indexes, tmp_path):
     """Item 10: the JVM's warnings and Lucene's log are hidden by default and shown with --verbose (one
     subprocess each: the JVM's logging is set when it starts, once per process)."""

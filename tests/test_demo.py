@@ -11,6 +11,8 @@ import pytest
 from pyserini_splare.demo.data import QRELS, TOPICS, load_corpus
 from pyserini_splare.topics import read_qrels, read_tsv_topics
 
+pytestmark = [pytest.mark.jvm, pytest.mark.train]  # the demo runs BM25 and trains its SAE
+
 
 def test_demo_collection_is_consistent():
     docs = load_corpus()

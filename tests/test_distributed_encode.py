@@ -28,6 +28,8 @@ ray = require_extra("ray", "ray")  # an extra: CI installs it (setup.py "test" e
 
 from pyserini_splare.encode.__main__ import main  # noqa: E402
 
+pytestmark = pytest.mark.ray
+
 N_DOCS, PART = 240, 30
 
 
@@ -252,23 +254,9 @@ def test_ray_flags_without_ray_and_beyond_this_machine(cacm240, splade_tiny_path
 @pytest.fixture(scope="module")
 def tiny_dense(tmp_path_factory) -> Path:
     """A Qwen3-shaped embedding model with random weights and a word-level tokenizer trained here."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
+    from pyserini_splare.testing.tiny_models import qwen3_embedder
 
-    d = tmp_path_factory.mktemp("qwen3-embed")
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator(["a b c d e f g h cat dog search"],
-                            trainers.WordLevelTrainer(special_tokens=["<unk>", "<|endoftext|>"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|endoftext|>",
-                                   pad_token="<|endoftext|>")
-    fast.save_pretrained(d)
-    torch.manual_seed(0)
-    Qwen3Model(Qwen3Config(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64,
-                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                           max_position_embeddings=128)).save_pretrained(d)
-    return d
+    return qwen3_embedder(tmp_path_factory.mktemp("qwen3-embed"), ["a b c d e f g h cat dog search"])
 
 
 def test_dense_encoder_on_ray_equals_single_process(tiny_dense, tmp_path):

@@ -13,6 +13,8 @@ from pyserini_splare.index.lucene_group import build_lucene_group, make_group
 from pyserini_splare.search.group import LuceneGroupSearcher, merge_topk
 from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
 
+pytestmark = pytest.mark.jvm  # a module fixture builds Lucene shards
+
 N_DOCS, N_FEATURES, SCALE, N_SHARDS = 1500, 3000, 100, 3
 
 

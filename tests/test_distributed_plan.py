@@ -53,6 +53,7 @@ def test_shared_steps_are_counted_once(costs):
     assert not any(c.step.startswith("encode") for c in costs["splare-7b-topk"].costs)
 
 
+@pytest.mark.slow
 def test_cli_plan_and_bad_flags(capsys):
     assert main(["wsdm26", "--plan", "--gpus", "8", "--gpu", "h100"]) == 0
     out = capsys.readouterr().out

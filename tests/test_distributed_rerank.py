@@ -16,6 +16,8 @@ from pyserini_splare.distributed.rerank import deal_batches  # noqa: E402
 from pyserini_splare.rerank.__main__ import main  # noqa: E402
 from test_rerank import tiny_qwen3_dir  # noqa: E402,F401  (the tiny random Qwen3 reranker fixture)
 
+pytestmark = pytest.mark.ray
+
 WORDS = "cats dogs purr bark search query web passage small animal mail news the a of".split()
 
 

@@ -20,6 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.jvm]  # every command of the docs, in child processes
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 GETTING_STARTED = REPO / "docs" / "getting-started.md"

@@ -16,23 +16,9 @@ TEXTS = ["a b c d e f g h", "retrieval", "sparse dense hybrid search systems", "
 @pytest.fixture(scope="module")
 def tiny_qwen3(tmp_path_factory):
     """A Qwen3-shaped model with random weights and a word-level tokenizer trained here (no downloads)."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
+    from pyserini_splare.testing.tiny_models import qwen3_embedder
 
-    d = tmp_path_factory.mktemp("qwen3")
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    corpus = TEXTS + ["Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:x"]
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<unk>", "<|endoftext|>"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|endoftext|>",
-                                   pad_token="<|endoftext|>")
-    fast.save_pretrained(d)
-    torch.manual_seed(0)
-    cfg = Qwen3Config(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=128)
-    Qwen3Model(cfg).save_pretrained(d)
-    return d
+    return qwen3_embedder(tmp_path_factory.mktemp("qwen3"), TEXTS)
 
 
 def test_last_token_pooling_under_left_padding(tiny_qwen3):

@@ -22,6 +22,8 @@ LIMIT_MB = 1024
 WORDS = ("retrieval sparse lexical expansion query document index latent concept vocabulary model "
          "computer program language algorithm matrix compiler storage system network").split()
 
+pytestmark = pytest.mark.slow  # encodes a corpus of full 32 x 512 batches in a child
+
 CHILD = """
 import runpy, sys
 sys.argv = ["pyserini_splare.encode"] + sys.argv[1:]

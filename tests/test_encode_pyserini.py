@@ -17,6 +17,8 @@ from pyserini_splare.encode.__main__ import main as encode_main
 from pyserini_splare.vectors import PrefixedSpace, iter_vectors
 from test_encode_splade import _corpus
 
+pytestmark = pytest.mark.jvm
+
 TOPICS = {"q1": "sparse neural retrieval", "q2": "document vector weight", "q3": "query term index"}
 
 

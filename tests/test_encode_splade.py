@@ -82,6 +82,7 @@ def _vectors(d: Path) -> dict:
     return dict(iter_vectors(d))
 
 
+@pytest.mark.slow
 def test_cli_writes_vectors_dir_with_stats(tmp_path, tiny, encoder):
     corpus = _corpus(tmp_path / "c.jsonl", 12)
     out = tmp_path / "vec"
@@ -110,6 +111,7 @@ def test_cli_writes_vectors_dir_with_stats(tmp_path, tiny, encoder):
     assert meta.stats["documents"] == 12 and meta.stats["postings"] == sum(len(x) for x in got.values())
 
 
+@pytest.mark.slow
 def test_max_length_is_the_models_own_unless_given_and_then_recorded(tmp_path, tiny, encoder):
     """No --max-length: the model's document length (BERT: 512), nothing recorded as overridden; an explicit
     --max-length sets the document side only and meta.json's spec says so. The pooling is the encoder's."""
@@ -151,6 +153,7 @@ def test_splade_model_saves_a_checkpoint_that_loads_to_the_same_vectors(tmp_path
         np.testing.assert_allclose(a.weights, b.weights, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_prune_from_equals_pruning_at_encode_time(tmp_path, tiny):
     corpus = _corpus(tmp_path / "c.jsonl", 9)
     full, pruned, direct = tmp_path / "full", tmp_path / "pruned", tmp_path / "direct"
@@ -173,6 +176,7 @@ def test_prune_from_equals_pruning_at_encode_time(tmp_path, tiny):
         assert len(v) == n
 
 
+@pytest.mark.slow
 def test_shards_partition_the_corpus(tmp_path, tiny):
     corpus = _corpus(tmp_path / "c.jsonl", 7)
     whole = tmp_path / "all"
@@ -235,6 +239,7 @@ def _run_cli(args, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_byte_identical(tmp_path, tiny):
     corpus = _corpus(tmp_path / "c.jsonl", 30)
     args = ["--corpus", str(corpus), "--encoder", f"splade:{tiny}", "--batch-size", "2", "--part-size", "6",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,21 +13,7 @@ from pyserini_splare.search.__main__ import main as search_main
 from pyserini_splare.formats.spaces import PrefixedSpace
 from pyserini_splare.formats.sparse import SparseVector
 from pyserini_splare.formats.vectors_dir import VectorsWriter
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_synth():
-    """scripts/synth.py, the topic-structured generator (registered so its dataclass resolves)."""
-    import sys
-
-    if "synth" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("synth", ROOT / "scripts" / "synth.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["synth"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["synth"]
-
+from pyserini_splare.testing import synth
 
 def write_docs(out: Path, rng, n_docs=300, n_features=5000, terms=40, dup_every=25):
     """Random integer-weighted documents (every ``dup_every``-th repeats the previous one: exact ties)."""
@@ -160,11 +145,11 @@ def test_exact_bad_input(coll, tmp_path, capsys):
     assert not run.exists()  # no half-written output
 
 
+@pytest.mark.jvm
 def test_lucene_and_exact_rank_identically(tmp_path):
     """Lucene's impact scores are integer dot products: same hits, same scores, same order as exact."""
     from pyserini_splare.search._base import QuantizedQuery, open_searcher
 
-    synth = load_synth()
     cfg = synth.SynthConfig(n_features=131072, doc_terms=60, query_terms=12, active_features=3000, seed=5)
     docs, queries = synth.generate(cfg, 400, 12)
     vdir, qfile = synth.write_collection(docs, queries, cfg, tmp_path / "c", 100.0)

@@ -170,30 +170,16 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
 def test_end_to_end_encode_index_search(tmp_path):
     """Qwen3-Embedding encoder (tiny random Qwen3, offline) -> faiss index -> search CLI: the run equals
     a brute-force inner-product ranking of the encoder's own document and query embeddings."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
-
     from pyserini_splare.encode import load_encoder
     from pyserini_splare.encode.__main__ import main as encode_main
     from pyserini_splare.formats.runs import read_trec_run
     from pyserini_splare.search.__main__ import main as search_main
+    from pyserini_splare.testing.tiny_models import qwen3_embedder
 
     texts = ["cats purr softly", "dogs bark loudly", "sparse retrieval with sae latents", "dense retrieval of news",
              "the cat and the dog", "persian russian chinese news"]
     queries = {"q1": "cat", "q2": "dense news retrieval", "q3": "sae latents"}
-    model = tmp_path / "qwen3"
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator(texts + list(queries.values()) + [
-        "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:x"],
-        trainers.WordLevelTrainer(special_tokens=["<unk>", "<|endoftext|>"]))
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|endoftext|>",
-                            pad_token="<|endoftext|>").save_pretrained(model)
-    torch.manual_seed(0)
-    Qwen3Model(Qwen3Config(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                           max_position_embeddings=128)).save_pretrained(model)
+    model = qwen3_embedder(tmp_path / "qwen3", texts + list(queries.values()))
     spec = f"qwen3-embed:{model}"
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)))

@@ -70,6 +70,7 @@ RANKED_A = {"q1": ["d1", "d2", "d3", "d4"], "q2": ["d5", "d6"]}
 RANKED_B = {"q1": ["d3", "d5", "d1"], "q2": ["d6", "d7", "d5"]}
 
 
+@pytest.mark.slow  # ranx (numba) compiles its fusion kernels on first use
 def test_rrf_equals_formula_ranx_and_pyserini(tmp_path, ranx_ready):
     a, b = _write(tmp_path, "a.txt", RUN_A), _write(tmp_path, "b.txt", RUN_B)
     out = tmp_path / "f.txt"
@@ -113,6 +114,7 @@ def test_rrf_equals_formula_ranx_and_pyserini(tmp_path, ranx_ready):
         assert got[str(row.topic)][row.docid] == pytest.approx(row.score, rel=1e-8)
 
 
+@pytest.mark.slow  # ranx (numba) compiles its fusion kernels on first use
 def test_depth_and_k(tmp_path, ranx_ready):
     a, b = _write(tmp_path, "a.txt", RUN_A), _write(tmp_path, "b.txt", RUN_B)
     out = tmp_path / "f.txt"
@@ -135,6 +137,7 @@ def test_depth_and_k(tmp_path, ranx_ready):
         (q, d) for q, h in rd(out).items() for d in h)
 
 
+@pytest.mark.slow  # ranx (numba) compiles its fusion kernels on first use
 def test_union_and_intersection_of_query_sets(tmp_path, capsys, ranx_ready):
     a, c = _write(tmp_path, "a.txt", RUN_A), _write(tmp_path, "c.txt", RUN_C_PARTIAL)
     out = tmp_path / "u.txt"
@@ -155,6 +158,7 @@ def test_union_and_intersection_of_query_sets(tmp_path, capsys, ranx_ready):
     assert set(read_trec_run(out2)) == {"q2"}
 
 
+@pytest.mark.slow  # ranx (numba) compiles its fusion kernels on first use
 def test_combsum_minmax_equals_formula(tmp_path, ranx_ready):
     a, b = _write(tmp_path, "a.txt", RUN_A), _write(tmp_path, "b.txt", RUN_B)
     out = tmp_path / "s.txt"
@@ -172,6 +176,7 @@ def test_combsum_minmax_equals_formula(tmp_path, ranx_ready):
             assert got[qid].get(d, 0.0) == pytest.approx(s, abs=1e-8)
 
 
+@pytest.mark.slow  # ranx (numba) compiles its fusion kernels on first use
 def test_wsum_weights(tmp_path, ranx_ready):
     a, b = _write(tmp_path, "a.txt", RUN_A), _write(tmp_path, "b.txt", RUN_B)
     out = tmp_path / "w.txt"
@@ -227,6 +232,7 @@ q3 Q0 d1 3 0.5 c
 """
 
 
+@pytest.mark.slow  # ranx (numba) compiles its fusion kernels on first use
 def test_zmuv_on_different_query_sets_is_refused_and_fuses_the_shared_ones(tmp_path, capsys, ranx_ready):
     """ranx's zmuv fails on an empty result list (docs/fusion.md): a one-line error under union; under
     intersection the shared query equals ranx's own fusion."""
@@ -248,6 +254,7 @@ def test_zmuv_on_different_query_sets_is_refused_and_fuses_the_shared_ones(tmp_p
     assert read_trec_run(out) == {"q2": pytest.approx(ref["q2"], rel=1e-8, abs=1e-9)}
 
 
+@pytest.mark.slow  # ranx (numba) compiles its fusion kernels on first use
 @pytest.mark.parametrize("norm", ["min-max", "max", "sum", "rank", "borda", "none"])
 def test_every_norm_on_different_query_sets_equals_ranx(tmp_path, ranx_ready, norm):
     """Shared queries fuse as ranx fuses the runs cut to them; a query some runs lack fuses as

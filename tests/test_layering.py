@@ -66,6 +66,8 @@ LAYERS: dict[str, int] = {
     "train": 6,
     "distributed": 7,
     "repro": 9, "demo": 9,
+    # tests, benchmarks and examples' material (synthetic collections, tiny models): nothing imports it
+    "testing": 10,
 }
 CLI_LAYER = 8  # a stage's __main__ (see the module doc)
 

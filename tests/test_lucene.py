@@ -11,6 +11,8 @@ from pyserini_splare.index.__main__ import main as index_main
 from pyserini_splare.search.__main__ import main as search_main
 from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
 
+pytestmark = pytest.mark.jvm
+
 N_DOCS, N_FEATURES, SCALE = 2200, 6000, 100
 
 
@@ -245,20 +247,6 @@ def test_small_tied_scores_are_exact_and_ordered_by_docid(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def _load_synth():
-    """scripts/synth.py, the topic-structured SPLARE-shaped generator."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    if "synth" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("synth", Path(__file__).resolve().parents[1] / "scripts" / "synth.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["synth"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["synth"]
-
-
 @pytest.fixture(scope="module")
 def termfreq_vs_anserini(tmp_path_factory):
     """1,200 pooled SPLARE-shaped documents (400 terms, 131,072 features) at scale 100 in 4 parts,
@@ -267,7 +255,8 @@ def termfreq_vs_anserini(tmp_path_factory):
     from pyserini_splare.formats.vectors_dir import VectorsWriter
     from pyserini_splare.index.lucene_impact import build
 
-    synth = _load_synth()
+    from pyserini_splare.testing import synth
+
     cfg = synth.SynthConfig(**synth.PRESETS["splare-pooled"], seed=7)
     docs, queries = synth.generate(cfg, 1200, 100)
     root = tmp_path_factory.mktemp("tf")

@@ -22,6 +22,8 @@ from sae_lens.loading import pretrained_sae_loaders
 
 from pyserini_splare.encode.modules.sae import load_sae
 
+pytestmark = pytest.mark.slow  # importing sae_lens alone takes ~8 s
+
 D, N = 16, 48
 
 

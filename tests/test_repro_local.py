@@ -25,6 +25,8 @@ import pytest
 from pyserini_splare.repro import MEASURED, OK, load_matrix
 from pyserini_splare.repro.__main__ import main
 
+pytestmark = pytest.mark.jvm
+
 SCALE = 100  # the local matrix's quantization scale (encode's default)
 
 

@@ -15,35 +15,16 @@ from pyserini_splare._cli import UsageError  # noqa: E402
 from pyserini_splare.rerank import PREFIX, SUFFIX, format_prompt, merge, rerank_run  # noqa: E402
 from pyserini_splare.rerank.__main__ import main  # noqa: E402
 
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-
-
 @pytest.fixture(scope="session")
 def tiny_qwen3_dir(tmp_path_factory):
     """A Qwen3-shaped causal LM (random weights) with a byte-level BPE tokenizer trained here, holding the
     chat special tokens and single tokens "yes" and "no" like the real Qwen3 vocabulary."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+    from pyserini_splare.testing.tiny_models import qwen3_reranker
 
-    out = tmp_path_factory.mktemp("tiny-qwen3-reranker")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = ["yes"] * 50 + ["no"] * 50 + [
+    return qwen3_reranker(tmp_path_factory.mktemp("tiny-qwen3-reranker"), [
         "Judge whether the Document meets the requirements based on the Query and the Instruct provided.",
         "<Instruct>: Given a web search query, retrieve relevant passages", "<Query>: what is a cat",
-        "<Document>: cats are small animals", "<think>\n\n</think>\n\n", "system user assistant"] * 5
-    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|endoftext|>", eos_token="<|im_end|>")
-    fast.save_pretrained(out)
-    cfg = Qwen3Config(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
-                      pad_token_id=fast.pad_token_id, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    Qwen3ForCausalLM(cfg).save_pretrained(out)
-    return out
+        "<Document>: cats are small animals", "<think>\n\n</think>\n\n", "system user assistant"] * 5)
 
 
 def test_prompt_is_the_model_card_template():

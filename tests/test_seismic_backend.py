@@ -1,7 +1,7 @@
 """Seismic backend on a topic-structured SPLARE-shaped collection (131,072-feature space -> LV variant).
 
-The collection is CI-sized: 4,000 documents drawn from the topic model of scripts/synth.py, using
-8,192 active features of the 131,072-latent space (Seismic's build cost grows with the number of
+The collection is CI-sized: 4,000 documents drawn from the topic model of pyserini_splare.testing.synth,
+using 8,192 active features of the 131,072-latent space (Seismic's build cost grows with the number of
 distinct terms; docs/benchmarks.md has the full-size numbers).
 """
 
@@ -16,12 +16,13 @@ import pytest
 from pyserini_splare.index.__main__ import main as index_main
 from pyserini_splare.search.__main__ import main as search_main
 
-from test_exact_backend import load_synth  # noqa: E402  (tests/ is on sys.path under pytest's rootdir)
+from pyserini_splare.testing import synth
+
+pytestmark = pytest.mark.slow  # a module fixture builds a 4,000-document Seismic index
 
 
 @pytest.fixture(scope="module")
 def coll(tmp_path_factory):
-    synth = load_synth()
     root = tmp_path_factory.mktemp("seismic")
     cfg = synth.SynthConfig(n_features=131072, doc_terms=120, query_terms=30, active_features=8192, seed=11)
     docs, queries = synth.generate(cfg, 4000, 60)
@@ -189,7 +190,6 @@ def test_seismic_u16_variant_for_small_spaces(tmp_path):
     from pyserini_splare.index import read_index_meta
     from pyserini_splare.search._base import open_searcher
 
-    synth = load_synth()
     cfg = synth.SynthConfig(**synth.PRESETS["splade"], active_features=3000, seed=2)
     cfg.doc_terms, cfg.query_terms = 50, 10
     docs, queries = synth.generate(cfg, 500, 10)

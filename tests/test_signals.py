@@ -26,6 +26,8 @@ import pytest
 
 from pyserini_splare._cli import Interrupted, cli_main
 
+pytestmark = [pytest.mark.slow, pytest.mark.jvm]  # CLIs in child processes, signalled mid-run
+
 DEADLINE_S = 10.0
 
 

@@ -10,7 +10,6 @@ the ones the trainer's evaluation saw.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,18 +18,17 @@ import pytest
 import sentence_transformers  # noqa: E402,F401  (a required dependency: imported, not skipped)
 import torch  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.train, pytest.mark.jvm]
 
 
 @pytest.fixture(scope="module")
 def cacm_train(shared_data, tmp_path_factory):
     """CACM split (a fifth held out), BM25 over the abstracts, training data mined with the toolkit, and a dev
     corpus of the held-out abstracts (the long run searches all 1,578; the test keeps encoding short)."""
-    spec = importlib.util.spec_from_file_location("cacm_title_abstract", REPO / "scripts" / "cacm_title_abstract.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from pyserini_splare.testing import cacm_pairs as mod
+
     out = tmp_path_factory.mktemp("cacm-train")
-    mod.write_split(shared_data / "cacm" / "cacm.tar.gz", out)
+    mod.write_split(shared_data / "cacm" / "cacm.tar.gz", out, overwrite=True)
     from pyserini_splare.index.backends import build_index
     from pyserini_splare.train.mining import mine, read_positives
     from pyserini_splare.topics import get_topics

@@ -178,19 +178,17 @@ def test_help_has_a_worked_example(capsys):
 
 @pytest.fixture(scope="session")
 def cacm_pairs(shared_data, tmp_path_factory):
-    import importlib.util
+    from pyserini_splare.testing import cacm_pairs as mod
 
-    spec = importlib.util.spec_from_file_location("cacm_title_abstract", REPO / "scripts" / "cacm_title_abstract.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     out = tmp_path_factory.mktemp("cacm-pairs")
-    counts = mod.write_split(shared_data / "cacm" / "cacm.tar.gz", out)
+    counts = mod.write_split(shared_data / "cacm" / "cacm.tar.gz", out, overwrite=True)
     from pyserini_splare.index.backends import build_index
 
     build_index("bm25", [str(out / "corpus")], str(out / "bm25"))
     return out, counts, mod
 
 
+@pytest.mark.jvm  # BM25 over CACM
 def test_cacm_split_holds_out_a_fifth(cacm_pairs):
     out, counts, mod = cacm_pairs
     assert counts["heldout"] == round(counts["documents"] / 5)
@@ -199,6 +197,7 @@ def test_cacm_split_holds_out_a_fifth(cacm_pairs):
     assert not train & held and len(train | held) == counts["documents"]
 
 
+@pytest.mark.jvm  # BM25 over CACM
 def test_mined_lines_hold_the_abstract_and_bm25_negatives(cacm_pairs, tmp_path):
     out, _, mod = cacm_pairs
     from pyserini_splare.train.data.__main__ import main
@@ -279,6 +278,7 @@ def mine_with_teacher(d: Path, splade_tiny_path, teacher: str, out: Path) -> lis
     return rows
 
 
+@pytest.mark.slow
 def test_encoder_teacher_scores_are_dot_products_of_its_own_vectors(tiny_mining, splade_tiny_path, tmp_path):
     import numpy as np
 
@@ -302,6 +302,7 @@ def test_encoder_teacher_scores_are_dot_products_of_its_own_vectors(tiny_mining,
         np.testing.assert_allclose(r["pos_scores"] + r["neg_scores"], expected, rtol=1e-5, atol=0)
 
 
+@pytest.mark.slow
 def test_cross_encoder_teacher_scores_are_its_predictions(tiny_mining, splade_tiny_path, tmp_path):
     """A cross-encoder folder built here (SPLADE-tiny's BERT + a seeded one-logit head): the mined scores equal
     CrossEncoder.predict, and both equal sigmoid of the logit computed with transformers directly."""

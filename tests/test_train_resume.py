@@ -19,6 +19,8 @@ import torch
 
 from pyserini_splare._cli import UsageError
 
+pytestmark = pytest.mark.train
+
 # Hand-written rows with teacher scores, so that the loss left unset resolves to kl (the resolved loss is what
 # the check compares); 8 rows = 4 steps of batch 2.
 TEXTS = [

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-
+import pytest
 import torch  # noqa: E402  (a required dependency: imported, not skipped)
+
+pytestmark = pytest.mark.train
 
 
 def test_sae_for_a_new_backbone_reconstructs_and_loads_as_splare(shared_data, splade_tiny_path, tmp_path):

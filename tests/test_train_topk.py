@@ -22,6 +22,8 @@ import torch
 from pyserini_splare._cli import UsageError
 from pyserini_splare.encode.modules.pruning import Pruning
 
+pytestmark = pytest.mark.train
+
 K_QUERY, K_DOC = 6, 20
 SCALE = 1000.0  # quantization scale of the encode check: weights of SPLADE-tiny stay far below MAX_IMPACT / 1000
 

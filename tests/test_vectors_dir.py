@@ -139,6 +139,7 @@ def test_resume_is_byte_identical_and_other_settings_are_refused(tmp_path):
     assert _tree(tmp_path / "out") == _tree(tmp_path / "ref")
 
 
+@pytest.mark.slow
 def test_encode_killed_after_a_part_resumes_byte_identical(tmp_path, splade_tiny_path, monkeypatch):
     """encode --part-size 4, interrupted after its second part is committed, rerun: same bytes as a run
     never interrupted."""
@@ -252,6 +253,7 @@ def shards(tmp_path_factory, splade_tiny_path):
     return root
 
 
+@pytest.mark.slow
 def test_shards_index_as_one_collection_with_the_unsharded_run(shards, tmp_path):
     from pyserini_splare.index.exact import build_exact_index
     from pyserini_splare.index.seismic import build_seismic_index
@@ -286,6 +288,7 @@ def test_shards_index_as_one_collection_with_the_unsharded_run(shards, tmp_path)
     assert recall >= 0.9
 
 
+@pytest.mark.slow  # builds Seismic indexes of the shards and of the whole
 def test_index_cli_with_two_shards_gives_the_unsharded_run(shards, tmp_path):
     """`index --input S0 S1` then `search`: the run file equals the unsharded index's, byte for byte."""
     from pyserini_splare.index.__main__ import main as index_main
@@ -466,6 +469,7 @@ def test_foreign_float_weights_need_a_scale(tmp_path):
         assert s.search(q, k=10) == _brute_force(quantized, q, 10)
 
 
+@pytest.mark.jvm
 def test_a_folder_written_by_pyserinis_own_encoder_indexes(tmp_path, splade_tiny_path):
     """Pyserini 1.6's SpladeDocumentEncoder + JsonlRepresentationWriter (its `encode` CLI's writer):
     WordPiece strings as terms, weights round(w * 256 / 5) as JSON ints (zeros included)."""

@@ -18,7 +18,3 @@ def format_explanation(r: DemoResult) -> str:
     return "\n".join([f"Bag of concepts (SPLARE-demo latents) for {e['qid']}: {e['query']!r}",
                       "label = the demo corpus's tokens that activate the latent most (no Neuronpedia for a "
                       "home-made SAE)", e["table"]])
-
-
-def format_result(r: DemoResult) -> str:
-    return format_table(r) + "\n\n" + format_explanation(r)

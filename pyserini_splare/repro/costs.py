@@ -9,8 +9,10 @@ prices it with the arithmetic of docs/wsdm26-reproduction.md ("Compute and disk 
 * GPU-hours = tokens x FLOPs per token / (peak bf16 FLOP/s x utilisation), utilisation 25-40 % for
   length-sorted encoder batches (the range is printed, not a single guess);
 * wall time on N GPUs = GPU-hours / N + one model load per worker;
-* vectors on disk ~ 14 bytes per posting (JsonVectorCollection text), Seismic ~ 17 bytes per posting in
-  RAM (measured growth, docs/benchmarks.md), faiss flat 4 bytes per dimension, a run file ~ 2 MB.
+* vectors on disk ~ 14 bytes per posting (JsonVectorCollection text); Seismic's RAM by the measured rule
+  of index/advice.py (``seismic_rss``: 0.431 B x postings kept in its lists x terms per document + 169 MiB,
+  built with n_postings=auto; docs/benchmarks.md "Seismic memory"); faiss flat 4 bytes per dimension; a
+  run file ~ 2 MB.
 
 The model shapes are those of the seeds' models (SPLARE-7B, SPLADE-8B, Qwen3-Embedding-8B, MILCO,
 Qwen3-Reranker-4B), keyed by the encoder kind in the command; a step this module cannot price is

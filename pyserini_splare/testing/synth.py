@@ -2,8 +2,8 @@
 
 Why topical structure: on vectors with independent uniformly random features every document is
 equally (un)related to every query, posting lists have no useful order and Seismic's block
-summaries cannot skip anything (FACTS.md: 11 ms/query on unstructured vectors vs 0.55 ms on
-topic-structured ones). Real learned-sparse vectors are clustered by topic, so benchmarks and
+summaries cannot skip anything (measured: 11 ms/query on unstructured vectors vs 0.55 ms on
+topic-structured ones of the same shape). Real learned-sparse vectors are clustered by topic, so benchmarks and
 tests use this generator.
 
 The generative model (documented in docs/backends.md):
@@ -33,8 +33,11 @@ splade             30522     180     30
 
 Usage (writes a vectors directory for ``python -m pyserini_splare.index`` plus query vectors)::
 
-    python scripts/synth.py --preset splare-pooled --docs 100000 --queries 200 --out /tmp/synth100k
+    python -m pyserini_splare.testing.synth --preset splare-pooled --docs 100000 --queries 200 --out /tmp/synth100k
     # -> /tmp/synth100k/vectors/ (part-*.jsonl, meta.json), /tmp/synth100k/queries.jsonl
+    python -m pyserini_splare.index --backend seismic --input /tmp/synth100k/vectors --index /tmp/synth100k/seismic
+    cd /tmp/synth100k && python -m pyserini_splare.search --index seismic --topics queries.jsonl \\
+        --query-vectors-quantized --output run.txt
 """
 
 from __future__ import annotations
@@ -175,6 +178,7 @@ def docid(i: int) -> str:
 def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_scale: float = 100.0,
                      overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``OUT/vectors`` (a vectors directory) and ``OUT/queries.jsonl`` (integer weights, same scale)."""
+    from pyserini_splare._cli import atomic_file
     from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter, quantize
 
     out = Path(out)
@@ -187,7 +191,7 @@ def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_sca
         for i, (ids, wts) in enumerate(docs):
             w.write(docid(i), SparseVector(ids, wts))
     qpath = out / "queries.jsonl"
-    with open(qpath, "w", encoding="utf-8") as f:
+    with atomic_file(qpath) as f:
         for i, (ids, wts) in enumerate(queries):
             q = quantize(wts, quant_scale)
             vec = {space.term(int(t)): int(v) for t, v in zip(ids, q) if v > 0}
@@ -195,23 +199,39 @@ def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_sca
     return vdir, qpath
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Write a synthetic topic-structured learned-sparse collection.",
-                                epilog=__doc__.split("Usage")[1] if "Usage" in __doc__ else None,
+def _main(argv=None) -> int:
+    from pyserini_splare._cli import UsageError, check_output_dir, check_output_file
+
+    p = argparse.ArgumentParser(prog="python -m pyserini_splare.testing.synth",
+                                description="Write a synthetic topic-structured learned-sparse collection.",
+                                epilog="examples:" + __doc__.split("Usage")[1].split("::", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=list(PRESETS), default="splare-pooled")
-    p.add_argument("--docs", type=int, default=10000)
-    p.add_argument("--queries", type=int, default=100)
-    p.add_argument("--quant-scale", type=float, default=100.0)
+    p.add_argument("--preset", choices=list(PRESETS), default="splare-pooled",
+                   help="shape: features, document and query terms (table in the module docstring)")
+    p.add_argument("--docs", type=int, default=10000, help="number of documents (default 10000)")
+    p.add_argument("--queries", type=int, default=100, help="number of queries (default 100)")
+    p.add_argument("--quant-scale", type=float, default=100.0, help="integer weight = round(scale x weight)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--out", required=True, help="folder to write vectors/ and queries.jsonl into")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/vectors and OUT/queries.jsonl")
     a = p.parse_args(argv)
+    if a.docs < 1 or a.queries < 0 or a.quant_scale <= 0:
+        raise UsageError("--docs must be >= 1, --queries >= 0 and --quant-scale > 0")
+    out = check_output_dir(a.out, overwrite=True, what="--out")  # a file there, or no writable parent
+    if out.is_dir():
+        check_output_dir(out / "vectors", overwrite=a.overwrite)
+        check_output_file(out / "queries.jsonl", overwrite=a.overwrite)
     cfg = SynthConfig(**PRESETS[a.preset], seed=a.seed)
     # streamed (same vectors as generate()): 1M documents would hold ~5 GB of arrays in memory
     vdir, qpath = write_collection(*stream(cfg, a.docs, a.queries), cfg, a.out, a.quant_scale, a.overwrite)
     print(f"wrote {a.docs} documents to {vdir} and {a.queries} queries to {qpath}", file=sys.stderr)
     return 0
+
+
+def main(argv=None) -> int:
+    from pyserini_splare._cli import cli_main
+
+    return cli_main(_main)(argv)
 
 
 if __name__ == "__main__":
