@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -383,8 +384,21 @@ def test_bad_checkpoints_are_usage_errors(tmp_path):
         splare.load_splare(str(tmp_path))
     (tmp_path / "splare_config.json").write_text(json.dumps({"backbone": "x", "layer": 1, "sae": {"path": "s"},
                                                              "attention": "sideways"}))
-    with pytest.raises(UsageError, match="attention must be one of"):
+    with pytest.raises(UsageError, match=r"splare_config\.json: attention: Input should be 'causal' or "
+                                         r"'bidirectional', got 'sideways'$"):
         splare.load_splare(str(tmp_path))
+    # Each bad field is named (one line), a misspelt key is refused, not defaulted.
+    for bad, message in (({"layer": -1}, "layer: Input should be greater than or equal to 0, got -1"),
+                         ({"layer": True}, "layer: Input should be a valid integer, got True"),
+                         ({"max_length_doc": 0}, "max_length_doc: Input should be greater than 0, got 0"),
+                         ({"sae": {"path": "s", "format": "npz"}}, "sae.format: Input should be 'auto'"),
+                         ({"dtype": "int4"}, "dtype: must be one of"),
+                         ({"exclude_bso": True}, "unknown keys ['exclude_bso'] (known: attention, backbone,")):
+        (tmp_path / "splare_config.json").write_text(json.dumps({"backbone": "x", "layer": 1, "sae": {"path": "s"},
+                                                                 **bad}))
+        with pytest.raises(UsageError, match=r"splare_config\.json: " + re.escape(message)) as e:
+            splare.load_splare(str(tmp_path))
+        assert "\n" not in str(e.value)
     with pytest.raises(ValueError, match="activation must be one of"):
         sae_mod.load_sae(str(tmp_path), activation="gelu")
 
@@ -432,16 +446,11 @@ def test_factories_through_registry(tiny_llm, tmp_path):
     assert (llm.max_length_query, llm.max_length_doc) == (512, 1024)  # the model's own defaults
 
 
-def test_make_splare_checkpoint_script(tiny_llm, tmp_path):
-    import importlib.util
-    from pathlib import Path
+def test_make_splare_checkpoint_command(tiny_llm, tmp_path):
+    from pyserini_splare.encode.splare_checkpoint import __main__ as mod
 
     hidden, mask = _layer_hidden(tiny_llm, 2)
     params = _write_llama_scope(tmp_path / "sae", 2, hidden, mask)
-    script = Path(__file__).resolve().parents[1] / "scripts" / "make_splare_checkpoint.py"
-    spec = importlib.util.spec_from_file_location("make_splare_checkpoint", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     out = tmp_path / "ckpt"
     assert mod.main(["--backbone", str(tiny_llm), "--sae", str(tmp_path / "sae"), "--output", str(out),
                      "--copy-sae"]) == 0
