@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from .._cli import atomic_file
+from .._cli import UsageError, atomic_file
 from .grading import NOT_RUN, grade
 from .schema import Matrix
 from .templating import Plan
@@ -106,6 +106,11 @@ def render_report(matrix: Matrix, plans: Mapping[str, Plan], stored: Mapping[str
 
 
 def write_report(path: str, matrix: Matrix, plans: Mapping[str, Plan], stored: Mapping[str, Mapping]) -> None:
+    import importlib.util
+
+    missing = [m for m in ("jinja2", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:  # the report's libraries are an extra (setup.py): say so in one line, before any work
+        raise UsageError(f"--generate-report needs {' and '.join(missing)}: pip install -e \".[report]\"")
     html = render_report(matrix, plans, stored)
     with atomic_file(path) as f:
         f.write(html)
