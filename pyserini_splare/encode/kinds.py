@@ -19,11 +19,11 @@ with its own encoder class (``qwen3-embed``) needs only a loader.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 from .._cli import UsageError
+from .._lazy import load_callable
 
 TrainingMode = Literal["full", "lora"]
 TRAINING_MODES = ("full", "lora")
@@ -82,9 +82,8 @@ def get_kind(kind: str) -> EncoderKind:
 
 
 def resolve(ref: str) -> Callable[..., Any]:
-    """``"module:attribute"`` -> the object (the module imported now)."""
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    """``"module:attribute"`` -> the object (the module imported now; a missing package is a UsageError)."""
+    return load_callable(ref)
 
 
 def trainable() -> dict[str, TrainingMode]:
