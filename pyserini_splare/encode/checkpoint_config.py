@@ -17,9 +17,10 @@ from dataclasses import asdict, fields
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field
+from pydantic.dataclasses import dataclass
 
 from .._cli import UsageError
-from .._schemas import validated
+from .._schemas import STRICT, validated
 from .batching import DTYPES
 from .modules.names import ATTENTION_MODES
 
@@ -30,10 +31,13 @@ def _dtype(value: str) -> str:
     return value
 
 
-AttentionMode = Literal.__getitem__(ATTENTION_MODES)
-Dtype = Annotated[str, AfterValidator(_dtype)]
-# strict: a JSON true or "512" is not a length.
-Length = Annotated[int, Field(gt=0, strict=True)]
+# The trunk settings the LLM-trunk kinds share, each declared once with its description (the docs' table).
+# strict lengths: a JSON true or "512" is not a length.
+Attention = Annotated[Literal.__getitem__(ATTENTION_MODES), Field(
+    description=f"one of {ATTENTION_MODES}: causal (what an untouched LLM expects) or bidirectional")]
+QueryLength = Annotated[int, Field(gt=0, strict=True, description="query truncation (tokens)")]
+DocLength = Annotated[int, Field(gt=0, strict=True, description="document truncation (tokens)")]
+Dtype = Annotated[str, AfterValidator(_dtype), Field(description=f"trunk dtype on GPU; one of {sorted(DTYPES)}")]
 
 
 class CheckpointConfig:
@@ -69,3 +73,21 @@ class CheckpointConfig:
             json.dump(self.to_json(), f, indent=2)
             f.write("\n")
         return path
+
+
+@dataclass(config=STRICT, kw_only=True)
+class TrunkCheckpointConfig(CheckpointConfig):
+    """The settings of an LLM-trunk kind's config that every such kind has (keyword-only: each kind's own
+    fields come first in its constructor)."""
+
+    attention: Attention = "causal"
+    max_length_query: QueryLength = 512
+    max_length_doc: DocLength = 1024
+    dtype: Dtype = "bfloat16"
+
+    def to_json(self) -> dict[str, Any]:
+        """The kind's own keys first, then the shared trunk settings, ``format`` last (as a reader expects)."""
+        d = asdict(self)
+        shared = [f.name for f in fields(TrunkCheckpointConfig)]
+        own = [k for k in d if k not in shared and k != "format"]
+        return {k: d[k] for k in [*own, *shared, "format"] if k in d}

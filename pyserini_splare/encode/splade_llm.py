@@ -24,10 +24,10 @@ from pydantic.dataclasses import dataclass
 
 from .._schemas import STRICT, validated
 from ..vectors import PrefixedSpace
-from .batching import DTYPES, torch_dtype
-from .checkpoint_config import AttentionMode, CheckpointConfig, Dtype, Length
+from .batching import torch_dtype
+from .checkpoint_config import TrunkCheckpointConfig
 from .model import SparseModel, lengths, reject_unknown
-from .modules.trunk import ATTENTION_MODES, resolve_path
+from .modules.trunk import resolve_path
 
 CONFIG_FILE = "splade_llm_config.json"
 CONFIG_FORMAT = "pyserini_splare.splade_llm/1"
@@ -35,13 +35,9 @@ TOKEN_PREFIX = "t"
 
 
 @dataclass(config=STRICT)
-class SpladeLLMConfig(CheckpointConfig):
+class SpladeLLMConfig(TrunkCheckpointConfig):
     backbone: str = Field(description="HF hub id or local path of the causal LM (with its LM head)")
     lora: str | None = Field(None, description="peft LoRA adapter saved from AutoModelForCausalLM")
-    attention: AttentionMode = Field("causal", description=f"one of {ATTENTION_MODES}")
-    max_length_query: Length = Field(512, description="query truncation (tokens)")
-    max_length_doc: Length = Field(1024, description="document truncation (tokens)")
-    dtype: Dtype = Field("bfloat16", description=f"dtype on GPU; one of {sorted(DTYPES)}")
     format: str = CONFIG_FORMAT
 
     FILE: ClassVar[str] = CONFIG_FILE

@@ -27,11 +27,11 @@ from pydantic.dataclasses import dataclass
 from .._cli import UsageError
 from .._schemas import STRICT, validated
 from ..vectors import PrefixedSpace
-from .batching import DTYPES, torch_dtype
-from .checkpoint_config import AttentionMode, CheckpointConfig, Dtype, Length
+from .batching import torch_dtype
+from .checkpoint_config import TrunkCheckpointConfig
 from .model import SparseModel, lengths, reject_unknown
 from .modules.sae import ACTIVATIONS, SAE_FORMATS, hook_layer
-from .modules.trunk import ATTENTION_MODES, resolve_path
+from .modules.trunk import resolve_path
 
 CONFIG_FILE = "splare_config.json"
 CONFIG_FORMAT = "pyserini_splare.splare/1"
@@ -48,7 +48,7 @@ class SaeSpec:
 
 
 @dataclass(config=STRICT)
-class SplareConfig(CheckpointConfig):
+class SplareConfig(TrunkCheckpointConfig):
     """What ``splare_config.json`` holds (JSON keys = field names)."""
 
     backbone: str = Field(description="HF hub id or local path of the causal LLM")
@@ -56,10 +56,6 @@ class SplareConfig(CheckpointConfig):
         description="0-indexed block whose output the SAE reads (Llama Scope L{n}R -> n)")
     sae: SaeSpec = Field(description="the frozen SAE")
     lora: str | None = Field(None, description="peft LoRA adapter dir trained on the cut trunk")
-    attention: AttentionMode = Field("causal", description=f"one of {ATTENTION_MODES}")
-    max_length_query: Length = Field(512, description="query truncation (tokens)")
-    max_length_doc: Length = Field(1024, description="document truncation (tokens)")
-    dtype: Dtype = Field("bfloat16", description=f"trunk dtype on GPU; one of {sorted(DTYPES)}")
     exclude_bos: bool = Field(False, description=(
         "leave the first (BOS) token out of pooling: its attention-sink activation is huge and, "
         "under causal attention, identical for every text"))
