@@ -63,7 +63,7 @@ RAY = ["ray[data]>=2.60,<3", "pyarrow>=14"]
 # (a new backbone's SAE) and a test dependency (our SAE loaders are checked against its own loaders).
 SAE = ["sae-lens>=6.54,<7"]
 # Tests build tiny tokenizers on the fly with the tokenizers library (transformers depends on it as well);
-# nltk's Porter stemmer is the independent reference for Lucene's English analyzer in test_train_data.py
+# nltk's Porter stemmer is an independent reference in test_train_data.py
 # (sae-lens pulls it too; declared because the tests import it themselves).
 TEST = ["pytest>=8", "pytest-timeout>=2.3", "tokenizers>=0.20", "nltk>=3.8"]
 
