@@ -41,16 +41,16 @@ def _plots(matrix: Matrix, measured: Mapping[str, Mapping[str, float]]) -> list[
     figures: dict[str, dict[str, list]] = {}
     for c in matrix.conditions:
         if c.plot:
-            figures.setdefault(c.plot["figure"], {}).setdefault(c.plot["series"], []).append(c)
+            figures.setdefault(c.plot.figure, {}).setdefault(c.plot.series, []).append(c)
     for fig_name, series in figures.items():
         fig, ax = plt.subplots(figsize=(7, 4))
         for i, (label, conds) in enumerate(series.items()):
-            conds = sorted(conds, key=lambda c: c.plot["x"])
+            conds = sorted(conds, key=lambda c: c.plot.x)
             metric = matrix.metrics_of(conds[0])[0]
             color = f"C{i}"
-            xs = [c.plot["x"] for c in conds]
+            xs = [c.plot.x for c in conds]
             ax.plot(xs, [c.scores[metric] for c in conds], "-o", color=color, label=f"{label} (expected)")
-            got = [(c.plot["x"], measured[c.name][metric]) for c in conds if metric in measured.get(c.name, {})]
+            got = [(c.plot.x, measured[c.name][metric]) for c in conds if metric in measured.get(c.name, {})]
             if got:
                 ax.plot(*zip(*got), "x", color=color, markersize=10, mew=2, label=f"{label} (measured)")
         ax.set_xscale("log")

@@ -66,9 +66,6 @@ class Plot:
     series: str
     x: float
 
-    def __getitem__(self, key: str):  # report.py reads plot["figure"], as from the YAML mapping
-        return getattr(self, key)
-
 
 @dataclass(config=STRICT)
 class Condition:
