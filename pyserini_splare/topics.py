@@ -8,7 +8,8 @@ Names resolve to files under a data directory, in the same layout as the public 
 
 The data directory is ``--data-dir``, else ``$PYSERINI_SPLARE_DATA``, else
 ``~/.cache/pyserini_splare/topics-and-qrels``. A missing file is fetched from its public URL and
-checked against its sha256, unless ``PYSERINI_SPLARE_OFFLINE=1``; offline, the error names the file,
+checked against its sha256 by pooch (which downloads to a temporary file and keeps it only when the
+checksum matches), unless ``PYSERINI_SPLARE_OFFLINE=1``; offline, the error names the file,
 where it should be, and the URL to get it from. Any path on disk works too: TSV (``qid<TAB>text``,
 an optional ``query_id`` header), TREC SGML (``<top><num>...``) and Anserini's CACM format.
 """
@@ -19,7 +20,6 @@ import difflib
 import hashlib
 import os
 import re
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -267,19 +267,27 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def _download(entry: DataFile, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".download")
+    """Fetch ``entry.url`` to ``target`` through pooch, checked against the registry's sha256."""
+    import logging
+
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # its "Downloading data from ..." line: the command says what it needs
     try:
-        with urllib.request.urlopen(entry.url, timeout=30) as r, open(tmp, "wb") as f:
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-        got = sha256_file(tmp)
-        if got != entry.sha256:
-            raise UsageError(f"{entry.url}: sha256 {got} does not match the registry's {entry.sha256}")
-        os.replace(tmp, target)
+        pooch.retrieve(entry.url, known_hash=f"sha256:{entry.sha256}", fname=target.name, path=target.parent,
+                       progressbar=False)
+    except ValueError:  # pooch's checksum mismatch (it has already removed the download)
+        raise UsageError(f"{entry.url}: the download's sha256 differs from the registry's ({entry.sha256[:12]}...); "
+                         f"not kept") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        logger.setLevel(level)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(getattr(e, "reason", None) or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _closest(name: str, table: dict) -> str:
@@ -301,8 +309,8 @@ def locate(entry: DataFile, data: str | os.PathLike | None = None) -> Path:
             return target
         except UsageError:
             raise
-        except OSError as e:  # URLError is an OSError
-            reason = f"download failed: {getattr(e, 'reason', e)}"
+        except OSError as e:  # requests' errors (offline, DNS, HTTP status) are OSErrors
+            reason = f"download failed: {_first_line(e)}"
     raise UsageError(f"{entry.name}: {target} is missing ({reason}); get it from {entry.url} "
                      f"(sha256 {entry.sha256[:12]}...) or point {DATA_ENV}/--data-dir at a folder that has {entry.path}")
 

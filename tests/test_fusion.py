@@ -207,7 +207,8 @@ def test_bad_run_file_is_one_line_error(tmp_path, capsys, text, needle):
     (["--method", "wsum"], "needs one weight per run"),
     (["--method", "rrf", "--norm", "min-max"], "does not apply"),
     (["--weights", "1", "2"], "'wsum' only"),
-    (["--rrf.k", "0"], "positive"),
+    (["--rrf.k", "0"], "argument --rrf.k: must be > 0, got '0'"),
+    (["--rrf.k", "-1e-4"], "argument --rrf.k: must be > 0, got '-1e-4'"),  # a value, not an unknown option
 ])
 def test_bad_settings(tmp_path, capsys, argv, needle):
     a, b = _write(tmp_path, "a.txt", RUN_A), _write(tmp_path, "b.txt", RUN_B)

@@ -9,7 +9,7 @@ naming a module depends on it as surely as an import does. Three checks:
 * **Layers.** A module may import only from its own layer or a lower one (DESIGN.md's data flow:
   formats <- encode <- index <- search <- fusion/rerank/eval <- train <- distributed <- CLIs <- repro/demo)::
 
-      0  _cli, _java, _lazy, topics             (and the package's own __init__)
+      0  _cli, _java, _lazy, _argtypes, _schemas, topics   (and the package's own __init__)
       1  formats/, vectors (facade), corpus, backends (the backend registry: declarations only)
       2  encode/
       3  index/
@@ -54,6 +54,8 @@ ROOT = Path(__file__).resolve().parents[1] / PKG
 
 LAYERS: dict[str, int] = {
     "": 0, "_cli": 0, "_java": 0, "_lazy": 0, "topics": 0,
+    # argparse types and the pydantic config reader: CLI and file plumbing every stage uses.
+    "_argtypes": 0, "_schemas": 0,
     # corpus reads corpora through formats' one JSONL reader and id-hash set, and no format reads a
     # corpus: it sits beside formats.
     "formats": 1, "vectors": 1, "corpus": 1,

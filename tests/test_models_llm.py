@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -383,8 +384,21 @@ def test_bad_checkpoints_are_usage_errors(tmp_path):
         splare.load_splare(str(tmp_path))
     (tmp_path / "splare_config.json").write_text(json.dumps({"backbone": "x", "layer": 1, "sae": {"path": "s"},
                                                              "attention": "sideways"}))
-    with pytest.raises(UsageError, match="attention must be one of"):
+    with pytest.raises(UsageError, match=r"splare_config\.json: attention: Input should be 'causal' or "
+                                         r"'bidirectional', got 'sideways'$"):
         splare.load_splare(str(tmp_path))
+    # Each bad field is named (one line), a misspelt key is refused, not defaulted.
+    for bad, message in (({"layer": -1}, "layer: Input should be greater than or equal to 0, got -1"),
+                         ({"layer": True}, "layer: Input should be a valid integer, got True"),
+                         ({"max_length_doc": 0}, "max_length_doc: Input should be greater than 0, got 0"),
+                         ({"sae": {"path": "s", "format": "npz"}}, "sae.format: Input should be 'auto'"),
+                         ({"dtype": "int4"}, "dtype: must be one of"),
+                         ({"exclude_bso": True}, "unknown keys ['exclude_bso'] (known: attention, backbone,")):
+        (tmp_path / "splare_config.json").write_text(json.dumps({"backbone": "x", "layer": 1, "sae": {"path": "s"},
+                                                                 **bad}))
+        with pytest.raises(UsageError, match=r"splare_config\.json: " + re.escape(message)) as e:
+            splare.load_splare(str(tmp_path))
+        assert "\n" not in str(e.value)
     with pytest.raises(ValueError, match="activation must be one of"):
         sae_mod.load_sae(str(tmp_path), activation="gelu")
 
@@ -432,16 +446,11 @@ def test_factories_through_registry(tiny_llm, tmp_path):
     assert (llm.max_length_query, llm.max_length_doc) == (512, 1024)  # the model's own defaults
 
 
-def test_make_splare_checkpoint_script(tiny_llm, tmp_path):
-    import importlib.util
-    from pathlib import Path
+def test_make_splare_checkpoint_command(tiny_llm, tmp_path):
+    from pyserini_splare.encode.splare_checkpoint import __main__ as mod
 
     hidden, mask = _layer_hidden(tiny_llm, 2)
     params = _write_llama_scope(tmp_path / "sae", 2, hidden, mask)
-    script = Path(__file__).resolve().parents[1] / "scripts" / "make_splare_checkpoint.py"
-    spec = importlib.util.spec_from_file_location("make_splare_checkpoint", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     out = tmp_path / "ckpt"
     assert mod.main(["--backbone", str(tiny_llm), "--sae", str(tmp_path / "sae"), "--output", str(out),
                      "--copy-sae"]) == 0
@@ -690,3 +699,68 @@ def test_splade_llm_save_round_trip_with_trained_adapter(tiny_llm, tmp_path):
     model.save(tmp_path / "out")
     got = _dense(splade_llm.load_splade_llm(str(tmp_path / "out")).encode(TEXTS), model.space.size)
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one SPLARE checkpoint writer and module persistence
+# ---------------------------------------------------------------------------------------------
+
+
+def test_write_checkpoint_records_portable_paths(tmp_path, monkeypatch):
+    """Parts inside the directory stay relative, hub ids and hf:// as given, other local paths absolute (a
+    relative one resolved against ``base``), an in-memory SAE is written to DIR/sae and loads back equal."""
+    (tmp_path / "elsewhere" / "adapter").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "sae.safetensors").write_bytes(b"")
+    out = tmp_path / "ckpt"
+    (out / "lora").mkdir(parents=True)
+    cfg = splare.write_checkpoint(out, {"backbone": "meta-llama/Llama-3.1-8B", "layer": 3, "lora": "lora",
+                                       "sae": {"path": "sae.safetensors", "format": "plain"}},
+                                  base=str(tmp_path / "elsewhere"))
+    on_disk = json.loads((out / "splare_config.json").read_text())
+    assert on_disk == cfg.to_json()
+    assert (on_disk["backbone"], on_disk["lora"]) == ("meta-llama/Llama-3.1-8B", "lora")
+    assert on_disk["sae"]["path"] == str(tmp_path / "elsewhere" / "sae.safetensors")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    hub = "hf://fnlp/Llama3_1-8B-Base-LXR-32x/Llama3_1-8B-Base-L26R-32x"
+    cfg = splare.write_checkpoint(tmp_path / "c2", {"backbone": ".", "layer": 0, "lora": "adapter",
+                                                    "sae": {"path": hub}})
+    assert (cfg.backbone, cfg.lora, cfg.sae.path) == (str(tmp_path / "elsewhere"),
+                                                     str(tmp_path / "elsewhere" / "adapter"), hub)
+    g = torch.Generator().manual_seed(0)
+    sae = sae_mod.make_sae(torch.randn(8, 16, generator=g), torch.zeros(16), activation="topk", k=4)
+    cfg = splare.write_checkpoint(tmp_path / "c3", {"backbone": "b", "layer": 1, "sae": None}, sae=sae)
+    assert (cfg.sae.path, cfg.sae.format) == ("sae", "plain")
+    back = sae_mod.load_sae(str(tmp_path / "c3" / "sae"))
+    x = torch.randn(5, 8, generator=g)
+    assert torch.equal(back(x), sae(x))
+    with pytest.raises(UsageError, match=r"c4/splare_config\.json: layer: Input should be greater than or equal"):
+        splare.write_checkpoint(tmp_path / "c4", {"backbone": "b", "layer": -2, "sae": {"path": "s"}})
+    assert not (tmp_path / "c4").exists()  # refused before anything was written
+
+
+def test_splare_save_is_built_from_its_modules_configs(tiny_llm, tmp_path):
+    """``save`` composes splare_config.json from the trunk's, the SAE's and the pooling's ``config()``, and
+    the module configs persist on their own (``config_keys``, ``save_config`` / ``load``)."""
+    from pyserini_splare.encode.modules.pooling import MaxLog1pReluPooling
+    from pyserini_splare.encode.modules.pruning import Pruning
+
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    _write_llama_scope(tmp_path / "sae", 1, hidden, mask)
+    model = splare.load_splare(str(_checkpoint(tmp_path, tiny_llm, 1, tmp_path / "sae", exclude_bos=True,
+                                               attention="bidirectional")))
+    model.save(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "splare_config.json").read_text())
+    trunk, sae = model.trunk.config(), model.head.config()
+    assert trunk == {"backbone": str(tiny_llm), "layer": 1, "attention": "bidirectional", "lora": None}
+    assert {k: saved[k] for k in trunk} == trunk
+    assert saved["sae"] == {**sae, "path": str(tmp_path / "sae")} and sae["format"] == "llama_scope"
+    assert model.pooling.config() == {"method": "max_log1p_relu", "skip": "bos"} and saved["exclude_bos"] is True
+    np.testing.assert_allclose(_dense(splare.load_splare(str(tmp_path / "saved")).encode(TEXTS), N_LATENTS),
+                               _dense(model.encode(TEXTS), N_LATENTS))
+    p = Pruning("mass", mass=0.5)
+    p.save_config(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "pruning.json").read_text()) == {"mode": "mass", "k_query": 0,
+                                                                              "k_doc": 0, "mass": 0.5}
+    assert Pruning.load(tmp_path / "saved").config() == p.config()
+    with pytest.raises(TypeError, match="saved inside its kind's checkpoint file"):
+        MaxLog1pReluPooling(skip="bos").save_config(tmp_path)

@@ -205,3 +205,33 @@ def test_evaluation_runs_in_process_and_a_bad_run_fails_the_condition(tmp_path):
     results = run_conditions(m, plan(m, {}), [m.get("first"), m.get("broken")])
     assert results["first"].measured == evaluate(str(tmp_path / "qrels.txt"), str(tmp_path / "good.txt"), ["P@1"])
     assert results["broken"].grade == FAIL and results["broken"].note.startswith("evaluation failed: ")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r["conditions"][0].update(scroes={"AP": 0.1}), "conditions[0]: unknown keys ['scroes']"),
+    (lambda r: r["conditions"][1].update(scores={"AP": "high"}), "conditions[1].scores.AP: Input should be a valid number"),
+    (lambda r: r.update(tolerance={"ok": 0.1, "okish": 0.01}), "tolerance: tolerance needs 0 <= ok <= okish"),
+    (lambda r: r["conditions"][1].update(requires=["nope"]), "requires unknown condition 'nope'"),
+    (lambda r: r["conditions"][0].update(steps=[{"cmd": "true"}]), "conditions[0].steps[0]: unknown keys ['cmd']"),
+    (lambda r: r.pop("qrels"), "qrels: Field required"),
+])
+def test_malformed_matrix_is_one_line_naming_file_and_field(tmp_path, capsys, change, message):
+    import copy
+
+    import yaml
+
+    from pyserini_splare._cli import UsageError
+    from pyserini_splare.repro.__main__ import main
+    from pyserini_splare.repro.schema import MATRIX_DIR
+
+    raw = yaml.safe_load((MATRIX_DIR / "local.yaml").read_text())
+    bad = copy.deepcopy(raw)
+    change(bad)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(UsageError) as e:
+        load_matrix(str(path))
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value) and "\n" not in str(e.value)
+    assert main([str(path), "--list-conditions"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and message in err and "Traceback" not in err

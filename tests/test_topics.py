@@ -98,3 +98,46 @@ def test_missing_topics_file_vs_unknown_name(spec, msg, tmp_path, monkeypatch):
         get_topics(spec)
     with pytest.raises(UsageError, match="is a folder"):
         get_topics(str(tmp_path))
+
+
+@pytest.fixture
+def http_folder(tmp_path, monkeypatch):
+    """A folder served over HTTP on localhost (no internet), the registry's offline switch off."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.delenv("PYSERINI_SPLARE_OFFLINE", raising=False)
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_download_is_checked_against_the_registry_sha256(http_folder, tmp_path):
+    from pyserini_splare.topics import DataFile, locate, read_tsv_topics
+
+    served, url = http_folder
+    body = b"q1\tfirst query\nq2\tsecond query\n"
+    (served / "q.tsv").write_bytes(body)
+    good = DataFile("toy", "toy/q.tsv", hashlib.sha256(body).hexdigest(), url + "q.tsv", "toy", read_tsv_topics)
+    data = tmp_path / "data"
+    path = locate(good, data)
+    assert path == data / "toy" / "q.tsv" and path.read_bytes() == body
+    assert read_tsv_topics(path) == {"q1": "first query", "q2": "second query"}
+    # A file that does not match its checksum is refused in one line and not kept.
+    bad = DataFile("toy2", "toy2/q.tsv", "0" * 64, url + "q.tsv", "toy", read_tsv_topics)
+    with pytest.raises(UsageError, match=r"q\.tsv: the download's sha256 differs from the registry's "
+                                         r"\(000000000000\.\.\.\); not kept") as e:
+        locate(bad, data)
+    assert "\n" not in str(e.value) and not list((data / "toy2").glob("*"))
+    # A server error is a download failure naming the file, where it goes and where to get it.
+    gone = DataFile("toy3", "toy3/q.tsv", "0" * 64, url + "missing.tsv", "toy", read_tsv_topics)
+    with pytest.raises(UsageError, match=r"toy3: .*toy3/q\.tsv is missing \(download failed: .*404") as e:
+        locate(gone, data)
+    assert "\n" not in str(e.value)

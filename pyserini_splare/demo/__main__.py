@@ -7,6 +7,7 @@ import shutil
 import sys
 import tempfile
 
+from .._argtypes import ArgumentParser, positive_int
 from .._cli import UsageError, cli_main, run
 
 EPILOG = """\
@@ -34,15 +35,15 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.demo",
+    p = ArgumentParser(prog="python -m pyserini_splare.demo",
                                 description="Offline end-to-end demo: index, search, fuse and evaluate a small "
                                             "multilingual collection, and explain one query's bag of concepts.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output", default=None,
                    help="keep everything (collection, vectors, indexes, runs, demo-results.json) in this folder; "
                         "default: a temporary folder removed at the end")
-    p.add_argument("--threads", type=int, default=2, help="indexing/search threads (default 2)")
-    p.add_argument("--sae-steps", type=int, default=None, help="SPLARE-demo SAE training steps (default 200)")
+    p.add_argument("--threads", type=positive_int, default=2, help="indexing/search threads (default 2)")
+    p.add_argument("--sae-steps", type=positive_int, default=None, help="SPLARE-demo SAE training steps (default 200)")
     p.add_argument("--explain", default="q7", metavar="QID", help="query whose bag of concepts is shown (default q7)")
     p.add_argument("--quiet", action="store_true", help="print only the result table (no progress, no explanation)")
     return p
@@ -57,11 +58,7 @@ def main(argv=None):
     from .report import format_explanation, format_table
     from .splare_demo import SAE_STEPS
 
-    if args.threads < 1:
-        raise UsageError("--threads must be >= 1")
     steps = SAE_STEPS if args.sae_steps is None else args.sae_steps
-    if steps < 1:
-        raise UsageError("--sae-steps must be >= 1")
     qids = read_tsv_topics(TOPICS)
     if args.explain not in qids:
         raise UsageError(f"--explain {args.explain!r}: not a demo query (known: {', '.join(qids)})")

@@ -7,10 +7,11 @@ quantization) :class:`pyserini_splare.formats.vectors_dir.VectorsWriter`.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
+from .._argtypes import (ArgumentParser, int_range, non_negative_float, non_negative_int, positive_float,
+                         positive_int, unit_interval)
 from .._cli import UsageError, check_output_dir, cli_main, run, set_verbose
 
 EPILOG = """\
@@ -46,7 +47,7 @@ SLEEP_ENV = "PYSERINI_SPLARE_TEST_SLEEP"  # test-only: seconds to sleep after ea
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m pyserini_splare.encode", description="Encode a corpus into a vectors directory.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", help="JSONL file or folder ({id, title?, text|contents}), irds:<ir_datasets id>, "
@@ -56,27 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune-from", metavar="DIR", help="prune an existing vectors directory instead of encoding")
     p.add_argument("--output", help="output directory (built in OUTPUT.partial, renamed when complete)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    p.add_argument("--max-length", type=int, default=None,
+    p.add_argument("--max-length", type=int_range(2), default=None,
                    help="max tokens per document (default: the model's own document length, e.g. 512 for BERT "
                         "SPLADE, 1024 for SPLARE checkpoints, 512 for MILCO, 8192 for Qwen3-Embedding; BERT models "
                         "are clamped to 512); recorded in meta.json's encoder spec under 'overrides'")
-    p.add_argument("--batch-size", type=int, default=32, help="documents per forward pass (default 32)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="documents per forward pass (default 32)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:0 (default cpu)")
     p.add_argument("--dtype", default=None, choices=["bf16", "fp16", "fp32"],
                    help="model weights and activations dtype (default: fp32 for BERT models, bf16 is the usual "
                         "choice for 7-8B trunks on GPU)")
     p.add_argument("--shard-id", type=int, default=0, help="this shard (0-based) of --shard-num (default 0)")
-    p.add_argument("--shard-num", type=int, default=1, help="number of shards: shard i encodes documents "
+    p.add_argument("--shard-num", type=positive_int, default=1, help="number of shards: shard i encodes documents "
                                                             "i, i+n, i+2n, ... of the corpus (default 1)")
-    p.add_argument("--topk", type=int, default=0, help="Top-K pooling: keep the k largest weights per document "
+    p.add_argument("--topk", type=non_negative_int, default=0, help="Top-K pooling: keep the k largest weights per document "
                                                        "(seeds: 400 per document, 40 per query); 0 keeps all (default)")
-    p.add_argument("--mass", type=float, default=None, help="mass pruning (MILCO): keep the fewest largest weights "
+    p.add_argument("--mass", type=unit_interval, default=None, help="mass pruning (MILCO): keep the fewest largest weights "
                                                             "summing to this fraction (0, 1] of the vector's total")
-    p.add_argument("--quant-scale", type=float, default=None,
+    p.add_argument("--quant-scale", type=positive_float, default=None,
                    help="integer weights = round(w * scale) (default 100; --prune-from keeps the source's)")
-    p.add_argument("--part-size", type=int, default=DEFAULT_PART_SIZE,
+    p.add_argument("--part-size", type=positive_int, default=DEFAULT_PART_SIZE,
                    help=f"documents per part file, the unit of resuming (default {DEFAULT_PART_SIZE:,})")
-    p.add_argument("--checkpoint-seconds", type=float, default=60.0,
+    p.add_argument("--checkpoint-seconds", type=non_negative_float, default=60.0,
                    help="save the part being written at least this often (default 60), so a kill loses minutes of "
                         "work, not a part; 0 checkpoints only at part ends")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (MILCO needs it)")
@@ -106,20 +107,8 @@ def _check_args(args) -> None:
         for flag in ("corpus", "encoder"):
             if not getattr(args, flag):
                 raise UsageError(f"--{flag} is required (see --help)")
-    if args.shard_num < 1 or not 0 <= args.shard_id < args.shard_num:
+    if not 0 <= args.shard_id < args.shard_num:
         raise UsageError(f"--shard-id must be in [0, --shard-num), got {args.shard_id} of {args.shard_num}")
-    if args.batch_size < 1 or args.part_size < 1:
-        raise UsageError("--batch-size and --part-size must be >= 1")
-    if args.max_length is not None and args.max_length < 2:
-        raise UsageError(f"--max-length must be >= 2, got {args.max_length}")
-    if args.topk < 0:
-        raise UsageError(f"--topk must be >= 0 (0 keeps all), got {args.topk}")
-    if args.mass is not None and not 0 < args.mass <= 1:
-        raise UsageError(f"--mass must be in (0, 1], got {args.mass}")
-    if not (args.checkpoint_seconds >= 0 and math.isfinite(args.checkpoint_seconds)):
-        raise UsageError(f"--checkpoint-seconds must be >= 0, got {args.checkpoint_seconds}")
-    if args.quant_scale is not None and not (args.quant_scale > 0 and math.isfinite(args.quant_scale)):
-        raise UsageError(f"--quant-scale must be a positive number, got {args.quant_scale}")
 
 
 @cli_main

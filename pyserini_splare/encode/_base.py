@@ -6,8 +6,8 @@ caller from the encoder's settings, and quantization happens once, in the vector
 A dense encoder turns texts into an ``(n, dim)`` float32 array (L2-normalized where the model says so).
 
 Encoders are named by explicit specs ``kind:path-or-hub-id`` (``splade:...``, ``splare:...``,
-``milco:...``, ``qwen3-embed:...``) looked up in ``ENCODERS`` (no substring dispatch), or by a
-directory whose ``config`` says what it is.
+``milco:...``, ``qwen3-embed:...``) looked up in the kind table (:mod:`.kinds`, no substring
+dispatch), or by a directory whose config says what it is.
 """
 
 from __future__ import annotations
@@ -20,17 +20,6 @@ import numpy as np
 from ..vectors import FeatureSpace, SparseVector
 
 Kind = Literal["query", "doc"]
-
-# Spec prefix -> "module:factory". The factory is called as factory(path_or_id, **options) and
-# returns a SparseEncoder or DenseEncoder. Imported lazily (no torch at `import pyserini_splare`).
-ENCODERS: dict[str, str] = {
-    "splade": "pyserini_splare.encode.splade:load_splade",
-    "splade-llm": "pyserini_splare.encode.splade_llm:load_splade_llm",
-    "splare": "pyserini_splare.encode.splare:load_splare",
-    "milco": "pyserini_splare.encode.milco:load_milco",
-    "qwen3-embed": "pyserini_splare.encode.dense:load_qwen3_embed",
-}
-
 
 def check_kind(kind: str) -> None:
     """Every encoder's ``encode`` takes ``kind`` in ("query", "doc")."""

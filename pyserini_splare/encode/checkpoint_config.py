@@ -1,58 +1,57 @@
-"""The JSON config files of checkpoint directories: an LLM-trunk kind's own (``splare_config.json``,
-``splade_llm_config.json``), and ``pruning.json`` (:class:`PruningConfig`, any kind: the pruning a
-model applies after pooling, e.g. Top-K learned in training). One dataclass per file, read and written
-here the same way.
+"""The JSON config files of the LLM-trunk kinds' checkpoint directories (``splare_config.json``,
+``splade_llm_config.json``), declared as pydantic dataclasses and read and written here the same way.
 
-A config is a dataclass whose field names are the JSON keys. Reading refuses unknown keys (a typo
-would otherwise fall back to a default silently) and turns a bad value into one line naming the file;
-writing is atomic. The trunk settings both kinds share (attention mode, dtype, per-side lengths) are
-checked by :meth:`CheckpointConfig.check_trunk_settings`.
+A config is a pydantic dataclass (``extra="forbid"``) whose field names are the JSON keys and whose
+field descriptions are the documentation (docs/splare-checkpoint.md). Reading refuses unknown keys (a typo
+would otherwise fall back to a default silently) and turns a bad value into one line naming the file and
+the field (:func:`pyserini_splare._schemas.validated`); writing is atomic. The trunk settings both kinds
+share (attention mode, dtype, per-side lengths) are the annotated types below. The pruning a model applies
+(``pruning.json``, any kind) is the pruning module's own config (:class:`~.modules.pruning.Pruning`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import asdict, fields
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, Field
+from pydantic.dataclasses import dataclass
 
 from .._cli import UsageError
+from .._schemas import STRICT, validated
 from .batching import DTYPES
-from .modules.pruning import MODES as PRUNING_MODES
-from .modules.pruning import Pruning
-from .modules.trunk import ATTENTION_MODES
+from .modules.names import ATTENTION_MODES
+
+
+def _dtype(value: str) -> str:
+    if str(value).lower() not in DTYPES:
+        raise ValueError(f"must be one of {sorted(DTYPES)}, got {value!r}")
+    return value
+
+
+# The trunk settings the LLM-trunk kinds share, each declared once with its description (the docs' table).
+# strict lengths: a JSON true or "512" is not a length.
+Attention = Annotated[Literal.__getitem__(ATTENTION_MODES), Field(
+    description=f"one of {ATTENTION_MODES}: causal (what an untouched LLM expects) or bidirectional")]
+QueryLength = Annotated[int, Field(gt=0, strict=True, description="query truncation (tokens)")]
+DocLength = Annotated[int, Field(gt=0, strict=True, description="document truncation (tokens)")]
+Dtype = Annotated[str, AfterValidator(_dtype), Field(description=f"trunk dtype on GPU; one of {sorted(DTYPES)}")]
 
 
 class CheckpointConfig:
-    """Mixin for a checkpoint config dataclass; subclasses set ``FILE`` and ``KIND``."""
+    """Mixin for a checkpoint config (a pydantic dataclass); subclasses set ``FILE`` and ``KIND``."""
 
     FILE: ClassVar[str]
     KIND: ClassVar[str]
-
-    def check_trunk_settings(self) -> None:
-        """ValueError unless attention, dtype and both max lengths are valid."""
-        if self.attention not in ATTENTION_MODES:
-            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
-        if str(self.dtype).lower() not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
-        for name in ("max_length_query", "max_length_doc"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any], where: str | None = None):
-        where = where or cls.FILE
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(obj) - known)
-        if unknown:
-            raise UsageError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
-        try:
-            return cls(**obj)
-        except (TypeError, ValueError) as e:
-            raise UsageError(f"{where}: {e}") from None
+    def from_json(cls, obj: Any, where: str | None = None):
+        return validated(cls, obj, where or cls.FILE, known=sorted(f.name for f in fields(cls)))
 
     @classmethod
     def read(cls, directory: str):
@@ -62,7 +61,7 @@ class CheckpointConfig:
                 obj = json.load(f)
         except FileNotFoundError:
             raise UsageError(f"{directory!r} is not a {cls.KIND} checkpoint: no {cls.FILE}") from None
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UsageError(f"cannot read {path}: {e}") from None
         return cls.from_json(obj, path)
 
@@ -76,27 +75,19 @@ class CheckpointConfig:
         return path
 
 
-@dataclass
-class PruningConfig(CheckpointConfig):
-    """``pruning.json``: the :class:`~.modules.pruning.Pruning` a model applies to its pooled vectors, written
-    beside any kind's own files by ``SparseModel.save`` when the model prunes (a checkpoint trained with
-    ``train --topk-query/--topk-doc``) and applied again by every loader. Absent: no pruning."""
+@dataclass(config=STRICT, kw_only=True)
+class TrunkCheckpointConfig(CheckpointConfig):
+    """The settings of an LLM-trunk kind's config that every such kind has (keyword-only: each kind's own
+    fields come first in its constructor)."""
 
-    mode: str = "none"
-    k_query: int = 0
-    k_doc: int = 0
-    mass: float | None = None
+    attention: Attention = "causal"
+    max_length_query: QueryLength = 512
+    max_length_doc: DocLength = 1024
+    dtype: Dtype = "bfloat16"
 
-    FILE: ClassVar[str] = "pruning.json"
-    KIND: ClassVar[str] = "pruned"
-
-    def __post_init__(self):
-        if self.mode not in PRUNING_MODES:
-            raise ValueError(f"mode must be one of {PRUNING_MODES}, got {self.mode!r}")
-        for name in ("k_query", "k_doc"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
-                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
-        self.module()  # the module's own checks (sizes >= 0, mass in (0, 1])
-
-    def module(self) -> Pruning:
-        return Pruning(self.mode, self.k_query, self.k_doc, self.mass)
+    def to_json(self) -> dict[str, Any]:
+        """The kind's own keys first, then the shared trunk settings, ``format`` last (as a reader expects)."""
+        d = asdict(self)
+        shared = [f.name for f in fields(TrunkCheckpointConfig)]
+        own = [k for k in d if k not in shared and k != "format"]
+        return {k: d[k] for k in [*own, *shared, "format"] if k in d}

@@ -1,7 +1,7 @@
 """The composed sparse encoder: trunk -> head -> pooling -> pruning, one ``torch.nn.Module``.
 
-Every sparse kind is this class with another configuration (built by its kind module, which also owns
-the kind's checkpoint format)::
+Every sparse kind is this class with another configuration (built by its kind's loader; its saver owns
+the kind's checkpoint format: both are named in the kind table, :mod:`.kinds`)::
 
     kind         trunk                               head                         pooling
     splade       BERT MLM's base (full depth)        its MLM head (vocab.py)      max log1p(ReLU)
@@ -26,15 +26,14 @@ No module wraps its computation in ``torch.no_grad``: gradients flow through the
 pooling (an SAE's weights are buffers, never trained). :meth:`SparseModel.encode` runs under
 ``torch.inference_mode``. Max lengths are per side (``max_length_query`` / ``max_length_doc``), the
 model's own unless overridden at load (recorded in :meth:`spec` under ``overrides``). A model that prunes
-(Top-K learned in training) saves its pruning as ``pruning.json`` beside its kind's files, whatever the kind,
-and a model built from a directory holding one prunes the same way (:func:`saved_pruning`).
+(Top-K learned in training) saves its pruning module's config (``pruning.json``) beside its kind's files,
+whatever the kind, and a model built from a directory holding one prunes the same way (:func:`saved_pruning`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import importlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -46,15 +45,9 @@ from .._cli import UsageError
 from ..vectors import FeatureSpace, SparseVector
 from ._base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches
+from .kinds import ENCODERS, resolve
+from .modules.pruning import Pruning
 
-# Kind -> the module that owns its checkpoint format: it defines ``spec(model) -> dict`` and
-# ``save(model, directory)`` (an explicit table, no name-based dispatch).
-KIND_MODULES = {
-    "splade": "pyserini_splare.encode.splade",
-    "splade-llm": "pyserini_splare.encode.splade_llm",
-    "splare": "pyserini_splare.encode.splare",
-    "milco": "pyserini_splare.encode.milco",
-}
 DEFAULT_BATCH_SIZE = 32
 
 
@@ -70,11 +63,7 @@ def rows_to_vectors(pooled) -> list[SparseVector]:
 
 def saved_pruning(path: str | os.PathLike):
     """The :class:`~.modules.pruning.Pruning` a checkpoint directory records (``pruning.json``), or None."""
-    from .checkpoint_config import PruningConfig
-
-    if not path or not os.path.isfile(os.path.join(path, PruningConfig.FILE)):
-        return None
-    return PruningConfig.read(os.fspath(path)).module()
+    return Pruning.load(path) if Pruning.has_config(path) else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,8 +93,9 @@ class SparseModel(torch.nn.Module, SparseEncoder):
                  max_length_query: int, max_length_doc: int, settings: Any = None,
                  overrides: Mapping[str, int] | None = None, batch_size: int = DEFAULT_BATCH_SIZE):
         super().__init__()
-        if kind not in KIND_MODULES:
-            raise ValueError(f"kind must be one of {sorted(KIND_MODULES)}, got {kind!r}")
+        composed = sorted(k for k, v in ENCODERS.items() if v.describe)
+        if kind not in composed:
+            raise ValueError(f"kind must be one of {composed}, got {kind!r}")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         for name, n in (("max_length_query", max_length_query), ("max_length_doc", max_length_doc)):
@@ -185,11 +175,8 @@ class SparseModel(torch.nn.Module, SparseEncoder):
 
     # ---- description, saving, loading -------------------------------------------------------------
 
-    def _kind_module(self):
-        return importlib.import_module(KIND_MODULES[self.kind])
-
     def spec(self) -> dict[str, Any]:
-        spec = self._kind_module().spec(self)
+        spec = resolve(ENCODERS[self.kind].describe)(self)
         if self.overrides:
             spec["overrides"] = dict(self.overrides)  # lengths set by a flag, not the model's own
         return spec
@@ -204,18 +191,19 @@ class SparseModel(torch.nn.Module, SparseEncoder):
     def save(self, directory: str | os.PathLike, **options) -> str:
         """Write a checkpoint directory of this kind that ``load_encoder(directory)`` loads (``options``:
         the kind's, e.g. SPLARE's ``copy_trunk``)."""
-        from .checkpoint_config import PruningConfig
         from .modules.trunk import quiet_transformers
 
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
         with quiet_transformers():  # transformers' "Writing model shards" bar is not ours to print
-            self._kind_module().save(self, directory, **options)
-        pruning_file = os.path.join(directory, PruningConfig.FILE)
+            saver = ENCODERS[self.kind].saver
+            if saver is None:
+                raise UsageError(f"encoder kind {self.kind!r} cannot be saved")
+            resolve(saver)(self, directory, **options)
         if self.pruning is not None and self.pruning.active:
-            PruningConfig(**self.pruning.config()).write(directory)
-        elif os.path.exists(pruning_file):  # saved over a pruned checkpoint: its pruning is no longer this model's
-            os.remove(pruning_file)
+            self.pruning.save_config(directory)
+        elif Pruning.has_config(directory):  # saved over a pruned checkpoint: its pruning is no longer this model's
+            os.remove(os.path.join(directory, Pruning.config_file))
         return directory
 
     @classmethod

@@ -1,7 +1,8 @@
 """Naming an encoder: ``KIND:PATH`` specs and model directories, and loading the encoder a spec names.
 
-Kinds are the keys of :data:`~._base.ENCODERS` (an explicit table: no guessing from substrings of model
-names); a directory names its kind through its config files (:func:`resolve_spec`, docs/encoders.md).
+Kinds are the keys of :data:`~.kinds.ENCODERS` (an explicit table: no guessing from substrings of model
+names); a directory names its kind through its config files (:func:`resolve_spec`, docs/encoders.md): the
+kind table's ``config_file`` of each kind, or :data:`ENCODER_CONFIG`.
 """
 
 from __future__ import annotations
@@ -10,32 +11,33 @@ import json
 from pathlib import Path
 
 from .._cli import UsageError
-from ._base import ENCODERS, DenseEncoder, Kind, SparseEncoder
+from ._base import DenseEncoder, Kind, SparseEncoder
+from .kinds import ENCODERS, kind_names, resolve
 
 # A directory holding this file names its encoder kind: {"type": "splare", ...}. SPLARE checkpoints
 # (docs/splare-checkpoint.md) carry one; any model folder can be given one to be named by its path.
 ENCODER_CONFIG = "pyserini_splare_encoder.json"
-# Other configs that say what a folder is (checked in this order).
-_KIND_FILES = {"splare_config.json": "splare", "splade_llm_config.json": "splade-llm"}
 
 
-def _kinds() -> str:
-    return ", ".join(sorted(ENCODERS))
+def _kind_files() -> dict[str, str]:
+    """Config file -> kind, from the kind table (checked in its order)."""
+    return {k.config_file: name for name, k in ENCODERS.items() if k.config_file}
 
 
 def _kind_from_dir(d: Path) -> str:
     """The encoder kind a model directory declares (see :data:`ENCODER_CONFIG`)."""
-    for name in (ENCODER_CONFIG, *_KIND_FILES):
+    kind_files = _kind_files()
+    for name in (ENCODER_CONFIG, *kind_files):
         p = d / name
         if p.is_file():
             if name != ENCODER_CONFIG:
-                return _KIND_FILES[name]
+                return kind_files[name]
             try:
                 kind = json.loads(p.read_text(encoding="utf-8")).get("type")
             except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
                 raise UsageError(f"{p}: malformed encoder config ({e})") from None
             if kind not in ENCODERS:
-                raise UsageError(f"{p}: unknown encoder type {kind!r} (known: {_kinds()})")
+                raise UsageError(f"{p}: unknown encoder type {kind!r} (known: {kind_names()})")
             return kind
     cfg = d / "config.json"
     if cfg.is_file():
@@ -49,15 +51,15 @@ def _kind_from_dir(d: Path) -> str:
         if any(str(a).endswith("ForMaskedLM") for a in archs):
             return "splade"  # a masked-LM checkpoint is a BERT-style SPLADE (naver/splade-v3 family)
         raise UsageError(f"{d}: its config.json ({', '.join(map(str, archs)) or hf.get('model_type', '?')}) does not "
-                         f"say which encoder it is: name it explicitly, e.g. qwen3-embed:{d} (kinds: {_kinds()})")
+                         f"say which encoder it is: name it explicitly, e.g. qwen3-embed:{d} (kinds: {kind_names()})")
     raise UsageError(f"{d}: checkpoint directory has no config ({ENCODER_CONFIG} or config.json): "
-                     f"give an explicit spec KIND:PATH (kinds: {_kinds()})")
+                     f"give an explicit spec KIND:PATH (kinds: {kind_names()})")
 
 
 def resolve_spec(spec: str) -> tuple[str, str]:
     """``kind:path`` -> (kind, path); a directory -> (kind from its config, path). UsageError otherwise."""
     if not isinstance(spec, str) or not spec.strip():
-        raise UsageError(f"empty encoder spec (expected KIND:PATH, kinds: {_kinds()})")
+        raise UsageError(f"empty encoder spec (expected KIND:PATH, kinds: {kind_names()})")
     kind, sep, rest = spec.partition(":")
     if sep and kind in ENCODERS:
         if not rest:
@@ -75,8 +77,8 @@ def resolve_spec(spec: str) -> tuple[str, str]:
     if p.is_dir():
         return _kind_from_dir(p), spec
     if sep and "/" not in kind and not p.exists():
-        raise UsageError(f"unknown encoder kind {kind!r} in {spec!r} (known: {_kinds()})")
-    raise UsageError(f"encoder spec {spec!r} is neither KIND:PATH (kinds: {_kinds()}) nor a model directory")
+        raise UsageError(f"unknown encoder kind {kind!r} in {spec!r} (known: {kind_names()})")
+    raise UsageError(f"encoder spec {spec!r} is neither KIND:PATH (kinds: {kind_names()}) nor a model directory")
 
 
 def load_encoder(spec: str, **options) -> SparseEncoder | DenseEncoder:
@@ -86,15 +88,12 @@ def load_encoder(spec: str, **options) -> SparseEncoder | DenseEncoder:
     ``max_length_doc`` to override one side's truncation (None: the model's own lengths, see
     docs/encoders.md). ``max_length`` (the older single option) sets both sides.
     """
-    import importlib
-
     kind, path = resolve_spec(spec)
     max_length = options.pop("max_length", None)
     if max_length is not None:
         options.setdefault("max_length_query", max_length)
         options.setdefault("max_length_doc", max_length)
-    module, _, attr = ENCODERS[kind].partition(":")
-    return getattr(importlib.import_module(module), attr)(path, **options)
+    return resolve(ENCODERS[kind].loader)(path, **options)
 
 
 def encode_texts(encoder, texts: list[str], kind: Kind, batch_size: int):

@@ -16,36 +16,32 @@ causal-LM path / hub id (defaults: causal attention, no adapter).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any, ClassVar
 
-from .._cli import UsageError
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from .._schemas import STRICT, validated
 from ..vectors import PrefixedSpace
-from .batching import DTYPES, torch_dtype
-from .checkpoint_config import CheckpointConfig
+from .batching import torch_dtype
+from .checkpoint_config import TrunkCheckpointConfig
 from .model import SparseModel, lengths, reject_unknown
-from .modules.trunk import ATTENTION_MODES, resolve_path
+from .modules.trunk import resolve_path
 
 CONFIG_FILE = "splade_llm_config.json"
 CONFIG_FORMAT = "pyserini_splare.splade_llm/1"
 TOKEN_PREFIX = "t"
 
 
-@dataclass
-class SpladeLLMConfig(CheckpointConfig):
-    backbone: str = field(metadata={"help": "HF hub id or local path of the causal LM (with its LM head)"})
-    lora: str | None = field(default=None, metadata={"help": "peft LoRA adapter saved from AutoModelForCausalLM"})
-    attention: str = field(default="causal", metadata={"help": f"one of {ATTENTION_MODES}"})
-    max_length_query: int = field(default=512, metadata={"help": "query truncation (tokens)"})
-    max_length_doc: int = field(default=1024, metadata={"help": "document truncation (tokens)"})
-    dtype: str = field(default="bfloat16", metadata={"help": f"dtype on GPU; one of {sorted(DTYPES)}"})
+@dataclass(config=STRICT)
+class SpladeLLMConfig(TrunkCheckpointConfig):
+    backbone: str = Field(description="HF hub id or local path of the causal LM (with its LM head)")
+    lora: str | None = Field(None, description="peft LoRA adapter saved from AutoModelForCausalLM")
     format: str = CONFIG_FORMAT
 
     FILE: ClassVar[str] = CONFIG_FILE
     KIND: ClassVar[str] = "SPLADE-LLM"
-
-    def __post_init__(self):
-        self.check_trunk_settings()
 
 
 def spec(model: SparseModel) -> dict[str, Any]:
@@ -56,9 +52,11 @@ def spec(model: SparseModel) -> dict[str, Any]:
 
 
 def save(model: SparseModel, directory: str) -> None:
-    """``splade_llm_config.json``; a trainable LoRA adapter goes to ``DIR/lora`` (saved from the causal LM)."""
-    cfg = SpladeLLMConfig(**{**asdict(model.settings), "max_length_query": model.max_length_query,
-                             "max_length_doc": model.max_length_doc})
+    """``splade_llm_config.json`` from the trunk's config; a trainable LoRA adapter goes to ``DIR/lora``
+    (saved from the causal LM)."""
+    trunk = model.trunk.config()
+    cfg = SpladeLLMConfig(**{**asdict(model.settings), "attention": trunk["attention"],
+                             "max_length_query": model.max_length_query, "max_length_doc": model.max_length_doc})
     if model.trunk.peft is not None:
         model.trunk.save_lora(os.path.join(directory, "lora"))
         cfg.lora = "lora"
@@ -93,10 +91,8 @@ def load_splade_llm(path_or_id: str, device: str = "cpu", dtype: Any = None, max
         cfg = SpladeLLMConfig.read(path)
         base = path
     else:
-        try:
-            cfg = SpladeLLMConfig(backbone=path, lora=lora, attention=attention or "causal")
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        cfg = validated(SpladeLLMConfig, {"backbone": path, "lora": lora, "attention": attention or "causal"},
+                        f"splade-llm:{path}")
         base = None
     q, d, over = lengths((cfg.max_length_query, cfg.max_length_doc), max_length_query, max_length_doc)
     trunk, head = load_vocab_model(resolve_path(cfg.backbone, base), "lm", attention=cfg.attention,

@@ -7,73 +7,65 @@ after block 26, Llama Scope residual SAE ``L26R`` of width 131,072 (JumpReLU), b
 LoRA r=64 on the trunk, SAE frozen; no instruction prefix; max length 512 in training, 1024 at eval.
 
 No public SPLARE checkpoint exists, so this module defines one (docs/splare-checkpoint.md): a directory
-with ``splare_config.json`` (:class:`SplareConfig`), optionally holding the SAE and LoRA adapter;
-``scripts/make_splare_checkpoint.py`` assembles one from public parts.
+with ``splare_config.json`` (:class:`SplareConfig`), optionally holding the SAE and LoRA adapter.
+:func:`write_checkpoint` is the one writer of that directory: :meth:`SparseModel.save
+<.model.SparseModel.save>`, ``python -m pyserini_splare.train.sae``, the demo and
+``python -m pyserini_splare.encode.splare_checkpoint`` (which assembles one from public parts) all call it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+import shutil
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass
 
 from .._cli import UsageError
+from .._schemas import STRICT, validated
 from ..vectors import PrefixedSpace
-from .batching import DTYPES, torch_dtype
-from .checkpoint_config import CheckpointConfig
+from .batching import torch_dtype
+from .checkpoint_config import TrunkCheckpointConfig
 from .model import SparseModel, lengths, reject_unknown
 from .modules.sae import ACTIVATIONS, SAE_FORMATS, hook_layer
-from .modules.trunk import ATTENTION_MODES, resolve_path
+from .modules.trunk import resolve_path
 
 CONFIG_FILE = "splare_config.json"
 CONFIG_FORMAT = "pyserini_splare.splare/1"
 LATENT_PREFIX = "L"  # terms L0 .. L{n-1}: short ASCII, safe for Anserini -pretokenized and Seismic
 
 
-
-@dataclass
+@dataclass(config=STRICT)
 class SaeSpec:
-    path: str = field(metadata={"help": "SAE directory/file (relative paths: inside the checkpoint dir)"})
-    format: str = field(default="auto", metadata={"help": f"one of {SAE_FORMATS}"})
-    activation: str | None = field(default=None, metadata={"help": f"override: one of {ACTIVATIONS}"})
-    k: int | None = field(default=None, metadata={"help": "TopK's k (override)"})
-
-    def __post_init__(self):
-        if self.format not in SAE_FORMATS:
-            raise ValueError(f"sae.format must be one of {SAE_FORMATS}, got {self.format!r}")
-        if self.activation is not None and self.activation not in ACTIVATIONS:
-            raise ValueError(f"sae.activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+    path: str = Field(description="SAE directory/file (relative paths: inside the checkpoint dir), or "
+                                  "hf://OWNER/REPO/SUBFOLDER (fetched on first load)")
+    format: Literal.__getitem__(SAE_FORMATS) = Field("auto", description=f"one of {SAE_FORMATS}")
+    activation: Literal.__getitem__(ACTIVATIONS) | None = Field(None, description=f"override: one of {ACTIVATIONS}")
+    k: Annotated[int, Field(gt=0, strict=True)] | None = Field(None, description="TopK's k (override)")
 
 
-@dataclass
-class SplareConfig(CheckpointConfig):
+@dataclass(config=STRICT)
+class SplareConfig(TrunkCheckpointConfig):
     """What ``splare_config.json`` holds (JSON keys = field names)."""
 
-    backbone: str = field(metadata={"help": "HF hub id or local path of the causal LLM"})
-    layer: int = field(metadata={"help": "0-indexed block whose output the SAE reads (Llama Scope L{n}R -> n)"})
-    sae: SaeSpec = field(metadata={"help": "the frozen SAE"})
-    lora: str | None = field(default=None, metadata={"help": "peft LoRA adapter dir trained on the cut trunk"})
-    attention: str = field(default="causal", metadata={"help": f"one of {ATTENTION_MODES}"})
-    max_length_query: int = field(default=512, metadata={"help": "query truncation (tokens)"})
-    max_length_doc: int = field(default=1024, metadata={"help": "document truncation (tokens)"})
-    dtype: str = field(default="bfloat16", metadata={"help": f"trunk dtype on GPU; one of {sorted(DTYPES)}"})
-    exclude_bos: bool = field(default=False, metadata={
-        "help": "leave the first (BOS) token out of pooling: its attention-sink activation is huge and, "
-                "under causal attention, identical for every text"})
-    exclude_special_tokens: bool = field(default=False, metadata={
-        "help": "leave every special token out of pooling (a BERT trunk's [CLS]/[SEP], whose states are "
-                "nearly the same for every text)"})
+    backbone: str = Field(description="HF hub id or local path of the causal LLM")
+    layer: Annotated[int, Field(ge=0, strict=True)] = Field(
+        description="0-indexed block whose output the SAE reads (Llama Scope L{n}R -> n)")
+    sae: SaeSpec = Field(description="the frozen SAE")
+    lora: str | None = Field(None, description="peft LoRA adapter dir trained on the cut trunk")
+    exclude_bos: bool = Field(False, description=(
+        "leave the first (BOS) token out of pooling: its attention-sink activation is huge and, "
+        "under causal attention, identical for every text"))
+    exclude_special_tokens: bool = Field(False, description=(
+        "leave every special token out of pooling (a BERT trunk's [CLS]/[SEP], whose states are "
+        "nearly the same for every text)"))
     format: str = CONFIG_FORMAT
 
     FILE: ClassVar[str] = CONFIG_FILE
     KIND: ClassVar[str] = "SPLARE"
-
-    def __post_init__(self):
-        if isinstance(self.sae, dict):
-            self.sae = SaeSpec(**self.sae)
-        if int(self.layer) < 0:
-            raise ValueError(f"layer must be >= 0, got {self.layer}")
-        self.check_trunk_settings()
 
 
 HF_SCHEME = "hf://"
@@ -108,44 +100,81 @@ def spec(model: SparseModel) -> dict[str, Any]:
     return out
 
 
+def _portable(path: str | None, directory: str, base: str | None) -> str | None:
+    """A path recorded so the checkpoint loads from anywhere: a part inside ``directory`` stays relative,
+    ``hf://`` and hub ids stay as given, another local path (relative to ``base``) becomes absolute."""
+    if not path or path.startswith(HF_SCHEME):
+        return path
+    if not os.path.isabs(path) and os.path.exists(os.path.join(directory, path)):
+        return path
+    local = resolve_path(path, base)
+    return os.path.abspath(local) if os.path.exists(local) else path
+
+
+def write_checkpoint(directory: str | os.PathLike, config: SplareConfig | Mapping[str, Any], *,
+                     base: str | None = None, sae=None) -> SplareConfig:
+    """Write a SPLARE checkpoint's ``splare_config.json`` into ``directory`` (the one writer, see the module
+    docstring); returns the config written.
+
+    ``config``: a :class:`SplareConfig` or its fields as a dict (validated: a bad field is a UsageError naming
+    the file and the field). Paths are recorded portably: parts already inside ``directory`` (a copied SAE,
+    a saved adapter, a copied trunk) relative to it; ``hf://`` SAEs and hub ids as given; other local paths
+    (relative ones resolved against ``base``, the directory the config came from) absolute. ``sae``: an SAE
+    module built in memory, written to ``directory/sae`` in the plain format and recorded there.
+    """
+    directory = os.fspath(directory)
+    where = os.path.join(directory, CONFIG_FILE)
+    fields_ = dict(config.to_json() if isinstance(config, SplareConfig) else config)
+    if sae is not None:
+        sae.save(os.path.join(directory, "sae"))
+        fields_["sae"] = {"path": "sae", "format": "plain"}
+    cfg = validated(SplareConfig, fields_, where, known=sorted(SplareConfig.__dataclass_fields__))
+    cfg.backbone = _portable(cfg.backbone, directory, base)
+    cfg.lora = _portable(cfg.lora, directory, base)
+    cfg.sae.path = _portable(cfg.sae.path, directory, base)
+    os.makedirs(directory, exist_ok=True)
+    cfg.write(directory)
+    return cfg
+
+
 def save(model: SparseModel, directory: str, copy_trunk: bool = False) -> None:
-    """``splare_config.json`` + what is not already on disk elsewhere.
+    """A checkpoint of ``model`` from its modules' configs (trunk, SAE head, pooling), through
+    :func:`write_checkpoint`.
 
     The frozen SAE is referenced where it was loaded from (a 131k-latent SAE is GBs; it never changes),
     or written in the plain format to ``DIR/sae`` when it was built in memory. A trainable LoRA adapter is
     written to ``DIR/lora``; ``copy_trunk`` writes the (cut) trunk and its tokenizer to ``DIR/trunk``,
     making the directory self-contained.
     """
-    cfg = model.settings
-    base = model.path if os.path.isdir(model.path) else None
-    sae_src = model.head.source.get("path")
-    if str(cfg.sae.path).startswith(HF_SCHEME) and sae_src:
-        sae = SaeSpec(cfg.sae.path, cfg.sae.format, cfg.sae.activation, cfg.sae.k)
-    elif sae_src and os.path.exists(sae_src):
-        sae = SaeSpec(os.path.abspath(sae_src), model.head.source.get("format", cfg.sae.format),
-                      cfg.sae.activation, cfg.sae.k)
-    else:
-        model.head.save(os.path.join(directory, "sae"))
-        sae = SaeSpec("sae", "plain")
-    lora = cfg.lora
+    settings = model.settings
+    trunk = model.trunk.config()  # backbone (as configured), layer, attention, lora (as loaded)
+    sae = model.head.config()  # path and format it was loaded from, activation/k overrides
+    if str(settings.sae.path).startswith(HF_SCHEME) and sae["path"]:
+        sae = asdict(settings.sae)  # the hub reference, not this machine's cache folder
+    in_memory = None if sae["path"] and (sae["path"].startswith(HF_SCHEME) or os.path.exists(sae["path"])) \
+        else model.head
     if model.trunk.peft is not None:
         model.trunk.save_lora(os.path.join(directory, "lora"))
-        lora = "lora"
-    elif lora:
-        lora = os.path.abspath(resolve_path(lora, base))
-    backbone = resolve_path(cfg.backbone, base)
-    backbone = os.path.abspath(backbone) if os.path.exists(backbone) else cfg.backbone
+        trunk["lora"] = "lora"
     if copy_trunk:
         if model.trunk.peft is not None:
             raise ValueError("copy_trunk with a trainable adapter: save the adapter and reference the backbone")
         model.trunk.root.save_pretrained(os.path.join(directory, "trunk"))
         model.trunk.tokenizer.save_pretrained(os.path.join(directory, "trunk"))
-        backbone = "trunk"
-    out = SplareConfig(backbone=backbone, layer=cfg.layer, sae=sae, lora=lora, attention=cfg.attention,
-                       max_length_query=model.max_length_query, max_length_doc=model.max_length_doc,
-                       dtype=cfg.dtype, exclude_bos=cfg.exclude_bos,
-                       exclude_special_tokens=cfg.exclude_special_tokens)
-    out.write(directory)
+        trunk["backbone"] = "trunk"
+    skip = model.pooling.config()["skip"]
+    write_checkpoint(directory, {
+        **trunk, "sae": sae, "max_length_query": model.max_length_query, "max_length_doc": model.max_length_doc,
+        "dtype": settings.dtype, "exclude_bos": skip == "bos" or settings.exclude_bos,
+        "exclude_special_tokens": skip == "special"}, base=model.path if os.path.isdir(model.path) else None,
+        sae=in_memory)
+
+
+def copy_part(src: str, directory: str | os.PathLike, name: str) -> str:
+    """Copy a checkpoint part (an SAE folder or file, an adapter folder) into ``directory``; its relative name."""
+    dest = os.path.join(os.fspath(directory), name if os.path.isdir(src) else f"{name}{os.path.splitext(src)[1]}")
+    (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, dest)
+    return os.path.basename(dest)
 
 
 def build_splare(trunk, sae, config: SplareConfig, path: str, *, max_length_query: int | None = None,

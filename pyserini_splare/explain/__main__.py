@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .._argtypes import ArgumentParser, positive_int
 from .._cli import UsageError, cli_main, run
 
 EPILOG = """\
@@ -26,7 +27,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.explain",
+    p = ArgumentParser(prog="python -m pyserini_splare.explain",
                                 description="Explain a sparse representation as a bag of labelled concepts.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("what to explain (one of)")
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", metavar="SPEC", help="sparse encoder spec (splare:..., splade:..., milco:...)")
     p.add_argument("--labels", metavar="FILE", help="feature descriptions (Neuronpedia explanation export, JSON or JSONL)")
     p.add_argument("--layer", default=None, help="--labels: keep the entries of this Neuronpedia layer/SAE id")
-    p.add_argument("--top", type=int, default=10, help="features to show (default 10)")
+    p.add_argument("--top", type=positive_int, default=10, help="features to show (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object per feature instead of a table")
     p.add_argument("--device", default="cpu", help="--encoder: torch device")
     p.add_argument("--max-length", type=int, default=None,
@@ -75,8 +76,6 @@ def main(argv=None):
     sources = [s for s in ("query", "doc", "vector_file") if getattr(args, s) is not None]
     if len(sources) != 1:
         raise UsageError("give exactly one of --query, --doc, --vector-file")
-    if args.top < 1:
-        raise UsageError("--top must be >= 1")
     from ._explain import explain_vector, format_rows, load_labels
 
     labels = load_labels(args.labels, args.layer) if args.labels else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._argtypes import ArgumentParser, positive_float
 from .._cli import UsageError, check_output_file, cli_main, run
 from ._fuse import METHODS, NORMS
 
@@ -34,13 +35,13 @@ later process).
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.fusion",
+    p = ArgumentParser(prog="python -m pyserini_splare.fusion",
                                 description="Fuse TREC run files with ranx and write a TREC run.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="two or more TREC run files")
     p.add_argument("--output", required=True, help="fused TREC run to write (atomically)")
     p.add_argument("--method", default="rrf", choices=list(METHODS), help="fusion method (default rrf)")
-    p.add_argument("--rrf.k", dest="rrf_k", type=float, default=60,
+    p.add_argument("--rrf.k", dest="rrf_k", type=positive_float, default=60,
                    help="RRF constant k (default 60 as in Pyserini and Cormack et al.; the SPLARE system uses 10 and 50)")
     p.add_argument("--depth", type=int, default=1000, help="hits of each run that enter fusion (default 1000)")
     p.add_argument("--k", type=int, default=1000, help="fused hits kept per query (default 1000)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._cli import UsageError, add_verbose_argument, cli_main, run, set_verbose
+from .._argtypes import ArgumentParser, positive_int
+from .._cli import add_verbose_argument, cli_main, run, set_verbose
 from ..backends import BACKENDS, add_option_flags, get_backend, options_from_args
 
 _W = max(map(len, BACKENDS))
@@ -27,7 +28,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m pyserini_splare.index",
         description="Build an index. The backend, the vectors' feature space and quantization scale are "
                     "recorded in the index, so `python -m pyserini_splare.search` needs only --index.",
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vectors directory written by `encode`, or several shard directories of one collection "
                         "(for bm25, a collection folder)")
     p.add_argument("--index", required=True, help="output index directory (must not exist unless --overwrite)")
-    p.add_argument("--threads", type=int, default=1, help="indexing threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="indexing threads (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index directory")
     p.add_argument("--options", default=None, metavar="JSON",
                    help="backend build options as a JSON object, e.g. '{\"n_postings\": 2000}' (see docs/indexing.md)")
@@ -50,8 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.threads < 1:
-        raise UsageError("--threads must be >= 1")
     set_verbose(args.verbose)
     backend = get_backend(args.backend)
     options = options_from_args(args, backend, "build", args.options)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._argtypes import ArgumentParser, positive_int
 from .._cli import UsageError, cli_main, run
 
 EPILOG = """\
@@ -29,7 +30,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m pyserini_splare.repro",
         description="Two-click reproductions: run the conditions of a reproduction matrix (encode -> index -> "
                     "search -> fusion -> rerank -> eval), grade them against the expected scores, and render an "
@@ -50,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--gpus", type=int, default=8, help="--plan: GPUs to spread the work over (default 8)")
     what.add_argument("--gpu", default="h100", help="--plan: GPU type (h100, h200, a100, l40s, b200; default h100)")
     tmpl = p.add_argument_group("template variables")
-    tmpl.add_argument("--threads", type=int, default=None, help="{threads}: index/search threads (matrix default)")
-    tmpl.add_argument("--batch-size", type=int, default=None, help="{batch_size}: encoder/reranker batch (matrix default)")
+    tmpl.add_argument("--threads", type=positive_int, default=None, help="{threads}: index/search threads (matrix default)")
+    tmpl.add_argument("--batch-size", type=positive_int, default=None, help="{batch_size}: encoder/reranker batch (matrix default)")
     tmpl.add_argument("--device", default=None, help="{device}: torch device, e.g. cuda:0 or cpu (matrix default)")
     tmpl.add_argument("--work-dir", default=None, help="{work}: where vectors, indexes and runs go (matrix default)")
     tmpl.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -69,8 +70,6 @@ def _variables(args, matrix) -> dict[str, str]:
     for flag, key in (("threads", "threads"), ("batch_size", "batch_size"), ("device", "device"), ("work_dir", "work")):
         value = getattr(args, flag)
         if value is not None:
-            if isinstance(value, int) and value < 1:
-                raise UsageError(f"--{flag.replace('_', '-')} must be >= 1")
             v[key] = str(value)
     for item in args.set:
         key, sep, value = item.partition("=")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from .._cli import atomic_file
+from .._cli import UsageError, atomic_file
 from .grading import NOT_RUN, grade
 from .schema import Matrix
 from .templating import Plan
@@ -41,16 +41,16 @@ def _plots(matrix: Matrix, measured: Mapping[str, Mapping[str, float]]) -> list[
     figures: dict[str, dict[str, list]] = {}
     for c in matrix.conditions:
         if c.plot:
-            figures.setdefault(c.plot["figure"], {}).setdefault(c.plot["series"], []).append(c)
+            figures.setdefault(c.plot.figure, {}).setdefault(c.plot.series, []).append(c)
     for fig_name, series in figures.items():
         fig, ax = plt.subplots(figsize=(7, 4))
         for i, (label, conds) in enumerate(series.items()):
-            conds = sorted(conds, key=lambda c: c.plot["x"])
+            conds = sorted(conds, key=lambda c: c.plot.x)
             metric = matrix.metrics_of(conds[0])[0]
             color = f"C{i}"
-            xs = [c.plot["x"] for c in conds]
+            xs = [c.plot.x for c in conds]
             ax.plot(xs, [c.scores[metric] for c in conds], "-o", color=color, label=f"{label} (expected)")
-            got = [(c.plot["x"], measured[c.name][metric]) for c in conds if metric in measured.get(c.name, {})]
+            got = [(c.plot.x, measured[c.name][metric]) for c in conds if metric in measured.get(c.name, {})]
             if got:
                 ax.plot(*zip(*got), "x", color=color, markersize=10, mew=2, label=f"{label} (measured)")
         ax.set_xscale("log")
@@ -106,6 +106,11 @@ def render_report(matrix: Matrix, plans: Mapping[str, Plan], stored: Mapping[str
 
 
 def write_report(path: str, matrix: Matrix, plans: Mapping[str, Plan], stored: Mapping[str, Mapping]) -> None:
+    import importlib.util
+
+    missing = [m for m in ("jinja2", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:  # the report's libraries are an extra (setup.py): say so in one line, before any work
+        raise UsageError(f"--generate-report needs {' and '.join(missing)}: pip install -e \".[report]\"")
     html = render_report(matrix, plans, stored)
     with atomic_file(path) as f:
         f.write(html)

@@ -24,11 +24,14 @@ matrix's (or the condition's) metrics, in-process (:mod:`.runner`).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
+
+from pydantic import Field, field_validator
+from pydantic.dataclasses import dataclass
 
 from .._cli import UsageError
+from .._schemas import STRICT
 from .grading import DEFAULT_TOLERANCE
 
 MATRIX_DIR = Path(__file__).resolve().parent
@@ -38,52 +41,119 @@ def list_matrices() -> list[str]:
     return sorted(p.stem for p in MATRIX_DIR.glob("*.yaml"))
 
 
-@dataclass
+def _one_line(text: Any) -> str:
+    return " ".join(str(text or "").split())
+
+
+# Declared with pydantic (STRICT: extra="forbid", so a misspelt key such as `scroes:` is an error, not a
+# condition without expected scores); a malformed file is one line naming the file and the field.
+
+
+@dataclass(config=STRICT)
 class Step:
     command: str
     creates: str | None = None
 
+    def __post_init__(self):
+        self.command = self.command.strip()
 
-@dataclass
+
+@dataclass(config=STRICT)
+class Plot:
+    """A point on a report curve: ``figure`` and ``series`` name the curve, ``x`` its abscissa."""
+
+    figure: str
+    series: str
+    x: float
+
+
+@dataclass(config=STRICT)
 class Condition:
     name: str
-    display: str
     output: str
     steps: list[Step]
-    scores: dict[str, float]
-    requires: list[str] = field(default_factory=list)
-    aliases: list[str] = field(default_factory=list)
+    scores: dict[str, float] = Field(default_factory=dict)
+    display: str = ""
+    requires: list[str] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)
     group: str = ""
     source: str = ""
     description: str = ""
-    plot: dict[str, Any] | None = None
-    metrics: list[str] = field(default_factory=list)
+    plot: Plot | None = None
+    metrics: list[str] = Field(default_factory=list)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _commands(cls, steps):
+        # A step is a command string, or {command, creates}.
+        return [{"command": s} if isinstance(s, str) else s for s in steps or []]
+
+    @field_validator("scores", mode="before")
+    @classmethod
+    def _no_scores(cls, value):
+        return {} if value is None else value  # `scores:` with nothing under it
+
+    @field_validator("requires", "aliases", "metrics", mode="before")
+    @classmethod
+    def _no_names(cls, value):
+        return [] if value is None else value
+
+    def __post_init__(self):
+        self.display = self.display or self.name
+        self.description = _one_line(self.description)
 
 
-@dataclass
+@dataclass(config=STRICT)
+class Tolerance:
+    ok: float = Field(DEFAULT_TOLERANCE["ok"], ge=0)
+    okish: float = DEFAULT_TOLERANCE["okish"]
+
+    def __post_init__(self):
+        if not self.ok <= self.okish:
+            raise ValueError(f"tolerance needs 0 <= ok <= okish, got ok={self.ok}, okish={self.okish}")
+
+
+@dataclass(config=STRICT)
 class Matrix:
     name: str
-    title: str
     topics: str
     qrels: str
     metrics: list[str]
-    tolerance: dict[str, float]
-    defaults: dict[str, str]
     conditions: list[Condition]
+    title: str = ""
+    tolerance: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
+    defaults: dict[str, str] = Field(default_factory=dict)
     description: str = ""
-    path: Path | None = None
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _tolerance(cls, value):
+        from dataclasses import asdict
+
+        return asdict(Tolerance(**(value or {}))) if isinstance(value, dict) or value is None else value
+
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _defaults(cls, value):
+        # Template variables are text: `threads: 16` is "16", an empty value "".
+        if isinstance(value, dict):
+            return {k: "" if v is None else str(v) for k, v in value.items()}
+        return value if value is not None else {}
 
     def __post_init__(self):
+        self.title = self.title or self.name
+        self.path: Path | None = None  # the YAML file, set by load_matrix
+        self.description = _one_line(self.description)
         self.by_name: dict[str, Condition] = {}
         for c in self.conditions:
             for key in (c.name, *c.aliases):
                 if key in self.by_name:
-                    raise ValueError(f"{self.path}: duplicate condition name {key!r}")
+                    raise ValueError(f"duplicate condition name {key!r}")
                 self.by_name[key] = c
         for c in self.conditions:
             for r in c.requires:
                 if r not in self.by_name:
-                    raise ValueError(f"{self.path}: condition {c.name!r} requires unknown condition {r!r}")
+                    raise ValueError(f"condition {c.name!r} requires unknown condition {r!r}")
         self.order(self.conditions)  # raises on cycles
 
     def get(self, name: str) -> Condition:
@@ -103,7 +173,7 @@ class Matrix:
             if state.get(c.name) == 2:
                 return
             if state.get(c.name) == 1:
-                raise ValueError(f"{self.path}: dependency cycle {' -> '.join(chain + (c.name,))}")
+                raise ValueError(f"dependency cycle {' -> '.join(chain + (c.name,))}")
             state[c.name] = 1
             for r in c.requires:
                 visit(self.by_name[r], chain + (c.name,))
@@ -118,17 +188,12 @@ class Matrix:
         return c.metrics or list(c.scores) or self.metrics
 
 
-def _require(d: Mapping, key: str, where: str, kind=str):
-    if key not in d:
-        raise ValueError(f"{where}: missing key {key!r}")
-    if not isinstance(d[key], kind):
-        raise ValueError(f"{where}: {key!r} must be a {getattr(kind, '__name__', kind)}")
-    return d[key]
-
-
 def load_matrix(name_or_path: str) -> Matrix:
-    """A matrix by name (``wsdm26``, ``local``) or a YAML path; malformed files raise ValueError."""
+    """A matrix by name (``wsdm26``, ``local``) or a YAML path; a malformed file is a UsageError naming the
+    file and the field."""
     import yaml
+
+    from .._schemas import validated
 
     p = Path(name_or_path)
     if not (p.suffix in (".yaml", ".yml") and p.is_file()):
@@ -139,37 +204,12 @@ def load_matrix(name_or_path: str) -> Matrix:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UsageError(f"unknown matrix {name_or_path!r}{hint} (known: {', '.join(known)}, or a .yaml path)")
     with open(p, encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
-    where = str(p)
+        try:
+            raw = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise UsageError(f"{p}: not YAML ({_one_line(e)})") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{where}: not a mapping")
-    conds = []
-    for i, rc in enumerate(_require(raw, "conditions", where, list)):
-        w = f"{where}: conditions[{i}]"
-        if not isinstance(rc, dict):
-            raise ValueError(f"{w}: not a mapping")
-        steps = []
-        for j, s in enumerate(rc.get("steps") or []):
-            if isinstance(s, str):
-                s = {"command": s}
-            if not isinstance(s, dict) or not isinstance(s.get("command"), str):
-                raise ValueError(f"{w}.steps[{j}]: expected a command string or {{command, creates}}")
-            steps.append(Step(s["command"].strip(), s.get("creates")))
-        scores = rc.get("scores") or {}
-        if not isinstance(scores, dict) or not all(isinstance(v, (int, float)) for v in scores.values()):
-            raise ValueError(f"{w}: scores must map metric names to numbers")
-        conds.append(Condition(
-            name=_require(rc, "name", w), display=rc.get("display", rc["name"]), output=_require(rc, "output", w),
-            steps=steps, scores={str(k): float(v) for k, v in scores.items()}, requires=list(rc.get("requires") or []),
-            aliases=list(rc.get("aliases") or []), group=rc.get("group", ""), source=rc.get("source", ""),
-            description=" ".join(str(rc.get("description", "")).split()), plot=rc.get("plot"),
-            metrics=list(rc.get("metrics") or [])))
-    tol = dict(DEFAULT_TOLERANCE)
-    tol.update(raw.get("tolerance") or {})
-    if not 0 <= tol["ok"] <= tol["okish"]:
-        raise ValueError(f"{where}: tolerance needs 0 <= ok <= okish, got {tol}")
-    return Matrix(name=_require(raw, "name", where), title=raw.get("title", raw["name"]),
-                  topics=_require(raw, "topics", where), qrels=_require(raw, "qrels", where),
-                  metrics=list(_require(raw, "metrics", where, list)), tolerance=tol,
-                  defaults={k: "" if v is None else str(v) for k, v in (raw.get("defaults") or {}).items()},
-                  conditions=conds, description=" ".join(str(raw.get("description", "")).split()), path=p)
+        raise UsageError(f"{p}: not a mapping")
+    matrix = validated(Matrix, raw, str(p))
+    matrix.path = p
+    return matrix

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 
+from .._argtypes import ArgumentParser, positive_int
 from .._cli import check_output_file, UsageError, cli_main, run, set_verbose
 from ._qwen3 import DEFAULT_INSTRUCTION, DTYPES
 
@@ -32,7 +33,7 @@ Default instruction: "{DEFAULT_INSTRUCTION}".
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.rerank",
+    p = ArgumentParser(prog="python -m pyserini_splare.rerank",
                                 description="Rerank a TREC run with Qwen3-Reranker (pointwise yes/no scoring).",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="TREC run to rerank")
@@ -41,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="Qwen3-Reranker directory or hub id (e.g. Qwen/Qwen3-Reranker-4B)")
     p.add_argument("--output", required=True, help="reranked TREC run to write (atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
-    p.add_argument("--depth", type=int, default=100, help="hits per query to rerank (default 100)")
-    p.add_argument("--max-length", type=int, default=2048, help="max tokens per prompt, template included (default 2048)")
-    p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (default 8)")
+    p.add_argument("--depth", type=positive_int, default=100, help="hits per query to rerank (default 100)")
+    p.add_argument("--max-length", type=positive_int, default=2048, help="max tokens per prompt, template included (default 2048)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="prompts per forward pass (default 8)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda:0; default cpu)")
     p.add_argument("--dtype", default="auto", choices=DTYPES, help="weights dtype (auto = bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--instruction", default=None, help="task instruction in the prompt (default: the model card's)")
@@ -69,9 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     set_verbose(args.verbose)
-    for name in ("depth", "max_length", "batch_size"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
     from ..distributed.cluster import ray_flags
 
     args.ray_workers, args.ray_gpus_per_worker = ray_flags(args.ray, args.ray_workers, args.ray_gpus_per_worker)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .._argtypes import ArgumentParser, non_negative_int, positive_int
 from .._cli import UsageError, add_verbose_argument, check_output_file, cli_main, run, set_verbose
 from ..backends import add_option_flags, options_from_args
 
@@ -34,7 +35,7 @@ are looked up in $PYSERINI_SPLARE_DATA (or --data-dir), else ~/.cache/pyserini_s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m pyserini_splare.search", description="Search an index and write a TREC run file.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", nargs="+", help="index directory built by `python -m pyserini_splare.index`; several "
@@ -50,11 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the --query-vectors weights are already quantized integers at the index's scale: use "
                         "them as they are")
     p.add_argument("--encoder", metavar="SPEC", help="encode the topics on the fly (e.g. splade:/path/to/model)")
-    p.add_argument("--hits", type=int, default=1000, help="hits per query (default 1000)")
-    p.add_argument("--threads", type=int, default=1, help="search threads (default 1)")
-    p.add_argument("--batch-size", type=int, default=64, help="queries per batch (default 64)")
+    p.add_argument("--hits", type=positive_int, default=1000, help="hits per query (default 1000)")
+    p.add_argument("--threads", type=positive_int, default=1, help="search threads (default 1)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="queries per batch (default 64)")
     p.add_argument("--run-tag", default=None, help="run tag, the 6th column (default: the index folder's name)")
-    p.add_argument("--topk", type=int, default=0,
+    p.add_argument("--topk", type=non_negative_int, default=0,
                    help="keep the k largest query weights (Top-K pooling; the paper's pooled setting is 40); 0 keeps all")
     p.add_argument("--device", default="cpu", help="--encoder: torch device (cpu, cuda:0)")
     p.add_argument("--max-length", type=int, default=None, help="--encoder: max query tokens")
@@ -80,12 +81,6 @@ def main(argv=None):
     for flag in ("index", "output"):
         if not getattr(args, flag):
             raise UsageError(f"--{flag} is required (see --help)")
-    if args.hits <= 0:
-        raise UsageError(f"--hits must be positive, got {args.hits}")
-    if args.threads < 1 or args.batch_size < 1:
-        raise UsageError("--threads and --batch-size must be >= 1")
-    if args.topk < 0:
-        raise UsageError(f"--topk must be >= 0 (0 keeps all), got {args.topk}")
     check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     set_verbose(args.verbose)
     from ..backends import get_backend

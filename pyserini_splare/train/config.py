@@ -16,9 +16,6 @@ from .._cli import UsageError
 from .losses import LOSSES
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
-# Encoder kinds this trainer can train, and how by default: SPLADE (BERT) fully fine-tuned; LLM trunks
-# (SPLADE-LLM, SPLARE) with a LoRA adapter, the SAE frozen.
-TRAINABLE_KINDS = {"splade": "full", "splade-llm": "lora", "splare": "lora"}
 TUNE_MODES = ("auto", "full", "lora")
 # Recipe keys that describe the recipe rather than set a flag.
 RECIPE_META = ("description", "kinds")

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .._cli import UsageError, partial_dir, progress
-from .config import TRAINABLE_KINDS, TrainConfig
+from ..encode.kinds import trainable
+from .config import TrainConfig
 from .data_format import LABEL, columns, first_has_scores, training_rows
 from .losses import LossConfig
 
@@ -161,8 +162,8 @@ def _check_kind(spec: str) -> str:
     from ..encode import resolve_spec
 
     kind, _ = resolve_spec(spec)
-    if kind not in TRAINABLE_KINDS:
-        raise UsageError(f"encoder kind {kind!r} cannot be trained here (trainable: {', '.join(TRAINABLE_KINDS)})")
+    if kind not in trainable():  # the kind table's training mode (encode/kinds.py)
+        raise UsageError(f"encoder kind {kind!r} cannot be trained here (trainable: {', '.join(trainable())})")
     return kind
 
 
@@ -371,7 +372,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     unfinished = _read_unfinished(part) if cfg.resume else None
     has_scores = first_has_scores(cfg.train_data)
     loss_cfg = _loss_config(cfg, has_scores)
-    mode = TRAINABLE_KINDS[kind] if cfg.tune == "auto" else cfg.tune
+    mode = trainable()[kind] if cfg.tune == "auto" else cfg.tune
     record = _run_record(cfg, kind, mode, loss_cfg)
     if unfinished is not None:
         _check_resume(part, unfinished, record)

@@ -57,9 +57,9 @@ def train_sae(backbone: str, layer: int, texts: list[str], output: str, *, n_lat
     import torch
 
     from .._cli import UsageError, atomic_dir
-    from ..encode.modules.sae import save_sae, train_topk_sae
+    from ..encode.modules.sae import train_topk_sae
     from ..encode.modules.trunk import load_trunk
-    from ..encode.splare import SaeSpec, SplareConfig
+    from ..encode.splare import write_checkpoint
 
     if not 0 < k <= n_latents:
         raise UsageError(f"need 0 < --k <= --latents, got {k} and {n_latents}")
@@ -76,9 +76,8 @@ def train_sae(backbone: str, layer: int, texts: list[str], output: str, *, n_lat
               "tokens": int(fit.shape[0]), "dev_tokens": int(n_dev), "seed": seed,
               "fvu_dev": fraction_of_variance_unexplained(sae, dev)}
     with atomic_dir(output) as tmp:
-        save_sae(sae, os.path.join(tmp, "sae"))
-        SplareConfig(backbone=os.path.abspath(backbone) if os.path.exists(backbone) else backbone, layer=layer,
-                     sae=SaeSpec("sae", "plain"), attention=trunk.attention, dtype="float32").write(str(tmp))
+        write_checkpoint(tmp, {"backbone": backbone, "layer": layer, "sae": None, "attention": trunk.attention,
+                               "dtype": "float32"}, sae=sae)
         with open(os.path.join(tmp, "sae_training.json"), "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
     return report

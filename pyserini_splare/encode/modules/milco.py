@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..._cli import UsageError
+from .config import ConfigModule
 from .pooling import DEFAULT_CHUNK_TOKENS, LexEchoPooling, max_log1p_relu_chunked
 
 
@@ -33,7 +34,7 @@ def strict_load(module, sd: dict, what: str, allow_missing: tuple[str, ...] = ()
         raise UsageError(f"MILCO checkpoint lacks {what} weights: {', '.join(missing[:5])}")
 
 
-class MilcoHead(torch.nn.Module):
+class MilcoHead(ConfigModule, torch.nn.Module):
     """``pivot(hidden) -> English logits``; ``echo_weights(hidden) -> (B, T)`` LexEcho token weights."""
 
     def __init__(self, projector, mlm_head, echo=None, scale=None):
@@ -44,6 +45,8 @@ class MilcoHead(torch.nn.Module):
     @property
     def has_echo(self) -> bool:
         return self.echo is not None
+
+    config_keys = ("has_echo",)
 
     def config(self) -> dict[str, Any]:
         return {"head": "milco", "echo": self.has_echo}
@@ -78,11 +81,12 @@ class MilcoHead(torch.nn.Module):
         return cls(projector, mlm_head, lin, scale)
 
 
-class MilcoPooling(torch.nn.Module):
+class MilcoPooling(ConfigModule, torch.nn.Module):
     """``forward(head, hidden, features) -> (B, en_vocab + m_vocab)``: max log1p(ReLU) of the pivot logits,
     then the LexEcho sums per source id (zeros without an echo head)."""
 
     method = "max_log1p_relu+sum_per_source_id"
+    config_keys = ("en_vocab_size", "m_vocab_size")
 
     def __init__(self, en_vocab_size: int, m_vocab_size: int, chunk_tokens: int = DEFAULT_CHUNK_TOKENS):
         super().__init__()

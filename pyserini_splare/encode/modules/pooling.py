@@ -22,6 +22,8 @@ from typing import Any, Callable, Literal
 
 import torch
 
+from .config import ConfigModule
+
 Skip = Literal["none", "bos", "special"]
 SKIPS = ("none", "bos", "special")
 # Token rows per chunk: 512 x 30,522 float32 logits = 62 MB; x 131,072 latents = 268 MB.
@@ -45,10 +47,11 @@ def pool_mask(attention_mask, special_tokens_mask=None, skip: Skip = "none"):
     return mask
 
 
-class MaxLog1pReluPooling(torch.nn.Module):
+class MaxLog1pReluPooling(ConfigModule, torch.nn.Module):
     """``forward(head, hidden (B, T, H), features) -> (B, V)`` = max over pooled tokens of log1p(relu(head(h)))."""
 
     method = "max_log1p_relu"
+    config_keys = ("skip",)  # chunk_tokens changes memory, not the vectors: not recorded
 
     def __init__(self, chunk_tokens: int = DEFAULT_CHUNK_TOKENS, skip: Skip = "none"):
         super().__init__()
@@ -63,7 +66,7 @@ class MaxLog1pReluPooling(torch.nn.Module):
         self.checkpoint_chunks = False
 
     def config(self) -> dict[str, Any]:
-        return {"method": self.method, "skip": self.skip}
+        return {"method": self.method, **super().config()}
 
     def forward(self, head: Callable, hidden, features):
         """``features``: the batch's ``attention_mask`` (and ``special_tokens_mask`` when ``skip`` needs it)."""
@@ -124,14 +127,14 @@ def max_log1p_relu_chunked(head: Callable, hidden, mask, chunk_tokens: int = DEF
     return torch.log1p(torch.relu(torch.stack(out).float()))
 
 
-class LexEchoPooling(torch.nn.Module):
+class LexEchoPooling(ConfigModule, torch.nn.Module):
     """``forward(weights (B, T), input_ids (B, T), mask (B, T), size) -> (B, size)``: sum of each
     source id's token weights (padding contributes nothing)."""
 
     method = "sum_per_source_id"
 
     def config(self) -> dict[str, Any]:
-        return {"method": self.method}
+        return {"method": self.method}  # no settings of its own
 
     def forward(self, weights, input_ids, mask, size: int):
         w = (weights * mask.to(weights.dtype)).float()

@@ -8,35 +8,40 @@
 
 The result is ``pooled * keep`` with a 0/1 mask, so gradients flow to the kept weights only (Top-K pooling
 during training, as in the SPLARE paper's pooled models: ``train --topk-query 40 --topk-doc 400``). A model
-that prunes records it in its checkpoint directory (``pruning.json``, :class:`~..checkpoint_config.PruningConfig`)
+that prunes records its config in its checkpoint directory (``pruning.json``, :meth:`Pruning.save_config`)
 and applies it again when loaded. The encode CLI's ``--topk``/``--mass`` prune at the writer instead, after
 the vectors leave the model (recorded in meta.json's ``pooling``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
+
+from .config import ConfigModule
 
 Mode = Literal["none", "topk", "mass"]
 MODES = ("none", "topk", "mass")
 
 
-class Pruning(torch.nn.Module):
+class Pruning(ConfigModule, torch.nn.Module):
+    config_keys = ("mode", "k_query", "k_doc", "mass")
+    config_file = "pruning.json"
+
     def __init__(self, mode: Mode = "none", k_query: int = 0, k_doc: int = 0, mass: float | None = None):
         super().__init__()
         if mode not in MODES:
-            raise ValueError(f"pruning mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        for name, k in (("k_query", k_query), ("k_doc", k_doc)):
+            if isinstance(k, bool) or not isinstance(k, int):  # int(2.5) would silently become 2
+                raise ValueError(f"{name} must be an integer, got {k!r}")
         if mode == "topk" and (int(k_query) < 0 or int(k_doc) < 0):
             raise ValueError(f"top-k sizes must be >= 0 (0 keeps all), got {k_query}/{k_doc}")
         if mode == "mass" and not (mass is not None and 0 < float(mass) <= 1):
             raise ValueError(f"mass must be in (0, 1], got {mass}")
         self.mode, self.k_query, self.k_doc = mode, int(k_query), int(k_doc)
         self.mass = float(mass) if mass is not None else None
-
-    def config(self) -> dict[str, Any]:
-        return {"mode": self.mode, "k_query": self.k_query, "k_doc": self.k_doc, "mass": self.mass}
 
     @property
     def active(self) -> bool:

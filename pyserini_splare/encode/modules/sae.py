@@ -37,10 +37,10 @@ from typing import Any, Literal
 import torch
 
 from ..._cli import UsageError
+from .config import ConfigModule
+from .names import ACTIVATIONS, SAE_FORMATS
 
 Activation = Literal["jumprelu", "topk", "relu"]
-ACTIVATIONS = ("jumprelu", "topk", "relu")
-SAE_FORMATS = ("auto", "llama_scope", "sae_lens", "plain")
 PLAIN_FILE = "sae.safetensors"
 PLAIN_FORMAT_TAG = "pyserini_splare.sae/1"
 
@@ -53,7 +53,7 @@ def hook_layer(hook: str | None) -> int | None:
     return None
 
 
-class SAE(torch.nn.Module):
+class SAE(ConfigModule, torch.nn.Module):
     """The encoder half of an SAE (plus the decoder when known, for saving / training): a frozen head.
 
     Weights are buffers, not parameters: an optimizer never sees them, so training SPLARE leaves them
@@ -61,6 +61,8 @@ class SAE(torch.nn.Module):
     """
 
     pooling = "max_log1p_relu"
+    # Its weights are saved by :meth:`save` (the plain format); its config is a SPLARE checkpoint's ``sae``.
+    config_keys = ("path", "format", "activation", "k")
 
     def __init__(self, W_enc, b_enc, *, activation: Activation = "relu", k: int | None = None,
                  threshold=None, gate=None, input_scale: float = 1.0, pre_bias=None,

@@ -32,9 +32,10 @@ import torch
 
 from ..._cli import UsageError
 from ..batching import dtype_name, torch_dtype
+from .config import ConfigModule
+from .names import ATTENTION_MODES
 
 Attention = Literal["causal", "bidirectional"]
-ATTENTION_MODES = ("causal", "bidirectional")
 
 
 def resolve_path(path: str, base: str | os.PathLike | None = None) -> str:
@@ -145,13 +146,15 @@ def is_decoder(base) -> bool:
                      "(encoder.layer): unsupported trunk architecture")
 
 
-class Trunk(torch.nn.Module):
+class Trunk(ConfigModule, torch.nn.Module):
     """Token encoder: ``forward(input_ids, attention_mask) -> (batch, tokens, hidden)``.
 
-    Config keys (:meth:`config`): ``backbone`` (path or hub id), ``layer`` (last block kept, None = all),
+    Config keys (:meth:`~.config.ConfigModule.config`): ``backbone`` (path or hub id), ``layer`` (last block kept, None = all),
     ``attention``, ``lora`` (adapter path loaded, if any). Build with :func:`load_trunk` or
     ``modules.vocab.load_vocab_model``.
     """
+
+    config_keys = ("backbone", "layer", "attention", "lora")
 
     def __init__(self, root, model, tokenizer, *, backbone: str, layer: int | None, attention: Attention | None,
                  lora: str | None = None, n_model_layers: int | None = None):
@@ -187,9 +190,6 @@ class Trunk(torch.nn.Module):
     @property
     def device(self):
         return next(self.model.parameters()).device
-
-    def config(self) -> dict[str, Any]:
-        return {"backbone": self.backbone, "layer": self.layer, "attention": self.attention, "lora": self.lora}
 
     def forward(self, input_ids, attention_mask):
         """Raw residual stream after block ``layer`` (a decoder's final-normed states at full depth)."""

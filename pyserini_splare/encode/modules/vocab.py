@@ -19,12 +19,13 @@ from typing import Any, Literal
 import torch
 
 from ..._cli import UsageError
+from .config import ConfigModule
 from .trunk import Trunk, attach_lora, is_decoder, load_hf, load_tokenizer
 
 HeadKind = Literal["mlm", "lm"]
 
 
-class VocabHead(torch.nn.Module):
+class VocabHead(ConfigModule, torch.nn.Module):
     """``forward(hidden (..., H)) -> logits (..., vocab)``.
 
     ``softcap``: Gemma 2/3 soft-cap logits as ``tanh(x / cap) * cap`` in the causal-LM forward, outside
@@ -32,6 +33,7 @@ class VocabHead(torch.nn.Module):
     """
 
     pooling = "max_log1p_relu"
+    config_keys = ("kind", "vocab_size", "softcap")
 
     def __init__(self, module, vocab_size: int, kind: HeadKind, softcap: float | None = None):
         super().__init__()
@@ -41,7 +43,7 @@ class VocabHead(torch.nn.Module):
         self.softcap = float(softcap) if softcap else None
 
     def config(self) -> dict[str, Any]:
-        return {"head": "vocab", "kind": self.kind, "vocab_size": self.vocab_size, "softcap": self.softcap}
+        return {"head": "vocab", **super().config()}
 
     def forward(self, hidden):
         logits = self.module(hidden)

@@ -1,0 +1,91 @@
+"""The encoder kinds: one table, ``kind -> how it loads, saves, is named by a folder, and trains``.
+
+A spec ``KIND:PATH`` (``splade:naver/splade-v3``) is looked up here, never guessed from a model name.
+Entries name their functions as lazy ``"module:attribute"`` strings, so importing this table imports
+neither torch nor transformers. To add a kind, add one entry::
+
+    "bge-m3": EncoderKind(
+        loader="pyserini_splare.encode.bge_m3:load_bge_m3",   # factory(path, **options) -> encoder
+        saver="pyserini_splare.encode.bge_m3:save",           # save(model, directory, **options); None: not saved
+        describe="pyserini_splare.encode.bge_m3:spec",        # spec(model) -> meta.json's encoder record;
+                                                              #   None: the encoder's own .spec()
+        config_file="bge_m3_config.json",                     # a folder holding it is this kind; None: none
+        training=None,                                        # "full" | "lora": train's default; None: not trainable
+    ),
+
+Loaders, savers and ``describe`` of a composed :class:`~.model.SparseModel` kind take the model; a kind
+with its own encoder class (``qwen3-embed``) needs only a loader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from .._cli import UsageError
+from .._lazy import load_callable
+
+TrainingMode = Literal["full", "lora"]
+TRAINING_MODES = ("full", "lora")
+
+
+@dataclass(frozen=True)
+class EncoderKind:
+    loader: str
+    saver: str | None = None
+    describe: str | None = None
+    config_file: str | None = None
+    training: TrainingMode | None = None
+
+    def __post_init__(self):
+        for name in ("loader", "saver", "describe"):
+            ref = getattr(self, name)
+            if ref is not None and (ref.count(":") != 1 or not all(ref.partition(":")[::2])):
+                raise ValueError(f"{name} must be 'module:attribute', got {ref!r}")
+        if self.training is not None and self.training not in TRAINING_MODES:
+            raise ValueError(f"training must be one of {TRAINING_MODES} or None, got {self.training!r}")
+
+
+ENCODERS: dict[str, EncoderKind] = {
+    # SPLADE (BERT MLM): a Hugging Face masked-LM folder; fully fine-tuned.
+    "splade": EncoderKind(loader="pyserini_splare.encode.splade:load_splade",
+                          saver="pyserini_splare.encode.splade:save",
+                          describe="pyserini_splare.encode.splade:spec", training="full"),
+    # SPLADE over an LLM vocabulary (SPLADE-8B); LoRA on the trunk.
+    "splade-llm": EncoderKind(loader="pyserini_splare.encode.splade_llm:load_splade_llm",
+                              saver="pyserini_splare.encode.splade_llm:save",
+                              describe="pyserini_splare.encode.splade_llm:spec",
+                              config_file="splade_llm_config.json", training="lora"),
+    # SPLARE: trunk cut at a layer -> frozen SAE; LoRA on the trunk, the SAE frozen.
+    "splare": EncoderKind(loader="pyserini_splare.encode.splare:load_splare",
+                          saver="pyserini_splare.encode.splare:save",
+                          describe="pyserini_splare.encode.splare:spec",
+                          config_file="splare_config.json", training="lora"),
+    # MILCO: the reference checkpoint layout (config.json names it, see specs.py).
+    "milco": EncoderKind(loader="pyserini_splare.encode.milco:load_milco",
+                         saver="pyserini_splare.encode.milco:save",
+                         describe="pyserini_splare.encode.milco:spec"),
+    # Qwen3-Embedding (dense): its encoder class describes itself; not saved, not trained here.
+    "qwen3-embed": EncoderKind(loader="pyserini_splare.encode.dense:load_qwen3_embed"),
+}
+
+
+def kind_names() -> str:
+    return ", ".join(sorted(ENCODERS))
+
+
+def get_kind(kind: str) -> EncoderKind:
+    try:
+        return ENCODERS[kind]
+    except KeyError:
+        raise UsageError(f"unknown encoder kind {kind!r} (known: {kind_names()})") from None
+
+
+def resolve(ref: str) -> Callable[..., Any]:
+    """``"module:attribute"`` -> the object (the module imported now; a missing package is a UsageError)."""
+    return load_callable(ref)
+
+
+def trainable() -> dict[str, TrainingMode]:
+    """Kinds the trainer can train -> their default mode (``train --tune auto``)."""
+    return {name: k.training for name, k in ENCODERS.items() if k.training is not None}
