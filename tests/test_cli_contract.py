@@ -477,6 +477,7 @@ def test_lucene_group_mismatch_names_the_input_folders(capsys, shard_copies, tmp
     assert listing(tmp_path) == set()
 
 
+@pytest.mark.jvm
 def test_search_refuses_the_same_index_twice_or_overlapping(capsys, world, lucene_indexes, tmp_path):
     import shutil
 
