@@ -1,4 +1,5 @@
-"""Training settings: one dataclass feeds the CLI flags, the recipes and the saved ``train_config.json``.
+"""Training settings: one dataclass feeds the CLI flags (through ``HfArgumentParser``, :mod:`.arguments`), the
+recipes and the saved ``train_config.json``.
 
 Precedence: the dataclass defaults (the SPLARE recipe, see docs/training.md) < a recipe
 (``--recipe NAME``: ``recipes/NAME.yaml`` shipped in the package, or a YAML file) < explicit flags.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -48,8 +50,7 @@ class TrainConfig:
     tune: str = _f("auto", f"{'|'.join(TUNE_MODES)}: full fine-tuning or a LoRA adapter (auto: by kind)")
     lora_r: int = _f(64, "LoRA rank")
     lora_alpha: int = _f(128, "LoRA alpha")
-    lora_targets: list[str] | None = _f(None, "LoRA target modules (default: the attention projections)",
-                                        nargs="+")
+    lora_targets: list[str] | None = _f(None, "LoRA target modules (default: the attention projections)")
     lr: float = _f(5e-5, "peak learning rate (AdamW, linear decay)")
     warmup_ratio: float = _f(0.01, "fraction of the steps of linear LR warm-up")
     batch_size: int = _f(16, "queries per device per step (each with 1 positive + NEGATIVES negatives)")
@@ -63,13 +64,15 @@ class TrainConfig:
     epochs: float = _f(1.0, "epochs over the training data")
     max_steps: int = _f(-1, "stop after N optimizer steps (overrides --epochs)")
     seed: int = _f(42, "random seed (data order, dropout, negative sampling)")
-    device: str = _f("auto", "cpu, cuda, or auto (multi-GPU: launch with torchrun / accelerate)")
+    device: str = _f("auto", "auto, cpu, cuda or cuda:N (multi-GPU: launch with torchrun / accelerate)")
     dtype: str = _f("fp32", "bf16|fp16|fp32 mixed precision")
     grad_checkpointing: bool = _f(False, "gradient checkpointing: the trunk, and the head recomputed chunk by chunk")
     save_steps: int = _f(500, "write a resumable checkpoint every N steps")
     save_total_limit: int = _f(2, "keep the last N checkpoints")
     log_every: int = _f(10, "log loss, ℓ0 and step time every N steps")
     resume: bool = _f(False, "continue the unfinished run in OUTPUT.partial from its last checkpoint")
+    overwrite: bool = _f(False, "replace an existing OUTPUT when this run ends (it stays until then); without "
+                                "--resume, also discard an unfinished OUTPUT.partial and start over")
 
     def validate(self) -> None:
         for name in ("encoder", "train_data", "output"):
@@ -101,9 +104,27 @@ class TrainConfig:
             raise UsageError("--dev-topics, --dev-qrels and --dev-corpus go together")
         if not os.path.isfile(self.train_data):
             raise UsageError(f"training data {self.train_data} does not exist")
+        check_device(self.device, allow_auto=True)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def check_device(device: str, *, allow_auto: bool = False) -> None:
+    """``--device`` names a device this machine has (one line, exit 2, before any model is loaded)."""
+    if device == "cpu" or (allow_auto and device == "auto"):
+        return
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if not m:
+        raise UsageError(f"--device must be {'auto, ' if allow_auto else ''}cpu, cuda or cuda:N, got {device!r}")
+    import torch
+
+    if not torch.cuda.is_available():
+        build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA device is visible"
+        raise UsageError(f"--device {device}: CUDA is not available here ({build}); use --device cpu")
+    if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                         f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
 
 
 def recipe_names() -> list[str]:
@@ -126,11 +147,28 @@ def read_recipe(name: str) -> dict[str, Any]:
         raise UsageError(f"cannot read recipe {path}: {str(e).splitlines()[0]}") from None
     if not isinstance(obj, dict):
         raise UsageError(f"recipe {path}: expected a mapping of settings")
-    known = {f.name for f in fields(TrainConfig)} - {"encoder", "train_data", "output", "recipe", "resume"}
+    known = {f.name for f in fields(TrainConfig)} - {"encoder", "train_data", "output", "recipe", "resume",
+                                                      "overwrite"}
     unknown = sorted(set(obj) - known - set(RECIPE_META))
     if unknown:
         raise UsageError(f"recipe {path}: unknown settings {unknown}")
+    from .arguments import check_types
+
+    check_types(TrainConfig, obj, f"recipe {path}")
     return obj
+
+
+def recipe_settings(name: str) -> dict[str, Any]:
+    """A recipe's values without its meta keys: the defaults that the command line overrides."""
+    return {k: v for k, v in read_recipe(name).items() if k not in RECIPE_META}
+
+
+def parse_config(parser, argv) -> TrainConfig:
+    """The command line as a TrainConfig (``parser``: :func:`.arguments.make_parser` of TrainConfig): dataclass
+    defaults < ``--recipe`` < flags."""
+    from .arguments import parse
+
+    return parse(parser, argv, defaults_from=recipe_settings)
 
 
 def make_config(explicit: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
