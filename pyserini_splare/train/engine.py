@@ -345,7 +345,8 @@ def _trainer_class():
     return Trainer
 
 
-def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None, start_step: int):
+def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None, start_step: int) -> list:
+    """The run's callbacks, the StepLog (its bar) first."""
     from transformers import TrainerCallback
 
     class StepLog(TrainerCallback):
@@ -394,6 +395,9 @@ def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev:
             share_like_open(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
         def on_train_end(self, args, state, control, **kw):
+            self.close()
+
+        def close(self):
             if self.bar is not None:
                 self.bar.close()
 
@@ -524,9 +528,13 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
                 _truncate_log(log_path, int(Path(ckpt).name.rsplit("-", 1)[-1]))
             else:
                 log_path.unlink(missing_ok=True)
-        for cb in _callbacks(trainer, loss, cfg, part, log_path, dev, 0) + list(callbacks):
+        ours = _callbacks(trainer, loss, cfg, part, log_path, dev, 0)
+        for cb in ours + list(callbacks):
             trainer.add_callback(cb)
-        result = trainer.train(resume_from_checkpoint=ckpt)
+        try:
+            result = trainer.train(resume_from_checkpoint=ckpt)
+        finally:  # interrupted or failed: the bar ends here too (on_train_end is not called)
+            ours[0].close()
         model.eval()
         model.save(part)
         if dev is not None:
