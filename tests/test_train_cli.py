@@ -28,25 +28,8 @@ import sentence_transformers  # noqa: F401  (a required dependency: imported, no
 import torch
 
 from pyserini_splare._cli import UsageError
+from test_train_resume import TEXTS  # noqa: E402  (8 query/positive/negative triples; tests/ is on sys.path)
 
-TEXTS = [
-    ("sorting algorithms for large files", "an external merge sort for files larger than memory",
-     "a compiler for a block structured language"),
-    ("hash tables and collisions", "open addressing and chaining resolve collisions in hash tables",
-     "the design of a time sharing system"),
-    ("parsing context free grammars", "an efficient parser for context free languages",
-     "matrix inversion by gaussian elimination"),
-    ("storage allocation in operating systems", "dynamic storage allocation with the buddy system",
-     "a survey of numerical integration"),
-    ("computing square roots", "newton iteration for square roots in floating point",
-     "an interactive text editor"),
-    ("list processing languages", "lisp and the processing of symbolic lists",
-     "paging behaviour of virtual memory"),
-    ("random number generation", "linear congruential generators and their tests",
-     "the syntax of algol 60"),
-    ("graph shortest paths", "shortest path algorithms on weighted graphs",
-     "tape sorting with polyphase merge"),
-]
 UMASK = 0o002  # differs from both safetensors' 0600 and the usual 0644, so a file that ignores it shows
 COMMON = ["--max-steps", "4", "--save-steps", "2", "--batch-size", "2", "--negatives", "1", "--max-length", "32",
           "--lr", "1e-4", "--seed", "3", "--log-every", "1", "--loss", "infonce"]
@@ -426,3 +409,30 @@ def test_train_sae_bar_small_corpus_warning_overwrite_and_modes(data, splade_tin
         os.umask(old)
     report = json.loads((out / "sae_training.json").read_text())
     assert report["tokens"] + report["dev_tokens"] < 10 * 64  # the corpus the warning was about
+
+
+# ---- train.data ------------------------------------------------------------------------------------------------
+
+
+def test_the_mined_training_file_follows_the_umask(data, tmp_path):
+    """The third training command: its JSONL (atomic_file) gets 0666 less the umask, like train's and train.sae's."""
+    from pyserini_splare.index.backends import build_index
+
+    corpus = tmp_path / "corpus"  # BM25 (Anserini's JsonCollection) indexes a folder of {"id", "contents"} lines
+    corpus.mkdir()
+    (corpus / "docs.jsonl").write_text("".join(
+        json.dumps({"id": r["id"], "contents": r["text"]}) + "\n"
+        for r in map(json.loads, (data / "dev.jsonl").read_text().splitlines())))
+    build_index("bm25", [str(corpus)], str(tmp_path / "bm25"))
+    (tmp_path / "pairs.tsv").write_text("".join(f"q{i} d{i}\n" for i in range(4)))
+    out = tmp_path / "mined.jsonl"
+    old = os.umask(UMASK)
+    try:
+        rc, err = call("train.data", ["--queries", data / "dev_a.tsv", "--corpus", corpus, "--positives",
+                                      tmp_path / "pairs.tsv", "--index", tmp_path / "bm25", "--negatives", "1",
+                                      "--depth", "10", "--output", out])
+    finally:
+        os.umask(old)
+    assert rc == 0, err
+    assert out.read_text().strip()  # queries whose BM25 hits include a non-positive are kept
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~UMASK
