@@ -140,6 +140,9 @@ def test_a_dev_corpus_without_the_judged_documents_is_refused(data, tiny_spec, t
     (["--batch-size", "2.5"], "argument --batch-size: invalid int value: '2.5'"),
     (["--no-such-flag", "1"], "unrecognized arguments: --no-such-flag 1"),
     (["--device", "gpu"], "--device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+    (["--warmup-ratio", "1.5"], "--warmup-ratio must be in [0, 1], got 1.5"),  # the fields' declared rules
+    (["--tune", "half"], "--tune must be one of auto, full, lora, got 'half'"),
+    (["--temperature", "0"], "--temperature must be positive, got 0.0"),
 ])
 def test_bad_flags_are_one_line(data, tiny_spec, tmp_path, argv, match):
     out = tmp_path / "out"
@@ -374,6 +377,8 @@ def sae_argv(backbone, corpus, out, *extra):
     ("dev.jsonl", ["--layer", "7"], "layer 7 is beyond the model's depth"),
     ("dev.jsonl", ["--lr", "-1e-3"], "--lr must be positive, got -0.001"),
     ("dev.jsonl", ["--k", "65"], "need 0 < --k <= --latents"),
+    ("dev.jsonl", ["--layer", "-1"], "--layer must be >= 0, got -1"),
+    ("dev.jsonl", ["--max-tokens", "0"], "--max-tokens must be positive, got 0"),
     ("dev.jsonl", ["--attention", "sideways"], "argument --attention: invalid choice"),
 ])
 def test_train_sae_bad_input_is_one_line(data, splade_tiny_path, tmp_path, corpus, extra, match):

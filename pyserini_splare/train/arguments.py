@@ -9,15 +9,27 @@ each flag once, in its hyphenated form, with its default where it has one.
 
 Recipes are defaults that flags override (:func:`parse`): the recipe named by ``--recipe`` sets the parser's
 defaults, then the command line is parsed against them.
+
+A field declares its allowed values beside its help (``metadata={"check": "positive"}``, ``{"one_of": (...)}``);
+:func:`check_settings` holds every value to them, whether it came from a flag, a recipe or Python.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import re
+from dataclasses import fields
 from typing import Any, Callable, Sequence
 
 from .._cli import UsageError
+
+# The rules a field may declare as metadata["check"]: (test, what the error says).
+RULES = {"positive": (lambda v: v > 0, "must be positive"),
+         "non-negative": (lambda v: v >= 0, "must be >= 0"),
+         "fraction": (lambda v: 0 <= v <= 1, "must be in [0, 1]")}
+# Metadata keys of ours, not argparse's (HfArgumentParser passes a field's metadata to add_argument).
+OWN_METADATA = ("check", "one_of")
 
 # Python 3.11's argparse takes "-1e-4" and "-1." for option strings (its number pattern knows only -1 and -1.5)
 # and dumps its usage; these are numbers, and the range checks say what is wrong with them.
@@ -50,8 +62,6 @@ def _as_shown(action):
     switch = action.nargs == "?" and action.const is True
     if not switch and not any("_" in s for s in action.option_strings):
         return action
-    import copy
-
     a = copy.copy(action)
     a.option_strings = [s for s in action.option_strings if "_" not in s] or action.option_strings[:1]
     if switch:
@@ -76,6 +86,13 @@ def _parser_class():
 
         error = _one_line_error
 
+        @staticmethod
+        def _parse_dataclass_field(parser, field):
+            if any(k in field.metadata for k in OWN_METADATA):
+                field = copy.copy(field)
+                field.metadata = {k: v for k, v in field.metadata.items() if k not in OWN_METADATA}
+            HfArgumentParser._parse_dataclass_field(parser, field)
+
     return ArgumentParser
 
 
@@ -88,7 +105,6 @@ def check_types(settings: type, values: dict[str, Any], where: str) -> None:
     """A recipe's values have the types of the fields they set (YAML's ``5e-5`` is a string: it is converted as
     the flag would convert it); a wrong type is one line naming the setting."""
     import typing
-    from dataclasses import fields
 
     hints = typing.get_type_hints(settings)
     for f in fields(settings):
@@ -113,6 +129,21 @@ def check_types(settings: type, values: dict[str, Any], where: str) -> None:
             raise UsageError(f"{where}: {f.name} must be {' or '.join(t.__name__ for t in base)}, got {v!r}")
         if float in base and isinstance(v, int):
             values[f.name] = float(v)
+
+
+def check_settings(settings) -> None:
+    """Each field's value against the rule its metadata declares (None: not set, nothing to check)."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        rule = f.metadata.get("check")
+        if rule and not RULES[rule][0](value):
+            raise UsageError(f"{flag} {RULES[rule][1]}, got {value}")
+        allowed = f.metadata.get("one_of")
+        if allowed and value not in allowed:
+            raise UsageError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def parse(parser, argv: Sequence[str] | None, defaults_from: Callable[[str], dict[str, Any]] | None = None):

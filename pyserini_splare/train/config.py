@@ -22,6 +22,7 @@ RECIPES_DIR = Path(__file__).with_name("recipes")
 # (SPLADE-LLM, SPLARE) with a LoRA adapter, the SAE frozen.
 TRAINABLE_KINDS = {"splade": "full", "splade-llm": "lora", "splare": "lora"}
 TUNE_MODES = ("auto", "full", "lora")
+DTYPES = ("bf16", "fp16", "fp32")
 # Recipe keys that describe the recipe rather than set a flag.
 RECIPE_META = ("description", "kinds")
 
@@ -38,65 +39,55 @@ class TrainConfig:
     dev_topics: str | None = _f(None, "dev queries (file or registered name) for periodic evaluation")
     dev_qrels: str | None = _f(None, "dev qrels")
     dev_corpus: str | None = _f(None, "dev corpus (encoded, indexed with the exact backend, searched)")
-    dev_every: int = _f(0, "evaluate on the dev set every N steps (0: only before and after training)")
+    dev_every: int = _f(0, "evaluate on the dev set every N steps (0: only before and after training)",
+                        check="non-negative")
     dev_metrics: str = _f("RR@10,nDCG@10,R@100", "comma-separated ir_measures names for the dev evaluation")
     recipe: str | None = _f(None, "named recipe (splare-7b, splade-8b, splade-tiny-cpu) or a YAML file")
-    loss: str | None = _f(None, f"one of {', '.join(LOSSES)} (default: kl with teacher scores, else infonce)")
+    loss: str | None = _f(None, f"one of {', '.join(LOSSES)} (default: kl with teacher scores, else infonce)",
+                          one_of=tuple(LOSSES))
     temperature: float | None = _f(None, "τ of KL distillation (default 80: Llama Scope; 50 for Gemma Scope) or "
-                                         "of InfoNCE (default 1)")
-    flops_query: float = _f(1e-4, "λ_q, FLOPS regularization weight on queries")
-    flops_doc: float = _f(1e-4, "λ_d, FLOPS regularization weight on documents")
-    flops_warmup: float = _f(1 / 3, "fraction of the steps over which λ rises (quadratically) from 0")
-    tune: str = _f("auto", f"{'|'.join(TUNE_MODES)}: full fine-tuning or a LoRA adapter (auto: by kind)")
-    lora_r: int = _f(64, "LoRA rank")
-    lora_alpha: int = _f(128, "LoRA alpha")
+                                         "of InfoNCE (default 1)", check="positive")
+    flops_query: float = _f(1e-4, "λ_q, FLOPS regularization weight on queries", check="non-negative")
+    flops_doc: float = _f(1e-4, "λ_d, FLOPS regularization weight on documents", check="non-negative")
+    flops_warmup: float = _f(1 / 3, "fraction of the steps over which λ rises (quadratically) from 0",
+                             check="fraction")
+    tune: str = _f("auto", f"{'|'.join(TUNE_MODES)}: full fine-tuning or a LoRA adapter (auto: by kind)",
+                   one_of=TUNE_MODES)
+    lora_r: int = _f(64, "LoRA rank", check="positive")
+    lora_alpha: int = _f(128, "LoRA alpha", check="positive")
     lora_targets: list[str] | None = _f(None, "LoRA target modules (default: the attention projections)")
-    lr: float = _f(5e-5, "peak learning rate (AdamW, linear decay)")
-    warmup_ratio: float = _f(0.01, "fraction of the steps of linear LR warm-up")
-    batch_size: int = _f(16, "queries per device per step (each with 1 positive + NEGATIVES negatives)")
-    grad_accum: int = _f(1, "gradient accumulation steps")
-    negatives: int = _f(8, "hard negatives per query")
-    max_length: int = _f(512, "max tokens of queries and documents in training")
+    lr: float = _f(5e-5, "peak learning rate (AdamW, linear decay)", check="positive")
+    warmup_ratio: float = _f(0.01, "fraction of the steps of linear LR warm-up", check="fraction")
+    batch_size: int = _f(16, "queries per device per step (each with 1 positive + NEGATIVES negatives)",
+                         check="positive")
+    grad_accum: int = _f(1, "gradient accumulation steps", check="positive")
+    negatives: int = _f(8, "hard negatives per query", check="non-negative")
+    max_length: int = _f(512, "max tokens of queries and documents in training", check="positive")
     topk_query: int = _f(0, "Top-K pooling in training: each query vector keeps its K largest weights (the SPLARE "
                             "paper's pooled models: 40); recorded in OUTPUT, so encode/search prune the same; "
-                            "0: off (default)")
-    topk_doc: int = _f(0, "Top-K pooling in training for documents (pooled models: 400); 0: off (default)")
-    epochs: float = _f(1.0, "epochs over the training data")
+                            "0: off (default)", check="non-negative")
+    topk_doc: int = _f(0, "Top-K pooling in training for documents (pooled models: 400); 0: off (default)",
+                       check="non-negative")
+    epochs: float = _f(1.0, "epochs over the training data", check="positive")
     max_steps: int = _f(-1, "stop after N optimizer steps (overrides --epochs)")
     seed: int = _f(42, "random seed (data order, dropout, negative sampling)")
     device: str = _f("auto", "auto, cpu, cuda or cuda:N (multi-GPU: launch with torchrun / accelerate)")
-    dtype: str = _f("fp32", "bf16|fp16|fp32 mixed precision")
+    dtype: str = _f("fp32", "bf16|fp16|fp32 mixed precision", one_of=DTYPES)
     grad_checkpointing: bool = _f(False, "gradient checkpointing: the trunk, and the head recomputed chunk by chunk")
-    save_steps: int = _f(500, "write a resumable checkpoint every N steps")
+    save_steps: int = _f(500, "write a resumable checkpoint every N steps", check="positive")
     save_total_limit: int = _f(2, "keep the last N checkpoints")
-    log_every: int = _f(10, "log loss, ℓ0 and step time every N steps")
+    log_every: int = _f(10, "log loss, ℓ0 and step time every N steps", check="positive")
     resume: bool = _f(False, "continue the unfinished run in OUTPUT.partial from its last checkpoint")
     overwrite: bool = _f(False, "replace an existing OUTPUT when this run ends (it stays until then); without "
                                 "--resume, also discard an unfinished OUTPUT.partial and start over")
 
     def validate(self) -> None:
+        from .arguments import check_settings
+
         for name in ("encoder", "train_data", "output"):
             if not getattr(self, name):
                 raise UsageError(f"--{name.replace('_', '-')} is required (see --help)")
-        if self.loss is not None and self.loss not in LOSSES:
-            raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.tune not in TUNE_MODES:
-            raise UsageError(f"--tune must be one of {', '.join(TUNE_MODES)}, got {self.tune!r}")
-        if self.dtype not in ("bf16", "fp16", "fp32"):
-            raise UsageError(f"--dtype must be bf16, fp16 or fp32, got {self.dtype!r}")
-        if self.temperature is not None and not self.temperature > 0:
-            raise UsageError(f"--temperature must be positive, got {self.temperature}")
-        positive = ("lr", "batch_size", "grad_accum", "max_length", "save_steps", "log_every", "lora_r", "lora_alpha",
-                    "epochs")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        for name in ("negatives", "flops_query", "flops_doc", "dev_every", "topk_query", "topk_doc"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        for name in ("warmup_ratio", "flops_warmup"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
+        check_settings(self)  # each field's declared rule: positive, >= 0, in [0, 1], one of ...
         if self.max_steps == 0 or self.max_steps < -1:
             raise UsageError(f"--max-steps must be positive (or -1 for --epochs), got {self.max_steps}")
         dev = [self.dev_topics, self.dev_qrels, self.dev_corpus]

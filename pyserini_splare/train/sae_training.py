@@ -35,8 +35,8 @@ MIN_TOKENS_PER_LATENT = 10
 MIN_TOKENS = 20
 
 
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _f(default: Any, help: str, **kw) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
 
 
 @dataclass
@@ -44,15 +44,15 @@ class SaeTrainingConfig:
     """``python -m pyserini_splare.train.sae``'s settings (flags through HfArgumentParser, :mod:`.arguments`)."""
 
     backbone: str = field(metadata={"help": "HF model folder or hub id of the trunk"})
-    layer: int = field(metadata={"help": "0-indexed block whose output the SAE reads"})
+    layer: int = field(metadata={"help": "0-indexed block whose output the SAE reads", "check": "non-negative"})
     corpus: str = field(metadata={"help": "texts whose activations train it (JSONL, irds:ID, .tar.gz)"})
     output: str = field(metadata={"help": "SPLARE checkpoint directory to write"})
-    latents: int = _f(4096, "SAE width")
-    k: int = _f(32, "TopK's k: latents active per token")
-    steps: int = _f(2000, "Adam steps over batches of 1,024 tokens")
-    lr: float = _f(1e-3, "Adam learning rate")
-    max_tokens: int = _f(200_000, "activations kept (tokens)")
-    max_length: int = _f(256, "tokens per text")
+    latents: int = _f(4096, "SAE width", check="positive")
+    k: int = _f(32, "TopK's k: latents active per token", check="positive")
+    steps: int = _f(2000, "Adam steps over batches of 1,024 tokens", check="positive")
+    lr: float = _f(1e-3, "Adam learning rate", check="positive")
+    max_tokens: int = _f(200_000, "activations kept (tokens)", check="positive")
+    max_length: int = _f(256, "tokens per text", check="positive")
     attention: Literal["causal", "bidirectional"] | None = _f(None, "the trunk's attention (default: the "
                                                                     "backbone's own)")
     seed: int = _f(0, "random seed (initialisation, batches, the held-out tenth)")
@@ -61,15 +61,10 @@ class SaeTrainingConfig:
 
     def validate(self) -> None:
         """Every setting that can be checked without the corpus or the model, one line each."""
+        from .arguments import check_settings
         from .config import check_device
 
-        for name in ("latents", "k", "steps", "max_tokens", "max_length"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise UsageError(f"--lr must be positive, got {self.lr}")
-        if self.layer < 0:
-            raise UsageError(f"--layer must be >= 0, got {self.layer}")
+        check_settings(self)
         if self.k > self.latents:
             raise UsageError(f"need 0 < --k <= --latents, got {self.k} and {self.latents}")
         check_device(self.device)
