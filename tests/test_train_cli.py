@@ -230,6 +230,21 @@ def test_help_shows_each_flag_once_with_its_default():
     assert "--overwrite replace an existing OUTPUT" in flat
 
 
+@pytest.mark.parametrize("module", ["train", "train.sae"])
+def test_help_imports_no_torch(module):
+    """HfArgumentParser brings transformers' argument module in (not torch) for --help."""
+    import subprocess
+    import sys
+
+    probe = (f"import runpy, sys; sys.argv = ['prog', '--help']\n"
+             f"try:\n    runpy.run_module('pyserini_splare.{module}', run_name='__main__')\n"
+             "except SystemExit as e:\n    assert not e.code\n"
+             "print('HEAVY=' + ','.join(m for m in ('torch', 'sentence_transformers', 'datasets') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.rstrip().endswith("HEAVY=") and "example" in r.stdout, r.stdout[-300:]
+
+
 # ---- train runs: the corrected rerun, a resume with another dev set, --overwrite, bars, file modes -------------
 
 
