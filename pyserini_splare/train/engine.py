@@ -63,9 +63,9 @@ def _check_output(cfg: TrainConfig) -> Path:
 # Trainer would continue on another schedule than the one the checkpoint's optimizer state was made on.
 # The dev set too: it measures the run, it does not change it (rows of OUT/dev/metrics.jsonl after a resume with
 # another dev set measure that one, and the resume says so).
-RESUME_MAY_CHANGE = ("device", "grad_checkpointing", "save_steps", "save_total_limit", "log_every", "dev_every",
-                     "dev_topics", "dev_qrels", "dev_corpus", "dev_metrics")
 DEV_SETTINGS = ("dev_topics", "dev_qrels", "dev_corpus", "dev_metrics")
+RESUME_MAY_CHANGE = ("device", "grad_checkpointing", "save_steps", "save_total_limit", "log_every", "dev_every",
+                     *DEV_SETTINGS)
 # Not settings of the run: the output (the same by construction), the flags themselves, and a recipe's name (its
 # values are compared as the settings they set).
 _NOT_COMPARED = ("output", "resume", "overwrite", "recipe")
@@ -408,11 +408,11 @@ def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev:
 
         def on_train_begin(self, args, state, control, **kw):
             if state.global_step == 0:
-                dev_evaluation(trainer.model[0].sparse_model, dev, cfg, part, 0)
+                _dev_evaluation(trainer.model[0].sparse_model, dev, cfg, part, 0)
 
         def on_step_end(self, args, state, control, **kw):
             if cfg.dev_every and state.global_step % cfg.dev_every == 0 and state.global_step < state.max_steps:
-                dev_evaluation(trainer.model[0].sparse_model, dev, cfg, part, state.global_step)
+                _dev_evaluation(trainer.model[0].sparse_model, dev, cfg, part, state.global_step)
                 step_log.resume_clock()
 
     cbs = [step_log]
@@ -421,7 +421,7 @@ def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev:
     return cbs
 
 
-def dev_evaluation(model, dev: dict, cfg: TrainConfig, part: Path, step: int, final: bool = False) -> None:
+def _dev_evaluation(model, dev: dict, cfg: TrainConfig, part: Path, step: int, final: bool = False) -> None:
     """One dev evaluation under a bar of its own; a row of ``OUT/dev/metrics.jsonl`` and a line on stderr."""
     from .dev_eval import evaluate_model
 
@@ -521,11 +521,12 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         for cb in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(cb)
         log_path = part / LOG_FILE
-        ckpt = None
+        ckpt = resumed_at = None
         if not fresh:
             ckpt = _last_checkpoint(part)
             if ckpt is not None:
-                _truncate_log(log_path, int(Path(ckpt).name.rsplit("-", 1)[-1]))
+                resumed_at = int(Path(ckpt).name.rsplit("-", 1)[-1])
+                _truncate_log(log_path, resumed_at)
             else:
                 log_path.unlink(missing_ok=True)
         ours = _callbacks(trainer, loss, cfg, part, log_path, dev, 0)
@@ -538,10 +539,10 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         model.eval()
         model.save(part)
         if dev is not None:
-            dev_evaluation(model, dev, cfg, part, trainer.state.global_step, final=True)
+            _dev_evaluation(model, dev, cfg, part, trainer.state.global_step, final=True)
         shutil.rmtree(part / CHECKPOINTS, ignore_errors=True)
         share_like_open(part)
-        mean, line = _loss_line(log_path, int(Path(ckpt).name.rsplit("-", 1)[-1]) if ckpt else None)
+        mean, line = _loss_line(log_path, resumed_at)
         if Path(cfg.output).exists():  # --overwrite (checked up front): the old output goes only now
             shutil.rmtree(cfg.output)
         os.replace(part, cfg.output)
