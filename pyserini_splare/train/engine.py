@@ -488,7 +488,10 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     if cfg.overwrite and not cfg.resume and part.exists():  # every check passed: start over
         shutil.rmtree(part)
-    cache = tempfile.mkdtemp(prefix=".train-data-", dir=Path(cfg.output).parent)
+    try:
+        cache = tempfile.mkdtemp(prefix=".train-data-", dir=Path(cfg.output).parent)
+    except OSError as e:  # checked writable above, but a quota or a mount can still refuse: name the user's path
+        raise UsageError(f"--output {cfg.output}: cannot write in {Path(cfg.output).parent} ({e.strerror})") from None
     try:
         ds = _dataset(cfg, loss_cfg.needs_scores, cache)
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
