@@ -18,6 +18,7 @@ checkpoints, resume, LR schedule and logging are the Hugging Face Trainer's, und
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -490,7 +491,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         shutil.rmtree(part)
     try:
         cache = tempfile.mkdtemp(prefix=".train-data-", dir=Path(cfg.output).parent)
-    except OSError as e:  # checked writable above, but a quota or a mount can still refuse: name the user's path
+    except OSError as e:  # checked writable above, yet a mount or an ACL can still refuse: name the user's path
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise  # the machine (disk full, quota): exit 1 by the contract
         raise UsageError(f"--output {cfg.output}: cannot write in {Path(cfg.output).parent} ({e.strerror})") from None
     try:
         ds = _dataset(cfg, loss_cfg.needs_scores, cache)
