@@ -28,7 +28,7 @@ import sentence_transformers  # noqa: F401  (a required dependency: imported, no
 import torch
 
 from pyserini_splare._cli import UsageError
-from test_train_resume import TEXTS  # noqa: E402  (8 query/positive/negative triples; tests/ is on sys.path)
+from test_train_resume import TEXTS, Killed, kill_after_checkpoint  # noqa: E402  (tests/ is on sys.path)
 
 UMASK = 0o002  # differs from both safetensors' 0600 and the usual 0644, so a file that ignores it shows
 COMMON = ["--max-steps", "4", "--save-steps", "2", "--batch-size", "2", "--negatives", "1", "--max-length", "32",
@@ -253,8 +253,6 @@ def runs(data, splade_tiny_path, tmp_path_factory):
     """Under umask 0o002 and with bars on: (1) a run with a bad dev set (refused), then the corrected command, over
     an existing OUT and a stale OUT.partial with --overwrite; (2) the same run killed after its step-2 checkpoint
     and resumed with dev set B. Bars are recorded (their clocks) and every dev evaluation is slowed by 2 s."""
-    from transformers import TrainerCallback
-
     import pyserini_splare.train.dev_eval as dev_eval
     import pyserini_splare.train.engine as engine
     from pyserini_splare.train.__main__ import build_parser
@@ -286,14 +284,6 @@ def runs(data, splade_tiny_path, tmp_path_factory):
         devs.append({"desc": k.get("desc"), "start": t0, "end": time.monotonic()})
         return res
 
-    class Killed(Exception):
-        pass
-
-    class KillAfterCheckpoint(TrainerCallback):
-        def on_save(self, args, state, control, **kw):
-            if state.global_step == 2:
-                raise Killed()
-
     result = {"dir": d}
     old = os.umask(UMASK)
     try:
@@ -313,7 +303,7 @@ def runs(data, splade_tiny_path, tmp_path_factory):
             with contextlib.redirect_stderr(io.StringIO()), pytest.raises(Killed):
                 engine.train(parse_config(build_parser(), [str(a) for a in [*argv, "--output", run,
                                                                              *dev_flags(data, "a")]]),
-                             callbacks=[KillAfterCheckpoint()])
+                             callbacks=[kill_after_checkpoint(2)])
             result["partial_modes"] = modes_follow_umask(d / "run.partial", UMASK)
             result["resumed"] = call("train", [*argv, "--output", run, *dev_flags(data, "b"), "--resume"])
     finally:
