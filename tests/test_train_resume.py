@@ -69,28 +69,33 @@ def folder_digest(d: Path) -> str:
     return h.hexdigest()
 
 
+class Killed(Exception):
+    """Stands for a kill (SIGKILL, a lost node) right after a checkpoint: OUT.partial stays as it was."""
+
+
+def kill_after_checkpoint(step: int):
+    """A trainer callback that raises :class:`Killed` once the step-``step`` checkpoint is written."""
+    from transformers import TrainerCallback
+
+    class KillAfterCheckpoint(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            if state.global_step == step:
+                raise Killed()
+
+    return KillAfterCheckpoint()
+
+
 @pytest.fixture(scope="module")
 def unfinished(splade_tiny_path, tmp_path_factory):
     """A run killed right after its step-2 checkpoint (OUT.partial kept), and the uninterrupted run's output."""
-    from transformers import TrainerCallback
-
     from pyserini_splare.train.engine import train
 
     d = tmp_path_factory.mktemp("resume")
     data = write_data(d / "train.jsonl")
     common = dict(encoder=f"splade:{splade_tiny_path}", train_data=str(data), **COMMON)
     train(config(output=str(d / "full"), **common))
-
-    class Killed(Exception):
-        pass
-
-    class KillAfterCheckpoint(TrainerCallback):
-        def on_save(self, args, state, control, **kw):
-            if state.global_step == 2:
-                raise Killed()
-
     with pytest.raises(Killed):
-        train(config(output=str(d / "run"), **common), callbacks=[KillAfterCheckpoint()])
+        train(config(output=str(d / "run"), **common), callbacks=[kill_after_checkpoint(2)])
     part = d / "run.partial"
     assert (part / "checkpoints" / "checkpoint-2").is_dir() and (part / "train_config.json").is_file()
     return {"dir": d, "partial": part, "common": common, "full": d / "full"}

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-import typing
-from dataclasses import MISSING, fields
 
 from .._cli import cli_main, run
-from .config import TrainConfig, recipe_names
+from .config import recipe_names
 
 EXAMPLE = """\
 worked example (CPU, CACM; docs/training.md):
@@ -24,40 +21,31 @@ worked example (CPU, CACM; docs/training.md):
 SPLARE-7B on 8 GPUs:
   torchrun --nproc_per_node 8 -m pyserini_splare.train --recipe splare-7b --encoder splare:CKPT \\
       --train-data train.jsonl --output splare-7b-trained
+  resume after an interruption (the same command + --resume; dev settings may change):
+  ... --output splare-7b-trained --resume
   pooled variant (Top-K 40/400 in training, as the SPLARE paper's pooled models; encode then applies it):
   ... --recipe splare-7b --topk-query 40 --topk-doc 400 ...
 recipes: """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.train", description=__doc__,
-                                epilog=EXAMPLE + ", ".join(recipe_names()),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    hints = typing.get_type_hints(TrainConfig)
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not MISSING else None
-        help_ = f.metadata["help"] + (f" (default {default})" if default not in (None, False) else "")
-        if hints[f.name] is bool:
-            p.add_argument(flag, action="store_true", default=None, help=help_)
-        elif f.metadata.get("nargs"):
-            p.add_argument(flag, nargs=f.metadata["nargs"], default=None, help=help_)
-        else:
-            typ = next((t for t in (int, float, str) if t in typing.get_args(hints[f.name]) or hints[f.name] is t), str)
-            p.add_argument(flag, type=typ, default=None, help=help_)
-    return p
+def build_parser():
+    """One flag per TrainConfig field (transformers' HfArgumentParser, :mod:`.arguments`)."""
+    from .arguments import make_parser
+    from .config import TrainConfig
+
+    return make_parser(TrainConfig, prog="python -m pyserini_splare.train", description=__doc__,
+                       epilog=EXAMPLE + ", ".join(recipe_names()))
 
 
 @cli_main
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    from .config import make_config
+    from .config import parse_config
+
+    cfg = parse_config(build_parser(), argv)
     from .engine import train
 
-    cfg, _ = make_config(vars(args))
     summary = train(cfg)
-    print(f"trained {summary['steps']} steps (mean loss {summary['train_loss']:.4f}): {summary['output']}",
-          file=sys.stderr)
+    print(f"trained {summary['steps']} steps ({summary['loss_line']}): {summary['output']}", file=sys.stderr)
     return 0
 
 

@@ -17,11 +17,14 @@ ENCODE_BATCH = 64
 
 
 def evaluate_model(model, topics: dict[str, str], corpus: str, qrels: str, metrics: Sequence[str], workdir: str | Path,
-                   *, hits: int = 100, keep_vectors: bool = False) -> dict[str, float]:
+                   *, hits: int = 100, keep_vectors: bool = False, desc: str | None = None,
+                   n_docs: int | None = None) -> dict[str, float]:
     """Encode ``corpus`` and ``topics`` with ``model`` (a SparseModel), search, evaluate; returns {metric: value}.
 
     ``workdir`` receives ``vectors/`` (kept with ``keep_vectors``), ``index/`` (removed) and ``run.txt``.
+    ``desc``: show a progress bar of its own over the texts encoded (``n_docs`` documents + the queries).
     """
+    from .._cli import progress
     from ..corpus import open_corpus
     from ..eval import evaluate
     from ..formats.runs import write_run
@@ -35,6 +38,14 @@ def evaluate_model(model, topics: dict[str, str], corpus: str, qrels: str, metri
     workdir.mkdir(parents=True)
     was_training = model.training
     model.eval()
+    bar = progress(total=None if n_docs is None else n_docs + len(topics), desc=desc, unit="text", leave=False,
+                   **({} if desc else {"disable": True}))
+
+    def encode_docs(batch):
+        for d, v in zip(batch, model.encode([d.text for d in batch], "doc")):
+            w.write(d.id, v)
+        bar.update(len(batch))
+
     try:
         vec_dir = workdir / "vectors"
         with VectorsWriter(vec_dir, space=model.space, encoder=model.spec(), pooling=model.pooling_meta()) as w:
@@ -42,14 +53,14 @@ def evaluate_model(model, topics: dict[str, str], corpus: str, qrels: str, metri
             for doc in open_corpus(corpus):
                 batch.append(doc)
                 if len(batch) == ENCODE_BATCH:
-                    for d, v in zip(batch, model.encode([d.text for d in batch], "doc")):
-                        w.write(d.id, v)
+                    encode_docs(batch)
                     batch = []
-            for d, v in zip(batch, model.encode([d.text for d in batch], "doc")):
-                w.write(d.id, v)
+            encode_docs(batch)
         qids = list(topics)
         qvecs = model.encode([topics[q] for q in qids], "query")
+        bar.update(len(qids))
     finally:
+        bar.close()
         model.train(was_training)
     index_dir = workdir / "index"
     build_index("exact", [os.fspath(vec_dir)], os.fspath(index_dir))

@@ -18,6 +18,7 @@ checkpoints, resume, LR schedule and logging are the Hugging Face Trainer's, und
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -27,10 +28,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._cli import UsageError, partial_dir, progress
+from .._cli import UsageError, check_output_dir, partial_dir, progress
 from ..encode.kinds import trainable
 from .config import TrainConfig
 from .data_format import LABEL, columns, first_has_scores, training_rows
+from .file_modes import share_like_open
 from .losses import LossConfig
 
 CONFIG_FILE = "train_config.json"
@@ -43,16 +45,17 @@ DEFAULT_TEMPERATURE = {"kl": 80.0, "marginmse": 1.0, "infonce": 1.0}
 
 
 def _check_output(cfg: TrainConfig) -> Path:
-    out = Path(cfg.output)
+    """The one output rule (``_cli.check_output_dir``: an existing OUTPUT needs --overwrite, its folder must exist
+    and be writable), then the unfinished run: continued with --resume, discarded with --overwrite."""
+    out = check_output_dir(cfg.output, overwrite=cfg.overwrite, what="--output")
     part = partial_dir(out)
-    if out.exists():
-        raise UsageError(f"{out} already exists (a finished run; choose another --output)")
-    if not out.parent.is_dir():
-        raise UsageError(f"parent directory {out.parent} does not exist")
-    if part.exists() and not cfg.resume:
-        raise UsageError(f"an unfinished run is in {part}: pass --resume to continue it, or remove it")
+    if part.exists() and not (cfg.resume or cfg.overwrite):
+        raise UsageError(f"an unfinished run is in {part}: pass --resume to continue it, --overwrite to start over, "
+                         "or remove it")
     if cfg.resume and not part.exists():
         raise UsageError(f"--resume: no unfinished run in {part}")
+    if cfg.resume and not os.access(part, os.W_OK | os.X_OK):
+        raise UsageError(f"--resume: cannot write in {part} (permission denied)")
     return part
 
 
@@ -60,10 +63,14 @@ def _check_output(cfg: TrainConfig) -> Path:
 # what is trained. Everything else in TrainConfig must equal the unfinished run's (docs/training.md,
 # "Resuming"). --max-steps is not here: the linear LR decay and the λ warm-up are fractions of it, so the
 # Trainer would continue on another schedule than the one the checkpoint's optimizer state was made on.
-RESUME_MAY_CHANGE = ("device", "grad_checkpointing", "save_steps", "save_total_limit", "log_every", "dev_every")
-# Not settings of the run: the output (the same by construction), the flag itself, and a recipe's name (its
+# The dev set too: it measures the run, it does not change it (rows of OUT/dev/metrics.jsonl after a resume with
+# another dev set measure that one, and the resume says so).
+DEV_SETTINGS = ("dev_topics", "dev_qrels", "dev_corpus", "dev_metrics")
+RESUME_MAY_CHANGE = ("device", "grad_checkpointing", "save_steps", "save_total_limit", "log_every", "dev_every",
+                     *DEV_SETTINGS)
+# Not settings of the run: the output (the same by construction), the flags themselves, and a recipe's name (its
 # values are compared as the settings they set).
-_NOT_COMPARED = ("output", "resume", "recipe")
+_NOT_COMPARED = ("output", "resume", "overwrite", "recipe")
 
 
 def _identity(cfg: TrainConfig, kind: str) -> dict[str, str | None]:
@@ -128,7 +135,7 @@ def _compared(rec: dict[str, Any], with_identity: bool) -> dict[str, Any]:
     if "world_size" in rec:
         out["world_size"] = rec["world_size"]
     if with_identity:
-        out.update(rec["identity"])
+        out.update({k: v for k, v in rec["identity"].items() if k not in RESUME_MAY_CHANGE})
     return out
 
 
@@ -156,6 +163,55 @@ def _check_resume(part: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
     if diffs:
         raise UsageError(f"--resume: settings differ from the unfinished run's (its value vs this command's): "
                          f"{'; '.join(diffs)}: resume with the same settings, or remove {part}")
+
+
+def _dev_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The dev settings a resume changes (by identity where the record has one), as '--flag old -> new'."""
+    out = []
+    for name in DEV_SETTINGS:
+        ids = [(rec.get("identity") or {}).get(name, rec.get(name)) for rec in (old, new)]
+        if ids[0] != ids[1]:
+            out.append(f"--{name.replace('_', '-')} {_show(old.get(name))} -> {_show(new.get(name))}")
+    return out
+
+
+def _check_dev(cfg: TrainConfig) -> dict[str, Any] | None:
+    """The dev set, checked whole before anything is created (a bad one used to fail at the step-0 evaluation,
+    leaving OUT.partial behind): the metrics known, topics and qrels readable and sharing queries, the corpus
+    readable to its last document (it is encoded at every evaluation anyway) and holding documents the qrels
+    judge relevant for those queries. Returns the topics, metrics and the corpus's size (for the bar)."""
+    if not cfg.dev_topics:
+        return None
+    from ..corpus import open_corpus
+    from ..eval import parse_metrics
+    from ..topics import get_qrels, get_topics
+
+    metrics = [m.strip() for m in cfg.dev_metrics.split(",") if m.strip()]
+    if not metrics:
+        raise UsageError("--dev-metrics is empty (ir_measures names such as RR@10,nDCG@10)")
+    parse_metrics(metrics)
+    topics = get_topics(cfg.dev_topics)
+    judged = get_qrels(cfg.dev_qrels).judgments
+    shared = set(topics) & set(judged)
+    if not shared:
+        raise UsageError(f"--dev-qrels {cfg.dev_qrels} shares no query id with --dev-topics {cfg.dev_topics} "
+                         f"(e.g. {next(iter(judged), None)!r} vs {next(iter(topics), None)!r}): wrong qrels for "
+                         "these topics?")
+    relevant = {d for q in shared for d, grade in judged[q].items() if grade > 0}
+    n_docs = found = 0
+    for doc in open_corpus(cfg.dev_corpus):
+        n_docs += 1
+        found += doc.id in relevant
+    if not n_docs:
+        raise UsageError(f"--dev-corpus {cfg.dev_corpus} holds no documents")
+    if not found:
+        raise UsageError(f"--dev-corpus {cfg.dev_corpus} holds none of the {len(relevant):,} documents that "
+                         f"--dev-qrels {cfg.dev_qrels} judges relevant for the dev queries: wrong corpus?")
+    unjudged = len(set(judged) - shared)
+    if unjudged:
+        print(f"warning: {unjudged} of {len(judged)} judged queries of --dev-qrels are not in --dev-topics and "
+              "score 0 in the dev metrics (trec_eval -c)", file=sys.stderr)
+    return {"topics": topics, "metrics": metrics, "docs": n_docs}
 
 
 def _check_kind(spec: str) -> str:
@@ -276,6 +332,10 @@ def _trainer_class():
 
         step_loss = 0.0
 
+        def add_model_card_callback(self, default_args_dict) -> None:
+            """No model card: the output is the toolkit's checkpoint, not a sentence-transformers model, and the
+            card's callback computes "widget examples" over the data under a progress bar of its own."""
+
         def _load_from_checkpoint(self, checkpoint_path: str, model=None) -> None:
             load_trainable_state(self.model[0], checkpoint_path)
 
@@ -287,11 +347,15 @@ def _trainer_class():
     return Trainer
 
 
-def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None, start_step: int):
+def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None, start_step: int) -> list:
+    """The run's callbacks, the StepLog (its bar) first."""
     from transformers import TrainerCallback
 
     class StepLog(TrainerCallback):
-        """Progress bar (loss, ℓ0 of queries and documents, step time) and ``train_log.jsonl`` (every step)."""
+        """Progress bar (loss, ℓ0 of queries and documents, step time) and ``train_log.jsonl`` (every step).
+
+        The bar starts at the first step, after the dev evaluation before training, and a dev evaluation
+        between steps is taken out of its clock (:meth:`resume_clock`): its rate and ETA are training's."""
 
         def __init__(self):
             self.bar = None
@@ -300,11 +364,16 @@ def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev:
 
         def on_train_begin(self, args, state, control, **kw):
             self.cuda = args.device.type == "cuda"
-            self.bar = progress(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
 
         def on_step_begin(self, args, state, control, **kw):
+            if self.bar is None:
+                self.bar = progress(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
             self.t0 = time.perf_counter()
             trainer.step_loss = 0.0
+
+        def resume_clock(self):
+            if self.bar is not None:
+                self.bar.unpause()  # tqdm: restart the clock from the last update, dropping the pause
 
         def on_step_end(self, args, state, control, **kw):
             dt = time.perf_counter() - self.t0
@@ -324,36 +393,49 @@ def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev:
                 self.bar.set_postfix(loss=f"{row['loss']:.4f}", l0_q=f"{row['l0_query']:.0f}",
                                      l0_d=f"{row['l0_doc']:.0f}", s_step=f"{dt:.2f}")
 
+        def on_save(self, args, state, control, **kw):
+            share_like_open(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
         def on_train_end(self, args, state, control, **kw):
+            self.close()
+
+        def close(self):
             if self.bar is not None:
                 self.bar.close()
+
+    step_log = StepLog()
 
     class DevEval(TrainerCallback):
         """The toolkit's encode -> exact index -> search -> eval on the dev set, before, every N steps, after."""
 
-        def _run(self, step: int, final: bool = False):
-            from .dev_eval import evaluate_model
-
-            m = trainer.model[0].sparse_model
-            res = evaluate_model(m, dev["topics"], cfg.dev_corpus, cfg.dev_qrels, dev["metrics"],
-                                 part / DEV_DIR / f"step-{step}", keep_vectors=final)
-            with open(part / DEV_DIR / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": step, **res}) + "\n")
-            print(f"dev step {step}: " + " ".join(f"{k}={v:.4f}" for k, v in res.items()), file=sys.stderr)
-
         def on_train_begin(self, args, state, control, **kw):
             if state.global_step == 0:
-                (part / DEV_DIR).mkdir(exist_ok=True)
-                self._run(0)
+                _dev_evaluation(trainer.model[0].sparse_model, dev, cfg, part, 0)
 
         def on_step_end(self, args, state, control, **kw):
             if cfg.dev_every and state.global_step % cfg.dev_every == 0 and state.global_step < state.max_steps:
-                self._run(state.global_step)
+                _dev_evaluation(trainer.model[0].sparse_model, dev, cfg, part, state.global_step)
+                step_log.resume_clock()
 
-    cbs = [StepLog()]
+    cbs = [step_log]
     if dev is not None:
         cbs.append(DevEval())
     return cbs
+
+
+def _dev_evaluation(model, dev: dict, cfg: TrainConfig, part: Path, step: int, final: bool = False) -> None:
+    """One dev evaluation under a bar of its own; a row of ``OUT/dev/metrics.jsonl`` and a line on stderr."""
+    from .dev_eval import evaluate_model
+
+    name = "final" if final else f"step-{step}"
+    (part / DEV_DIR).mkdir(exist_ok=True)
+    res = evaluate_model(model, dev["topics"], cfg.dev_corpus, cfg.dev_qrels, dev["metrics"], part / DEV_DIR / name,
+                         keep_vectors=final, desc=f"dev ({'final' if final else f'step {step}'})",
+                         n_docs=dev["docs"])
+    with open(part / DEV_DIR / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"step": step, **({"final": True} if final else {}), **res}) + "\n")
+    print(f"dev {'final' if final else f'step {step}'}: " + " ".join(f"{k}={v:.4f}" for k, v in res.items()),
+          file=sys.stderr)
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -364,8 +446,23 @@ def _truncate_log(path: Path, step: int) -> None:
     path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
 
 
+def _loss_line(log_path: Path, resumed_at: int | None) -> tuple[float, str]:
+    """The mean loss over every step of the run, read from ``train_log.jsonl`` (the Trainer's own mean covers only
+    the steps of this process: after --resume, not those before it)."""
+    rows = [json.loads(ln) for ln in log_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not rows:
+        return float("nan"), "no steps logged"
+    mean = sum(r["loss"] for r in rows) / len(rows)
+    steps = [r["step"] for r in rows]
+    covered = f"steps {steps[0]}-{steps[-1]}" if steps == list(range(steps[0], steps[-1] + 1)) else \
+        f"{len(steps)} logged steps"
+    resumed = f", resumed at step {resumed_at}" if resumed_at else ""
+    return mean, f"mean loss {mean:.4f} over {covered}{resumed}"
+
+
 def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Run training as configured; returns a summary. Bad input raises UsageError before OUTPUT is touched."""
+    """Run training as configured; returns a summary. Bad input (settings, paths, the device, the training data,
+    the dev set, a resume that is another run) raises UsageError before anything is created or the model loaded."""
     cfg.validate()
     kind = _check_kind(cfg.encoder)
     part = _check_output(cfg)
@@ -376,14 +473,11 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     record = _run_record(cfg, kind, mode, loss_cfg)
     if unfinished is not None:
         _check_resume(part, unfinished, record)
-    dev = None
-    if cfg.dev_topics:
-        from ..eval import parse_metrics
-        from ..topics import get_topics
-
-        metrics = [m.strip() for m in cfg.dev_metrics.split(",") if m.strip()]
-        parse_metrics(metrics)
-        dev = {"topics": get_topics(cfg.dev_topics), "metrics": metrics}
+    dev = _check_dev(cfg)
+    if unfinished is not None and _dev_changes(unfinished, record):
+        print(f"note: the dev set differs from the unfinished run's ({'; '.join(_dev_changes(unfinished, record))}): "
+              f"rows of {Path(cfg.output) / DEV_DIR / 'metrics.jsonl'} after the resume measure the new one",
+              file=sys.stderr)
 
     import torch
     from sentence_transformers.sparse_encoder import SparseEncoder, SparseEncoderTrainingArguments
@@ -394,7 +488,14 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     from .st_module import ToolkitSparseModule
 
     torch.manual_seed(cfg.seed)
-    cache = tempfile.mkdtemp(prefix=".train-data-", dir=Path(cfg.output).parent)
+    if cfg.overwrite and not cfg.resume and part.exists():  # every check passed: start over
+        shutil.rmtree(part)
+    try:
+        cache = tempfile.mkdtemp(prefix=".train-data-", dir=Path(cfg.output).parent)
+    except OSError as e:  # checked writable above, yet a mount or an ACL can still refuse: name the user's path
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise  # the machine (disk full, quota): exit 1 by the contract
+        raise UsageError(f"--output {cfg.output}: cannot write in {Path(cfg.output).parent} ({e.strerror})") from None
     try:
         ds = _dataset(cfg, loss_cfg.needs_scores, cache)
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -427,28 +528,32 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         for cb in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(cb)
         log_path = part / LOG_FILE
-        ckpt = None
+        ckpt = resumed_at = None
         if not fresh:
             ckpt = _last_checkpoint(part)
             if ckpt is not None:
-                _truncate_log(log_path, int(Path(ckpt).name.rsplit("-", 1)[-1]))
+                resumed_at = int(Path(ckpt).name.rsplit("-", 1)[-1])
+                _truncate_log(log_path, resumed_at)
             else:
                 log_path.unlink(missing_ok=True)
-        for cb in _callbacks(trainer, loss, cfg, part, log_path, dev, 0) + list(callbacks):
+        ours = _callbacks(trainer, loss, cfg, part, log_path, dev, 0)
+        for cb in ours + list(callbacks):
             trainer.add_callback(cb)
-        result = trainer.train(resume_from_checkpoint=ckpt)
+        try:
+            result = trainer.train(resume_from_checkpoint=ckpt)
+        finally:  # interrupted or failed: the bar ends here too (on_train_end is not called)
+            ours[0].close()
         model.eval()
         model.save(part)
         if dev is not None:
-            from .dev_eval import evaluate_model
-
-            final = evaluate_model(model, dev["topics"], cfg.dev_corpus, cfg.dev_qrels, dev["metrics"],
-                                   part / DEV_DIR / "final", keep_vectors=True)
-            with open(part / DEV_DIR / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": trainer.state.global_step, "final": True, **final}) + "\n")
-            print("dev final: " + " ".join(f"{k}={v:.4f}" for k, v in final.items()), file=sys.stderr)
+            _dev_evaluation(model, dev, cfg, part, trainer.state.global_step, final=True)
         shutil.rmtree(part / CHECKPOINTS, ignore_errors=True)
+        share_like_open(part)
+        mean, line = _loss_line(log_path, resumed_at)
+        if Path(cfg.output).exists():  # --overwrite (checked up front): the old output goes only now
+            shutil.rmtree(cfg.output)
         os.replace(part, cfg.output)
-        return {"steps": trainer.state.global_step, "train_loss": result.training_loss, "output": cfg.output}
+        return {"steps": trainer.state.global_step, "train_loss": mean, "loss_line": line,
+                "trainer_loss": result.training_loss, "output": cfg.output}
     finally:
         shutil.rmtree(cache, ignore_errors=True)
