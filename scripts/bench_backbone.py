@@ -54,7 +54,7 @@ def _doc(rng, perm, cdf, n_terms):
 
 
 def cmd_write(args):
-    from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
+    from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter
 
     rng = np.random.default_rng(args.seed)
     perm, cdf = _feature_sampler(rng)
@@ -62,7 +62,7 @@ def cmd_write(args):
         shutil.rmtree(args.out)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     t0 = time.time()
-    with VectorWriter(args.out, PrefixedSpace("L", N_FEATURES), args.scale) as w:
+    with VectorsWriter(args.out, PrefixedSpace("L", N_FEATURES), args.scale) as w:
         for i in range(args.docs):
             ids, wts = _doc(rng, perm, cdf, int(rng.integers(300, 500)))
             w.write(f"d{i}", SparseVector(ids, wts))
@@ -70,7 +70,7 @@ def cmd_write(args):
     size = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out))
     print(json.dumps({"step": "write", "docs": args.docs, "seconds": round(secs, 1),
                       "docs_per_s": round(args.docs / secs), "disk_mb": round(size / 2**20),
-                      "peak_rss_mb": round(_peak_rss_mb()), "quantization": w.stats.summary()}))
+                      "peak_rss_mb": round(_peak_rss_mb()), "quantization": w.stats.to_meta()}))
 
 
 def cmd_index(args):
@@ -149,9 +149,9 @@ def cmd_all(args):
 def cmd_read(args):
     """Validated reading of a vectors directory (what every index builder does first) against bare
     json.loads of the same lines: the validation's own cost per document."""
-    from pyserini_splare.vectors import iter_jsonl_vectors, part_files
+    from pyserini_splare.vectors import iter_jsonl_vectors, open_collection
 
-    parts = part_files(args.vectors)[: args.parts]
+    parts = open_collection(args.vectors).parts[: args.parts]
     t = time.process_time()
     n = sum(1 for p in parts for _ in iter_jsonl_vectors(p))
     validated = time.process_time() - t

@@ -9,7 +9,7 @@ SPLARE-shaped documents (``--terms`` distinct latents of 131,072 per document, w
 * ``write``: ``VectorsWriter`` streaming ``write(docid, SparseVector)`` (quantize, format, id hash)
 * ``validate``: ``open_collection(dir).validate()`` (what the Seismic/Lucene builders run: parse every
   line, check terms/weights/bound, ids across parts, terms of the space)
-* ``read``: ``Collection.iter_sparse()`` (parse + validate + term -> id + dequantize, what the exact
+* ``read``: ``Collection.iter_arrays()`` (parse + validate + term -> id, what the exact
   builder and ``--prune-from`` read)
 * ``prune``: ``python -m pyserini_splare.encode --prune-from DIR --topk K [--mass M]`` run in-process
   (read + prune + write), timed whole
@@ -83,13 +83,13 @@ def main() -> None:
 
     clock = Clock()
     if new:
-        from pyserini_splare.formats.vectors_dir import VectorsWriter
+        from pyserini_splare.formats.vectors_writer import VectorsWriter
 
         w = VectorsWriter(out, space=space, quant_scale=100.0)
     else:
-        from pyserini_splare.vectors import VectorWriter
+        from pyserini_splare.vectors import VectorsWriter
 
-        w = VectorWriter(out, space, 100.0)
+        w = VectorsWriter(out, space, 100.0)
     with w:
         for d, v in docs:
             w.write(d, v)
@@ -100,7 +100,7 @@ def main() -> None:
     if "validate" in steps:
         clock = Clock()
         if new:
-            from pyserini_splare.formats.vectors_dir import open_collection
+            from pyserini_splare.formats.vectors_reader import open_collection
 
             n = open_collection(out).validate()[0]
         else:
@@ -112,9 +112,9 @@ def main() -> None:
     if "read" in steps:
         clock = Clock()
         if new:
-            from pyserini_splare.formats.vectors_dir import open_collection
+            from pyserini_splare.formats.vectors_reader import open_collection
 
-            n = sum(1 for _ in open_collection(out).iter_sparse())
+            n = sum(1 for _ in open_collection(out).iter_arrays())
         else:
             from pyserini_splare.vectors import iter_vectors
 

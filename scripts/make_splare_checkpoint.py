@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyserini_splare._cli import UsageError, atomic_dir, cli_main, run
+from pyserini_splare._errors import UsageError, cli_main, run
+from pyserini_splare._outputs import atomic_dir
 from pyserini_splare.encode.batching import DTYPES
 from pyserini_splare.encode.modules.trunk import ATTENTION_MODES
 from pyserini_splare.encode.modules.sae import ACTIVATIONS, SAE_FORMATS, inspect_sae

@@ -175,13 +175,13 @@ def docid(i: int) -> str:
 def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_scale: float = 100.0,
                      overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``OUT/vectors`` (a vectors directory) and ``OUT/queries.jsonl`` (integer weights, same scale)."""
-    from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter, quantize
+    from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter, quantize
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     space = PrefixedSpace(cfg.prefix, cfg.n_features, name=f"synthetic-{cfg.prefix}{cfg.n_features}")
     vdir = out / "vectors"
-    with VectorWriter(vdir, space, quant_scale, encoder={"name": "synthetic", "config": cfg.__dict__},
+    with VectorsWriter(vdir, space, quant_scale, encoder={"name": "synthetic", "config": cfg.__dict__},
                       pooling={"doc_terms": cfg.doc_terms, "query_terms": cfg.query_terms},
                       overwrite=overwrite) as w:
         for i, (ids, wts) in enumerate(docs):

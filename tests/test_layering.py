@@ -7,7 +7,7 @@ resolved to the module it names. Two checks:
 * **Layers.** A module may import only from its own layer or a lower one (DESIGN.md's data flow:
   formats <- encode <- index <- search <- fusion/rerank/eval <- train <- distributed <- repro/demo)::
 
-      0  _cli, _java, _lazy, topics             (and the package's own __init__)
+      0  _errors, _signals, _outputs, _console, _java, _lazy, topics   (and the package's own __init__)
       1  formats/, vectors (facade), corpus
       2  encode/
       3  index/
@@ -38,7 +38,7 @@ PKG = "pyserini_splare"
 ROOT = Path(__file__).resolve().parents[1] / PKG
 
 LAYERS: dict[str, int] = {
-    "": 0, "_cli": 0, "_java": 0, "_lazy": 0, "topics": 0,
+    "": 0, "_console": 0, "_errors": 0, "_java": 0, "_lazy": 0, "_outputs": 0, "_signals": 0, "topics": 0,
     # corpus reads corpora through formats' one JSONL reader and id-hash set, and no format reads a
     # corpus: it sits beside formats.
     "formats": 1, "vectors": 1, "corpus": 1,
@@ -204,7 +204,7 @@ def test_no_import_cycles():
 
 
 @pytest.mark.parametrize("src,expected", [
-    ("from .._cli import UsageError", {"pyserini_splare._cli"}),
+    ("from .._errors import UsageError", {"pyserini_splare._errors"}),
     ("from . import build_index", {"pyserini_splare.index"}),
     ("from . import lucene", {"pyserini_splare.index.lucene"}),
     ("import pyserini_splare.search.exact", {"pyserini_splare.search.exact"}),

@@ -16,7 +16,7 @@ import pytest
 from pyserini_splare.index.__main__ import main as index_main
 from pyserini_splare.index.backends import BACKENDS, option_flag
 from pyserini_splare.search.__main__ import main as search_main
-from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
+from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter
 
 SCALE = 100.0
 N_DOCS, N_FEATURES = 60, 40
@@ -28,7 +28,7 @@ def exact_index(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
     rng = np.random.default_rng(7)
     dense = np.zeros((N_DOCS, N_FEATURES), dtype=np.int64)
-    with VectorWriter(root / "vectors", PrefixedSpace("L", N_FEATURES), SCALE) as w:
+    with VectorsWriter(root / "vectors", PrefixedSpace("L", N_FEATURES), SCALE) as w:
         for i in range(N_DOCS):
             ids = np.sort(rng.choice(N_FEATURES, 6, replace=False))
             wts = rng.integers(1, 300, 6) / 100.0
@@ -167,8 +167,8 @@ def test_index_cli_takes_shards_as_one_collection(tmp_path):
     """`index --input S0 S1` over two shard directories gives the unsharded index's run (docids and scores)."""
     rng = np.random.default_rng(11)
     space = PrefixedSpace("L", N_FEATURES)
-    with VectorWriter(tmp_path / "all", space, SCALE) as whole, VectorWriter(tmp_path / "s0", space, SCALE) as s0, \
-            VectorWriter(tmp_path / "s1", space, SCALE) as s1:
+    with VectorsWriter(tmp_path / "all", space, SCALE) as whole, VectorsWriter(tmp_path / "s0", space, SCALE) as s0, \
+            VectorsWriter(tmp_path / "s1", space, SCALE) as s1:
         for i in range(N_DOCS):
             vec = SparseVector(np.sort(rng.choice(N_FEATURES, 5, replace=False)), rng.integers(1, 300, 5) / 100.0)
             whole.write(f"d{i:03d}", vec)

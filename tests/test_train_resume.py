@@ -17,7 +17,7 @@ import pytest
 import sentence_transformers  # noqa: F401  (a required dependency: imported, not skipped)
 import torch
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 
 # Hand-written rows with teacher scores, so that the loss left unset resolves to kl (the resolved loss is what
 # the check compares); 8 rows = 4 steps of batch 2.

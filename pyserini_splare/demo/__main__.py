@@ -7,7 +7,7 @@ import shutil
 import sys
 import tempfile
 
-from .._cli import UsageError, cli_main, run
+from .._errors import UsageError, cli_main, run
 
 EPILOG = """\
 What runs (all offline, CPU, a few minutes on 2 cores; see docs/demo.md):

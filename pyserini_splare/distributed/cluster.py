@@ -16,7 +16,7 @@ import os
 import socket
 from typing import Iterator
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 EXTRA = 'pip install "pyserini_splare[ray]" (or pip install -e ".[ray]" in a checkout)'
 CONNECT_TIMEOUT_S = float(os.environ.get("PYSERINI_SPLARE_RAY_CONNECT_TIMEOUT", "5"))

@@ -12,7 +12,7 @@
   documents, longest first, exactly as :mod:`pyserini_splare.encode.pipeline` does, so the vectors
   equal the single process's (same batches, same padding).
 * **Writing.** Each actor writes its block's part straight into ``OUTPUT.partial/`` with the one
-  writer (:class:`~pyserini_splare.formats.vectors_dir.VectorsWriter` pickles; ``part(k)`` is
+  writer (:class:`~pyserini_splare.formats.vectors_writer.VectorsWriter` pickles; ``part(k)`` is
   atomic), so a block retried after a worker died replaces its own part, never adds a second copy.
   Workers must share the filesystem holding the output (NFS/Lustre on a cluster).
 * **Faults.** A killed actor is restarted by Ray and its block retried (Ray Data's actor pools retry
@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._cli import UsageError, progress
+from .._console import progress
+from .._errors import UsageError
 from .cluster import check_workers, connect, require_resources
 
 # A block's rows are one document each inside a single Arrow row; list columns keep their order.
@@ -223,7 +224,7 @@ def encode_on_ray(address: str, out: str | os.PathLike, corpus: str, encoder_spe
 def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, mass, overwrite, workers,
          gpus_per_worker, cpus_per_worker):
     from ..formats.idhash import find_repeated
-    from ..formats.vectors_dir import VectorsWriter
+    from ..formats.vectors_writer import VectorsWriter
     from ..encode.pipeline import shard_filter, text_source
 
     t_start = time.time()

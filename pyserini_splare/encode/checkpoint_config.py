@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .batching import DTYPES
 from .modules.pruning import MODES as PRUNING_MODES
 from .modules.pruning import Pruning
@@ -67,7 +67,7 @@ class CheckpointConfig:
         return cls.from_json(obj, path)
 
     def write(self, directory: str) -> str:
-        from .._cli import atomic_file
+        from .._outputs import atomic_file
 
         path = os.path.join(directory, self.FILE)
         with atomic_file(path) as f:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ._base import ENCODERS, DenseEncoder, Kind, SparseEncoder
 
 # A directory holding this file names its encoder kind: {"type": "splare", ...}. SPLARE checkpoints

@@ -19,7 +19,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ..vectors import PrefixedSpace
 from .batching import DTYPES, torch_dtype
 from .checkpoint_config import CheckpointConfig

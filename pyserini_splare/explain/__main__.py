@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .._cli import UsageError, cli_main, run
+from .._errors import UsageError, cli_main, run
 
 EPILOG = """\
 Prints the strongest features of one representation with a bar, the weight, and (for SAE latents) the

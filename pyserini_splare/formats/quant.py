@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .sparse import SparseVector
 
 # round(w * 100): SPLADE/SPLARE weights are log1p(relu(.)) values, mostly in (0, 5]. A scale of 100
@@ -94,11 +94,6 @@ class QuantStats:
             "zeroed_fraction": self.n_zeroed / self.n_weights if self.n_weights else 0.0,
             "max_rel_error": self.max_rel_error,
         }
-
-    def summary(self) -> str:
-        m = self.to_meta()
-        return (f"quantization x{self.scale:g}: {m['weights']:,} weights, {m['zeroed']:,} rounded to 0 "
-                f"({100 * m['zeroed_fraction']:.3f}%), max relative error of kept weights {m['max_rel_error']:.4f}")
 
 
 def quantize(weights: np.ndarray, scale: float) -> np.ndarray:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._cli import UsageError, check_output_file, cli_main, run
+from .._errors import UsageError, cli_main, run
+from .._outputs import check_output_file
 from ._fuse import METHODS, NORMS
 
 EPILOG = """\

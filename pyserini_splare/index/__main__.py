@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._cli import UsageError, add_verbose_argument, cli_main, run, set_verbose
+from .._console import add_verbose_argument, set_verbose
+from .._errors import UsageError, cli_main, run
 from .backends import BACKENDS, add_option_flags, get_backend, options_from_args
 
 _W = max(map(len, BACKENDS))

@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, Sequence
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .._lazy import load_callable
 
 QueryKind = Literal["sparse", "dense", "text"]

@@ -22,10 +22,12 @@ from array import array
 
 import numpy as np
 
-from .._cli import UsageError, atomic_dir, progress
+from .._console import progress
+from .._errors import UsageError
+from .._outputs import atomic_dir
 from ..formats.idhash import IdHashSet
 from ..formats.index_meta import write_index_meta
-from ..formats.vectors_dir import open_collection
+from ..formats.vectors_reader import open_collection
 
 POSTINGS_FILE = "postings.npz"
 DOCIDS_FILE = "docids.npy"
@@ -34,7 +36,7 @@ DOCIDS_FILE = "docids.npy"
 def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False,
                       quant_scale: float | None = None) -> dict:
     """Build an exact index from one or more vectors directories (shards of one collection, read by
-    :func:`~pyserini_splare.formats.vectors_dir.open_collection`: integer impacts as ``encode`` wrote
+    :func:`~pyserini_splare.formats.vectors_reader.open_collection`: integer impacts as ``encode`` wrote
     them), or a JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float
     weights). ``threads`` is accepted for the common builder signature; the build is one pass."""
     import scipy.sparse as sp

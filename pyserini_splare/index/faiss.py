@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from .._cli import UsageError, atomic_dir, progress
+from .._console import progress
+from .._errors import UsageError
+from .._outputs import atomic_dir
 from ..formats.index_meta import write_index_meta
-from ..formats.vectors_dir import Collection, open_collection
+from ..formats.vectors_reader import Collection, open_collection
 
 DOCIDS_FILE = "docids.txt"
 FAISS_FILE = "index.faiss"

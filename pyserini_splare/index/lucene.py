@@ -34,7 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-from .._cli import UsageError, atomic_dir
+from .._errors import UsageError
+from .._outputs import atomic_dir
 
 IMPACT_METHODS = ("termfreq", "anserini")
 # The term/frequency delimiter: a control character, which no term of a vectors directory can hold
@@ -225,7 +226,7 @@ def _lucene_texts(coll, validate: bool):
     from ..formats.jsonl import parse_json_line, read_id
     from ..formats.jsonvector import LineFormatter, check_vector
     from ..formats.spaces import PrefixedSpace
-    from ..formats.vectors_dir import TermTally
+    from ..formats.vectors_reader import TermTally
 
     sep = TF_DELIMITER
 
@@ -273,7 +274,7 @@ def _lucene_texts(coll, validate: bool):
 def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: bool, ram_buffer_mb: float | None,
                     block: int = BLOCK_DOCS) -> dict:
     """One ``IndexWriter``, ``threads`` Java indexing threads fed by this (Python) thread."""
-    from .._cli import progress
+    from .._console import progress
     from .._java import jclass
     from ..formats.idhash import IdHashSet
 
@@ -357,10 +358,10 @@ def build(inputs, index, *, threads: int = 1, overwrite: bool = False, method: s
     ``threads``: Java indexing threads (termfreq; one process) or Anserini's threads, which take one
     part file each. ``ram_buffer_mb``: the writer's indexing buffer, shared by its threads (default
     256 per thread, at most half the JVM heap and 2047). ``quant_scale``: quantize
-    a foreign folder's float weights (see :func:`pyserini_splare.formats.vectors_dir.open_collection`).
+    a foreign folder's float weights (see :func:`pyserini_splare.formats.vectors_reader.open_collection`).
     """
     from ..formats.index_meta import write_index_meta
-    from ..formats.vectors_dir import open_collection
+    from ..formats.vectors_reader import open_collection
 
     method = method or "termfreq"
     if method not in IMPACT_METHODS:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .._cli import UsageError, cli_main, run
+from .._errors import UsageError, cli_main, run
 
 EPILOG = """\
 matrices (YAML in pyserini_splare/repro/, or a path to your own):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from .._cli import atomic_file
+from .._outputs import atomic_file
 from .grading import NOT_RUN, grade
 from .schema import Matrix
 from .templating import Plan

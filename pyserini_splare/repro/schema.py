@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .grading import DEFAULT_TOLERANCE
 
 MATRIX_DIR = Path(__file__).resolve().parent

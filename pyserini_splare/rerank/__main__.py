@@ -6,7 +6,8 @@ import argparse
 import contextlib
 import sys
 
-from .._cli import check_output_file, UsageError, cli_main, run
+from .._errors import UsageError, cli_main, run
+from .._outputs import check_output_file
 from ._qwen3 import DEFAULT_INSTRUCTION, DTYPES
 
 EPILOG = f"""\

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._cli import UsageError, add_verbose_argument, check_output_file, cli_main, run, set_verbose
+from .._console import add_verbose_argument, set_verbose
+from .._errors import UsageError, cli_main, run
+from .._outputs import check_output_file
 from ..index.backends import add_option_flags, options_from_args
 
 EPILOG = """\

@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from .._cli import UsageError, atomic_dir
+from .._errors import UsageError
+from .._outputs import atomic_dir
 from ..formats.index_meta import read_index_meta, write_index_meta
 from ._base import Hit, QuantizedQuery, SparseSearcher, check_k_threads
 

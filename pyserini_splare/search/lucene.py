@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ._base import Hit, Searcher, SparseSearcher, sort_hits, check_k_threads
 
 

@@ -7,7 +7,7 @@ import sys
 import typing
 from dataclasses import MISSING, fields
 
-from .._cli import cli_main, run
+from .._errors import cli_main, run
 from .config import TrainConfig, recipe_names
 
 EXAMPLE = """\

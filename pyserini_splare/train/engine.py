@@ -27,7 +27,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._cli import UsageError, partial_dir, progress
+from .._console import progress
+from .._errors import UsageError
+from .._outputs import partial_dir
 from .config import TRAINABLE_KINDS, TrainConfig
 from .data_format import LABEL, columns, first_has_scores, training_rows
 from .losses import LossConfig

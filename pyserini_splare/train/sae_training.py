@@ -56,7 +56,8 @@ def train_sae(backbone: str, layer: int, texts: list[str], output: str, *, n_lat
     """Train a TopK SAE on ``backbone``'s block-``layer`` outputs over ``texts``; write a SPLARE checkpoint."""
     import torch
 
-    from .._cli import UsageError, atomic_dir
+    from .._errors import UsageError
+    from .._outputs import atomic_dir
     from ..encode.modules.sae import save_sae, train_topk_sae
     from ..encode.modules.trunk import load_trunk
     from ..encode.splare import SaeSpec, SplareConfig

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import torch
 
-from ..._cli import UsageError
+from ..._errors import UsageError
 
 Activation = Literal["jumprelu", "topk", "relu"]
 ACTIVATIONS = ("jumprelu", "topk", "relu")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..._cli import UsageError, cli_main, run
+from ..._errors import UsageError, cli_main, run
 
 EXAMPLE = """\
 example (a SPLARE on SPLADE-tiny's BERT trunk, SAE trained on CACM abstracts):
