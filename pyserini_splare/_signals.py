@@ -34,14 +34,6 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-    @property
-    def message(self) -> str:
-        return _signal_message(self.signum)
-
 
 def _signal_message(signum: int) -> str:
     return "interrupted (SIGINT)" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"

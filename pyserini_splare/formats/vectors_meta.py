@@ -43,7 +43,7 @@ META_FILE = "meta.json"
 
 _KEY = re.compile(r"[A-Za-z0-9_-]+")
 # Sparse per-part statistics, summed over parts (the max_* and q_max_rel_error are maxima).
-_SUMMED = ("documents", "l0_before", "l0_after", "postings", "dropped_empty", "q_weights", "q_zeroed", "q_sum_abs_error")
+_SUMMED = ("documents", "l0_before", "l0_after", "postings", "dropped_empty", "q_weights", "q_zeroed")
 
 
 @dataclass
@@ -148,7 +148,7 @@ def sparse_meta_from_parts(space: FeatureSpace, scale: float, encoder: Mapping, 
     tot = {k: sum(p[k] for p in parts) for k in _SUMMED}
     n = tot["documents"]
     q = QuantStats(scale)
-    q.n_weights, q.n_zeroed, q.sum_abs_error = tot["q_weights"], tot["q_zeroed"], tot["q_sum_abs_error"]
+    q.n_weights, q.n_zeroed = tot["q_weights"], tot["q_zeroed"]
     q.max_rel_error = max((p["q_max_rel_error"] for p in parts), default=0.0)
     written = n - tot["dropped_empty"]
     stats = {

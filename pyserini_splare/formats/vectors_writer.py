@@ -48,7 +48,7 @@ from .vectors_meta import (DENSE_FORMAT, META_FILE, VectorsMeta, part_name, part
 from .vectors_reader import open_collection
 
 STATE_DIR = "_state"
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: checkpoints no longer carry the unused sum of rounding errors
 
 # Documents per part file. Anserini indexes a collection with one thread per input file, so a
 # single 100k-document part indexed on one core (measured: docs/benchmarks.md); 10,000 keeps every
@@ -125,7 +125,7 @@ class _SparsePart:
                 f.truncate(st["bytes"])
             self.f = open(self.path, "ab")
             self.s = dict(st["stats"])
-            self.q.n_weights, self.q.n_zeroed, self.q.max_rel_error, self.q.sum_abs_error = st["quant"]
+            self.q.n_weights, self.q.n_zeroed, self.q.max_rel_error = st["quant"]
             self.hashes.extend_hashes(np.load(self.progress.ids))
             self.resumed_documents = self.s["documents"]
         else:
@@ -192,13 +192,11 @@ class _SparsePart:
                 a, b = bounds[j], bounds[j + 1]
                 self.add(docid, SparseVector(ids[a:b], w[a:b]))
             return
-        # quantize_vector's statistics over the whole block (the sum of errors is summed per block, not
-        # per document: its last bits may differ; it is not part of meta.json).
+        # quantize_vector's statistics over the whole block.
         err = np.abs(x / scale - wk)
         q = self.q
         q.n_weights += int(wk.size)
         q.max_rel_error = max(q.max_rel_error, float(np.max(err / wk)))
-        q.sum_abs_error += float(err.sum())
         s = self.s
         s["documents"] += len(docids)
         s["l0_before"] += int(bounds[-1] - bounds[0])
@@ -218,7 +216,7 @@ class _SparsePart:
         os.fsync(self.f.fileno())
         q = self.q
         self.progress.save({"bytes": self.f.tell(), "stats": self.s,
-                            "quant": [q.n_weights, q.n_zeroed, q.max_rel_error, q.sum_abs_error]},
+                            "quant": [q.n_weights, q.n_zeroed, q.max_rel_error]},
                            self.hashes.to_array())
 
     def close(self) -> tuple[dict[str, Path], np.ndarray, dict]:
@@ -226,8 +224,7 @@ class _SparsePart:
         os.fsync(self.f.fileno())
         self.f.close()
         q = self.q
-        stats = {**self.s, "q_weights": q.n_weights, "q_zeroed": q.n_zeroed, "q_max_rel_error": q.max_rel_error,
-                 "q_sum_abs_error": q.sum_abs_error}
+        stats = {**self.s, "q_weights": q.n_weights, "q_zeroed": q.n_zeroed, "q_max_rel_error": q.max_rel_error}
         return {self.name: self.path}, self.hashes.to_array(), stats
 
     def abort(self, exc: BaseException) -> None:
