@@ -39,8 +39,8 @@ _READ_CHUNK = 1 << 20
 
 class TermTally:
     """The distinct terms of a stream of ``{term: impact}`` records, each new one checked against the
-    feature space (None: a foreign space, any term). Shared by :meth:`Collection.validate` and the
-    Lucene builder, which validates while it writes."""
+    feature space (None: a foreign space, any term), for a builder that validates records while it
+    writes (Lucene's)."""
 
     def __init__(self, space: FeatureSpace | None):
         self.space, self.known = space, set()
@@ -181,35 +181,22 @@ class Collection:
             raise UsageError(f"{where}: {e.args[0]}") from None
         yield docid, ids, np.fromiter(vec.values(), dtype=np.int64, count=len(vec)), where
 
-    def validate(self, *, max_id_length: int | None = None, check_terms: bool = True,
-                 desc: str = "validating vectors") -> tuple[int, int, int]:
+    def validate(self, *, max_id_length: int | None = None, desc: str = "validating vectors") -> tuple[int, int, int]:
         """One streaming pass an index builder runs before handing part files to Lucene or Seismic:
-        every line valid, integer impacts within the bound, no id twice across all directories, and,
-        when asked, ids no longer than ``max_id_length`` and terms of the space. Returns
+        every line valid, integer impacts within the bound, terms of the space, no id twice across
+        all directories, and, when asked, ids no longer than ``max_id_length``. Returns
         ``(documents, postings, distinct terms)``."""
         hashes = IdHashSet()
-        space = self.space if check_terms and not self.foreign else None
-        terms = TermTally(space)
+        seen = np.zeros(self.space.size, dtype=bool)  # terms as ids (iter_arrays checks them against the space)
         n_post = 0
-        if space is not None:  # terms as ids (iter_arrays checks them against the space): a bitmap of those seen
-            seen = np.zeros(space.size, dtype=bool)
-            for docid, ids, _, where in progress(self.iter_arrays(), desc=desc, unit="doc"):
-                if max_id_length is not None and len(docid) > max_id_length:
-                    raise UsageError(f"{where}: document id {docid[:20]!r}... is longer than {max_id_length} "
-                                     "characters")
-                seen[ids] = True
-                hashes.add(docid)
-                n_post += ids.size
-            self.check_duplicates(hashes)
-            return len(hashes), n_post, int(np.count_nonzero(seen))
-        for docid, vec, where in progress(self.iter_records(), desc=desc, unit="doc"):
+        for docid, ids, _, where in progress(self.iter_arrays(), desc=desc, unit="doc"):
             if max_id_length is not None and len(docid) > max_id_length:
                 raise UsageError(f"{where}: document id {docid[:20]!r}... is longer than {max_id_length} characters")
-            terms.add(vec, where)
+            seen[ids] = True
             hashes.add(docid)
-            n_post += len(vec)
+            n_post += ids.size
         self.check_duplicates(hashes)
-        return len(hashes), n_post, len(terms.known)
+        return len(hashes), n_post, int(np.count_nonzero(seen))
 
     def check_duplicates(self, hashes: IdHashSet) -> None:
         """Refuse an id seen twice (in one directory, or in two shards), naming both places."""

@@ -321,7 +321,7 @@ def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: boo
 def _build_anserini(coll, tmp: Path, threads: int, optimize: bool, validate: bool) -> dict:
     n_docs = n_post = None
     if validate:
-        n_docs, n_post, _ = coll.validate(check_terms=not coll.foreign)
+        n_docs, n_post, _ = coll.validate()
     if threads > len(coll.parts):
         # Anserini gives each input file to one thread: more threads than files sit idle.
         print(f"note: {coll} has {len(coll.parts)} part file(s); Anserini indexes one file per thread, so at most "
