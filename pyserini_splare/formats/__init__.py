@@ -9,9 +9,9 @@ Layer 1 of the package (imports only the package-root plumbing ``_errors``, ``_o
 * :mod:`.jsonl`           -- JSONL reading with ``file:line`` errors
 * :mod:`.jsonvector`      -- the JsonVectorCollection record: validation, a file of records, fast formatting
 * :mod:`.idhash`          -- the one 64-bit id hash and duplicate-id set
-* :mod:`.vectors_meta`    -- the vectors directory's layout and ``meta.json`` schema (:class:`~.vectors_meta.VectorsMeta`)
-* :mod:`.vectors_writer`  -- its one writer (:class:`~.vectors_writer.VectorsWriter`: sparse and dense, resumable parts)
-* :mod:`.vectors_reader`  -- its one reader (:func:`~.vectors_reader.open_collection`: shard directories as one collection)
+* :mod:`.vectors_meta`    -- the vectors directory's layout and ``meta.json`` schema (``VectorsMeta``)
+* :mod:`.vectors_writer`  -- its one writer (``VectorsWriter``: sparse and dense, resumable parts)
+* :mod:`.vectors_reader`  -- its one reader (``open_collection``: shard directories as one collection)
 * :mod:`.vectors_foreign` -- JsonVectorCollection folders another tool wrote (no ``meta.json``)
 * :mod:`.query_vectors`   -- ``--query-vectors`` files
 * :mod:`.runs`            -- TREC run files

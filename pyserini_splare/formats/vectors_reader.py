@@ -279,7 +279,7 @@ def open_collection(dirs: str | os.PathLike | Sequence[str | os.PathLike], *, ki
     "dense") refuses the other kind with a hint.
 
     A directory without ``meta.json`` holding ``*.jsonl`` / ``*.json`` files is a *foreign*
-    JsonVectorCollection (another tool's, e.g. Pyserini's encoders): see :func:`~.vectors_foreign.scan_foreign`;
+    JsonVectorCollection (another tool's, e.g. Pyserini's encoders; :mod:`.vectors_foreign`):
     ``quant_scale`` then quantizes float weights (integers are taken as they are).
     """
     if isinstance(dirs, (str, os.PathLike)):
@@ -311,21 +311,15 @@ def open_collection(dirs: str | os.PathLike | Sequence[str | os.PathLike], *, ki
     if quant_scale is not None and metas[0].kind == "sparse" and any(m.quant_scale != quant_scale for m in metas):
         raise UsageError(f"{paths[0]} is quantized at scale {metas[0].quant_scale:g}; --quant-scale applies only to "
                          "folders without meta.json (re-quantize with copy_vectors_dir)")
-    parts = [f for p, m in zip(paths, metas) for f in (_sparse_parts(p) if m.kind == "sparse" else _dense_npys(p))]
+    parts = [f for p, m in zip(paths, metas) for f in _parts(p, m.kind)]
     return Collection(paths, metas, parts)
 
 
-def _sparse_parts(d: Path) -> list[Path]:
-    parts = parts_in(d, "part-*.jsonl")
+def _parts(d: Path, kind: str) -> list[Path]:
+    pattern = "part-*.jsonl" if kind == "sparse" else "part-*.npy"
+    parts = parts_in(d, pattern)
     if not parts:
-        raise UsageError(f"{d} holds no part-*.jsonl files")
-    return parts
-
-
-def _dense_npys(d: Path) -> list[Path]:
-    parts = parts_in(d, "part-*.npy")
-    if not parts:
-        raise UsageError(f"{d} holds no part-*.npy files")
+        raise UsageError(f"{d} holds no {pattern} files")
     return parts
 
 
