@@ -18,7 +18,7 @@ import math
 import re
 from typing import Callable
 
-from ._cli import UsageError
+from ._errors import UsageError
 
 # A number in any notation float() reads: -3, -0.5, -.5, -1e-4, -2.5E+3.
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")

@@ -16,7 +16,7 @@ log4j is quieted when first needed (:func:`_quiet_log4j`), not at JVM start.
 
 The JVM starts with ``-Xrs``: otherwise it installs its own SIGINT/SIGTERM handlers, which exit the
 process at once (status 130/143, no message, no cleanup, ``.partial`` folders left behind) instead of
-letting the signal policy of :mod:`pyserini_splare._cli` unwind.
+letting the signal policy of :mod:`pyserini_splare._signals` unwind.
 
 Nothing here runs at import time: modules that need Lucene call :func:`start_jvm` first.
 """
@@ -30,7 +30,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from ._cli import UsageError, verbose
+from ._console import verbose
+from ._errors import UsageError
 
 MIN_JAVA = 21
 DEFAULT_HEAP = os.environ.get("PYSERINI_SPLARE_JAVA_HEAP", "4g")

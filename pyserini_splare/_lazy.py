@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from ._cli import UsageError
+from ._errors import UsageError
 
 
 def load_callable(spec: str):

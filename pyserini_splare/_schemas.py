@@ -4,7 +4,7 @@ Every config file the package reads (a SPLARE checkpoint's ``splare_config.json`
 YAML, ...) is declared as a pydantic model or pydantic dataclass whose config is :data:`STRICT`
 (``extra="forbid"``: a misspelt key is refused, not silently replaced by its default).
 :func:`validated` turns pydantic's multi-line ``ValidationError`` into the CLI contract's one line,
-``FILE: FIELD: what is wrong`` (docs/errors.md), raised as a :class:`~._cli.UsageError`.
+``FILE: FIELD: what is wrong`` (docs/errors.md), raised as a :class:`~._errors.UsageError`.
 
 pydantic is imported here, at module import: import this module only where a file is read.
 """
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from ._cli import UsageError
+from ._errors import UsageError
 
 # extra="forbid": unknown keys are errors. Assignments are not re-validated (configs are built once).
 STRICT = ConfigDict(extra="forbid")

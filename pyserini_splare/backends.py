@@ -8,7 +8,7 @@ their real default, their limits and their help text. From this one place come:
 * the ``index`` and ``search`` CLIs' backend flags and ``--help`` (:func:`add_option_flags`);
 * validation: :meth:`Backend.check_options` turns what a user gave (flags, ``--options`` JSON or
   Python keyword arguments) into the complete, checked options a builder or searcher runs with;
-  an unknown name or a value out of its limits is one :class:`~pyserini_splare._cli.UsageError` line;
+  an unknown name or a value out of its limits is one :class:`~pyserini_splare._errors.UsageError` line;
 * the options table of docs/backends.md (:func:`options_markdown`; a test keeps the page in step).
 
 Which code builds and which searches an index of a backend is *not* named here: the index stage
@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
-from ._cli import UsageError
+from ._errors import UsageError
 
 QueryKind = Literal["sparse", "dense", "text"]
 OptionKind = Literal["build", "search"]

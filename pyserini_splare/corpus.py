@@ -16,7 +16,7 @@ Accepted ``--corpus`` values (:func:`open_corpus`):
   lazily through ``ir_datasets`` (which downloads the data on first use);
 * a ``.tar.gz`` of HTML files such as Anserini's ``cacm.tar.gz`` (:func:`read_html_tarball`).
 
-Bad input is a :class:`~pyserini_splare._cli.UsageError` naming ``file:line``: a missing id, an
+Bad input is a :class:`~pyserini_splare._errors.UsageError` naming ``file:line``: a missing id, an
 empty text, a line that is not UTF-8 or not JSON (lines are read by :mod:`pyserini_splare.formats.jsonl`,
 the one JSONL reader). Duplicate ids are caught with the one id-hash set of
 :mod:`pyserini_splare.formats.idhash` (8 bytes per document, not the ids themselves).
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ._cli import UsageError
-from .formats.idhash import IdHashSet, find_repeated, id_hash
+from ._errors import UsageError
+from .formats.idhash import IdHashSet, find_repeated
 from .formats.jsonl import iter_json_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
@@ -277,11 +277,6 @@ def count_documents(spec: str) -> int | None:
             for line in fh:  # buffered line iteration: ~1 GB/s, memory bounded by the longest line
                 n += not line.isspace()
     return n
-
-
-# The id hash and duplicate finder are formats.idhash's (one hash for every writer); these names stay
-# for the callers written against corpus.py.
-doc_hash = id_hash
 
 
 class DuplicateChecker(IdHashSet):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ._cli import UsageError
+from ._errors import UsageError
 
 DATA_ENV = "PYSERINI_SPLARE_DATA"
 OFFLINE_ENV = "PYSERINI_SPLARE_OFFLINE"

@@ -135,12 +135,12 @@ def build_bmp(vectors: Path, index: Path) -> dict:
 def bmp_build_worker(argv) -> int:
     import bmp
 
-    from pyserini_splare.formats.vectors_dir import open_collection
+    from pyserini_splare.formats.vectors_reader import open_collection
 
     vec, out = argv
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     ix = bmp.Indexer(out, 32, False)
-    for docid, v in open_collection(vec).iter_vectors():
+    for docid, v, _ in open_collection(vec).iter_records():
         ix.add_document(docid, v)
     ix.finish()
     return 0

@@ -9,7 +9,7 @@ SPLARE-shaped documents (``--terms`` distinct latents of 131,072 per document, w
 * ``write``: ``VectorsWriter`` streaming ``write(docid, SparseVector)`` (quantize, format, id hash)
 * ``validate``: ``open_collection(dir).validate()`` (what the Seismic/Lucene builders run: parse every
   line, check terms/weights/bound, ids across parts, terms of the space)
-* ``read``: ``Collection.iter_sparse()`` (parse + validate + term -> id + dequantize, what the exact
+* ``read``: ``Collection.iter_arrays()`` (parse + validate + term -> id, what the exact
   builder and ``--prune-from`` read)
 * ``prune``: ``python -m pyserini_splare.encode --prune-from DIR --topk K [--mass M]`` run in-process
   (read + prune + write), timed whole
@@ -64,7 +64,8 @@ def main() -> None:
     import numpy as np
 
     import pyserini_splare
-    from pyserini_splare.formats.vectors_dir import VectorsWriter, open_collection
+    from pyserini_splare.formats.vectors_reader import open_collection
+    from pyserini_splare.formats.vectors_writer import VectorsWriter
     from pyserini_splare.vectors import PrefixedSpace, SparseVector
 
     steps = args.steps.split(",")
@@ -93,7 +94,7 @@ def main() -> None:
         clock.done(res, "validate", args.docs)
     if "read" in steps:
         clock = Clock()
-        n = sum(1 for _ in open_collection(out).iter_sparse())
+        n = sum(1 for _ in open_collection(out).iter_arrays())
         assert n == args.docs
         clock.done(res, "read", args.docs)
     prune_args = ["--prune-from", str(out), "--topk", str(args.prune_topk)]

@@ -40,7 +40,8 @@ def synsets(wordnet_dir: Path):
 
 
 def _main(argv=None) -> int:
-    from pyserini_splare._cli import UsageError, atomic_file, check_output_file
+    from pyserini_splare._errors import UsageError
+    from pyserini_splare._outputs import atomic_file, check_output_file
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--wordnet-dir", default="/usr/share/wordnet", help="folder of WordNet's data.* files")
@@ -78,7 +79,7 @@ def _main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    from pyserini_splare._cli import cli_main
+    from pyserini_splare._errors import cli_main
 
     return cli_main(_main)(argv)
 

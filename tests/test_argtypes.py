@@ -8,7 +8,7 @@ import pytest
 
 from pyserini_splare._argtypes import (ArgumentParser, float_range, int_range, non_negative_float, non_negative_int,
                                        positive_float, positive_int, probability, unit_interval)
-from pyserini_splare._cli import UsageError, cli_main
+from pyserini_splare._errors import UsageError, cli_main
 
 
 @pytest.mark.parametrize("kind, good, bad", [

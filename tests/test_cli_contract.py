@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError, atomic_file, check_output_dir, check_output_file
+from pyserini_splare._errors import UsageError
+from pyserini_splare._outputs import atomic_file, check_output_dir, check_output_file
 from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter
 
 REPO = Path(__file__).resolve().parents[1]

@@ -177,7 +177,7 @@ def test_truncated_json_line_names_its_column(tmp_path):
     line = '{"id": "d1", "text": "a document cut in the midd'
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"id": "d0", "text": "fine"}) + "\n" + line + "\n")
-    from pyserini_splare._cli import UsageError
+    from pyserini_splare._errors import UsageError
     from pyserini_splare.corpus import open_corpus
 
     with pytest.raises(UsageError) as e:
@@ -246,7 +246,7 @@ def test_cacm_qrels_match_the_collection(capsys, shared_data):
 
 
 def test_quantization_summary_states_the_bound(tmp_path):
-    from pyserini_splare.formats.quant import QuantStats, quantize_vector
+    from pyserini_splare.formats.quant import QuantStats, quant_summary, quantize_vector
     from pyserini_splare.vectors import SparseVector
 
     rng = np.random.default_rng(3)
@@ -257,7 +257,7 @@ def test_quantization_summary_states_the_bound(tmp_path):
     q = np.rint(w.astype(np.float64) * 100)
     kept = q > 0
     assert np.all(np.abs(q[kept] / 100 - w[kept]) <= 0.005 + 1e-9)
-    text = stats.summary()
+    text = quant_summary(stats.to_meta())
     assert f"{w.size:,} weights" in text and "within half a quantum (0.005)" in text
     assert f"{int((~kept).sum()):,} ({100 * (~kept).mean():.3f}%) below half a quantum" in text
     assert "max relative error" not in text

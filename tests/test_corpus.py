@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.corpus import (DuplicateChecker, count_documents, find_duplicate, html_to_text, open_corpus,
                                     read_cacm_html, read_jsonl)
 

@@ -8,10 +8,10 @@ import contextlib
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.index.lucene_group import build_lucene_group, make_group
 from pyserini_splare.search.group import LuceneGroupSearcher, merge_topk
-from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
+from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter
 
 pytestmark = pytest.mark.jvm  # a module fixture builds Lucene shards
 
@@ -26,8 +26,8 @@ def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp("group")
     space = PrefixedSpace("L", N_FEATURES)
     stack = contextlib.ExitStack()
-    writers = [stack.enter_context(VectorWriter(root / f"s{i}", space, SCALE, shard_size=300)) for i in range(N_SHARDS)]
-    whole = stack.enter_context(VectorWriter(root / "all", space, SCALE, shard_size=500))
+    writers = [stack.enter_context(VectorsWriter(root / f"s{i}", space, SCALE, part_size=300)) for i in range(N_SHARDS)]
+    whole = stack.enter_context(VectorsWriter(root / "all", space, SCALE, part_size=500))
     prev = None
     for i in range(N_DOCS):
         if i % 10 == 9:

@@ -11,7 +11,7 @@ from conftest import require_extra  # noqa: E402
 
 ray = require_extra("ray", "ray")  # an extra: CI installs it (setup.py "test" extra)
 
-from pyserini_splare._cli import UsageError  # noqa: E402
+from pyserini_splare._errors import UsageError  # noqa: E402
 from pyserini_splare.distributed.rerank import deal_batches  # noqa: E402
 from pyserini_splare.rerank.__main__ import main  # noqa: E402
 from test_rerank import tiny_qwen3_dir  # noqa: E402,F401  (the tiny random Qwen3 reranker fixture)

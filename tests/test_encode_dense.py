@@ -7,8 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError
-from pyserini_splare.encode.dense import (DENSE_FORMAT, DenseWriter, iter_dense, load_qwen3_embed, read_dense_meta)
+from pyserini_splare._errors import UsageError
+from pyserini_splare.encode.dense import load_qwen3_embed
+from pyserini_splare.formats.vectors_meta import DENSE_FORMAT, read_meta
+from pyserini_splare.formats.vectors_reader import open_collection
+from pyserini_splare.formats.vectors_writer import VectorsWriter
 
 TEXTS = ["a b c d e f g h", "retrieval", "sparse dense hybrid search systems", "the cat"]
 
@@ -50,19 +53,19 @@ def test_query_instruction(tiny_qwen3):
 def test_dense_writer_roundtrip(tmp_path):
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((5, 3)).astype(np.float32)
-    with DenseWriter(tmp_path / "dense", 3, {"spec": "qwen3-embed:x"}, shard_size=2) as w:
-        w.write(["a", "b", "c"], emb[:3])
-        w.write(["d", "e"], emb[3:])
-    meta = read_dense_meta(tmp_path / "dense")
+    with VectorsWriter(tmp_path / "dense", dim=3, encoder={"spec": "qwen3-embed:x"}, part_size=2) as w:
+        w.write_dense(["a", "b", "c"], emb[:3])
+        w.write_dense(["d", "e"], emb[3:])
+    meta = read_meta(tmp_path / "dense", "dense").to_json()
     assert meta == {"format": DENSE_FORMAT, "dim": 3, "count": 5, "encoder": {"spec": "qwen3-embed:x"},
                     "normalized": True, "stats": {}}
-    parts = list(iter_dense(tmp_path / "dense"))
+    parts = list(open_collection(tmp_path / "dense", kind="dense").iter_dense())
     assert [ids for ids, _ in parts] == [["a", "b"], ["c", "d"], ["e"]]
     np.testing.assert_array_equal(np.concatenate([x for _, x in parts]), emb)
     assert (tmp_path / "dense" / "part-00000.ids.txt").read_text() == "a\nb\n"
     with pytest.raises(UsageError, match="duplicate document id 'a'"):
-        with DenseWriter(tmp_path / "dup", 3) as w:
-            w.write(["a", "a"], emb[:2])
+        with VectorsWriter(tmp_path / "dup", dim=3) as w:
+            w.write_dense(["a", "a"], emb[:2])
     assert not (tmp_path / "dup").exists()
 
 
@@ -80,9 +83,9 @@ def test_encode_cli_dense_and_queries(tmp_path, tiny_qwen3):
     spec = f"qwen3-embed:{tiny_qwen3}"
     assert main(["--corpus", str(corpus), "--encoder", spec, "--output", str(out), "--batch-size", "3",
                  "--part-size", "3"]) == 0
-    meta = read_dense_meta(out)
+    meta = read_meta(out, "dense").to_json()
     assert (meta["dim"], meta["count"], meta["normalized"], meta["encoder"]["spec"]) == (32, 4, True, spec)
-    ids, emb = zip(*iter_dense(out))
+    ids, emb = zip(*open_collection(out, kind="dense").iter_dense())
     enc = load_encoder(spec)
     np.testing.assert_allclose(np.concatenate(emb), enc.encode(TEXTS, "doc"), atol=1e-5)
     assert [i for part in ids for i in part] == ["d0", "d1", "d2", "d3"]

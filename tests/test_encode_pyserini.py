@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.index.backends import get_backend
 from pyserini_splare.search.queries import encode_topics
 from pyserini_splare.encode.__main__ import main as encode_main

@@ -12,7 +12,7 @@ from pyserini_splare.index.__main__ import main as index_main
 from pyserini_splare.search.__main__ import main as search_main
 from pyserini_splare.formats.spaces import PrefixedSpace
 from pyserini_splare.formats.sparse import SparseVector
-from pyserini_splare.formats.vectors_dir import VectorsWriter
+from pyserini_splare.formats.vectors_writer import VectorsWriter
 from pyserini_splare.testing import synth
 
 def write_docs(out: Path, rng, n_docs=300, n_features=5000, terms=40, dup_every=25):
@@ -113,7 +113,7 @@ def test_exact_bad_input(coll, tmp_path, capsys):
     assert search_main(["--index", str(root / "exact"), "--query-vectors", str(qfile), "--output", str(run),
                         "--hits", "0"]) == 2
     assert "--hits" in _one_line_error(capsys)
-    from pyserini_splare._cli import UsageError
+    from pyserini_splare._errors import UsageError
     from pyserini_splare.search.exact import ExactSearcher
 
     with pytest.raises(UsageError, match="k must be positive"):

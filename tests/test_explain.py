@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.explain import NO_LABEL, Row, explain_vector, format_rows, load_labels
 from pyserini_splare.explain.__main__ import main
-from pyserini_splare.vectors import PrefixedSpace, SparseVector, VocabSpace, VectorWriter
+from pyserini_splare.vectors import PrefixedSpace, SparseVector, VocabSpace, VectorsWriter
 
 LABELS = [  # Neuronpedia explanation export shape
     {"modelId": "llama3.1-8b", "layer": "26-llamascope-res-131k", "index": "7", "description": "capital cities",
@@ -77,7 +77,7 @@ def test_layer_filter(tmp_path):
 
 def test_cli_stored_vector_dir_and_jsonl(tmp_path, capsys):
     space = PrefixedSpace("L", 1000)
-    with VectorWriter(tmp_path / "vec", space, 100) as w:
+    with VectorsWriter(tmp_path / "vec", space, 100) as w:
         w.write("d1", SparseVector(np.array([7, 42, 900]), np.array([1.5, 0.25, 3.0], np.float32)))
         w.write("d2", SparseVector(np.array([1]), np.array([1.0], np.float32)))
     labels = tmp_path / "labels.json"

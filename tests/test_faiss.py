@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.index.__main__ import main as index_main
 
 DIM = 16
@@ -71,7 +71,7 @@ def test_flat_equals_brute_force(tmp_path):
 def test_dense_shards_index_as_one_collection(tmp_path):
     """Two dense directories written by the one writer (as encode --shard-id 0/1 --shard-num 2 would)
     give the run of the unsharded directory; mismatched or overlapping shards are refused."""
-    from pyserini_splare.formats.vectors_dir import VectorsWriter
+    from pyserini_splare.formats.vectors_writer import VectorsWriter
     from pyserini_splare.index.faiss import build_faiss_index
     from pyserini_splare.search._base import open_searcher
 

@@ -9,7 +9,7 @@ naming a module depends on it as surely as an import does. Three checks:
 * **Layers.** A module may import only from its own layer or a lower one (DESIGN.md's data flow:
   formats <- encode <- index <- search <- fusion/rerank/eval <- train <- distributed <- CLIs <- repro/demo)::
 
-      0  _cli, _java, _lazy, _argtypes, _schemas, topics   (and the package's own __init__)
+      0  _errors, _signals, _outputs, _console, _java, _lazy, _argtypes, _schemas, topics   (and the package's own __init__)
       1  formats/, vectors (facade), corpus, backends (the backend registry: declarations only)
       2  encode/
       3  index/
@@ -53,7 +53,7 @@ PKG = "pyserini_splare"
 ROOT = Path(__file__).resolve().parents[1] / PKG
 
 LAYERS: dict[str, int] = {
-    "": 0, "_cli": 0, "_java": 0, "_lazy": 0, "topics": 0,
+    "": 0, "_console": 0, "_errors": 0, "_java": 0, "_lazy": 0, "_outputs": 0, "_signals": 0, "topics": 0,
     # argparse types and the pydantic config reader: CLI and file plumbing every stage uses.
     "_argtypes": 0, "_schemas": 0,
     # corpus reads corpora through formats' one JSONL reader and id-hash set, and no format reads a
@@ -275,7 +275,7 @@ def test_registry_strings_are_edges():
 
 
 @pytest.mark.parametrize("src,expected", [
-    ("from .._cli import UsageError", {"pyserini_splare._cli"}),
+    ("from .._errors import UsageError", {"pyserini_splare._errors"}),
     ("from . import build_index", {"pyserini_splare.index"}),
     ("from . import lucene_impact", {"pyserini_splare.index.lucene_impact"}),
     ("import pyserini_splare.search.exact", {"pyserini_splare.search.exact"}),

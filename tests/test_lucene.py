@@ -5,11 +5,11 @@ import stat
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.eval import evaluate
 from pyserini_splare.index.__main__ import main as index_main
 from pyserini_splare.search.__main__ import main as search_main
-from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
+from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter
 
 pytestmark = pytest.mark.jvm
 
@@ -25,7 +25,7 @@ def impact_collection(tmp_path_factory):
     space = PrefixedSpace("L", N_FEATURES)
     dense_q = np.zeros((N_DOCS, N_FEATURES), dtype=np.int64)  # the quantized documents, for brute force
     prev = None
-    with VectorWriter(root / "vectors", space, SCALE, shard_size=500) as w:
+    with VectorsWriter(root / "vectors", space, SCALE, part_size=500) as w:
         for i in range(N_DOCS):
             if i % 100 == 99:  # a duplicate of the previous document: identical scores, ties by docid
                 ids, wts = prev
@@ -226,7 +226,7 @@ def test_small_tied_scores_are_exact_and_ordered_by_docid(tmp_path):
 
     rng = np.random.default_rng(3)
     dense = np.zeros((3000, 50), dtype=np.int64)
-    with VectorWriter(tmp_path / "vec", PrefixedSpace("L", 50), 1) as w:
+    with VectorsWriter(tmp_path / "vec", PrefixedSpace("L", 50), 1) as w:
         for i in rng.permutation(3000):  # index order differs from docid order
             ids = np.sort(rng.choice(50, 3, replace=False))
             wts = rng.integers(1, 3, size=3)
@@ -252,7 +252,7 @@ def termfreq_vs_anserini(tmp_path_factory):
     """1,200 pooled SPLARE-shaped documents (400 terms, 131,072 features) at scale 100 in 4 parts,
     indexed by both builders with 2 threads, and 100 queries (40 terms)."""
     from pyserini_splare.formats.quant import quantize
-    from pyserini_splare.formats.vectors_dir import VectorsWriter
+    from pyserini_splare.formats.vectors_writer import VectorsWriter
     from pyserini_splare.index.lucene_impact import build
 
     from pyserini_splare.testing import synth
@@ -343,7 +343,7 @@ def test_termfreq_index_is_what_anserini_writes(termfreq_vs_anserini):
 
 
 def test_termfreq_build_errors_leave_nothing(tmp_path, capsys):
-    from pyserini_splare.formats.vectors_dir import VectorsWriter
+    from pyserini_splare.formats.vectors_writer import VectorsWriter
     from pyserini_splare.index.lucene_impact import build
 
     with VectorsWriter(tmp_path / "vec", space=PrefixedSpace("L", 10), quant_scale=1.0, part_size=2) as w:
@@ -390,7 +390,7 @@ def test_termfreq_lines_not_as_the_writer_writes_them_index_the_same(termfreq_vs
 def test_termfreq_indexing_thread_error_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
     """An exception in a Java indexing thread (here Lucene refusing a frequency of 0, which the
     validated input never holds) surfaces as one UsageError; the writer rolls back, nothing is left."""
-    from pyserini_splare.formats.vectors_dir import VectorsWriter
+    from pyserini_splare.formats.vectors_writer import VectorsWriter
     from pyserini_splare.index import lucene_impact as lucene
 
     with VectorsWriter(tmp_path / "vec", space=PrefixedSpace("L", 10), quant_scale=1.0) as w:

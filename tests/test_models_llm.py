@@ -19,7 +19,7 @@ import pytest
 import torch  # noqa: E402  (required dependencies: a missing one is a failure, not a skip)
 import transformers  # noqa: E402
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.encode import splade_llm, splare
 from pyserini_splare.encode.modules import sae as sae_mod
 from pyserini_splare.encode.modules import trunk as trunk_mod

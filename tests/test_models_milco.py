@@ -13,7 +13,7 @@ import pytest
 
 import torch  # noqa: E402  (required dependencies: a missing one is a failure, not a skip)
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.encode import milco
 from pyserini_splare.vectors import PrefixedSpace, VocabSpace
 

@@ -220,7 +220,7 @@ def test_malformed_matrix_is_one_line_naming_file_and_field(tmp_path, capsys, ch
 
     import yaml
 
-    from pyserini_splare._cli import UsageError
+    from pyserini_splare._errors import UsageError
     from pyserini_splare.repro.__main__ import main
     from pyserini_splare.repro.schema import MATRIX_DIR
 

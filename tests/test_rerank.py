@@ -11,7 +11,7 @@ import pytest
 
 import torch  # noqa: E402  (a required dependency: missing is a failure, not a skip)
 
-from pyserini_splare._cli import UsageError  # noqa: E402
+from pyserini_splare._errors import UsageError  # noqa: E402
 from pyserini_splare.rerank import PREFIX, SUFFIX, format_prompt, merge, rerank_run  # noqa: E402
 from pyserini_splare.rerank.__main__ import main  # noqa: E402
 

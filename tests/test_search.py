@@ -16,7 +16,7 @@ import pytest
 from pyserini_splare.index.__main__ import main as index_main
 from pyserini_splare.backends import BACKENDS, option_flag
 from pyserini_splare.search.__main__ import main as search_main
-from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter
+from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter
 
 SCALE = 100.0
 N_DOCS, N_FEATURES = 60, 40
@@ -28,7 +28,7 @@ def exact_index(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
     rng = np.random.default_rng(7)
     dense = np.zeros((N_DOCS, N_FEATURES), dtype=np.int64)
-    with VectorWriter(root / "vectors", PrefixedSpace("L", N_FEATURES), SCALE) as w:
+    with VectorsWriter(root / "vectors", PrefixedSpace("L", N_FEATURES), SCALE) as w:
         for i in range(N_DOCS):
             ids = np.sort(rng.choice(N_FEATURES, 6, replace=False))
             wts = rng.integers(1, 300, 6) / 100.0
@@ -119,7 +119,7 @@ def test_every_backend_has_one_builder_and_one_searcher():
 
 def test_options_are_checked_against_their_declared_limits():
     """Every option once: its default filled in, a value out of its limits one line naming them."""
-    from pyserini_splare._cli import UsageError
+    from pyserini_splare._errors import UsageError
     from pyserini_splare.backends import get_backend
     from pyserini_splare.index.seismic import DEFAULT_BUILD
 
@@ -206,8 +206,8 @@ def test_index_cli_takes_shards_as_one_collection(tmp_path):
     """`index --input S0 S1` over two shard directories gives the unsharded index's run (docids and scores)."""
     rng = np.random.default_rng(11)
     space = PrefixedSpace("L", N_FEATURES)
-    with VectorWriter(tmp_path / "all", space, SCALE) as whole, VectorWriter(tmp_path / "s0", space, SCALE) as s0, \
-            VectorWriter(tmp_path / "s1", space, SCALE) as s1:
+    with VectorsWriter(tmp_path / "all", space, SCALE) as whole, VectorsWriter(tmp_path / "s0", space, SCALE) as s0, \
+            VectorsWriter(tmp_path / "s1", space, SCALE) as s1:
         for i in range(N_DOCS):
             vec = SparseVector(np.sort(rng.choice(N_FEATURES, 5, replace=False)), rng.integers(1, 300, 5) / 100.0)
             whole.write(f"d{i:03d}", vec)
@@ -240,7 +240,7 @@ def test_index_cli_prints_the_size_advice_after_a_build(exact_index, tmp_path, c
 
 def test_docid_tables_one_writer_one_reader(tmp_path):
     """formats/docids.py: what is written is read back; a missing, damaged or wrong-length table is one line."""
-    from pyserini_splare._cli import UsageError
+    from pyserini_splare._errors import UsageError
     from pyserini_splare.formats.docids import (DOCIDS_FILE, docid_lines, read_docid_lines, read_docids,
                                                 write_docids)
 

@@ -143,7 +143,7 @@ def test_seismic_bad_input(coll, tmp_path, capsys):
     # k <= 0
     assert search_main([*base, "--query-vectors", str(qfile), "--hits", "0"]) == 2
     _one_line_error(capsys)
-    from pyserini_splare._cli import UsageError
+    from pyserini_splare._errors import UsageError
     from pyserini_splare.search.seismic import SeismicSearcher
 
     with pytest.raises(UsageError, match="k must be positive"):

@@ -4,7 +4,7 @@ A signalled command prints one line (``error: interrupted (SIGINT)`` / ``error: 
 exits 130 / 143 within 10 s, leaves nothing at its final output path and no ``.partial`` folder --
 except ``encode``, whose ``.partial`` holds completed parts that the same command then resumes.
 
-The unit tests call :func:`pyserini_splare._cli.cli_main` in-process; the command tests run the real
+The unit tests call :func:`pyserini_splare._errors.cli_main` in-process; the command tests run the real
 CLIs as subprocesses and send the signal at a point observed from outside (an output ``.partial``
 folder appearing, the progress bar starting, a first part completed), during the JVM-backed Lucene
 build and search, the Rust Seismic build (one native call the main thread cannot leave: the
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import Interrupted, cli_main
+from pyserini_splare._errors import cli_main
+from pyserini_splare._signals import Interrupted
 
 pytestmark = [pytest.mark.slow, pytest.mark.jvm]  # CLIs in child processes, signalled mid-run
 

@@ -83,12 +83,12 @@ def test_generator_is_deterministic_and_shaped_like_its_config():
 
 def test_written_collection_reads_back_quantized(tmp_path):
     from pyserini_splare.formats.query_vectors import read_query_vectors
-    from pyserini_splare.formats.vectors_dir import open_collection
+    from pyserini_splare.formats.vectors_reader import open_collection
 
     cfg = synth.SynthConfig(n_features=4000, doc_terms=30, query_terms=8, active_features=1000, seed=1)
     docs, queries = synth.generate(cfg, 50, 5)
     vdir, qfile = synth.write_collection(docs, queries, cfg, tmp_path / "c", quant_scale=100.0)
-    got = dict(open_collection(vdir).iter_vectors())
+    got = dict((d, v) for d, v, _ in open_collection(vdir).iter_records())
     for i, (ids, w) in enumerate(docs):  # round(100 w), zeros dropped, terms named L<id>
         assert got[synth.docid(i)] == {f"L{t}": int(q) for t, q in zip(ids, np.rint(w * 100.0)) if q > 0}
     qs = read_query_vectors(qfile)

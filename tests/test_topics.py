@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.topics import QRELS, TOPICS, get_qrels, get_topics, read_trec_topics
 from pyserini_splare.search.__main__ import main as search_main
 

@@ -80,12 +80,12 @@ def test_splade_tiny_improves_and_its_output_is_an_encoder_spec(cacm_train, spla
     # The output directory is itself an encoder spec: `encode --encoder splade:OUT` writes the vectors the
     # trainer's final evaluation saw.
     from pyserini_splare.encode.__main__ import main as encode
-    from pyserini_splare.formats.vectors_dir import open_collection
+    from pyserini_splare.formats.vectors_reader import open_collection
 
     assert encode(["--corpus", str(cacm_train / "dev"), "--encoder", f"splade:{out}",
                    "--output", str(tmp_path / "vectors")]) == 0
-    ours = dict(open_collection([str(tmp_path / "vectors")]).iter_vectors())
-    seen = dict(open_collection([str(out / "dev" / "final" / "vectors")]).iter_vectors())
+    ours = dict((d, v) for d, v, _ in open_collection([str(tmp_path / "vectors")]).iter_records())
+    seen = dict((d, v) for d, v, _ in open_collection([str(out / "dev" / "final" / "vectors")]).iter_records())
     assert ours.keys() == seen.keys() and len(ours) == 316
     for docid, vec in seen.items():
         other = ours[docid]

@@ -27,7 +27,7 @@ import pytest
 import sentence_transformers  # noqa: F401  (a required dependency: imported, not skipped)
 import torch
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from test_train_resume import TEXTS, Killed, kill_after_checkpoint  # noqa: E402  (tests/ is on sys.path)
 
 UMASK = 0o002  # differs from both safetensors' 0600 and the usual 0644, so a file that ignores it shows
@@ -166,7 +166,7 @@ def test_an_unwritable_output_folder_is_named_before_the_model_loads(data, tmp_p
     """The parent of --output is read-only (0555). As root, access(2) grants writing anyway, so there the check
     is shown the mode bits a non-root user would be judged by. Loading a model is an error in this test."""
     import pyserini_splare.encode as encode
-    import pyserini_splare._cli as cli
+    import pyserini_splare._outputs as cli
 
     ro = tmp_path / "ro"
     ro.mkdir()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.train.data_format import columns, iter_examples, training_row, training_rows
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ import pytest
 import sentence_transformers  # noqa: F401  (a required dependency: imported, not skipped)
 import torch
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 
 pytestmark = pytest.mark.train
 

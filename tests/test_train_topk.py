@@ -19,7 +19,7 @@ import pytest
 import sentence_transformers  # noqa: F401  (a required dependency: imported, not skipped)
 import torch
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.encode.modules.pruning import Pruning
 
 pytestmark = pytest.mark.train
@@ -171,7 +171,7 @@ def test_every_training_output_has_at_most_k_non_zeros(trained, train_file):
 def test_the_output_encodes_with_the_same_topk(trained, train_file, tmp_path):
     from pyserini_splare.encode import load_encoder
     from pyserini_splare.encode.__main__ import main as encode
-    from pyserini_splare.formats.vectors_dir import open_collection
+    from pyserini_splare.formats.vectors_reader import open_collection
 
     kind, _, out, _ = trained
     spec = f"{kind}:{out}"
@@ -182,7 +182,7 @@ def test_the_output_encodes_with_the_same_topk(trained, train_file, tmp_path):
     assert encode(["--corpus", str(train_file / "corpus"), "--encoder", spec, "--output", str(tmp_path / "vec"),
                    "--batch-size", "1", "--quant-scale", str(SCALE)]) == 0
     coll = open_collection([str(tmp_path / "vec")])
-    ours = dict(coll.iter_vectors())
+    ours = dict((d, v) for d, v, _ in coll.iter_records())
     assert json.loads((tmp_path / "vec" / "meta.json").read_text())["pooling"]["model_pruning"]["k_doc"] == K_DOC
 
     model.pruning = None  # the same weights, un-pruned: the reference is their top K, sorted here

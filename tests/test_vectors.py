@@ -1,6 +1,6 @@
 """Sparse vectors, feature spaces, quantization and the vectors directory's streaming writer (no JVM, no torch).
 
-formats/sparse.py, formats/spaces.py, formats/quant.py, formats/jsonvector.py, formats/vectors_dir.py;
+formats/sparse.py, formats/spaces.py, formats/quant.py, formats/jsonvector.py, formats/vectors_writer.py;
 keyed parts, resume, shards and foreign folders are in test_vectors_dir.py.
 """
 
@@ -10,12 +10,14 @@ import math
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.formats.quant import QuantStats, dequantize, quantize
 from pyserini_splare.formats.query_vectors import read_query_vectors
 from pyserini_splare.formats.spaces import CompositeSpace, FeatureSpace, PrefixedSpace, VocabSpace
 from pyserini_splare.formats.sparse import SparseVector
-from pyserini_splare.formats.vectors_dir import VectorsWriter, copy_vectors_dir, iter_vectors, read_meta
+from pyserini_splare.formats.vectors_meta import read_meta
+from pyserini_splare.formats.vectors_reader import iter_vectors
+from pyserini_splare.formats.vectors_writer import VectorsWriter, copy_vectors_dir
 
 
 def test_sparse_vector_sorts_and_rejects_duplicates():
@@ -327,7 +329,7 @@ def test_fast_line_parse_agrees_with_orjson_and_refuses_every_other_line():
 def test_collection_reads_other_spacing_through_the_reference_path(tmp_path):
     """A part rewritten with compact separators (as orjson or Anserini tools write) reads, validates and
     fails exactly as through orjson + check_vector; the writer's own lines are read by the fast path."""
-    from pyserini_splare.formats.vectors_dir import open_collection
+    from pyserini_splare.formats.vectors_reader import open_collection
 
     space = PrefixedSpace("L", 1000)
     rng = np.random.default_rng(5)

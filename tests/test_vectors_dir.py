@@ -1,4 +1,4 @@
-"""The vectors directory (formats/vectors_dir.py): keyed atomic parts, resume, shards as one
+"""The vectors directory (formats/vectors_*.py): keyed atomic parts, resume, shards as one
 collection, the impact bound on every backend, foreign JsonVectorCollection folders, query quantization.
 
 References are independent of the code under test: files written by hand or by Pyserini's own writer,
@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyserini_splare._cli import UsageError
+from pyserini_splare._errors import UsageError
 from pyserini_splare.formats.idhash import IdHashSet, find_repeated, id_hash
 from pyserini_splare.formats.quant import MAX_IMPACT
 from pyserini_splare.formats.query_vectors import load_query_vectors, quantize_query
 from pyserini_splare.formats.spaces import PrefixedSpace
 from pyserini_splare.formats.sparse import SparseVector
-from pyserini_splare.formats.vectors_dir import VectorsWriter, iter_vectors, open_collection, read_meta
+from pyserini_splare.formats.vectors_meta import read_meta
+from pyserini_splare.formats.vectors_reader import iter_vectors, open_collection
+from pyserini_splare.formats.vectors_writer import VectorsWriter
 
 
 def _tree(d: Path) -> dict[str, bytes]:
@@ -144,14 +146,13 @@ def test_encode_killed_after_a_part_resumes_byte_identical(tmp_path, splade_tiny
     """encode --part-size 4, interrupted after its second part is committed, rerun: same bytes as a run
     never interrupted."""
     from pyserini_splare.encode.__main__ import main as encode_main
-    from pyserini_splare.formats import vectors_dir
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"sparse retrieval document number {i} "
                                           + "about cats " * (i % 4)}) + "\n" for i in range(11)))
     args = ["--corpus", str(corpus), "--encoder", f"splade:{splade_tiny_path}", "--part-size", "4"]
     assert encode_main([*args, "--output", str(tmp_path / "ref")]) == 0
-    real_commit, commits = vectors_dir.VectorsWriter._commit, []
+    real_commit, commits = VectorsWriter._commit, []
 
     def commit_then_die(self, *a):
         real_commit(self, *a)
@@ -159,10 +160,10 @@ def test_encode_killed_after_a_part_resumes_byte_identical(tmp_path, splade_tiny
         if len(commits) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(vectors_dir.VectorsWriter, "_commit", commit_then_die)
+    monkeypatch.setattr(VectorsWriter, "_commit", commit_then_die)
     assert encode_main([*args, "--output", str(tmp_path / "out")]) == 130
     assert not (tmp_path / "out").exists() and (tmp_path / "out.partial" / "part-00001.jsonl").is_file()
-    monkeypatch.setattr(vectors_dir.VectorsWriter, "_commit", real_commit)
+    monkeypatch.setattr(VectorsWriter, "_commit", real_commit)
     assert encode_main([*args, "--output", str(tmp_path / "out")]) == 0
     assert _tree(tmp_path / "out") == {k: v for k, v in _tree(tmp_path / "ref").items()}
 

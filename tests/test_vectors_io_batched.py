@@ -17,7 +17,8 @@ import pytest
 from pyserini_splare.formats.jsonvector import LineFormatter
 from pyserini_splare.formats.spaces import PrefixedSpace, VocabSpace
 from pyserini_splare.formats.sparse import SparseVector, prune_segments
-from pyserini_splare.formats.vectors_dir import VectorsWriter, _SparsePart, open_collection
+from pyserini_splare.formats.vectors_reader import open_collection
+from pyserini_splare.formats.vectors_writer import VectorsWriter, _SparsePart
 
 
 def _random_block(rng, docs: int, size: int = 131_072, max_len: int = 600, levels: int = 30, scale: float = 100.0):
@@ -144,7 +145,7 @@ def test_add_many_writes_the_bytes_of_write_one_document_at_a_time(tmp_path, top
 def test_add_many_with_a_vocabulary_space_and_bad_input(tmp_path):
     """Terms that need JSON escaping or are too long for the key table take json.dumps; a bad
     document fails as write() fails it (the per-document path names it)."""
-    from pyserini_splare._cli import UsageError
+    from pyserini_splare._errors import UsageError
 
     vocab = ['"', "\\", "ü", "x" * 60, "日本"] + [f"t{i}" for i in range(200)]
     space = VocabSpace(vocab)
@@ -212,7 +213,7 @@ def test_parse_block_reads_what_json_reads_or_declines():
 
 def test_prune_from_cli_equals_the_per_document_reference(tmp_path, monkeypatch):
     """``encode --prune-from`` (batched) against the reference built here one document at a time:
-    iter_sparse (dequantized) -> VectorsWriter.write with the same pruning. Part files identical, and
+    iter_arrays, dequantized (q / scale) -> VectorsWriter.write with the same pruning. Part files identical, and
     meta.json too once the paths it records are set aside; shards and small parts included."""
     from pyserini_splare.encode.__main__ import main
 
@@ -241,9 +242,9 @@ def test_prune_from_cli_equals_the_per_document_reference(tmp_path, monkeypatch)
         ref = tmp_path / f"ref{topk}_{mass}"
         with VectorsWriter(ref, space=space, part_size=128, topk=topk, mass=mass, quant_scale=scale,
                            pooling={"topk": topk, "mass": mass}) as wr:
-            for j, (d, vec) in enumerate(open_collection(source).iter_sparse()):
+            for j, (d, x, q, _) in enumerate(open_collection(source).iter_arrays()):
                 if j % shard[1] == shard[0]:
-                    wr.write(d, vec)
+                    wr.write(d, SparseVector(x, q / scale))
         parts = sorted(p.name for p in out.glob("part-*"))
         assert parts == sorted(p.name for p in ref.glob("part-*")) and len(parts) >= 2
         for name in parts:

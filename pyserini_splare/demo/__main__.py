@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from .._argtypes import ArgumentParser, positive_int
-from .._cli import UsageError, cli_main, run
+from .._errors import UsageError, cli_main, run
 
 EPILOG = """\
 What runs (all offline, CPU, a few minutes on 2 cores; see docs/demo.md):

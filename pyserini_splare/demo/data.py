@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CORPUS = DATA_DIR / "corpus.jsonl"

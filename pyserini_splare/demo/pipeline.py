@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .._cli import atomic_file
+from .._outputs import atomic_file
 from .data import CORPUS, QRELS, TOPICS, load_corpus, splade_tiny_path
 from .splare_demo import SAE_K, SAE_LATENTS, SAE_STEPS, SEED, build_demo_splare
 

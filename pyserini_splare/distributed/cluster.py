@@ -29,7 +29,8 @@ import socket
 import sys
 from typing import Iterator
 
-from .._cli import UsageError, verbose
+from .._console import verbose
+from .._errors import UsageError
 
 EXTRA = 'pip install "pyserini_splare[ray]" (or pip install -e ".[ray]" in a checkout)'
 CONNECT_TIMEOUT_S = float(os.environ.get("PYSERINI_SPLARE_RAY_CONNECT_TIMEOUT", "5"))
@@ -250,7 +251,7 @@ def _signals_held() -> Iterator[list]:
     """SIGINT/SIGTERM recorded, not raised, inside the block; after it, the first one is handed to the
     handler that was installed (the CLI's: it raises). The list says whether one came.
 
-    The CLI's watchdog (``_cli``'s signal policy) learns of a signal through the wakeup fd and ends the
+    The CLI's watchdog (``_signals``' signal policy) learns of a signal through the wakeup fd and ends the
     process a few seconds later if the main thread is still busy: that fd is detached for the block
     (a cluster start takes longer than the grace, and a process ended mid-start leaves Ray's agents
     behind) and told afterwards."""

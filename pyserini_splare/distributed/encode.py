@@ -12,7 +12,7 @@
   loop (:func:`pyserini_splare.encode.pipeline.encode_texts`: windows of ``batch_size x 50``
   documents, longest first), so the vectors equal the single process's (same batches, same padding).
 * **Writing.** Each actor writes its block's part straight into ``OUTPUT.partial/`` with the one
-  writer (:class:`~pyserini_splare.formats.vectors_dir.VectorsWriter` pickles; ``part(k)`` is
+  writer (:class:`~pyserini_splare.formats.vectors_writer.VectorsWriter` pickles; ``part(k)`` is
   atomic), so a block retried after a worker died replaces its own part, never adds a second copy.
   Workers must share the filesystem holding the output (NFS/Lustre on a cluster).
 * **Faults.** A killed actor is restarted by Ray and its block retried (Ray Data's actor pools retry
@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._cli import UsageError, progress, verbose
+from .._console import progress, verbose
+from .._errors import UsageError
 from .cluster import check_workers, connect, require_resources
 
 # A block's rows are one document each inside a single Arrow row; list columns keep their order.

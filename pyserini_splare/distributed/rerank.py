@@ -25,7 +25,7 @@ class _RerankWorker:
     """The actor: one reranker, loaded once."""
 
     def __init__(self, reranker_kwargs: dict[str, Any]):
-        from .._cli import UsageError
+        from .._errors import UsageError
         from ..rerank import Qwen3Reranker
 
         try:

@@ -1,7 +1,7 @@
 """python -m pyserini_splare.encode: encode a corpus into a vectors directory (sparse) or a dense one.
 
 Argument parsing only: the run loop is :mod:`.pipeline`, the writer (parts, resume, pruning,
-quantization) :class:`pyserini_splare.formats.vectors_dir.VectorsWriter`.
+quantization) :class:`pyserini_splare.formats.vectors_writer.VectorsWriter`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import sys
 
 from .._argtypes import (ArgumentParser, int_range, non_negative_float, non_negative_int, positive_float,
                          positive_int, unit_interval)
-from .._cli import UsageError, check_output_dir, cli_main, run, set_verbose
+from .._console import set_verbose
+from .._errors import UsageError, cli_main, run
+from .._outputs import check_output_dir
 
 EPILOG = """\
 The output is a vectors directory: part-*.jsonl in Pyserini's JsonVectorCollection shape
@@ -42,7 +44,7 @@ largest weights holding that fraction of the vector's mass (MILCO). Encoder kind
 splare, milco, qwen3-embed (docs/encoders.md).
 """
 
-DEFAULT_PART_SIZE = 10_000  # = formats.vectors_dir.DEFAULT_PART_SIZE (not imported: --help stays light)
+DEFAULT_PART_SIZE = 10_000  # = formats.vectors_writer.DEFAULT_PART_SIZE (not imported: --help stays light)
 SLEEP_ENV = "PYSERINI_SPLARE_TEST_SLEEP"  # test-only: seconds to sleep after each batch (resume tests)
 
 
@@ -129,7 +131,7 @@ def main(argv=None):
 
     preflight(args)  # every input that can be checked, before a corpus download or a model load
     from ..formats.quant import DEFAULT_QUANT_SCALE
-    from ..formats.vectors_dir import read_meta
+    from ..formats.vectors_meta import read_meta
     from .pipeline import Settings, corpus_fingerprint, encode_to_dir, peek, prune_to_dir, text_source
 
     out = check_output_dir(args.output, overwrite=args.overwrite)  # before a model is loaded

@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, Field
 from pydantic.dataclasses import dataclass
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .._schemas import STRICT, validated
 from .batching import DTYPES
 from .modules.names import ATTENTION_MODES
@@ -66,7 +66,7 @@ class CheckpointConfig:
         return cls.from_json(obj, path)
 
     def write(self, directory: str) -> str:
-        from .._cli import atomic_file
+        from .._outputs import atomic_file
 
         path = os.path.join(directory, self.FILE)
         with atomic_file(path) as f:

@@ -1,5 +1,5 @@
 """Dense encoders (Qwen3-Embedding); the dense vectors directory they write is
-:mod:`pyserini_splare.formats.vectors_dir`'s (``VectorsWriter(out, dim=D)``).
+:mod:`pyserini_splare.formats.vectors_writer`'s (``VectorsWriter(out, dim=D)``).
 
 Qwen3-Embedding (Zhang et al., 2025, arXiv 2506.05176): queries are ``Instruct: {task}\\nQuery:{q}``,
 documents plain text; sequences end with ``<|endoftext|>``, are LEFT padded, and the embedding is
@@ -14,10 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._cli import UsageError
-# The dense vectors directory is formats.vectors_dir's (the one writer and reader): re-exported here
-# while importers move (tests/test_encode_dense.py).
-from ..formats.vectors_dir import DENSE_FORMAT, DenseWriter, dense_meta, iter_dense, read_dense_meta  # noqa: F401
+from .._errors import UsageError
 from ._base import DenseEncoder, Kind, check_kind
 
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .._lazy import load_callable
 
 TrainingMode = Literal["full", "lora"]

@@ -32,7 +32,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ..vectors import CompositeSpace, FeatureSpace, PrefixedSpace, SparseVector, VocabSpace
 from ._base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches, torch_dtype
@@ -122,7 +122,7 @@ def save(model: SparseModel, directory: str) -> None:
     ``predictions.bias``), ``echo.*`` and ``scale``, and the multilingual tokenizer."""
     from safetensors.torch import save_file
 
-    from .._cli import atomic_file
+    from .._outputs import atomic_file
 
     head = model.head
     state = {f"m_model.{k}": v for k, v in model.trunk.model.state_dict().items()}

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ..vectors import FeatureSpace, SparseVector
 from ._base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches

@@ -2,7 +2,7 @@
 
 ``python -m pyserini_splare.encode`` parses its arguments and calls :func:`encode_to_dir` /
 :func:`prune_to_dir`; the writing, resuming and pruning belong to
-:class:`~pyserini_splare.formats.vectors_dir.VectorsWriter`. This module only streams documents
+:class:`~pyserini_splare.formats.vectors_writer.VectorsWriter`. This module only streams documents
 through the encoder, part by part:
 
 * shard ``i`` of ``n`` encodes documents ``i, i+n, i+2n, ...`` (:func:`shard_filter`);
@@ -27,10 +27,13 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .._cli import UsageError, progress
+from .._console import progress
+from .._errors import UsageError
 from ..formats.idhash import find_repeated
 from ..formats.quant import dequantize
-from ..formats.vectors_dir import VectorsMeta, VectorsWriter, open_collection
+from ..formats.vectors_meta import VectorsMeta
+from ..formats.vectors_reader import open_collection
+from ..formats.vectors_writer import VectorsWriter
 
 # Length sorting happens inside windows of this many batches: streaming memory stays bounded,
 # and within a window the batches pad to nearly their own length.
@@ -179,7 +182,7 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
 
 def _block(win: list, scale: float) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """A window of ``(docid, (ids, impacts), where)`` as one block for ``add_many``, the impacts
-    dequantized as ``Collection.iter_sparse`` does (``q / scale``, then float32 in the writer)."""
+    dequantized as ``copy_vectors_dir`` does (``q / scale``, then float32 in the writer)."""
     bounds = np.zeros(len(win) + 1, dtype=np.int64)
     np.cumsum([ids.size for _, (ids, _), _ in win], out=bounds[1:])
     ids = np.concatenate([ids for _, (ids, _), _ in win])

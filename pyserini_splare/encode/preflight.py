@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 # Seconds to wait for the hub's answer about a model id that is not cached (a slow answer is still
 # far cheaper than discovering the problem after a corpus download).
@@ -192,7 +192,7 @@ def check_corpus(spec: str) -> None:
 
 def preflight(args) -> None:
     """Every check :mod:`pyserini_splare.encode`'s arguments allow before any download or model load."""
-    from .._cli import check_output_dir
+    from .._outputs import check_output_dir
 
     check_output_dir(args.output, overwrite=args.overwrite)
     if args.prune_from:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ..vectors import DEFAULT_QUANT_SCALE, quantize_vector
 
 

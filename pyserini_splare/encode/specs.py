@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ._base import DenseEncoder, Kind, SparseEncoder
 from .kinds import ENCODERS, kind_names, resolve
 

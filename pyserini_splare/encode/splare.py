@@ -24,7 +24,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .._schemas import STRICT, validated
 from ..vectors import PrefixedSpace
 from .batching import torch_dtype

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._cli import cli_main, run
+from .._errors import cli_main, run
 from .measures import DEFAULT_METRICS, evaluate
 
 EPILOG = """\

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ..formats.runs import read_trec_run
 
 DEFAULT_METRICS = ("nDCG@20", "R@100", "R@1000", "Judged@20")

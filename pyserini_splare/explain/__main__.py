@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .._argtypes import ArgumentParser, positive_int
-from .._cli import UsageError, cli_main, run
+from .._errors import UsageError, cli_main, run
 
 EPILOG = """\
 Prints the strongest features of one representation with a bar, the weight, and (for SAE latents) the

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 NO_LABEL = "(no label)"
 _PSEUDO = re.compile(r"^[A-Za-z]+(\d+)$")

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 DOCIDS_FILE = "docids.npy"
 

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._cli import UsageError, atomic_file
+from .._errors import UsageError
+from .._outputs import atomic_file
 
 INDEX_META_FILE = "pyserini_splare_index.json"
 INDEX_FORMAT = "pyserini_splare.index/1"

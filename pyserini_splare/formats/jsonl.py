@@ -15,7 +15,7 @@ from typing import Iterator
 
 import orjson
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 
 def parse_json_line(line: bytes | str, where: str) -> dict:

@@ -2,8 +2,8 @@
 
 One line of a vectors directory's ``part-*.jsonl`` (Pyserini/Anserini's ``JsonVectorCollection``, what
 ``seismic.SeismicIndex.build`` reads) and of a ``--query-vectors`` file. This module validates a
-record's vector (:func:`check_vector`) and formats records (:class:`LineFormatter`); files and
-directories are :mod:`.vectors_dir`'s and :mod:`.query_vectors`'s.
+record's vector (:func:`check_vector`), reads a file of records (:func:`iter_jsonl_vectors`) and formats
+records (:class:`LineFormatter`); directories are :mod:`.vectors_reader`'s, query files :mod:`.query_vectors`'s.
 
 Rules for a vector read from a file (untrusted input): a non-empty object; every term non-empty,
 printable, without whitespace (Anserini's ``-pretokenized`` splits on whitespace); every weight a
@@ -16,13 +16,15 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import orjson
 
-from .._cli import UsageError
+from .._errors import UsageError
+from .jsonl import iter_json_lines, read_id
 from .quant import MAX_IMPACT, impact_bound_error
 from .spaces import FeatureSpace, PrefixedSpace, safe_term
 
@@ -89,6 +91,21 @@ def check_vector(vector: Any, where: str, integer: bool = False) -> dict:
         if integer and w > MAX_IMPACT:
             raise impact_bound_error(w, where, f"weight of {term!r}")
     return vector  # the term-by-term checks are the reference
+
+
+def check_record(obj: dict, where: str, integer: bool = False) -> tuple[str, dict]:
+    """``(id, vector)`` of a parsed record, both checked (:func:`~.jsonl.read_id`, :func:`check_vector`)."""
+    docid = read_id(obj, where)
+    if "vector" not in obj:
+        raise UsageError(f"{where}: missing 'vector'")
+    return docid, check_vector(obj["vector"], where, integer)
+
+
+def iter_jsonl_vectors(path: str | os.PathLike, integer: bool = False) -> Iterator[tuple[str, dict, str]]:
+    """Stream ``(id, {term: weight}, where)`` from a JSONL file, validating every line
+    (``integer``: stored impacts)."""
+    for where, obj in iter_json_lines(path):
+        yield *check_record(obj, where, integer), where
 
 
 class LineFormatter:

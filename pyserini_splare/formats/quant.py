@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .sparse import SparseVector
 
 # round(w * 100): SPLADE/SPLARE weights are log1p(relu(.)) values, mostly in (0, 5]. A scale of 100
@@ -69,7 +69,6 @@ class QuantStats:
     n_weights: int = 0
     n_zeroed: int = 0  # positive weights that rounded to 0 (the term disappears from the index)
     max_rel_error: float = 0.0  # max |q/scale - w| / w over the weights that were kept
-    sum_abs_error: float = 0.0
 
     def update(self, w: np.ndarray, q: np.ndarray, kept: np.ndarray | None = None) -> None:
         """Add the weights ``w`` and their quantized ``q`` (``kept = q > 0`` when the caller has it)."""
@@ -84,7 +83,6 @@ class QuantStats:
             wk = wk.astype(np.float64)
             err = np.abs(qk / self.scale - wk)
             self.max_rel_error = max(self.max_rel_error, float(np.max(err / wk)))
-            self.sum_abs_error += float(err.sum())
 
     def to_meta(self) -> dict[str, Any]:
         return {
@@ -94,9 +92,6 @@ class QuantStats:
             "zeroed_fraction": self.n_zeroed / self.n_weights if self.n_weights else 0.0,
             "max_rel_error": self.max_rel_error,
         }
-
-    def summary(self) -> str:
-        return quant_summary(self.to_meta())
 
 
 def quant_summary(m: Mapping[str, Any]) -> str:
@@ -141,7 +136,6 @@ def quantize_vector(vec: SparseVector, scale: float, stats: QuantStats | None = 
             err = np.abs(x / scale - w64)
             stats.n_weights += int(w.size)
             stats.max_rel_error = max(stats.max_rel_error, float(np.max(err / w64)))
-            stats.sum_abs_error += float(err.sum())
             return vec.ids, x.astype(np.int64)
     q = check_impacts(quantize(w, scale), where)
     keep = q > 0

@@ -19,7 +19,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .jsonl import iter_json_lines, read_id
 from .jsonvector import check_vector
 from .quant import check_impacts, quantize

@@ -16,7 +16,7 @@ import math
 import os
 from typing import Mapping
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 Run = dict[str, dict[str, float]]
 
@@ -80,7 +80,7 @@ def write_run(path: str | os.PathLike, run: Mapping[str, Mapping[str, float]], t
     Scores are written with 9 significant digits (not a fixed 6 decimals): fused RRF scores such as
     1/61 + 1/62 differ in the 6th decimal, and rounding them would create ties the ranks do not have.
     """
-    from .._cli import atomic_file
+    from .._outputs import atomic_file
 
     if not tag or any(c.isspace() for c in tag):
         raise UsageError(f"run tag must be non-empty without whitespace, got {tag!r}")

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 
 def safe_term(s: str) -> bool:

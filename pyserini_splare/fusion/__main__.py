@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from .._argtypes import ArgumentParser, positive_float
-from .._cli import UsageError, check_output_file, cli_main, run
+from .._errors import UsageError, cli_main, run
+from .._outputs import check_output_file
 from ._fuse import METHODS, NORMS
 
 EPILOG = """\

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from .._argtypes import ArgumentParser, positive_int
-from .._cli import add_verbose_argument, cli_main, run, set_verbose
+from .._console import add_verbose_argument, set_verbose
+from .._errors import cli_main, run
 from ..backends import BACKENDS, add_option_flags, get_backend, options_from_args
 
 _W = max(map(len, BACKENDS))

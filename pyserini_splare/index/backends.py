@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .._lazy import load_callable
 from ..backends import BACKENDS, Backend, get_backend
 

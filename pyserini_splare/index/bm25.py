@@ -12,7 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from .._cli import UsageError, atomic_dir
+from .._errors import UsageError
+from .._outputs import atomic_dir
 
 
 def build_bm25_index(inputs, index, *, threads: int = 1, overwrite: bool = False, **options) -> dict:

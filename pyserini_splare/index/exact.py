@@ -22,17 +22,19 @@ from array import array
 
 import numpy as np
 
-from .._cli import UsageError, atomic_dir, progress
+from .._console import progress
+from .._errors import UsageError
+from .._outputs import atomic_dir
 from ..formats.idhash import IdHashSet
 from ..formats.index_meta import write_index_meta
-from ..formats.vectors_dir import open_collection
+from ..formats.vectors_reader import open_collection
 
 POSTINGS_FILE = "postings.npz"
 
 
 def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
     """Build an exact index from one or more vectors directories (shards of one collection, read by
-    :func:`~pyserini_splare.formats.vectors_dir.open_collection`: integer impacts as ``encode`` wrote
+    :func:`~pyserini_splare.formats.vectors_reader.open_collection`: integer impacts as ``encode`` wrote
     them), or a JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float
     weights; ``options``: :class:`pyserini_splare.backends.ExactBuild`). ``threads`` is accepted for the
     common builder signature; the build is one pass."""

@@ -28,10 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from .._cli import UsageError, atomic_dir, progress
+from .._console import progress
+from .._errors import UsageError
+from .._outputs import atomic_dir
 from ..formats.docids import docid_lines
 from ..formats.index_meta import write_index_meta
-from ..formats.vectors_dir import Collection, open_collection
+from ..formats.vectors_reader import Collection, open_collection
 
 FAISS_FILE = "index.faiss"
 # Vectors per add() call: bounds the extra memory of a build to CHUNK × D × 4 bytes (1 GB at D=4096).

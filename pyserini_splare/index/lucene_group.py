@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .._cli import UsageError, atomic_dir
+from .._errors import UsageError
+from .._outputs import atomic_dir
 from ..formats.index_meta import read_index_meta, write_index_meta
 
 GROUP_BACKEND = "lucene-group"
@@ -99,7 +100,7 @@ def build_lucene_group(inputs: Sequence[str | os.PathLike], index: str | os.Path
 
     from ..backends import get_backend
     from ..formats.docids import read_docids
-    from ..formats.vectors_dir import open_collection
+    from ..formats.vectors_reader import open_collection
 
     o = get_backend(GROUP_BACKEND).check_build_options(options)
     processes = o.pop("processes")

@@ -33,7 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-from .._cli import UsageError, atomic_dir
+from .._errors import UsageError
+from .._outputs import atomic_dir
 
 # The term/frequency delimiter: a control character, which no term of a vectors directory can hold
 # (formats.spaces.safe_term: printable, no whitespace), unlike "|" (a BERT vocabulary token).
@@ -192,7 +193,7 @@ def _lucene_texts(coll, validate: bool):
     from ..formats.jsonl import parse_json_line, read_id
     from ..formats.jsonvector import LineFormatter, check_vector
     from ..formats.spaces import PrefixedSpace
-    from ..formats.vectors_dir import TermTally
+    from ..formats.vectors_reader import TermTally
 
     sep = TF_DELIMITER
 
@@ -240,7 +241,7 @@ def _lucene_texts(coll, validate: bool):
 def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: bool, ram_buffer_mb: float | None,
                     block: int = BLOCK_DOCS) -> dict:
     """One ``IndexWriter``, ``threads`` Java indexing threads fed by this (Python) thread."""
-    from .._cli import progress
+    from .._console import progress
     from .._java import is_java_error, java_error, jclass
     from ..formats.idhash import IdHashSet
 
@@ -287,7 +288,7 @@ def _build_termfreq(coll, tmp: Path, threads: int, optimize: bool, validate: boo
 def _build_anserini(coll, tmp: Path, threads: int, optimize: bool, validate: bool) -> dict:
     n_docs = n_post = None
     if validate:
-        n_docs, n_post, _ = coll.validate(check_terms=not coll.foreign)
+        n_docs, n_post, _ = coll.validate()
     if threads > len(coll.parts):
         # Anserini gives each input file to one thread: more threads than files sit idle.
         print(f"note: {coll} has {len(coll.parts)} part file(s); Anserini indexes one file per thread, so at most "
@@ -323,13 +324,13 @@ def build(inputs, index, *, threads: int = 1, overwrite: bool = False, **options
     checks every term against the feature space while indexing (termfreq) or in a pass before
     (anserini) -- lines, ids, integer weights and duplicate ids are always checked; ``ram_buffer_mb``
     the writer's indexing buffer, shared by its threads; ``quant_scale`` quantizes a foreign folder's
-    float weights (see :func:`pyserini_splare.formats.vectors_dir.open_collection`). ``threads``: Java
+    float weights (see :func:`pyserini_splare.formats.vectors_reader.open_collection`). ``threads``: Java
     indexing threads (termfreq; one process) or Anserini's threads, which take one part file each.
     """
     from ..backends import get_backend
     from ..formats.docids import write_docids
     from ..formats.index_meta import write_index_meta
-    from ..formats.vectors_dir import open_collection
+    from ..formats.vectors_reader import open_collection
 
     o = get_backend("lucene").check_build_options(options)
     if isinstance(inputs, (str, os.PathLike)):

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import UsageError, atomic_dir
+from .._errors import UsageError
+from .._outputs import atomic_dir
 from ..backends import get_backend
 from ..formats.index_meta import write_index_meta
-from ..formats.vectors_dir import open_collection
+from ..formats.vectors_reader import open_collection
 
 INDEX_PREFIX = "index"  # Seismic's save(prefix) writes PREFIX.index.seismic
 INDEX_FILE = INDEX_PREFIX + ".index.seismic"

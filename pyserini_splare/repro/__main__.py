@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .._argtypes import ArgumentParser, positive_int
-from .._cli import UsageError, cli_main, run
+from .._errors import UsageError, cli_main, run
 
 EPILOG = """\
 matrices (YAML in pyserini_splare/repro/, or a path to your own):

@@ -270,7 +270,7 @@ def format_plan(costs: list[ConditionPlan], *, gpus: int, gpu: str, measured: di
 def plan_text(matrix, plans, variables: Mapping[str, str], *, gpus: int = 8, gpu: str = "h100",
               measure: bool = True) -> str:
     """What ``repro MATRIX --plan`` prints."""
-    from .._cli import UsageError
+    from .._errors import UsageError
 
     if gpu not in GPUS:
         raise UsageError(f"--gpu {gpu!r}: choose from {', '.join(GPUS)}")

@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .schema import Condition, Matrix, Step
 from .templating import Plan, command_argv
 

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from .._cli import UsageError, atomic_file
+from .._errors import UsageError
+from .._outputs import atomic_file
 from .grading import NOT_RUN, grade
 from .schema import Matrix
 from .templating import Plan

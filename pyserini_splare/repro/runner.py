@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from .._cli import UsageError, atomic_file
+from .._errors import UsageError
+from .._outputs import atomic_file
 from ..eval import evaluate
 from .grading import FAIL, NOT_RUN, grade, scores_text
 from .schema import Condition, Matrix

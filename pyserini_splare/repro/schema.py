@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from pydantic import Field, field_validator
 from pydantic.dataclasses import dataclass
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .._schemas import STRICT
 from .grading import DEFAULT_TOLERANCE
 

@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .._cli import UsageError, cli_main, run
+from .._errors import UsageError, cli_main, run
 
 EPILOG = """\
 examples:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .schema import Condition, Matrix, Step
 
 

@@ -7,7 +7,9 @@ import contextlib
 import sys
 
 from .._argtypes import ArgumentParser, positive_int
-from .._cli import check_output_file, UsageError, cli_main, run, set_verbose
+from .._console import set_verbose
+from .._errors import UsageError, cli_main, run
+from .._outputs import check_output_file
 from ._qwen3 import DEFAULT_INSTRUCTION, DTYPES
 
 EPILOG = f"""\

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 SYSTEM_PROMPT = ('Judge whether the Document meets the requirements based on the Query and the Instruct provided. '
                  'Note that the answer can only be "yes" or "no".')

@@ -19,7 +19,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .._cli import UsageError, atomic_file, progress
+from .._console import progress
+from .._errors import UsageError
+from .._outputs import atomic_file
 from ..formats.runs import ranked, write_run
 
 

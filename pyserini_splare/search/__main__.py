@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from .._argtypes import ArgumentParser, non_negative_int, positive_int
-from .._cli import UsageError, add_verbose_argument, check_output_file, cli_main, run, set_verbose
+from .._console import add_verbose_argument, set_verbose
+from .._errors import UsageError, cli_main, run
+from .._outputs import check_output_file
 from ..backends import add_option_flags, options_from_args
 
 EPILOG = """\

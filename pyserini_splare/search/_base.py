@@ -12,7 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from typing import Any, Mapping
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ..formats.index_meta import read_index_meta
 
 Hit = tuple[str, float]
@@ -77,7 +77,7 @@ class SparseSearcher(Searcher):
 
     def __init__(self, index_dir, meta=None):
         super().__init__(index_dir, meta)
-        from ..formats.vectors_dir import VectorsMeta
+        from ..formats.vectors_meta import VectorsMeta
 
         if "vectors" not in self.meta:
             raise UsageError(f"{index_dir}: index metadata has no vectors metadata")

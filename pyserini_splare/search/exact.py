@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ._base import Hit, SparseSearcher, sort_hits, check_k_threads
 
 

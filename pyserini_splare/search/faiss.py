@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ._base import Hit, Searcher, sort_hits, check_k_threads
 
 

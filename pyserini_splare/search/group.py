@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ..formats.index_meta import read_index_meta
 from ..index.lucene_group import (BM25_REFUSAL, GROUP_BACKEND, check_disjoint, check_distinct, common_vectors_meta,
                                   make_group, shard_dirs)

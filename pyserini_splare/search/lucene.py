@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Mapping
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ._base import Hit, Searcher, SparseSearcher, check_k_threads
 
 _SEARCH_FAILED = "Anserini search failed"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .._cli import UsageError
+from .._errors import UsageError
 from ..backends import Backend
 from ._base import QuantizedQuery
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .._lazy import load_callable
 from ..backends import get_backend
 from ..formats.index_meta import read_index_meta

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._cli import UsageError, progress
+from .._console import progress
+from .._errors import UsageError
 from ..formats.index_meta import read_index_meta
 from ..backends import get_backend
 

@@ -50,7 +50,7 @@ def write_split(tarball: str | Path, out: str | Path, holdout: float = 0.2, seed
                 overwrite: bool = False) -> dict[str, int]:
     """Write the files listed in the module docstring into the folder ``out`` (atomically: all or nothing);
     returns the number of documents with an abstract and of train and held-out pairs."""
-    from pyserini_splare._cli import atomic_dir
+    from pyserini_splare._outputs import atomic_dir
 
     pairs = title_abstract_pairs(tarball)
     ids = sorted(pairs)
@@ -75,7 +75,8 @@ def write_split(tarball: str | Path, out: str | Path, holdout: float = 0.2, seed
 
 
 def _main(argv=None) -> int:
-    from pyserini_splare._cli import UsageError, check_output_dir
+    from pyserini_splare._errors import UsageError
+    from pyserini_splare._outputs import check_output_dir
 
     p = argparse.ArgumentParser(prog="python -m pyserini_splare.testing.cacm_pairs",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,7 +98,7 @@ def _main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    from pyserini_splare._cli import cli_main
+    from pyserini_splare._errors import cli_main
 
     return cli_main(_main)(argv)
 

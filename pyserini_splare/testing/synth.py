@@ -178,14 +178,14 @@ def docid(i: int) -> str:
 def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_scale: float = 100.0,
                      overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``OUT/vectors`` (a vectors directory) and ``OUT/queries.jsonl`` (integer weights, same scale)."""
-    from pyserini_splare._cli import atomic_file
-    from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorWriter, quantize
+    from pyserini_splare._outputs import atomic_file
+    from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter, quantize
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     space = PrefixedSpace(cfg.prefix, cfg.n_features, name=f"synthetic-{cfg.prefix}{cfg.n_features}")
     vdir = out / "vectors"
-    with VectorWriter(vdir, space, quant_scale, encoder={"name": "synthetic", "config": cfg.__dict__},
+    with VectorsWriter(vdir, space, quant_scale, encoder={"name": "synthetic", "config": cfg.__dict__},
                       pooling={"doc_terms": cfg.doc_terms, "query_terms": cfg.query_terms},
                       overwrite=overwrite) as w:
         for i, (ids, wts) in enumerate(docs):
@@ -200,7 +200,8 @@ def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_sca
 
 
 def _main(argv=None) -> int:
-    from pyserini_splare._cli import UsageError, check_output_dir, check_output_file
+    from pyserini_splare._errors import UsageError
+    from pyserini_splare._outputs import check_output_dir, check_output_file
 
     p = argparse.ArgumentParser(prog="python -m pyserini_splare.testing.synth",
                                 description="Write a synthetic topic-structured learned-sparse collection.",
@@ -229,7 +230,7 @@ def _main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    from pyserini_splare._cli import cli_main
+    from pyserini_splare._errors import cli_main
 
     return cli_main(_main)(argv)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .._cli import cli_main, run
+from .._errors import cli_main, run
 from .config import recipe_names
 
 EXAMPLE = """\

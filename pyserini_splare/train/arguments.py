@@ -22,7 +22,7 @@ import re
 from dataclasses import fields
 from typing import Any, Callable, Sequence
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 # The rules a field may declare as metadata["check"]: (test, what the error says).
 RULES = {"positive": (lambda v: v > 0, "must be positive"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .._cli import UsageError
+from .._errors import UsageError
 from .losses import LOSSES
 
 RECIPES_DIR = Path(__file__).with_name("recipes")

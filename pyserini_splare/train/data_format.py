@@ -10,7 +10,7 @@ One JSON object per line, as in FlagEmbedding's fine-tuning data and ``bge-multi
 ``pos_scores`` / ``neg_scores`` (teacher scores, one per text) are optional but come together and
 match their lists' lengths; ``prompt`` (an instruction) is prepended to the query, as FlagEmbedding
 does (``query_instruction_format = "{}{}"``). Any violation is a one-line
-:class:`~pyserini_splare._cli.UsageError` naming ``file:line``.
+:class:`~pyserini_splare._errors.UsageError` naming ``file:line``.
 
 :func:`iter_examples` yields one :class:`Example` per line; :func:`training_rows` turns them into the
 column layout sentence-transformers' losses take: ``query, positive, negative_1 .. negative_n``
@@ -27,7 +27,7 @@ import random
 from dataclasses import dataclass
 from typing import Iterator
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 KEYS = ("query", "pos", "neg", "pos_scores", "neg_scores", "prompt")
 LABEL = "label"  # the column name sentence-transformers' trainer passes to a loss as `labels`

@@ -1,7 +1,7 @@
 """Dev evaluation during training, through this toolkit's own pipeline: encode -> exact index -> search -> eval.
 
 The model being trained encodes the dev corpus into a vectors directory (the one writer,
-``formats.vectors_dir.VectorsWriter``, as ``encode`` does), the exact backend indexes it, its searcher
+``formats.vectors_writer.VectorsWriter``, as ``encode`` does), the exact backend indexes it, its searcher
 answers the encoded dev queries, and ``eval.evaluate`` (ir_measures) scores the run. So what is measured
 is what ``encode --encoder KIND:DIR`` + ``index`` + ``search`` would give with the saved checkpoint.
 """
@@ -24,11 +24,11 @@ def evaluate_model(model, topics: dict[str, str], corpus: str, qrels: str, metri
     ``workdir`` receives ``vectors/`` (kept with ``keep_vectors``), ``index/`` (removed) and ``run.txt``.
     ``desc``: show a progress bar of its own over the texts encoded (``n_docs`` documents + the queries).
     """
-    from .._cli import progress
+    from .._console import progress
     from ..corpus import open_corpus
     from ..eval import evaluate
     from ..formats.runs import write_run
-    from ..formats.vectors_dir import VectorsWriter
+    from ..formats.vectors_writer import VectorsWriter
     from ..index.backends import build_index
     from ..search._base import open_searcher
 
@@ -76,7 +76,7 @@ def evaluate_model(model, topics: dict[str, str], corpus: str, qrels: str, metri
             try:
                 results.update(searcher.batch_search({q: vec}, k=hits))
             except Exception as e:  # noqa: BLE001 - an empty quantized query is a 0, not a failed evaluation
-                from .._cli import UsageError
+                from .._errors import UsageError
 
                 if not isinstance(e, UsageError):
                     raise

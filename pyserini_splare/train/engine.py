@@ -28,10 +28,12 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._cli import UsageError, check_output_dir, partial_dir, progress
+from .._console import progress
+from .._errors import UsageError
+from .._outputs import check_output_dir, partial_dir
 from ..encode.kinds import trainable
 from .config import TrainConfig
-from .data_format import LABEL, columns, first_has_scores, training_rows
+from .data_format import columns, first_has_scores, training_rows
 from .file_modes import share_like_open
 from .losses import LossConfig
 
@@ -45,7 +47,7 @@ DEFAULT_TEMPERATURE = {"kl": 80.0, "marginmse": 1.0, "infonce": 1.0}
 
 
 def _check_output(cfg: TrainConfig) -> Path:
-    """The one output rule (``_cli.check_output_dir``: an existing OUTPUT needs --overwrite, its folder must exist
+    """The one output rule (``_outputs.check_output_dir``: an existing OUTPUT needs --overwrite, its folder must exist
     and be writable), then the unfinished run: continued with --resume, discarded with --overwrite."""
     out = check_output_dir(cfg.output, overwrite=cfg.overwrite, what="--output")
     part = partial_dir(out)

@@ -1,7 +1,7 @@
 """Training outputs get the permissions of the user's umask, like every other output (docs/errors.md, rule 5).
 
 safetensors (0.8) creates its files with mode 0600 whatever the umask, and the trainers write through it (the
-model, a LoRA adapter, an SAE, checkpoints' tensors); ``_cli.atomic_file`` does the same correction for the
+model, a LoRA adapter, an SAE, checkpoints' tensors); ``_outputs.atomic_file`` does the same correction for the
 files it writes itself.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._cli import _umask
+from .._outputs import _umask
 
 
 def share_like_open(root: str | os.PathLike) -> None:

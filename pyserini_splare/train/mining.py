@@ -23,7 +23,9 @@ import random
 import sys
 from typing import Callable, Mapping, Sequence
 
-from .._cli import UsageError, atomic_file, progress
+from .._console import progress
+from .._errors import UsageError
+from .._outputs import atomic_file
 
 TEACHER_KINDS = ("rerank", "cross-encoder", "encoder")
 Scorer = Callable[[str, Sequence[str]], list[float]]

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._cli import UsageError
+from .._errors import UsageError
 
 # Below this many training tokens per latent, one warning line: most latents see a handful of tokens, and stay
 # dead or memorise them (the SAEs of Gao et al. 2024 see thousands of tokens per latent; CACM's abstracts give the
@@ -74,7 +74,7 @@ def collect_activations(trunk, texts, *, max_tokens: int, max_length: int, batch
     """(n, d_model) float32 residual-stream states of the real tokens of ``texts`` (at most ``max_tokens``)."""
     import torch
 
-    from .._cli import progress
+    from .._console import progress
 
     if not texts:
         raise UsageError("no texts to collect activations from")
@@ -111,7 +111,7 @@ def _training_bar(steps: int, fit, dev, k: int):
     optimizer-step hook sees each of its steps and its parameters (W_enc, b_enc, W_dec, b_dec)."""
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    from .._cli import progress
+    from .._console import progress
     from ..encode.modules.sae import make_sae
 
     bar = progress(total=steps, desc="SAE", unit="step")
@@ -143,7 +143,7 @@ def train_sae(backbone: str, layer: int, texts: list[str], output: str, *, n_lat
     """Train a TopK SAE on ``backbone``'s block-``layer`` outputs over ``texts``; write a SPLARE checkpoint."""
     import torch
 
-    from .._cli import atomic_dir
+    from .._outputs import atomic_dir
     from ..encode.modules.sae import train_topk_sae
     from ..encode.modules.trunk import load_trunk
     from ..encode.splare import write_checkpoint

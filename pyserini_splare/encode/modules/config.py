@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any, ClassVar
 
-from ..._cli import UsageError
+from ..._errors import UsageError
 
 
 class ConfigModule:
@@ -28,7 +28,7 @@ class ConfigModule:
 
     def save_config(self, directory: str | os.PathLike) -> str:
         """Write :meth:`config` to ``directory/config_file`` (atomically)."""
-        from ..._cli import atomic_file
+        from ..._outputs import atomic_file
 
         path = os.path.join(os.fspath(directory), self._file())
         with atomic_file(path) as f:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..._cli import UsageError
+from ..._errors import UsageError
 from .config import ConfigModule
 from .pooling import DEFAULT_CHUNK_TOKENS, LexEchoPooling, max_log1p_relu_chunked
 

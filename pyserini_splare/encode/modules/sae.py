@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import torch
 
-from ..._cli import UsageError
+from ..._errors import UsageError
 from .config import ConfigModule
 from .names import ACTIVATIONS, SAE_FORMATS
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import torch
 
-from ..._cli import UsageError
+from ..._errors import UsageError
 from ..batching import dtype_name, torch_dtype
 from .config import ConfigModule
 from .names import ATTENTION_MODES

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from ..._cli import UsageError
+from ..._errors import UsageError
 from .config import ConfigModule
 from .trunk import Trunk, attach_lora, is_decoder, load_hf, load_tokenizer
 

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 
 from ..._argtypes import ArgumentParser, non_negative_int, positive_int
-from ..._cli import UsageError, atomic_dir, check_output_dir, cli_main, run
+from ..._errors import UsageError, cli_main, run
+from ..._outputs import atomic_dir, check_output_dir
 
 EXAMPLES = """\
 examples:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..._cli import check_output_file, cli_main, run
+from ..._errors import cli_main, run
+from ..._outputs import check_output_file
 
 EXAMPLE = """\
 example (CACM titles as queries, their abstracts as positives, BM25 hard negatives):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ..._cli import UsageError, check_output_dir, cli_main, run
+from ..._errors import UsageError, cli_main, run
+from ..._outputs import check_output_dir
 
 EXAMPLE = """\
 example (a SPLARE on SPLADE-tiny's BERT trunk, SAE trained on CACM abstracts):
