@@ -315,6 +315,7 @@ def log_rows(out: Path) -> list[dict]:
     return [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.train
 def test_the_corrected_rerun_after_a_bad_dev_set_runs(runs):
     rc, err = runs["bad"]
     assert_one_error(rc, err, "shares no query id with --dev-topics")
@@ -328,6 +329,7 @@ def test_the_corrected_rerun_after_a_bad_dev_set_runs(runs):
     assert [r["step"] for r in rows] == [0, 2, 4] and rows[-1]["final"]
 
 
+@pytest.mark.train
 def test_dev_evaluations_have_their_own_bars_and_the_training_clock_leaves_them_out(runs):
     rc, err = runs["full"]
     assert "Computing widget examples" not in err
@@ -345,6 +347,7 @@ def test_dev_evaluations_have_their_own_bars_and_the_training_clock_leaves_them_
     assert train_bar["bar"].n == 4
 
 
+@pytest.mark.train
 def test_a_resume_may_change_the_dev_set_and_its_mean_loss_covers_the_whole_run(runs):
     rc, err = runs["resumed"]
     assert rc == 0, err
@@ -360,6 +363,7 @@ def test_a_resume_may_change_the_dev_set_and_its_mean_loss_covers_the_whole_run(
     assert [r["step"] for r in rows] == [0, 2, 4]  # step 0 on dev set A, the final row on B
 
 
+@pytest.mark.train
 def test_every_file_train_writes_follows_the_umask(runs):
     assert runs["partial_modes"] == []  # checkpoints of an interrupted run included
     for name in ("full", "run"):
@@ -393,6 +397,7 @@ def test_train_sae_bad_input_is_one_line(data, splade_tiny_path, tmp_path, corpu
     assert nothing_at(out)
 
 
+@pytest.mark.train
 def test_train_sae_bar_small_corpus_warning_overwrite_and_modes(data, splade_tiny_path, tmp_path, monkeypatch):
     monkeypatch.setenv("PYSERINI_SPLARE_PROGRESS", "1")
     three = tmp_path / "three.jsonl"
@@ -424,6 +429,7 @@ def test_train_sae_bar_small_corpus_warning_overwrite_and_modes(data, splade_tin
 # ---- train.data ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.jvm
 def test_the_mined_training_file_follows_the_umask(data, tmp_path):
     """The third training command: its JSONL (atomic_file) gets 0666 less the umask, like train's and train.sae's."""
     from pyserini_splare.index.backends import build_index
