@@ -261,6 +261,8 @@ def test_quantization_summary_states_the_bound(tmp_path):
     assert f"{w.size:,} weights" in text and "within half a quantum (0.005)" in text
     assert f"{int((~kept).sum()):,} ({100 * (~kept).mean():.3f}%) below half a quantum" in text
     assert "max relative error" not in text
+    rel = np.abs(q[kept] / 100 - w[kept]) / w[kept]
+    assert f"{100 * rel.mean():.2f}% off on average" in text
 
 
 @pytest.mark.parametrize("path", ["models/splare-7b/x", "ckpt/splare-7b-init/x", "cacm/train.jsonl", "train.jsonl",

@@ -69,6 +69,7 @@ class QuantStats:
     n_weights: int = 0
     n_zeroed: int = 0  # positive weights that rounded to 0 (the term disappears from the index)
     max_rel_error: float = 0.0  # max |q/scale - w| / w over the weights that were kept
+    sum_rel_error: float = 0.0  # the same summed, for the mean a person reads (one outlier sets the max)
 
     def update(self, w: np.ndarray, q: np.ndarray, kept: np.ndarray | None = None) -> None:
         """Add the weights ``w`` and their quantized ``q`` (``kept = q > 0`` when the caller has it)."""
@@ -81,8 +82,9 @@ class QuantStats:
             # Every weight kept (the usual case): no masked copies (a few us per document, millions of them).
             wk, qk = (w, q) if n_kept == w.size else (w[kept], q[kept])
             wk = wk.astype(np.float64)
-            err = np.abs(qk / self.scale - wk)
-            self.max_rel_error = max(self.max_rel_error, float(np.max(err / wk)))
+            rel = np.abs(qk / self.scale - wk) / wk
+            self.max_rel_error = max(self.max_rel_error, float(np.max(rel)))
+            self.sum_rel_error += float(np.sum(rel))
 
     def to_meta(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,10 @@ class QuantStats:
             "zeroed": self.n_zeroed,
             "zeroed_fraction": self.n_zeroed / self.n_weights if self.n_weights else 0.0,
             "max_rel_error": self.max_rel_error,
+            # 4 significant digits: the batched and the per-document writers sum in different orders, and
+            # meta.json must not depend on which one ran.
+            "mean_rel_error": float(f"{self.sum_rel_error / (self.n_weights - self.n_zeroed):.4g}")
+            if self.n_weights > self.n_zeroed else 0.0,
         }
 
 
@@ -101,9 +107,10 @@ def quant_summary(m: Mapping[str, Any]) -> str:
     a quantum (0.00501 becomes 0.01 at x100), which happens in nearly every corpus. What rounding did lose: the weights
     below half a quantum, rounded to 0 and left out of the index."""
     scale = m["scale"]
+    mean = f", {100 * m['mean_rel_error']:.2f}% off on average" if "mean_rel_error" in m else ""
     return (f"quantization x{scale:g}: {m['weights']:,} weights, every kept one within half a quantum "
-            f"({0.5 / scale:g}) of its float value; {m['zeroed']:,} ({100 * m['zeroed_fraction']:.3f}%) below "
-            f"half a quantum rounded to 0 and left out")
+            f"({0.5 / scale:g}) of its float value{mean}; {m['zeroed']:,} ({100 * m['zeroed_fraction']:.3f}%) "
+            f"below half a quantum rounded to 0 and left out")
 
 
 def quantize(weights: np.ndarray, scale: float) -> np.ndarray:
@@ -133,9 +140,10 @@ def quantize_vector(vec: SparseVector, scale: float, stats: QuantStats | None = 
         w64 = w.astype(np.float64)
         x = np.rint(w64 * scale)
         if x.max() <= MAX_IMPACT and x.min() > 0:
-            err = np.abs(x / scale - w64)
+            rel = np.abs(x / scale - w64) / w64
             stats.n_weights += int(w.size)
-            stats.max_rel_error = max(stats.max_rel_error, float(np.max(err / w64)))
+            stats.max_rel_error = max(stats.max_rel_error, float(np.max(rel)))
+            stats.sum_rel_error += float(np.sum(rel))
             return vec.ids, x.astype(np.int64)
     q = check_impacts(quantize(w, scale), where)
     keep = q > 0

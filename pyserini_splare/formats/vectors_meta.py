@@ -43,7 +43,8 @@ META_FILE = "meta.json"
 
 _KEY = re.compile(r"[A-Za-z0-9_-]+")
 # Sparse per-part statistics, summed over parts (the max_* and q_max_rel_error are maxima).
-_SUMMED = ("documents", "l0_before", "l0_after", "postings", "dropped_empty", "q_weights", "q_zeroed")
+_SUMMED = ("documents", "l0_before", "l0_after", "postings", "dropped_empty", "q_weights", "q_zeroed",
+           "q_sum_rel_error")
 
 
 @dataclass
@@ -145,11 +146,12 @@ def sparse_meta_from_parts(space: FeatureSpace, scale: float, encoder: Mapping, 
     """``meta.json`` of a sparse directory from its parts' statistics (what :meth:`VectorsWriter.finish`
     writes). ``l0`` = active features per document (the seeds' Table 3 remark): before pruning, after
     Top-K/mass pruning, and after quantization (what the index holds)."""
-    tot = {k: sum(p[k] for p in parts) for k in _SUMMED}
+    tot = {k: sum(p.get(k, 0) for p in parts) for k in _SUMMED}
     n = tot["documents"]
     q = QuantStats(scale)
     q.n_weights, q.n_zeroed = tot["q_weights"], tot["q_zeroed"]
     q.max_rel_error = max((p["q_max_rel_error"] for p in parts), default=0.0)
+    q.sum_rel_error = tot["q_sum_rel_error"]
     written = n - tot["dropped_empty"]
     stats = {
         "documents": written,
@@ -200,6 +202,9 @@ def merge_metas(dirs: list[Path], metas: list[VectorsMeta]) -> VectorsMeta:
         stats["quantization"] = {"scale": qs[0]["scale"], "weights": w, "zeroed": z,
                                  "zeroed_fraction": z / w if w else 0.0,
                                  "max_rel_error": max(q["max_rel_error"] for q in qs)}
+        if all("mean_rel_error" in q for q in qs) and w > z:  # the mean over kept weights, weighted by them
+            mean = sum(q["mean_rel_error"] * (q["weights"] - q["zeroed"]) for q in qs) / (w - z)
+            stats["quantization"]["mean_rel_error"] = float(f"{mean:.4g}")
     stats["shards"] = [{"dir": str(d.resolve()), "documents": s.get("documents", 0), "shard": s.get("shard")}
                        for d, s in zip(dirs, st)]
     m0 = metas[0]

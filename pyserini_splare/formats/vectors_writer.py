@@ -48,7 +48,7 @@ from .vectors_meta import (DENSE_FORMAT, META_FILE, VectorsMeta, part_name, part
 from .vectors_reader import open_collection
 
 STATE_DIR = "_state"
-STATE_VERSION = 3  # 3: checkpoints no longer carry the unused sum of rounding errors
+STATE_VERSION = 4  # 3: no unused sum of absolute errors; 4: the sum of relative errors (for the mean)
 
 # Documents per part file. Anserini indexes a collection with one thread per input file, so a
 # single 100k-document part indexed on one core (measured: docs/benchmarks.md); 10,000 keeps every
@@ -125,7 +125,7 @@ class _SparsePart:
                 f.truncate(st["bytes"])
             self.f = open(self.path, "ab")
             self.s = dict(st["stats"])
-            self.q.n_weights, self.q.n_zeroed, self.q.max_rel_error = st["quant"]
+            self.q.n_weights, self.q.n_zeroed, self.q.max_rel_error, self.q.sum_rel_error = st["quant"]
             self.hashes.extend_hashes(np.load(self.progress.ids))
             self.resumed_documents = self.s["documents"]
         else:
@@ -193,10 +193,11 @@ class _SparsePart:
                 self.add(docid, SparseVector(ids[a:b], w[a:b]))
             return
         # quantize_vector's statistics over the whole block.
-        err = np.abs(x / scale - wk)
+        rel = np.abs(x / scale - wk) / wk
         q = self.q
         q.n_weights += int(wk.size)
-        q.max_rel_error = max(q.max_rel_error, float(np.max(err / wk)))
+        q.max_rel_error = max(q.max_rel_error, float(np.max(rel)))
+        q.sum_rel_error += float(np.sum(rel))
         s = self.s
         s["documents"] += len(docids)
         s["l0_before"] += int(bounds[-1] - bounds[0])
@@ -216,7 +217,7 @@ class _SparsePart:
         os.fsync(self.f.fileno())
         q = self.q
         self.progress.save({"bytes": self.f.tell(), "stats": self.s,
-                            "quant": [q.n_weights, q.n_zeroed, q.max_rel_error]},
+                            "quant": [q.n_weights, q.n_zeroed, q.max_rel_error, q.sum_rel_error]},
                            self.hashes.to_array())
 
     def close(self) -> tuple[dict[str, Path], np.ndarray, dict]:
@@ -224,7 +225,8 @@ class _SparsePart:
         os.fsync(self.f.fileno())
         self.f.close()
         q = self.q
-        stats = {**self.s, "q_weights": q.n_weights, "q_zeroed": q.n_zeroed, "q_max_rel_error": q.max_rel_error}
+        stats = {**self.s, "q_weights": q.n_weights, "q_zeroed": q.n_zeroed, "q_max_rel_error": q.max_rel_error,
+                 "q_sum_rel_error": q.sum_rel_error}
         return {self.name: self.path}, self.hashes.to_array(), stats
 
     def abort(self, exc: BaseException) -> None:
@@ -520,6 +522,7 @@ class VectorsWriter:
         q = self.meta.stats["quantization"]
         qs = QuantStats(self.scale)
         qs.n_weights, qs.n_zeroed, qs.max_rel_error = q["weights"], q["zeroed"], q["max_rel_error"]
+        qs.sum_rel_error = q.get("mean_rel_error", 0.0) * (qs.n_weights - qs.n_zeroed)
         return qs
 
     def discard(self) -> None:
