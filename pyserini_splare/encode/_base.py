@@ -28,6 +28,7 @@ ENCODERS: dict[str, str] = {
     "splade-llm": "pyserini_splare.encode.splade_llm:load_splade_llm",
     "splare": "pyserini_splare.encode.splare:load_splare",
     "milco": "pyserini_splare.encode.milco:load_milco",
+    "bge-m3": "pyserini_splare.encode.bge_m3:load_bge_m3",
     "qwen3-embed": "pyserini_splare.encode.dense:load_qwen3_embed",
 }
 

@@ -54,6 +54,7 @@ KIND_MODULES = {
     "splade-llm": "pyserini_splare.encode.splade_llm",
     "splare": "pyserini_splare.encode.splare",
     "milco": "pyserini_splare.encode.milco",
+    "bge-m3": "pyserini_splare.encode.bge_m3",
 }
 DEFAULT_BATCH_SIZE = 32
 
