@@ -29,6 +29,7 @@ ENCODERS: dict[str, str] = {
     "splare": "pyserini_splare.encode.splare:load_splare",
     "milco": "pyserini_splare.encode.milco:load_milco",
     "bge-m3": "pyserini_splare.encode.bge_m3:load_bge_m3",
+    "opensearch": "pyserini_splare.encode.opensearch:load_opensearch",
     "qwen3-embed": "pyserini_splare.encode.dense:load_qwen3_embed",
 }
 

@@ -16,7 +16,8 @@ from ._base import ENCODERS, DenseEncoder, Kind, SparseEncoder
 # (docs/splare-checkpoint.md) carry one; any model folder can be given one to be named by its path.
 ENCODER_CONFIG = "pyserini_splare_encoder.json"
 # Other configs that say what a folder is (checked in this order).
-_KIND_FILES = {"splare_config.json": "splare", "splade_llm_config.json": "splade-llm", "sparse_linear.pt": "bge-m3"}
+_KIND_FILES = {"splare_config.json": "splare", "splade_llm_config.json": "splade-llm", "sparse_linear.pt": "bge-m3",
+               "idf.json": "opensearch"}
 
 
 def _kinds() -> str:
