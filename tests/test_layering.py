@@ -43,7 +43,7 @@ LAYERS: dict[str, int] = {
     # corpus: it sits beside formats.
     "formats": 1, "vectors": 1, "corpus": 1,
     "encode": 2,
-    "index": 3,
+    "index": 3, "export": 3,
     "search": 4,
     "fusion": 5, "rerank": 5, "eval": 5, "explain": 5,
     "train": 6,

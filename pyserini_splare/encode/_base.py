@@ -30,6 +30,7 @@ ENCODERS: dict[str, str] = {
     "milco": "pyserini_splare.encode.milco:load_milco",
     "bge-m3": "pyserini_splare.encode.bge_m3:load_bge_m3",
     "opensearch": "pyserini_splare.encode.opensearch:load_opensearch",
+    "onnx": "pyserini_splare.encode.onnx_encoder:load_onnx",
     "qwen3-embed": "pyserini_splare.encode.dense:load_qwen3_embed",
 }
 

@@ -17,7 +17,7 @@ from ._base import ENCODERS, DenseEncoder, Kind, SparseEncoder
 ENCODER_CONFIG = "pyserini_splare_encoder.json"
 # Other configs that say what a folder is (checked in this order).
 _KIND_FILES = {"splare_config.json": "splare", "splade_llm_config.json": "splade-llm", "sparse_linear.pt": "bge-m3",
-               "idf.json": "opensearch"}
+               "idf.json": "opensearch", "onnx_encoder.json": "onnx"}
 
 
 def _kinds() -> str:
