@@ -40,6 +40,10 @@ from typing import Any, Literal
 import torch
 
 from ..._cli import UsageError
+from .sae_io import _load_tensors, _need, _read_json
+from .sae_llamascopium import is_llamascopium_dir, llamascopium_params
+from .sae_llamascopium import read_config as read_llamascopium_config
+from .sae_llamascopium import weights_file as llamascopium_weights
 
 Activation = Literal["jumprelu", "topk", "relu"]
 ACTIVATIONS = ("jumprelu", "topk", "relu")
@@ -170,39 +174,12 @@ def detect_format(path: str) -> str:
         return "llama_scope"
     if os.path.exists(os.path.join(path, "cfg.json")):
         return "sae_lens"
-    from .sae_llamascopium import is_llamascopium_dir
-
     if is_llamascopium_dir(path):
         return "llamascopium"
     if os.path.exists(os.path.join(path, PLAIN_FILE)):
         return "plain"
     raise UsageError(f"cannot tell the SAE format of {path!r}: no hyperparams.json (Llama Scope), config.json with "
                      f"an sae_type (llamascopium), cfg.json (sae_lens) or {PLAIN_FILE} (plain)")
-
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise UsageError(f"cannot read {path}: {e}") from None
-
-
-def _load_tensors(path: str) -> tuple[dict, dict]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(path, framework="pt") as f:
-            names = list(f.keys())  # a safe_open handle is not a dict: no `in`
-            return {k: f.get_tensor(k) for k in names}, dict(f.metadata() or {})
-    except (OSError, SafetensorError) as e:
-        raise UsageError(f"cannot read SAE weights {path}: {e}") from None
-
-
-def _need(tensors: dict, keys: tuple[str, ...], where: str) -> None:
-    missing = [k for k in keys if k not in tensors]
-    if missing:
-        raise UsageError(f"SAE weights {where} lack {', '.join(missing)} (have: {', '.join(sorted(tensors))})")
 
 
 def _llama_scope_weights(path: str) -> str:
@@ -254,6 +231,10 @@ def _load_llama_scope(path: str, activation: str | None, k: int | None):
     return make_sae(W_enc, t["encoder.bias"], activation=act, k=k, threshold=threshold, gate=gate,
                     input_scale=scale, pre_bias=pre_bias, W_dec=None, b_dec=None,
                     source={"hook_point_in": hp.get("hook_point_in")})
+
+
+def _load_llamascopium(path: str, activation: str | None, k: int | None):
+    return make_sae(**llamascopium_params(path, activation, k))
 
 
 def _load_sae_lens(path: str, activation: str | None, k: int | None):
@@ -320,10 +301,8 @@ def inspect_sae(path: str, format: str = "auto") -> dict[str, Any]:
         n, d = _shape(_llama_scope_weights(path), "encoder.weight")
         hook = hp.get("hook_point_in")
     elif fmt == "llamascopium":
-        from .sae_llamascopium import read_config, weights_file
-
-        d, n = _shape(weights_file(path), "W_E")
-        hook = read_config(path)["hook_point_in"]
+        d, n = _shape(llamascopium_weights(path), "W_E")
+        hook = read_llamascopium_config(path)["hook_point_in"]
     elif fmt == "sae_lens":
         cfg = _read_json(os.path.join(path, "cfg.json"))
         d, n = _shape(os.path.join(path, "sae_weights.safetensors"), "W_enc")
@@ -343,9 +322,7 @@ def load_sae(path: str, format: str = "auto", activation: str | None = None, k: 
         raise ValueError(f"SAE activation must be one of {ACTIVATIONS}, got {activation!r}")
     path = os.fspath(path)
     fmt = detect_format(path) if format == "auto" else format
-    from .sae_llamascopium import load_llamascopium
-
-    loader = {"llama_scope": _load_llama_scope, "llamascopium": load_llamascopium, "sae_lens": _load_sae_lens,
+    loader = {"llama_scope": _load_llama_scope, "llamascopium": _load_llamascopium, "sae_lens": _load_sae_lens,
               "plain": _load_plain}[fmt]
     try:
         sae = loader(path, activation, k)

@@ -26,6 +26,7 @@ import math
 import os
 
 from ..._cli import UsageError
+from .sae_io import _load_tensors, _need, _read_json
 
 CONFIG_FILE = "config.json"
 # llamascopium's own search order for safetensors weights (SparseDictionary.from_local); .pt and .dcp
@@ -42,8 +43,6 @@ def is_llamascopium_dir(path: str) -> bool:
     cfg = os.path.join(path, CONFIG_FILE)
     if not os.path.isfile(cfg):
         return False
-    from .sae import _read_json
-
     obj = _read_json(cfg)
     return isinstance(obj, dict) and "sae_type" in obj
 
@@ -59,8 +58,6 @@ def weights_file(path: str) -> str:
 
 def read_config(path: str) -> dict:
     """config.json, with the modes the toolkit cannot compute refused."""
-    from .sae import _read_json
-
     cfg = _read_json(os.path.join(path, CONFIG_FILE))
     where = os.path.join(path, CONFIG_FILE)
     if cfg.get("sae_type", "sae") != "sae":
@@ -79,10 +76,8 @@ def read_config(path: str) -> dict:
     return cfg
 
 
-def load_llamascopium(path: str, activation: str | None, k: int | None):
-    """An :class:`~.sae.SAE` from a llamascopium folder (``activation``/``k`` override the config's)."""
-    from .sae import _load_tensors, _need, make_sae
-
+def llamascopium_params(path: str, activation: str | None, k: int | None) -> dict:
+    """``make_sae`` arguments for a llamascopium folder (``activation``/``k`` override the config's)."""
     cfg = read_config(path)
     wfile = weights_file(path)
     t, _ = _load_tensors(wfile)
@@ -111,5 +106,6 @@ def load_llamascopium(path: str, activation: str | None, k: int | None):
     if act == "topk" and k is None:
         k = int(cfg.get("top_k", DEFAULT_TOP_K))
     gate = W_D.norm(dim=1) if cfg.get("sparsity_include_decoder_norm", True) else None
-    return make_sae(W_E, t["b_E"], activation=act, k=k, threshold=threshold, gate=gate, input_scale=scale,
-                    source={"hook_point_in": hook})  # the decoder is not kept: only its row norms are used
+    # The decoder is not kept: only its row norms (the gate) are used.
+    return dict(W_enc=W_E, b_enc=t["b_E"], activation=act, k=k, threshold=threshold, gate=gate, input_scale=scale,
+                source={"hook_point_in": hook})
