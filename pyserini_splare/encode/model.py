@@ -191,7 +191,12 @@ class SparseModel(torch.nn.Module, SparseEncoder):
         return importlib.import_module(KIND_MODULES[self.kind])
 
     def spec(self) -> dict[str, Any]:
+        from .licence import checkpoint_licence
+
         spec = self._kind_module().spec(self)
+        lic = checkpoint_licence(self.path)
+        if lic:
+            spec["license"] = lic  # the checkpoint's stated licence (formats.licence: the notice it triggers)
         if self.overrides:
             spec["overrides"] = dict(self.overrides)  # lengths set by a flag, not the model's own
         return spec

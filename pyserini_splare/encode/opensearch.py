@@ -35,6 +35,7 @@ from ..vectors import SparseVector, VocabSpace
 from ._base import Kind, SparseEncoder, check_kind
 from .fast_tokenizer import FastTokenizer
 from .lengths import lengths, reject_unknown
+from .licence import checkpoint_licence
 
 IDF_FILE = "idf.json"
 ROUTER_CONFIG = "router_config.json"
@@ -162,6 +163,9 @@ class OpenSearchEncoder(SparseEncoder):
     def spec(self) -> dict[str, Any]:
         out = {"type": "opensearch", "path": self.path, "activation": self.activation,
                "max_length_query": self.max_length_query, "max_length_doc": self.max_length_doc}
+        lic = checkpoint_licence(self.path)
+        if lic:
+            out["license"] = lic
         if self.overrides:
             out["overrides"] = dict(self.overrides)
         return out
