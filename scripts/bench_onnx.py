@@ -72,6 +72,15 @@ def topics() -> list[str]:
 # ---- worker: one variant, in its own process ------------------------------------------------------
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that across fork + exec, so a
+    worker would report its parent's peak (the parent exported the models with torch)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _encoder(variant: str, spec: str, threads: int, max_doc: int | None):
     if variant == "st":
         import torch
@@ -130,7 +139,7 @@ def worker(args) -> dict:
         q = [{int(i): int(np.rint(w * 100)) for i, w in zip(ids, ws) if np.rint(w * 100) > 0} for ids, ws in vecs]
         Path(args.vectors).write_text(json.dumps(q))
         out = {"docs_per_s": len(texts) / dt, "seconds": dt}
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     out["torch_imported"] = "torch" in sys.modules
     return out
 

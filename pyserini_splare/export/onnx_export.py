@@ -66,10 +66,18 @@ def _export(module, args, path: str, input_names, output_names, dynamic_shapes) 
 
 
 def _quantize(path: str) -> None:
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out = path + ".int8"
-    quantize_dynamic(path, out, weight_type=QuantType.QInt8)
+    # Its "consider pre-processing" warning (shape inference for static quantization) does not apply to
+    # dynamic quantization of these graphs: not shown.
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(path, out, weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
     os.replace(out, path)
 
 
