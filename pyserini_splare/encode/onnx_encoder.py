@@ -62,7 +62,8 @@ def read_config(path: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UsageError(f"{f}: malformed JSON ({e})") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise UsageError(f"{f}: format is {cfg.get('format') if isinstance(cfg, dict) else None!r}, expected {FORMAT!r}")
+        found = cfg.get("format") if isinstance(cfg, dict) else None
+        raise UsageError(f"{f}: format is {found!r}, expected {FORMAT!r}")
     pooling = cfg.get("pooling") or {}
     if pooling.get("method") not in POOLINGS or pooling.get("skip", "none") not in SKIPS:
         raise UsageError(f"{f}: pooling {pooling!r} is not one of {POOLINGS} (skip one of {SKIPS})")

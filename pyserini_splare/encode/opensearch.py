@@ -107,7 +107,8 @@ def read_idf(path: str, tokenizer: FastTokenizer, size: int) -> np.ndarray:
             continue
         weights[i] = w
     if bad:
-        raise UsageError(f"{f}: {len(bad)} weights are not finite non-negative numbers, e.g. {bad[0][0]!r}: {bad[0][1]!r}")
+        raise UsageError(f"{f}: {len(bad)} weights are not finite non-negative numbers, "
+                         f"e.g. {bad[0][0]!r}: {bad[0][1]!r}")
     if unknown:
         raise UsageError(f"{f}: {len(unknown)} tokens are not in the tokenizer's vocabulary (of {size}), "
                          f"e.g. {unknown[0]!r}: this table belongs to another tokenizer")

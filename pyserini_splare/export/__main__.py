@@ -30,7 +30,8 @@ Exportable kinds: splade, splade-llm, splare, bge-m3 (milco: no; opensearch: its
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pyserini_splare.export", description=__doc__.splitlines()[0],
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--encoder", required=True, metavar="SPEC", help="the encoder to export: KIND:PATH or a model folder")
+    p.add_argument("--encoder", required=True, metavar="SPEC",
+                   help="the encoder to export: KIND:PATH or a model folder")
     p.add_argument("--format", required=True, choices=["onnx"], help="export format (onnx)")
     p.add_argument("--output", required=True, help="output folder (built in OUTPUT.partial, renamed when complete)")
     p.add_argument("--quantize", choices=["int8"], default=None, help="int8 dynamic quantization of both graphs")

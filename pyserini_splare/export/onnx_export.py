@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from .._cli import UsageError, atomic_dir, atomic_file
