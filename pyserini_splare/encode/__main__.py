@@ -52,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", help="JSONL file or folder ({id, title?, text|contents}), irds:<ir_datasets id>, "
                                     "or a .tar.gz of HTML files (CACM)")
-    p.add_argument("--encoder", metavar="SPEC", help="KIND:PATH (splade, splade-llm, splare, milco, bge-m3, opensearch, onnx, qwen3-embed) or a "
-                                                     "model directory whose config names its kind")
+    p.add_argument("--encoder", metavar="SPEC",
+                   help="KIND:PATH (splade, splade-llm, splare, milco, bge-m3, opensearch, onnx, qwen3-embed) or a "
+                        "model directory whose config names its kind")
     p.add_argument("--prune-from", metavar="DIR", help="prune an existing vectors directory instead of encoding")
     p.add_argument("--output", help="output directory (built in OUTPUT.partial, renamed when complete)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
