@@ -24,6 +24,7 @@ from pyserini_splare._cli import UsageError
 from pyserini_splare.encode import load_encoder
 
 from test_models_bge_m3 import tiny_bge_m3  # noqa: E402,F401  (fixture; tests/ is on sys.path)
+from test_models_llm import tiny_llm  # noqa: E402,F401  (fixture)
 
 
 def _quiet(_msg):
@@ -201,3 +202,16 @@ def test_export_cli_refusals(tmp_path, onnx_tiny, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already an ONNX export" in err[0]
     assert not (tmp_path / "again").exists()
+
+
+def test_decoder_trunk_export_equals_torch(tiny_llm, tmp_path):
+    """A causal LM trunk (splade-llm on a tiny random Llama) exports too: the LM head on its final states."""
+    from pyserini_splare.export.onnx_export import export_onnx
+
+    cfg = export_onnx(f"splade-llm:{tiny_llm}", tmp_path / "x", log=_quiet)
+    assert cfg["check_max_abs_diff"] < 1e-4
+    texts = ["sparse retrieval with latent concepts", "a", "dogs and foxes run"]
+    a, b = load_encoder(f"splade-llm:{tiny_llm}"), load_encoder(f"onnx:{tmp_path / 'x'}")
+    for va, vb in zip(a.encode(texts), b.encode(texts)):
+        assert va.ids.tolist() == vb.ids.tolist()
+        np.testing.assert_allclose(va.weights, vb.weights, rtol=1e-4, atol=1e-5)
