@@ -215,3 +215,26 @@ def test_decoder_trunk_export_equals_torch(tiny_llm, tmp_path):
     for va, vb in zip(a.encode(texts), b.encode(texts)):
         assert va.ids.tolist() == vb.ids.tolist()
         np.testing.assert_allclose(va.weights, vb.weights, rtol=1e-4, atol=1e-5)
+
+
+def test_splare_export_equals_torch(tiny_llm, tmp_path):
+    """SPLARE: a layer-cut Llama with bidirectional attention, a Llama Scope JumpReLU SAE head (decoder-norm
+    gating), BOS left out of pooling."""
+    from test_models_llm import _checkpoint, _layer_hidden, _write_llama_scope  # noqa: E402
+
+    from pyserini_splare.export.onnx_export import export_onnx
+
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    _write_llama_scope(tmp_path / "sae", 1, hidden, mask)
+    ckpt = _checkpoint(tmp_path, tiny_llm, 1, tmp_path / "sae", attention="bidirectional", exclude_bos=True)
+    cfg = export_onnx(str(ckpt), tmp_path / "x", log=_quiet)
+    assert cfg["pooling"] == {"method": "max_log1p_relu", "skip": "bos"}
+    texts = ["sparse retrieval with latent concepts", "a", "dogs and foxes run", "learned sparse models map text"]
+    a, b = load_encoder(str(ckpt)), load_encoder(f"onnx:{tmp_path / 'x'}")
+    assert a.space == b.space
+    n = 0
+    for va, vb in zip(a.encode(texts), b.encode(texts)):
+        assert va.ids.tolist() == vb.ids.tolist()
+        np.testing.assert_allclose(va.weights, vb.weights, rtol=1e-4, atol=1e-5)
+        n += len(va.ids)
+    assert n > len(texts)
