@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-CLIS = ["index", "search", "eval", "encode", "fusion", "rerank", "explain", "repro", "demo"]
+CLIS = ["index", "search", "eval", "encode", "fusion", "rerank", "explain", "repro", "demo", "export"]
 HEAVY = ("torch", "jnius", "faiss", "seismic", "ranx", "transformers", "pyserini", "numba")
 
 PROBE = """

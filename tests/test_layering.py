@@ -62,7 +62,7 @@ LAYERS: dict[str, int] = {
     # The backend registry declares backends and options; it names no index or search module.
     "backends": 1,
     "encode": 2,
-    "index": 3,
+    "index": 3, "export": 3,
     "search": 4,
     "fusion": 5, "rerank": 5, "eval": 5, "explain": 5,
     "train": 6,

@@ -41,7 +41,8 @@ in progress (every --checkpoint-seconds); rerunning the same command skips them 
 byte-identical output. Pruning: --topk keeps the k largest weights (the
 seeds' pooled setting is 40 per query / 400 per document; 0 = no pooling); --mass keeps the fewest
 largest weights holding that fraction of the vector's mass (MILCO). Encoder kinds: splade, splade-llm,
-splare, milco, qwen3-embed (docs/encoders.md).
+splare, milco, bge-m3, opensearch, onnx (an export: python -m pyserini_splare.export), qwen3-embed
+(docs/encoders.md, docs/models.md).
 """
 
 DEFAULT_PART_SIZE = 10_000  # = formats.vectors_writer.DEFAULT_PART_SIZE (not imported: --help stays light)
@@ -54,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", help="JSONL file or folder ({id, title?, text|contents}), irds:<ir_datasets id>, "
                                     "or a .tar.gz of HTML files (CACM)")
-    p.add_argument("--encoder", metavar="SPEC", help="KIND:PATH (splade, splade-llm, splare, milco, qwen3-embed) or a "
-                                                     "model directory whose config names its kind")
+    p.add_argument("--encoder", metavar="SPEC",
+                   help="KIND:PATH (splade, splade-llm, splare, milco, bge-m3, opensearch, onnx, qwen3-embed) or a "
+                        "model directory whose config names its kind")
     p.add_argument("--prune-from", metavar="DIR", help="prune an existing vectors directory instead of encoding")
     p.add_argument("--output", help="output directory (built in OUTPUT.partial, renamed when complete)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")

@@ -65,6 +65,14 @@ ENCODERS: dict[str, EncoderKind] = {
     "milco": EncoderKind(loader="pyserini_splare.encode.milco:load_milco",
                          saver="pyserini_splare.encode.milco:save",
                          describe="pyserini_splare.encode.milco:spec"),
+    # BGE-M3's sparse view (XLM-R + sparse_linear.pt); a folder holding sparse_linear.pt is one.
+    "bge-m3": EncoderKind(loader="pyserini_splare.encode.bge_m3:load_bge_m3",
+                          saver="pyserini_splare.encode.bge_m3:save",
+                          describe="pyserini_splare.encode.bge_m3:spec", config_file="sparse_linear.pt"),
+    # OpenSearch inference-free: documents by the MLM, queries by idf.json (its encoder describes itself).
+    "opensearch": EncoderKind(loader="pyserini_splare.encode.opensearch:load_opensearch", config_file="idf.json"),
+    # A query/document encoder exported by `python -m pyserini_splare.export` (onnxruntime, no torch).
+    "onnx": EncoderKind(loader="pyserini_splare.encode.onnx_encoder:load_onnx", config_file="onnx_encoder.json"),
     # Qwen3-Embedding (dense): its encoder class describes itself; not saved, not trained here.
     "qwen3-embed": EncoderKind(loader="pyserini_splare.encode.dense:load_qwen3_embed"),
 }

@@ -47,6 +47,7 @@ from ._base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches
 from .kinds import ENCODERS, resolve
 from .modules.pruning import Pruning
+from .lengths import lengths, reject_unknown  # noqa: F401  (the kind modules import them from here)
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -176,7 +177,12 @@ class SparseModel(torch.nn.Module, SparseEncoder):
     # ---- description, saving, loading -------------------------------------------------------------
 
     def spec(self) -> dict[str, Any]:
+        from .licence import checkpoint_licence
+
         spec = resolve(ENCODERS[self.kind].describe)(self)
+        lic = checkpoint_licence(self.path)
+        if lic:
+            spec["license"] = lic  # the checkpoint's stated licence (formats.licence: the notice it triggers)
         if self.overrides:
             spec["overrides"] = dict(self.overrides)  # lengths set by a flag, not the model's own
         return spec
@@ -214,27 +220,3 @@ class SparseModel(torch.nn.Module, SparseEncoder):
         if not isinstance(model, cls):
             raise UsageError(f"{directory}: not a sparse model checkpoint")
         return model
-
-
-def lengths(defaults: tuple[int, int], max_length_query: int | None, max_length_doc: int | None,
-            limit: int | None = None) -> tuple[int, int, dict[str, int]]:
-    """(query, doc, overrides): the model's own lengths unless a side is given explicitly; ``limit``
-    (e.g. BERT's 512 positions) clamps both."""
-    q, d = defaults
-    over = {}
-    for name, val in (("max_length_query", max_length_query), ("max_length_doc", max_length_doc)):
-        if val is not None:
-            if int(val) < 2:
-                raise UsageError(f"{name.replace('_', ' ')} must be >= 2, got {val}")
-            over[name] = int(val)
-    q, d = over.get("max_length_query", q), over.get("max_length_doc", d)
-    if limit:
-        q, d = min(q, limit), min(d, limit)
-    return q, d, over
-
-
-def reject_unknown(options: Mapping[str, Any], kind: str) -> None:
-    """Factories take a shared option set and ignore the ones that do not apply to them (``task`` is
-    Qwen3-Embedding's), but a length given under the old single name would be silently dropped: refuse it."""
-    if "max_length" in options:
-        raise TypeError(f"{kind} loaders take max_length_query / max_length_doc (load_encoder accepts max_length)")

@@ -68,6 +68,10 @@ def main(argv=None):
 
     for note in advice(meta):
         print(f"note: {note}", file=sys.stderr)
+    from ..formats.licence import licence_notice
+
+    if licence_notice(meta):
+        print(licence_notice(meta), file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .._argtypes import ArgumentParser, non_negative_int, positive_int
@@ -94,7 +95,12 @@ def main(argv=None):
     # A run tag from several shard indexes' names: the group folder made for the search is temporary.
     tag = args.run_tag or (None if len(args.index) == 1 else "+".join(Path(i.rstrip("/")).name for i in args.index))
     with index_or_group(args.index) as index:
-        backend = get_backend(read_index_meta(index)["backend"])
+        meta = read_index_meta(index)
+        backend = get_backend(meta["backend"])
+        from ..formats.licence import licence_notice
+
+        if licence_notice(meta):
+            print(licence_notice(meta), file=sys.stderr)
         try:
             options = options_from_args(args, backend, "search", args.searcher_options)
         except UsageError as e:

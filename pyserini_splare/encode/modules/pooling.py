@@ -127,6 +127,17 @@ def max_log1p_relu_chunked(head: Callable, hidden, mask, chunk_tokens: int = DEF
     return torch.log1p(torch.relu(torch.stack(out).float()))
 
 
+class MaxLog1pLog1pReluPooling(MaxLog1pReluPooling):
+    """``log1p`` of :class:`MaxLog1pReluPooling`: sentence-transformers' ``log1p_relu`` SPLADE activation
+    (OpenSearch's doc-v3 models, arXiv 2504.14839). ``log1p`` is monotonic, so applying it once more after
+    the max equals applying it to every token before it."""
+
+    method = "max_log1p_log1p_relu"
+
+    def forward(self, head: Callable, hidden, features):
+        return torch.log1p(super().forward(head, hidden, features))
+
+
 class LexEchoPooling(ConfigModule, torch.nn.Module):
     """``forward(weights (B, T), input_ids (B, T), mask (B, T), size) -> (B, size)``: sum of each
     source id's token weights (padding contributes nothing)."""

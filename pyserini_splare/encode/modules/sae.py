@@ -1,4 +1,4 @@
-"""SAE head: a frozen sparse autoencoder's encoder (the SAE half of SPLARE), loaded from three on-disk formats.
+"""SAE head: a frozen sparse autoencoder's encoder (the SAE half of SPLARE), loaded from four on-disk formats.
 
 SPLARE (Formal et al., ICLR 2026) maps each token's residual stream h_i at layer l to latents
 w_i = SAE_enc(h_i) and pools them like SPLADE. One formula covers every SAE we load::
@@ -18,6 +18,9 @@ Formats:
   sqrt(d_model) / dataset_average_activation_norm["in"] (a constant, not a per-token norm), and
   ``sparsity_include_decoder_norm`` gates on pre·||W_dec[:, j]|| (as in lm_saes' ``encode``); the JumpReLU
   threshold is ``jump_relu_threshold`` (scalar) or a per-latent ``log_jumprelu_threshold`` tensor.
+* ``llamascopium`` (the Llama Scope authors' library, v2 layout): ``config.json`` (with ``sae_type``) +
+  ``sae_weights.safetensors`` with ``W_E``, ``b_E``, ``W_D``, ``b_D``, ``activation_function.log_jumprelu_threshold``,
+  ``dataset_average_activation_norm.<hook>``; read by :mod:`.sae_llamascopium`.
 * ``sae_lens``: ``cfg.json`` + ``sae_weights.safetensors`` with ``W_enc`` (d_in, d_sae), ``b_enc``,
   ``W_dec`` (d_sae, d_in), ``b_dec``, ``threshold`` (JumpReLU); ``apply_b_dec_to_input``; architecture
   ``standard`` (ReLU) / ``jumprelu`` / ``topk``. No decoder-norm gating.
@@ -29,7 +32,6 @@ Formats:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Literal
@@ -39,6 +41,10 @@ import torch
 from ..._errors import UsageError
 from .config import ConfigModule
 from .names import ACTIVATIONS, SAE_FORMATS
+from .sae_io import _load_tensors, _need, _read_json
+from .sae_llamascopium import is_llamascopium_dir, llamascopium_params
+from .sae_llamascopium import read_config as read_llamascopium_config
+from .sae_llamascopium import weights_file as llamascopium_weights
 
 Activation = Literal["jumprelu", "topk", "relu"]
 PLAIN_FILE = "sae.safetensors"
@@ -169,35 +175,12 @@ def detect_format(path: str) -> str:
         return "llama_scope"
     if os.path.exists(os.path.join(path, "cfg.json")):
         return "sae_lens"
+    if is_llamascopium_dir(path):
+        return "llamascopium"
     if os.path.exists(os.path.join(path, PLAIN_FILE)):
         return "plain"
-    raise UsageError(f"cannot tell the SAE format of {path!r}: no hyperparams.json (Llama Scope), "
-                     f"cfg.json (sae_lens) or {PLAIN_FILE} (plain)")
-
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise UsageError(f"cannot read {path}: {e}") from None
-
-
-def _load_tensors(path: str) -> tuple[dict, dict]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(path, framework="pt") as f:
-            names = list(f.keys())  # a safe_open handle is not a dict: no `in`
-            return {k: f.get_tensor(k) for k in names}, dict(f.metadata() or {})
-    except (OSError, SafetensorError) as e:
-        raise UsageError(f"cannot read SAE weights {path}: {e}") from None
-
-
-def _need(tensors: dict, keys: tuple[str, ...], where: str) -> None:
-    missing = [k for k in keys if k not in tensors]
-    if missing:
-        raise UsageError(f"SAE weights {where} lack {', '.join(missing)} (have: {', '.join(sorted(tensors))})")
+    raise UsageError(f"cannot tell the SAE format of {path!r}: no hyperparams.json (Llama Scope), config.json with "
+                     f"an sae_type (llamascopium), cfg.json (sae_lens) or {PLAIN_FILE} (plain)")
 
 
 def _llama_scope_weights(path: str) -> str:
@@ -224,7 +207,10 @@ def _load_llama_scope(path: str, activation: str | None, k: int | None):
     W_dec = t["decoder.weight"].float()  # (d_model, d_sae)
     gate = W_dec.norm(dim=0) if hp.get("sparsity_include_decoder_norm", True) else None
     scale = 1.0
-    if hp.get("norm_activation", "dataset-wise") == "dataset-wise":
+    norm_mode = hp.get("norm_activation", "dataset-wise")
+    if norm_mode not in ("dataset-wise", "inference"):  # token-/batch-wise: a per-token or per-batch factor
+        raise UsageError(f"{path}: norm_activation {norm_mode!r} is not supported (dataset-wise or inference)")
+    if norm_mode == "dataset-wise":
         norms = hp.get("dataset_average_activation_norm") or {}
         norm_in = norms.get("in") if isinstance(norms, dict) else norms
         if not norm_in:
@@ -246,6 +232,10 @@ def _load_llama_scope(path: str, activation: str | None, k: int | None):
     return make_sae(W_enc, t["encoder.bias"], activation=act, k=k, threshold=threshold, gate=gate,
                     input_scale=scale, pre_bias=pre_bias, W_dec=None, b_dec=None,
                     source={"hook_point_in": hp.get("hook_point_in")})
+
+
+def _load_llamascopium(path: str, activation: str | None, k: int | None):
+    return make_sae(**llamascopium_params(path, activation, k))
 
 
 def _load_sae_lens(path: str, activation: str | None, k: int | None):
@@ -311,6 +301,9 @@ def inspect_sae(path: str, format: str = "auto") -> dict[str, Any]:
         hp = _read_json(os.path.join(path, "hyperparams.json"))
         n, d = _shape(_llama_scope_weights(path), "encoder.weight")
         hook = hp.get("hook_point_in")
+    elif fmt == "llamascopium":
+        d, n = _shape(llamascopium_weights(path), "W_E")
+        hook = read_llamascopium_config(path)["hook_point_in"]
     elif fmt == "sae_lens":
         cfg = _read_json(os.path.join(path, "cfg.json"))
         d, n = _shape(os.path.join(path, "sae_weights.safetensors"), "W_enc")
@@ -330,7 +323,8 @@ def load_sae(path: str, format: str = "auto", activation: str | None = None, k: 
         raise ValueError(f"SAE activation must be one of {ACTIVATIONS}, got {activation!r}")
     path = os.fspath(path)
     fmt = detect_format(path) if format == "auto" else format
-    loader = {"llama_scope": _load_llama_scope, "sae_lens": _load_sae_lens, "plain": _load_plain}[fmt]
+    loader = {"llama_scope": _load_llama_scope, "llamascopium": _load_llamascopium, "sae_lens": _load_sae_lens,
+              "plain": _load_plain}[fmt]
     try:
         sae = loader(path, activation, k)
     except ValueError as e:

@@ -1,0 +1,240 @@
+"""ONNX export (``python -m pyserini_splare.export``) and the ``onnx:OUT`` encoder, against torch.
+
+* real SPLADE-tiny: the same top terms and weights to 1e-4 as the torch encoder, on CACM topics and abstracts;
+  ``search --encoder onnx:OUT`` on CACM (exact index of the torch encoder's vectors) gives the same top-10 as
+  ``--encoder splade:...`` on at least 95% of the topics, in a process that never imports torch;
+* BGE-M3's pooling (max per token id) on the tiny random checkpoint of test_models_bge_m3;
+* the tokenizer run without transformers gives transformers' ids;
+* bad input: an ONNX file whose inputs/outputs are not the exporter's, an unreadable file, an unexportable kind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyserini_splare._errors import UsageError
+from pyserini_splare.encode import load_encoder
+
+from test_models_bge_m3 import tiny_bge_m3  # noqa: E402,F401  (fixture; tests/ is on sys.path)
+from test_models_llm import tiny_llm  # noqa: E402,F401  (fixture)
+
+
+def _quiet(_msg):
+    pass
+
+
+@pytest.fixture(scope="session")
+def onnx_tiny(splade_tiny_path, tmp_path_factory):
+    from pyserini_splare.export.onnx_export import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / "splade-tiny"
+    cfg = export_onnx(f"splade:{splade_tiny_path}", out, log=_quiet)
+    assert cfg["check_max_abs_diff"] < 1e-4
+    return out
+
+
+@pytest.fixture(scope="session")
+def cacm_texts(shared_data):
+    from pyserini_splare.corpus import read_cacm_html
+    from pyserini_splare.topics import get_topics
+
+    docs = [d.text for d in itertools.islice(read_cacm_html(shared_data / "cacm" / "cacm.tar.gz"), 200)]
+    return list(get_topics("cacm").values()), docs
+
+
+def _as_dict(v):
+    return dict(zip(v.ids.tolist(), v.weights.tolist()))
+
+
+def test_parity_with_torch_on_splade_tiny(splade_tiny_path, onnx_tiny, cacm_texts):
+    torch_enc = load_encoder(f"splade:{splade_tiny_path}")
+    onnx_enc = load_encoder(f"onnx:{onnx_tiny}")
+    assert onnx_enc.space == torch_enc.space  # an index built by either is searched by either
+    topics, docs = cacm_texts
+    worst = 0.0
+    for kind, texts in (("query", topics), ("doc", docs)):
+        for a, b in zip(torch_enc.encode(texts, kind), onnx_enc.encode(texts, kind)):
+            da, db = _as_dict(a), _as_dict(b)
+            top_a = sorted(da, key=lambda k: -da[k])[:10]
+            top_b = sorted(db, key=lambda k: -db[k])[:10]
+            assert set(top_a) == set(top_b)
+            worst = max(worst, max(abs(da.get(k, 0.0) - db.get(k, 0.0)) for k in set(da) | set(db)))
+    assert worst < 1e-4, worst
+
+
+def test_tokenizer_without_transformers_equals_transformers(splade_tiny_path, tiny_bge_m3):
+    from transformers import AutoTokenizer
+
+    from pyserini_splare.encode.fast_tokenizer import FastTokenizer
+
+    texts = ["Sparse retrieval, learned!", "поиск документов 中文", "", "word " * 300]
+    for path in (splade_tiny_path, tiny_bge_m3):
+        hf, ours = AutoTokenizer.from_pretrained(str(path)), FastTokenizer(path)
+        for add in (True, False):
+            want = hf(texts, truncation=True, max_length=64, add_special_tokens=add, return_special_tokens_mask=True)
+            got = ours.encode(texts, 64, add_special_tokens=add)
+            assert [g[0].tolist() for g in got] == want["input_ids"]
+            assert [g[1].tolist() for g in got] == want["special_tokens_mask"]
+
+
+def test_bge_m3_export_equals_torch(tiny_bge_m3, tmp_path):
+    from pyserini_splare.export.onnx_export import export_onnx
+
+    cfg = export_onnx(f"bge-m3:{tiny_bge_m3}", tmp_path / "x", log=_quiet)
+    assert cfg["pooling"]["method"] == "max_per_token_id"
+    texts = ["sparse retrieval", "поиск документов поиск", "中文 检索 检索 检索", "x"]
+    a, b = load_encoder(f"bge-m3:{tiny_bge_m3}"), load_encoder(f"onnx:{tmp_path / 'x'}")
+    for va, vb in zip(a.encode(texts), b.encode(texts)):
+        assert va.ids.tolist() == vb.ids.tolist()
+        np.testing.assert_allclose(va.weights, vb.weights, rtol=1e-4, atol=1e-5)
+
+
+# ---- search on CACM -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cacm_exact_index(shared_data, splade_tiny_path, tmp_path_factory):
+    """CACM encoded by the torch SPLADE-tiny, in an exact index (brute-force dot products: no JVM)."""
+    from pyserini_splare.encode.__main__ import main as encode
+    from pyserini_splare.index.__main__ import main as index
+
+    root = tmp_path_factory.mktemp("cacm-onnx")
+    assert encode(["--corpus", str(shared_data / "cacm" / "cacm.tar.gz"), "--encoder", f"splade:{splade_tiny_path}",
+                   "--output", str(root / "vec"), "--batch-size", "32"]) == 0
+    assert index(["--backend", "exact", "--input", str(root / "vec"), "--index", str(root / "idx")]) == 0
+    return root / "idx"
+
+
+def _top10(run_file) -> dict[str, list[str]]:
+    out: dict[str, list[tuple[int, str]]] = {}
+    for line in open(run_file, encoding="utf-8"):
+        qid, _, doc, rank, *_ = line.split()
+        out.setdefault(qid, []).append((int(rank), doc))
+    return {q: [d for _, d in sorted(v)[:10]] for q, v in out.items()}
+
+
+def _search_in_child(index, encoder, output) -> str:
+    """``search`` in a fresh interpreter; returns what it reports about torch in sys.modules afterwards."""
+    code = ("import sys\n"
+            "from pyserini_splare.search.__main__ import main\n"
+            f"rc = main(['--index', {str(index)!r}, '--topics', 'cacm', '--encoder', {encoder!r}, "
+            f"'--output', {str(output)!r}, '--hits', '10'])\n"
+            "print('RC', rc, 'TORCH', 'torch' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout
+
+
+def test_search_cacm_onnx_equals_torch_top10(cacm_exact_index, onnx_tiny, splade_tiny_path, tmp_path):
+    from pyserini_splare.search.__main__ import main as search
+
+    assert search(["--index", str(cacm_exact_index), "--topics", "cacm", "--encoder", f"splade:{splade_tiny_path}",
+                   "--output", str(tmp_path / "torch.txt"), "--hits", "10"]) == 0
+    report = _search_in_child(cacm_exact_index, f"onnx:{onnx_tiny}", tmp_path / "onnx.txt")
+    assert "RC 0 TORCH False" in report, report  # queries encoded without importing torch
+    want, got = _top10(tmp_path / "torch.txt"), _top10(tmp_path / "onnx.txt")
+    assert set(want) == set(got) and len(want) == 64
+    same = sum(want[q] == got[q] for q in want) / len(want)
+    assert same >= 0.95, same
+
+
+def test_int8_export_changes_rankings_little(cacm_exact_index, onnx_tiny, splade_tiny_path, tmp_path):
+    """int8 dynamic quantization: measured, not assumed equal (docs/benchmarks.md records the numbers)."""
+    from pyserini_splare.export.onnx_export import _quantize
+    from pyserini_splare.search.__main__ import main as search
+
+    q8 = tmp_path / "int8"
+    shutil.copytree(onnx_tiny, q8)
+    for name in ("trunk.onnx", "head.onnx"):
+        _quantize(str(q8 / name))
+    cfg = json.loads((q8 / "onnx_encoder.json").read_text())
+    (q8 / "onnx_encoder.json").write_text(json.dumps({**cfg, "quantize": "int8"}))
+    assert (q8 / "trunk.onnx").stat().st_size < 0.5 * (onnx_tiny / "trunk.onnx").stat().st_size
+    for name, enc in (("torch", f"splade:{splade_tiny_path}"), ("int8", f"onnx:{q8}")):
+        assert search(["--index", str(cacm_exact_index), "--topics", "cacm", "--encoder", enc,
+                       "--output", str(tmp_path / f"{name}.txt"), "--hits", "10"]) == 0
+    want, got = _top10(tmp_path / "torch.txt"), _top10(tmp_path / "int8.txt")
+    overlap = np.mean([len(set(want[q]) & set(got[q])) / 10 for q in want])
+    assert overlap >= 0.8, overlap  # int8 moves some documents, it does not scramble the ranking
+
+
+# ---- bad input ------------------------------------------------------------------------------------
+
+
+def test_bad_onnx_files_are_one_error(onnx_tiny, tmp_path, capsys):
+    from pyserini_splare.encode.__main__ import main as encode
+
+    swapped = tmp_path / "swapped"
+    shutil.copytree(onnx_tiny, swapped)
+    shutil.copy(onnx_tiny / "trunk.onnx", swapped / "head.onnx")
+    with pytest.raises(UsageError, match="inputs/outputs are not what the exporter writes"):
+        load_encoder(f"onnx:{swapped}")
+    garbage = tmp_path / "garbage"
+    shutil.copytree(onnx_tiny, garbage)
+    (garbage / "trunk.onnx").write_bytes(b"not a protobuf")
+    with pytest.raises(UsageError, match="not a loadable ONNX model"):
+        load_encoder(f"onnx:{garbage}")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "d1", "contents": "sparse retrieval"}\n')
+    assert encode(["--corpus", str(corpus), "--encoder", f"onnx:{swapped}", "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "head.onnx" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_cli_refusals(tmp_path, onnx_tiny, capsys):
+    from pyserini_splare.export.__main__ import main as export
+
+    out = tmp_path / "exists"
+    out.mkdir()
+    assert export(["--encoder", f"onnx:{onnx_tiny}", "--format", "onnx", "--output", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert export(["--encoder", f"onnx:{onnx_tiny}", "--format", "onnx", "--output", str(tmp_path / "again")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already an ONNX export" in err[0]
+    assert not (tmp_path / "again").exists()
+
+
+def test_decoder_trunk_export_equals_torch(tiny_llm, tmp_path):
+    """A causal LM trunk (splade-llm on a tiny random Llama) exports too: the LM head on its final states."""
+    from pyserini_splare.export.onnx_export import export_onnx
+
+    cfg = export_onnx(f"splade-llm:{tiny_llm}", tmp_path / "x", log=_quiet)
+    assert cfg["check_max_abs_diff"] < 1e-4
+    texts = ["sparse retrieval with latent concepts", "a", "dogs and foxes run"]
+    a, b = load_encoder(f"splade-llm:{tiny_llm}"), load_encoder(f"onnx:{tmp_path / 'x'}")
+    for va, vb in zip(a.encode(texts), b.encode(texts)):
+        assert va.ids.tolist() == vb.ids.tolist()
+        np.testing.assert_allclose(va.weights, vb.weights, rtol=1e-4, atol=1e-5)
+
+
+def test_splare_export_equals_torch(tiny_llm, tmp_path):
+    """SPLARE: a layer-cut Llama with bidirectional attention, a Llama Scope JumpReLU SAE head (decoder-norm
+    gating), BOS left out of pooling."""
+    from test_models_llm import _checkpoint, _layer_hidden, _write_llama_scope  # noqa: E402
+
+    from pyserini_splare.export.onnx_export import export_onnx
+
+    hidden, mask = _layer_hidden(tiny_llm, 1)
+    _write_llama_scope(tmp_path / "sae", 1, hidden, mask)
+    ckpt = _checkpoint(tmp_path, tiny_llm, 1, tmp_path / "sae", attention="bidirectional", exclude_bos=True)
+    cfg = export_onnx(str(ckpt), tmp_path / "x", log=_quiet)
+    assert cfg["pooling"] == {"method": "max_log1p_relu", "skip": "bos"}
+    texts = ["sparse retrieval with latent concepts", "a", "dogs and foxes run", "learned sparse models map text"]
+    a, b = load_encoder(str(ckpt)), load_encoder(f"onnx:{tmp_path / 'x'}")
+    assert a.space == b.space
+    n = 0
+    for va, vb in zip(a.encode(texts), b.encode(texts)):
+        assert va.ids.tolist() == vb.ids.tolist()
+        np.testing.assert_allclose(va.weights, vb.weights, rtol=1e-4, atol=1e-5)
+        n += len(va.ids)
+    assert n > len(texts)
