@@ -34,6 +34,7 @@ def test_non_commercial(lic, nc):
     assert (licence_notice(onnx) is not None) is nc
 
 
+@pytest.mark.slow
 def test_recorded_in_vectors_and_index_and_noticed(splade_tiny_path, tmp_path, capsys):
     from pyserini_splare.encode.__main__ import main as encode
     from pyserini_splare.index.__main__ import main as index

@@ -61,6 +61,7 @@ def _reference(path, texts, max_length):
     return [{int(k): float(v) for k, v in d.items()} for d in out["lexical_weights"]]
 
 
+@pytest.mark.slow
 def test_equals_flagembedding(tiny_bge_m3):
     enc = load_encoder(str(tiny_bge_m3), batch_size=4)  # the folder names its kind (sparse_linear.pt)
     assert enc.spec()["type"] == "bge-m3"

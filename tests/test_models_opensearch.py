@@ -90,12 +90,14 @@ def _check_equal(enc, ref):
     assert (q > 0).sum() > len(QUERIES) and (d > 0).sum() > 10 * len(DOCS)
 
 
+@pytest.mark.slow
 def test_root_layout_equals_sentence_transformers(tiny_opensearch):
     enc = load_encoder(str(tiny_opensearch))  # idf.json names the kind
     assert enc.spec()["type"] == "opensearch" and enc.spec()["activation"] == "relu"
     _check_equal(enc, _st_model(tiny_opensearch, "relu"))
 
 
+@pytest.mark.slow
 def test_sentence_transformers_folder_log1p_relu(tiny_opensearch, tmp_path):
     """The folder sentence-transformers itself saves (Router, MLM in a subfolder, doc-v3's log1p_relu),
     loaded back by sentence-transformers and by us."""

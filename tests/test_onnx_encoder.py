@@ -26,6 +26,9 @@ from pyserini_splare.encode import load_encoder
 from test_models_bge_m3 import tiny_bge_m3  # noqa: E402,F401  (fixture; tests/ is on sys.path)
 from test_models_llm import tiny_llm  # noqa: E402,F401  (fixture)
 
+# ONNX exports take seconds each (torch.onnx + onnxruntime sessions): the whole module is slow.
+pytestmark = pytest.mark.slow
+
 
 def _quiet(_msg):
     pass

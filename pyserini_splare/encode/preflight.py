@@ -30,7 +30,8 @@ HUB_TIMEOUT = 10.0
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 # Kinds whose loader accepts only a local folder (no hub download): their checkpoint format is ours.
-_LOCAL_ONLY = {"splare": "a SPLARE checkpoint is a local folder with splare_config.json (docs/splare-checkpoint.md)"}
+_LOCAL_ONLY = {"splare": "a SPLARE checkpoint is a local folder with splare_config.json (docs/splare-checkpoint.md)",
+               "onnx": "an ONNX encoder is a local folder written by python -m pyserini_splare.export"}
 
 
 def _truthy(value: str | None) -> bool:
@@ -175,7 +176,10 @@ def check_encoder(spec: str, *, trust_remote_code: bool = False) -> None:
         _check_splade_llm(label, d)
     elif kind == "milco":
         _check_milco(label, d, trust_remote_code)
-    else:  # splade, qwen3-embed: a Hugging Face model folder
+    elif kind == "onnx":  # its loader checks the graphs themselves (cheap: no model weights are read twice)
+        if not (d / "onnx_encoder.json").is_file():
+            raise UsageError(f"{label}: {d} holds no onnx_encoder.json (write one with python -m pyserini_splare.export)")
+    else:  # splade, bge-m3, opensearch, qwen3-embed: a Hugging Face model folder
         _check_hf_folder(label, d)
 
 
