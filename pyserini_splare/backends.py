@@ -13,7 +13,7 @@ their real default, their limits and their help text. From this one place come:
 
 Which code builds and which searches an index of a backend is *not* named here: the index stage
 keeps its table of builders (:data:`pyserini_splare.index.backends.BUILDERS`) and the search stage
-its table of searchers (:data:`pyserini_splare.search._base.SEARCHERS`), so this registry sits
+its table of searchers (:data:`pyserini_splare.search.registry.SEARCHERS`), so this registry sits
 below both (beside ``formats/``) and neither stage names the other's modules.
 
 An option whose default is ``None`` is computed by the backend from the data (its help says how).
