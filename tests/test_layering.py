@@ -16,6 +16,7 @@ resolved to the module it names. Two checks:
       6  train/
       7  distributed/
       8  repro/, demo/
+      9  serve/
 
 * **No cycles** in the module graph (an edge per import; ``from pkg import name`` points at
   ``pkg.name`` where that is a module, else at ``pkg``). A package importing its own submodules to
@@ -49,6 +50,8 @@ LAYERS: dict[str, int] = {
     "train": 6,
     "distributed": 7,
     "repro": 8, "demo": 8,
+    # serve puts every stage behind REST/MCP/web: the top layer, imported by nothing.
+    "serve": 9,
 }
 
 # (importer, imported, reason). Importer/imported are module names without the package prefix; an
