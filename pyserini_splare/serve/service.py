@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
 
 from .._cli import UsageError
@@ -97,6 +98,9 @@ class Service:
         self._doc_vectors: dict[str, _Lazy] = {}
         self._reranker = None
         self._reranker_lock = threading.Lock()
+        # ranx fuses with numba, whose default (workqueue) threading layer aborts the process when two
+        # Python threads enter it at once: every fusion runs on this one thread.
+        self._fusion = ThreadPoolExecutor(1, thread_name_prefix="serve-fusion")
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -136,8 +140,22 @@ class Service:
                 self._doc_vectors[spec.name] = _Lazy(lambda h=handle: core.iter_document_vectors(h))
         if any(needs_reranker(n, self.pipelines) for n in self.pipelines.values()) and not cfg.reranker:
             raise UsageError("a pipeline uses rerank(...): give the config a 'reranker: {model: ...}' section")
+        self._fusion.submit(self._warm_fusion).result()
+        for store in [*self._docs.values(), *self._doc_vectors.values()]:  # read in the background, not in a request
+            threading.Thread(target=store.get, daemon=True, name="serve-preload").start()
+
+    def _warm_fusion(self) -> None:
+        """Compile ranx's numba kernels now (15-100 s the first time) rather than in a request's time."""
+        methods = {n.op for p in self.pipelines.values() for n in _calls(p)} - {"rerank"}
+        for m in sorted(methods):
+            try:
+                core.fuse([{"q": {"a": 2.0, "b": 1.0}}, {"q": {"b": 2.0, "c": 1.0}}], m,
+                          **({"weights": [0.5, 0.5]} if m == "wsum" else {}))
+            except UsageError:
+                pass
 
     def close(self) -> None:
+        self._fusion.shutdown(wait=False)
         for b in {id(b): b for b in [*self._batchers.values(), *self._encoder_batchers.values()]}.values():
             b.close()
 
@@ -257,8 +275,13 @@ class Service:
         runs = await asyncio.gather(*(self._node(a, text, depth) for a in node.args))
         settings = {FUSION_KWARGS[k]: v for k, v in node.kwargs.items()}
         settings["depth"] = depth
-        fused = await asyncio.to_thread(core.fuse, [{"q": r} for r in runs], node.op, **{**settings, "k": hits})
+        fused = await self._on_fusion_thread(core.fuse, [{"q": r} for r in runs], node.op, **{**settings, "k": hits})
         return fused.get("q", {})
+
+    async def _on_fusion_thread(self, fn, *args, **kwargs):
+        import functools
+
+        return await asyncio.wrap_future(self._fusion.submit(functools.partial(fn, *args, **kwargs)))
 
     def _rerank(self, reranker, text, first, texts, depth):
         with self._reranker_lock:  # one model, one forward at a time
@@ -395,14 +418,14 @@ class Service:
             if not isinstance(r, Mapping) or not all(isinstance(s, (int, float)) and math.isfinite(s) for s in r.values()):
                 raise RequestError(400, "each run must be an object {docid: finite score}")
         try:
-            fused = await asyncio.to_thread(core.fuse, [{"q": dict(r)} for r in runs], method, k=k, **settings)
+            fused = await self._on_fusion_thread(core.fuse, [{"q": dict(r)} for r in runs], method, k=k, **settings)
         except UsageError as e:
             raise RequestError(400, str(e)) from None
         return core.ranked(fused.get("q", {}), k)
 
     async def evaluate(self, qrels: str, run: Mapping[str, Mapping[str, float]], metrics: list[str]) -> dict[str, float]:
         try:
-            return await asyncio.to_thread(core.evaluate, qrels, run, metrics, self.config.data_dir)
+            return await self._on_fusion_thread(core.evaluate, qrels, run, metrics, self.config.data_dir)
         except UsageError as e:
             raise RequestError(400, str(e)) from None
 
@@ -410,3 +433,9 @@ class Service:
         out = [h.describe() for h in self.indexes.values()]
         out += [{"name": n, "pipeline": self.config.pipelines[n]} for n in self.pipelines]
         return out
+
+
+def _calls(node) -> list[Call]:
+    if isinstance(node, Leaf):
+        return []
+    return [node] + [c for a in node.args for c in _calls(a)]
