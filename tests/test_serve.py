@@ -215,7 +215,7 @@ BAD = [
     ("GET", "/v1/cacm/search", {"query": "a", "hits": "ten"}, None, 400),
     ("GET", "/v1/cacm/search", {"query": "a", "hits": "100000"}, None, 400),
     ("GET", "/v1/cacm/search", {}, None, 400),
-    ("GET", "/v1/cacm/search", {"query": "x" * (1 << 20), "hits": "3"}, None, 413),
+    ("GET", "/v1/cacm/search", {"query": "x" * 20_000, "hits": "3"}, None, 413),
     ("POST", "/v1/splade/search", None, b'{"query": "a", ', 400),
     ("POST", "/v1/splade/search", None, b'[1, 2]', 400),
     ("POST", "/v1/splade/search", None, json.dumps({"query": "x" * (1 << 20)}).encode(), 413),
@@ -244,6 +244,21 @@ def test_bad_input_is_a_json_4xx_and_the_server_keeps_serving(server, method, pa
     assert _get(url, "/v1/cacm/search", query="parallel", hits=1).status_code == 200
 
 
+def test_a_1_mb_query_string_is_a_json_413(server):
+    """httpx refuses a 1 MB URL, so the request is written on a socket as any client could send it."""
+    host, port = server["url"][len("http://"):].split(":")
+    req = (f"GET /v1/cacm/search?hits=3&query={'x' * (1 << 20)} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {KEY}\r\n"
+           "Connection: close\r\n\r\n").encode()
+    with socket.create_connection((host, int(port)), timeout=60) as s:
+        s.sendall(req)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.split()[1] == b"413" and "error" in json.loads(body)
+    assert _get(server["url"], "/v1/cacm/search", query="parallel", hits=1).status_code == 200
+
+
 def test_api_key_missing_or_wrong(server):
     url = server["url"] + "/v1/cacm/search"
     r = httpx.get(url, params={"query": "a"})
@@ -265,7 +280,8 @@ def test_mcp_client_over_stdio_lists_tools_and_searches_like_rest(server, built)
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    text = built["topics"]["1"] if "1" in built["topics"] else next(iter(built["topics"].values()))
+    qid = "1"
+    text = built["topics"][qid]
     rest = _get(server["url"], "/v1/cacm/search", query=text, hits=5).json()["candidates"]
 
     async def go():
@@ -278,13 +294,19 @@ def test_mcp_client_over_stdio_lists_tools_and_searches_like_rest(server, built)
                 tools = {t.name for t in (await s.list_tools()).tools}
                 res = await s.call_tool("search", {"query": text, "index": "cacm", "hits": 5})
                 bad = await s.call_tool("search", {"query": text, "index": "nope", "hits": 5})
-                return tools, res, bad
+                ev = await s.call_tool("eval_hits", {"qrels": "cacm", "query_id": qid, "metric": "P@5",
+                                                     "hits": {c["docid"]: c["score"] for c in rest}})
+                return tools, res, bad, ev
 
-    tools, res, bad = asyncio.run(go())
+    tools, res, bad, ev = asyncio.run(go())
+    # P@5 written out from the qrels file: relevant documents among the five hits, over 5
+    rel = {ln.split()[2] for ln in (Path(os.environ["PYSERINI_SPLARE_DATA"]) / "cacm" / "qrels.cacm.txt").read_text()
+           .splitlines() if ln.split()[0] == qid and int(ln.split()[3]) > 0}
+    assert ev.structured_content["result"] == pytest.approx(sum(c["docid"] in rel for c in rest) / 5)
     assert {"search", "get_document", "list_indexes", "explain", "fuse_search_results", "eval_hits"} <= tools
-    got = res.structuredContent["result"]
+    got = res.structured_content["result"]
     assert [(c["docid"], c["score"], c["rank"]) for c in got] == [(c["docid"], c["score"], c["rank"]) for c in rest]
-    assert bad.isError
+    assert bad.is_error
 
 
 def test_web_page_in_a_real_browser_highlights_matched_terms(server, tmp_path):
@@ -387,3 +409,13 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0_within_10_s(server, bui
     th.join(30)
     assert rc == 0 and elapsed < 10, (rc, elapsed)
     assert results and all(r in (200, "closed") for r in results), results  # none cut off with an error
+
+
+def test_help_is_light_and_teaches():
+    heavy = ("torch", "jnius", "faiss", "seismic", "ranx", "transformers", "pyserini", "numba", "fastapi", "mcp")
+    probe = ("import runpy, sys\nsys.argv = ['prog', '--help']\ntry:\n    runpy.run_module('pyserini_splare.serve', "
+             "run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             f"print('HEAVY=' + ','.join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=_env())
+    assert r.stderr.rsplit("HEAVY=", 1)[1].strip() == ""
+    assert "usage:" in r.stdout and "examples:" in r.stdout and "--index NAME=DIR" in r.stdout

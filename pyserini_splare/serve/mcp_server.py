@@ -85,7 +85,6 @@ def build_mcp(service: Service):
     async def eval_hits(qrels: str, query_id: str, hits: dict[str, float], metric: str = "nDCG@10") -> float:
         """Evaluate one query's hits {docid: score} against a registered qrels set with ir_measures
         (metric such as nDCG@10, AP, P@30, R@1000)."""
-        res = await guarded(service.evaluate(qrels, {query_id: hits}, [metric]))
-        return float(next(iter(res.values())))
+        return float(await guarded(service.evaluate_query(qrels, query_id, hits, metric)))
 
     return mcp

@@ -423,11 +423,17 @@ class Service:
             raise RequestError(400, str(e)) from None
         return core.ranked(fused.get("q", {}), k)
 
-    async def evaluate(self, qrels: str, run: Mapping[str, Mapping[str, float]], metrics: list[str]) -> dict[str, float]:
+    async def evaluate_query(self, qrels: str, qid: str, hits: Mapping[str, float], metric: str) -> float:
+        """One query's ``metric`` (the eval stage's per-query value) for ``hits`` {docid: score}."""
         try:
-            return await self._on_fusion_thread(core.evaluate, qrels, run, metrics, self.config.data_dir)
+            judged = await self._on_fusion_thread(core.get_qrels, qrels, self.config.data_dir)
+            if qid not in judged:
+                raise RequestError(400, f"query {qid!r} has no judgments in {qrels}")
+            rows = await self._on_fusion_thread(core.evaluate, qrels, {qid: dict(hits)}, [metric], self.config.data_dir,
+                                                per_query=True)
         except UsageError as e:
             raise RequestError(400, str(e)) from None
+        return next(v for _, q, v in rows if q == qid)
 
     def describe(self) -> list[dict[str, Any]]:
         out = [h.describe() for h in self.indexes.values()]
