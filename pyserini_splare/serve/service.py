@@ -25,6 +25,7 @@ from .pipelines import DEFAULT_DEPTH, DEFAULT_RERANK_DEPTH, FUSION_KWARGS, Call,
 from .workers import Batcher
 
 log = logging.getLogger("pyserini_splare.serve")
+_PAD = "\x00pad"  # a query and document id no real run uses
 
 
 class RequestError(Exception):
@@ -134,6 +135,7 @@ class Service:
                         self._encoder_batchers[handle.encoder_spec] = Batcher(
                             f"encoder-{len(self.encoders)}", self._encode_batch, max_batch=cfg.max_batch, max_wait=wait)
                     core.check_encoder(handle, self.encoders[handle.encoder_spec])
+                    core.encode_queries(self.encoders[handle.encoder_spec], ["warm up"])  # torch's first call is slow
             if handle.corpus:
                 self._docs[spec.name] = _Lazy(lambda c=handle.corpus: core.iter_corpus(c))
             if handle.query_kind == "sparse":
@@ -275,7 +277,12 @@ class Service:
         runs = await asyncio.gather(*(self._node(a, text, depth) for a in node.args))
         settings = {FUSION_KWARGS[k]: v for k, v in node.kwargs.items()}
         settings["depth"] = depth
-        fused = await self._on_fusion_thread(core.fuse, [{"q": r} for r in runs], node.op, **{**settings, "k": hits})
+        # A CLI run file holds many queries, so a query one input found nothing for is simply absent
+        # from it; a one-query run would be empty, which ranx refuses. A second query present in every
+        # run keeps each run non-empty without touching "q" (ranx fuses and normalizes per query).
+        pad = {_PAD: {_PAD: 1.0}}
+        fused = await self._on_fusion_thread(core.fuse, [{"q": r, **pad} if r else pad for r in runs], node.op,
+                                             **{**settings, "k": hits})
         return fused.get("q", {})
 
     async def _on_fusion_thread(self, fn, *args, **kwargs):
@@ -342,6 +349,8 @@ class Service:
             raise RequestError(400, "pipelines take 'query' text (each index encodes it with its own encoder)")
         if options and target in self.pipelines:
             raise RequestError(400, "backend options apply to an index, not a pipeline")
+        if explain and target in self.pipelines:
+            raise RequestError(400, "explain applies to an index, not a pipeline")
         if options is not None and not isinstance(options, Mapping):
             raise RequestError(400, "'options' must be an object")
         opts = tuple(sorted((options or {}).items()))
@@ -364,6 +373,8 @@ class Service:
                                             timeout=self.config.timeout_s)
         except asyncio.TimeoutError:
             raise RequestError(504, f"the search took longer than {self.config.timeout_s:g} s") from None
+        except UsageError as e:  # a stage refused this query (e.g. every weight rounds to 0)
+            raise RequestError(400, str(e)) from None
         finally:
             self.inflight -= 1
             self.metrics.set_queue(self.inflight)
@@ -384,8 +395,6 @@ class Service:
         cands = [{"docid": d, "score": s, "rank": i + 1, "doc": docs.get(d) if docs else None}
                  for i, (d, s) in enumerate(found)]
         if explain:
-            if target in self.pipelines:
-                raise RequestError(400, "explain applies to an index, not a pipeline")
             why = await self.explain(target, query, [d for d, _ in found])
             for c in cands:
                 c["explain"] = why.get(c["docid"], [])
@@ -418,7 +427,8 @@ class Service:
             if not isinstance(r, Mapping) or not all(isinstance(s, (int, float)) and math.isfinite(s) for s in r.values()):
                 raise RequestError(400, "each run must be an object {docid: finite score}")
         try:
-            fused = await self._on_fusion_thread(core.fuse, [{"q": dict(r)} for r in runs], method, k=k, **settings)
+            fused = await self._on_fusion_thread(core.fuse, [{"q": dict(r), _PAD: {_PAD: 1.0}} if r else {_PAD: {_PAD: 1.0}}
+                                                             for r in runs], method, k=k, **settings)
         except UsageError as e:
             raise RequestError(400, str(e)) from None
         return core.ranked(fused.get("q", {}), k)

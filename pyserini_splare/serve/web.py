@@ -34,12 +34,13 @@ async function load(){
 function esc(s){return s.replace(/[&<>"']/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));}
 function highlight(text, terms){
   if(!terms.length) return esc(text);
-  const words=terms.map(t=>t.toLowerCase().replace(/^##/,'')).filter(t=>t.length>0 && /^[\\p{L}\\p{N}]+$/u.test(t));
+  const words=terms.map(t=>t.toLowerCase().replace(/^##/,'')).filter(t=>t.length>1 && /^[\\p{L}\\p{N}]+$/u.test(t));
   if(!words.length) return esc(text);
   const re=new RegExp('([\\\\p{L}\\\\p{N}]+)','gu');
   return text.split(re).map((part,i)=>{ if(i%2==0) return esc(part);
     const low=part.toLowerCase();
-    const hit=words.some(w=>low===w || (low.startsWith(w) && w.length>=3) || (w.length>=4 && w.startsWith(low.slice(0, w.length))));
+    // the term itself, or a word sharing it as a prefix (computer / computers), never a short fragment
+    const hit=words.some(w=>low===w || (low.length>=4 && w.length>=4 && (low.startsWith(w) || w.startsWith(low))));
     return hit?'<mark>'+esc(part)+'</mark>':esc(part);}).join('');
 }
 async function search(ev){
