@@ -319,8 +319,8 @@ def test_web_page_in_a_real_browser_highlights_matched_terms(server, tmp_path):
             "--disable-component-update", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(server["url"] + "/")
-        page.fill("#key", KEY)
-        page.reload()
+        page.click("summary")
+        page.fill("#key", KEY)  # the page keeps it (localStorage) and lists the indexes
         page.wait_for_selector("#target option[value=splade]", state="attached")
         page.select_option("#target", "splade")
         page.fill("#q", "parallel computation algorithms")
@@ -347,7 +347,7 @@ def test_startup_problems_are_one_error_line_and_exit_2(tmp_path, built):
     (tmp_path / "bad.yaml").write_text("indexes: [unclosed\n")
     rc, err = run("--config", str(tmp_path / "bad.yaml"))
     assert rc == 2 and len(err) == 1 and err[0].startswith("error:")
-    (tmp_path / "cycle.yaml").write_text(f"indexes: {{a: {built['dir'] / 'cacm.bm25'}}}\npipelines: {{p: rrf(a, p)}}\n")
+    (tmp_path / "cycle.yaml").write_text(f"indexes: {{a: {built['dir'] / 'cacm.bm25'}}}\npipelines:\n  p: rrf(a, p)\n")
     rc, err = run("--config", str(tmp_path / "cycle.yaml"))
     assert rc == 2 and len(err) == 1 and "refers to itself" in err[0]
     with socket.socket() as s:

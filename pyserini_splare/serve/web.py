@@ -27,6 +27,7 @@ function headers(){const k=$('key').value||localStorage.getItem('key')||'';
 async function load(){
   const r=await fetch('/v1/indexes',{headers:headers()}); const j=await r.json();
   if(!r.ok){$('status').textContent=j.error; return;}
+  $('status').textContent='';
   for(const ix of j.indexes){const o=document.createElement('option'); o.value=ix.name;
     o.textContent=ix.pipeline?ix.name+' (pipeline)':ix.name+' ('+ix.backend+')'; o.dataset.pipeline=!!ix.pipeline;
     $('target').appendChild(o);}
@@ -58,6 +59,7 @@ async function search(ev){
   }
   $('results').innerHTML=out.join('')||'<p>no results</p>';
 }
+$('key').addEventListener('input',()=>{localStorage.setItem('key',$('key').value); $('target').innerHTML=''; load();});
 $('f').addEventListener('submit',search); load();
 </script></body></html>
 """
