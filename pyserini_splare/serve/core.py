@@ -145,8 +145,26 @@ def searcher_with_options(handle: IndexHandle, options: Mapping[str, Any]) -> An
         raise UsageError(f"bad searcher options for a {handle.backend} index: {e}") from None
 
 
+# Below this many queries a BM25 batch is searched query by query: Pyserini's batch_search builds a
+# Java thread pool per call, 22 ms for one query against 2.9 ms for LuceneSearcher.search (measured
+# here, docs/benchmarks.md "Serving"); from ~16 queries on, the batch call is the faster one.
+_BM25_ONE_BY_ONE = 16
+
+
 def batch_search_with(searcher: Any, queries: Mapping[str, Any], k: int, threads: int = 1) -> dict[str, list[Hit]]:
-    return searcher.batch_search(queries, k=k, threads=threads)
+    """The searcher's ``batch_search``; a small BM25 batch goes through the same Pyserini searcher's
+    ``search``, whose hits ``Bm25Searcher`` orders with the same ``sort_hits``."""
+    lucene = getattr(searcher, "_searcher", None) if getattr(searcher, "backend", "") == "bm25" else None
+    if lucene is None or len(queries) >= _BM25_ONE_BY_ONE or not all(isinstance(q, str) for q in queries.values()):
+        return searcher.batch_search(queries, k=k, threads=threads)
+    from ..search import sort_hits
+
+    if k <= 0:
+        return searcher.batch_search(queries, k=k, threads=threads)  # its own error
+    try:
+        return {qid: sort_hits(((h.docid, h.score) for h in lucene.search(q, k=k)), k) for qid, q in queries.items()}
+    except Exception:  # a query Lucene refuses: the batch call words the error as the CLI does
+        return searcher.batch_search(queries, k=k, threads=threads)
 
 
 def check_query_vector(handle: IndexHandle, vector: Any) -> dict[str, float]:
