@@ -292,8 +292,6 @@ def quantize_for(handle: IndexHandle, vector: Mapping[str, float]) -> dict[str, 
 
 def bm25_term_contributions(handle: IndexHandle, text: str, docid: str, k1: float = 0.9, b: float = 0.4) -> list[dict]:
     """Per analyzed query term, its BM25 weight in ``docid`` (Pyserini's ``compute_bm25_term_weight``)."""
-    from pyserini.index.lucene import LuceneIndexReader
-
     reader = _bm25_reader(handle)
     terms = reader.analyze(text)
     seen, out = set(), []
@@ -333,9 +331,6 @@ def fuse(runs: Sequence[Mapping[str, Mapping[str, float]]], method: str = "rrf",
     except ValueError as e:
         raise UsageError(str(e)) from None
     return fused
-
-
-FUSION_METHODS = ("rrf", "isr", "combsum", "combmnz", "wsum")
 
 
 def fusion_methods() -> list[str]:

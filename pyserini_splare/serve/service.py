@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import threading
-import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
@@ -305,8 +304,6 @@ class Service:
         corpus = self.config.reranker.get("corpus")
         store = _Lazy(lambda: core.iter_corpus(corpus)) if corpus else None
         if store is None:
-            from .pipelines import leaves
-
             names = [n for n in self._index_leaves(node) if n in self._docs]
             if not names:
                 raise RequestError(400, "rerank needs document texts: no index of the pipeline records its corpus")
