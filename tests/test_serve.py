@@ -419,3 +419,41 @@ def test_help_is_light_and_teaches():
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=_env())
     assert r.stderr.rsplit("HEAVY=", 1)[1].strip() == ""
     assert "usage:" in r.stdout and "examples:" in r.stdout and "--index NAME=DIR" in r.stdout
+
+
+def _tiny_qwen3_fixture():
+    """test_rerank.py's tiny Qwen3 reranker fixture (random weights, tokenizer trained there), reused."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_serve_rerank_fixtures", Path(__file__).parent / "test_rerank.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.tiny_qwen3_dir
+
+
+tiny_qwen3_dir = _tiny_qwen3_fixture()
+
+
+def test_rerank_pipeline_equals_the_rerank_cli_run(built, tiny_qwen3_dir, tmp_path, shared_data):
+    """rerank(cacm, depth=20) served vs ``rerank --depth 20`` on the search CLI's BM25 run: top 10 equal."""
+    from pyserini_splare.rerank.__main__ import main as rerank_main
+
+    qids = list(built["topics"])[:5]
+    first = read_run(built["runs"]["cacm", 1000])
+    small = tmp_path / "first.txt"
+    small.write_text("".join(f"{q} Q0 {d} {i + 1} {s} bm25\n" for q in qids for i, (d, s) in enumerate(first[q])))
+    out = tmp_path / "rr.txt"
+    assert rerank_main(["--run", str(small), "--topics", "cacm", "--corpus", str(shared_data / "cacm" / "cacm.tar.gz"),
+                        "--model", str(tiny_qwen3_dir), "--depth", "20", "--output", str(out)]) == 0
+    cli = read_run(out)
+    (tmp_path / "rr.yaml").write_text(f"indexes:\n  cacm: {built['dir'] / 'cacm.bm25'}\npipelines:\n"
+                                      f"  rr: rerank(cacm, depth=20)\nreranker: {{model: {tiny_qwen3_dir}}}\n")
+    proc, url, _ = start_server(["--config", str(tmp_path / "rr.yaml")], tmp_path, "rr")
+    try:
+        for q in qids:
+            got = httpx.get(f"{url}/v1/rr/search", params={"query": built["topics"][q], "hits": 10}, timeout=120).json()
+            assert [(c["docid"], round(c["score"], 5)) for c in got["candidates"]] == \
+                   [(d, round(s, 5)) for d, s in cli[q][:10]], q
+    finally:
+        proc.kill()
+        proc.wait()
