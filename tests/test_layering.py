@@ -18,7 +18,8 @@ naming a module depends on it as surely as an import does. Three checks:
       6  train/
       7  distributed/
       8  every stage's __main__ (the CLI: parses arguments and chooses, e.g., a local or a Ray run)
-      9  repro/, demo/ (their own __main__ included)
+      9  repro/, demo/, serve/ (their own __main__ included)
+     10  testing/
 
   A stage's ``__main__`` sits above ``distributed`` because ``encode --ray`` and ``rerank --ray`` hand
   the work to the Ray driver, which in turn runs the stage's library code: the CLI is above both, and
@@ -67,7 +68,7 @@ LAYERS: dict[str, int] = {
     "fusion": 5, "rerank": 5, "eval": 5, "explain": 5,
     "train": 6,
     "distributed": 7,
-    "repro": 9, "demo": 9,
+    "repro": 9, "demo": 9, "serve": 9,
     # tests, benchmarks and examples' material (synthetic collections, tiny models): nothing imports it
     "testing": 10,
 }

@@ -1,0 +1,191 @@
+"""python -m pyserini_splare.serve: serve indexes and pipelines over REST (Pyserini's v1), MCP and a web page."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .._errors import UsageError
+
+EPILOG = """\
+Each --index is opened once; a sparse index encodes text queries with the encoder it records (its
+vectors' meta.json), a BM25 index searches the text. Pipelines (rrf(a, b, k=60), rerank(x, depth=100))
+come from --config (see docs/serve.md).
+
+examples:
+  # the README's CACM BM25 index on http://127.0.0.1:8081
+  python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25
+  curl 'http://127.0.0.1:8081/v1/cacm/search?query=parallel+computation&hits=10'
+  # a pre-encoded query, and why each hit matched
+  curl -X POST http://127.0.0.1:8081/v1/splade/search -H 'Content-Type: application/json' \\
+       -d '{"query": "parallel computation", "hits": 5, "explain": true}'
+  # indexes, pipelines and limits from a file; an API key from the environment
+  PYSERINI_SPLARE_API_KEYS=secret python -m pyserini_splare.serve --config serve.yaml
+  # MCP over stdio for an agent (the HTTP server also serves MCP at /mcp/)
+  python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25 --mcp-stdio
+
+Start-up problems (a missing index, a port in use, a bad config) are one `error:` line and exit 2.
+SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, exit 0.
+"""
+
+API_KEYS_ENV = "PYSERINI_SPLARE_API_KEYS"  # comma-separated
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pyserini_splare.serve", epilog=EPILOG,
+                                description="Serve indexes over Pyserini's REST v1 API, MCP and a web page.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--index", action="append", default=[], metavar="NAME=DIR", help="an index to serve (repeatable)")
+    p.add_argument("--config", help="YAML with indexes, pipelines, reranker and server settings (docs/serve.md)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8081, Pyserini's; 0 picks a free one)")
+    p.add_argument("--api-key", action="append", default=None,
+                   help=f"require this key as X-API-Key or Bearer (repeatable; or ${API_KEYS_ENV}, comma-separated)")
+    p.add_argument("--cors-origin", action="append", default=None, help="allow this browser origin (CORS is off by default)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per request before a 504 (default 30)")
+    p.add_argument("--max-queue", type=int, default=None, help="requests in flight before 429 (default 256)")
+    p.add_argument("--max-hits", type=int, default=None, help="largest hits a request may ask (default 1000)")
+    p.add_argument("--max-query-chars", type=int, default=None, help="longest query text (default 10000)")
+    p.add_argument("--cache-size", type=int, default=None, help="LRU cache entries (default 1024; 0 disables)")
+    p.add_argument("--batch-wait-ms", type=float, default=None,
+                   help="how long a worker waits to grow a micro-batch of queries (default 3)")
+    p.add_argument("--threads", type=int, default=None, help="searcher threads per batch (default 1)")
+    p.add_argument("--device", default=None, help="torch device of the query encoders (default cpu)")
+    p.add_argument("--java-heap", default=None, help="JVM heap for Lucene (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")
+    p.add_argument("--data-dir", default=None, help="topics and qrels folder for the eval tools ($PYSERINI_SPLARE_DATA)")
+    p.add_argument("--mcp-stdio", action="store_true", help="serve MCP over stdin/stdout instead of HTTP")
+    p.add_argument("--no-request-log", action="store_true", help="do not log a JSON line per request on stderr")
+    return p
+
+
+def _config(args):
+    from .config import ServeConfig, check, load_yaml, parse_index_flag
+
+    cfg = ServeConfig()
+    if args.config:
+        load_yaml(args.config, cfg)
+    for v in args.index:
+        spec = parse_index_flag(v)
+        cfg.indexes[spec.name] = spec
+    for flag, name in (("host", "host"), ("port", "port"), ("timeout", "timeout_s"), ("max_queue", "max_queue"),
+                       ("max_hits", "max_hits"), ("max_query_chars", "max_query_chars"), ("cache_size", "cache_size"),
+                       ("batch_wait_ms", "batch_wait_ms"), ("threads", "threads"), ("device", "device"),
+                       ("java_heap", "java_heap"), ("data_dir", "data_dir"), ("cors_origin", "cors_origins")):
+        v = getattr(args, flag)
+        if v is not None:
+            setattr(cfg, name, v)
+    keys = list(args.api_key or []) + [k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
+    if keys:
+        cfg.api_keys = list(cfg.api_keys) + keys
+    if args.no_request_log:
+        cfg.log_requests = False
+    check(cfg)
+    return cfg
+
+
+def _bind(host: str, port: int):
+    """Bind before loading anything: a port in use is an error in a second, not after the JVM start."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it Nagle + delayed ACKs add ~40 ms to every keep-alive request (measured here).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _logging(enabled: bool) -> None:
+    import logging
+
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger("pyserini_splare.serve.access")
+    access.addHandler(h)
+    access.setLevel(logging.INFO if enabled else logging.WARNING)
+    access.propagate = False
+    main = logging.getLogger("pyserini_splare.serve")
+    if not main.handlers:
+        mh = logging.StreamHandler(sys.stderr)
+        mh.setFormatter(logging.Formatter("serve: %(levelname)s %(message)s"))
+        main.addHandler(mh)
+        main.setLevel(logging.INFO)
+
+
+def serve(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = _config(args)
+    _logging(cfg.log_requests)
+    sock = None if args.mcp_stdio else _bind(cfg.host, cfg.port)
+    from .service import Service
+
+    service = Service(cfg)
+    try:
+        service.load()
+        from .mcp_server import build_mcp
+
+        mcp = build_mcp(service)
+        if args.mcp_stdio:
+            mcp.run("stdio")
+            return 0
+        return _serve_http(service, mcp, sock)
+    finally:
+        service.close()
+
+
+def _serve_http(service, mcp, sock) -> int:
+    import contextlib
+    import logging
+    import signal
+
+    import uvicorn
+
+    from .rest import create_app
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        async with mcp.session_manager.run():
+            yield
+
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/", host=service.config.host)
+    app = create_app(service, mcp_app=mcp_app, lifespan=lifespan)
+    # h11 with a large event limit: a 1 MB query string reaches the app and gets a JSON 413, not the
+    # HTTP parser's plain-text 400.
+    config = uvicorn.Config(app, log_config=None, access_log=False, http="h11", lifespan="on",
+                            h11_max_incomplete_event_size=4 << 20, timeout_graceful_shutdown=8)
+    server = uvicorn.Server(config)
+    host, port = sock.getsockname()[:2]
+    print(f"serving {', '.join(service.targets())} on http://{host}:{port}/ (MCP at /mcp/)", file=sys.stderr, flush=True)
+    # uvicorn re-raises a captured SIGTERM/SIGINT after its graceful shutdown; a handler of ours
+    # receives it, so the process exits 0 instead of dying by the signal.
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, lambda *_: None)
+    server.run(sockets=[sock])
+    logging.getLogger("pyserini_splare.serve").info("stopped")
+    return 0
+
+
+def main(argv=None) -> int:
+    try:
+        return serve(argv)
+    except UsageError as e:
+        if os.environ.get("PYSERINI_SPLARE_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip the interpreter's teardown of a JVM and torch (7-12 s here): SIGTERM must end within 10 s.
+    os._exit(rc)

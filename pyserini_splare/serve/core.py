@@ -1,0 +1,398 @@
+"""The one adapter between the service and the toolkit's stages.
+
+Every call the service makes into ``search``, ``index``, ``encode``, ``fusion``, ``rerank``,
+``explain``, ``eval``, ``formats``, ``corpus`` and ``topics`` goes through this module, and each is
+the function the stage's own CLI calls -- so a served answer equals the CLI's by construction, and
+when a stage's API changes, this file is the one place the service needs fixing.
+
+Nothing here is thread-aware: :mod:`.workers` decides which thread calls what.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .._errors import UsageError
+
+Hit = tuple[str, float]
+
+
+@dataclass
+class IndexHandle:
+    """An index opened once for the life of the service."""
+
+    name: str
+    path: str
+    meta: dict[str, Any]
+    backend: str
+    query_kind: str  # "text" | "sparse" | "dense"
+    needs_jvm: bool
+    searcher: Any
+    encoder_spec: str | None = None
+    corpus: str | None = None
+    space: Any = None
+    num_docs: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        v = self.meta.get("vectors") or {}
+        fs = v.get("feature_space") or {}
+        return {"name": self.name, "path": self.path, "backend": self.backend, "query_kind": self.query_kind,
+                "encoder": self.encoder_spec, "feature_space": fs.get("kind") or fs.get("type") or (repr(self.space)
+                                                                                                   if self.space else None),
+                "documents": self.num_docs, "corpus": self.corpus, "options": self.options}
+
+
+def backend_of(index_dir: str) -> Any:
+    """The backend record of an index (raises UsageError for a missing or foreign index)."""
+    from ..formats.index_meta import read_index_meta
+    from ..backends import get_backend
+
+    return get_backend(read_index_meta(index_dir)["backend"])
+
+
+def start_jvm(heap: str | None = None) -> None:
+    from .._java import start_jvm as _start
+
+    _start(heap)
+
+
+def open_index(name: str, index_dir: str, *, options: Mapping[str, Any] | None = None,
+               encoder: str | None = None, corpus: str | None = None) -> IndexHandle:
+    """Open ``index_dir`` with the searcher the search CLI would open (its backend from the metadata).
+
+    ``encoder`` overrides the query encoder the index records; ``corpus`` the corpus it records."""
+    from ..formats.index_meta import read_index_meta
+    from ..backends import get_backend
+    from ..search import open_searcher
+
+    meta = read_index_meta(index_dir)
+    backend = get_backend(meta["backend"])
+    try:
+        searcher = open_searcher(index_dir, **dict(options or {}))
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"index {name}: bad searcher options for a {backend.name} index: {e}") from None
+    vmeta = meta.get("vectors") or {}
+    spec = encoder or (vmeta.get("encoder") or {}).get("spec") or ((meta.get("dense") or {}).get("encoder") or {}).get("spec")
+    space = getattr(searcher, "space", None)
+    source = corpus or _recorded_corpus(meta)
+    num = getattr(searcher, "num_docs", None)
+    if num is None:
+        num = (vmeta.get("stats") or {}).get("documents")
+    return IndexHandle(name=name, path=str(index_dir), meta=meta, backend=backend.name, query_kind=backend.query_kind,
+                       needs_jvm=backend.needs_jvm, searcher=searcher, encoder_spec=spec if backend.query_kind != "text" else None,
+                       corpus=source, space=space, num_docs=None if num is None else int(num), options=dict(options or {}))
+
+
+def _recorded_corpus(meta: Mapping[str, Any]) -> str | None:
+    """The corpus an index records: the vectors' source (what encode read), or a BM25 index's input."""
+    vmeta = meta.get("vectors") or {}
+    src = (vmeta.get("stats") or {}).get("source")
+    if meta.get("backend") == "bm25":
+        src = meta.get("source")
+    if isinstance(src, list):
+        src = src[0] if len(src) == 1 else None
+    return src if src and Path(src).exists() else None
+
+
+def search_options_of(backend: str) -> list[str]:
+    from ..backends import get_backend
+
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(get_backend(backend).search_options)]
+
+
+def batch_search(handle: IndexHandle, queries: Mapping[str, Any], k: int, threads: int = 1) -> dict[str, list[Hit]]:
+    """The searcher's ``batch_search``: what the search CLI calls per batch."""
+    return handle.searcher.batch_search(queries, k=k, threads=threads)
+
+
+def searcher_with_options(handle: IndexHandle, options: Mapping[str, Any]) -> Any:
+    """A searcher on ``handle``'s index with per-request ``options`` (Seismic's query_cut, BM25's k1/b...),
+    checked as the search CLI checks them.
+
+    Where every option is a plain attribute of the open searcher (Seismic's query settings) the
+    loaded index is shared by a shallow copy -- reloading a Seismic index per setting would cost
+    its whole load time; otherwise (BM25's k1/b live in Java) a new searcher is opened."""
+    import copy
+
+    from ..backends import get_backend
+    from ..search import open_searcher
+
+    merged = {**handle.options, **options}
+    try:
+        kwargs = get_backend(handle.backend).check_options("search", merged, complete=False)
+    except UsageError as e:
+        raise UsageError(f"bad searcher options for a {handle.backend} index: {e}") from None
+    if all(hasattr(handle.searcher, n) for n in kwargs):
+        try:
+            s = copy.copy(handle.searcher)
+            for n, v in kwargs.items():
+                cur = getattr(handle.searcher, n)
+                if isinstance(v, bool) != isinstance(cur, bool) or (not isinstance(v, bool) and (
+                        not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0)):
+                    raise ValueError(f"{n} must be a non-negative number like {cur!r}, got {v!r}")
+                setattr(s, n, type(cur)(v))
+            return s
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"bad searcher options for a {handle.backend} index: {e}") from None
+    try:
+        return open_searcher(handle.path, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"bad searcher options for a {handle.backend} index: {e}") from None
+
+
+# Below this many queries a BM25 batch is searched query by query: Pyserini's batch_search builds a
+# Java thread pool per call, 22 ms for one query against 2.9 ms for LuceneSearcher.search (measured
+# here, docs/benchmarks.md "Serving"); from ~16 queries on, the batch call is the faster one.
+_BM25_ONE_BY_ONE = 16
+
+
+def batch_search_with(searcher: Any, queries: Mapping[str, Any], k: int, threads: int = 1) -> dict[str, list[Hit]]:
+    """The searcher's ``batch_search``; a small BM25 batch goes through the same Pyserini searcher's
+    ``search``, whose hits ``Bm25Searcher`` orders with the same ``sort_hits``."""
+    lucene = getattr(searcher, "_searcher", None) if getattr(searcher, "backend", "") == "bm25" else None
+    if lucene is None or len(queries) >= _BM25_ONE_BY_ONE or not all(isinstance(q, str) for q in queries.values()):
+        return searcher.batch_search(queries, k=k, threads=threads)
+    from ..search import sort_hits
+
+    if k <= 0:
+        return searcher.batch_search(queries, k=k, threads=threads)  # its own error
+    try:
+        return {qid: sort_hits(((h.docid, h.score) for h in lucene.search(q, k=k)), k) for qid, q in queries.items()}
+    except Exception:  # a query Lucene refuses: the batch call words the error as the CLI does
+        return searcher.batch_search(queries, k=k, threads=threads)
+
+
+def check_query_vector(handle: IndexHandle, vector: Any) -> dict[str, float]:
+    """A pre-encoded ``{term: weight}`` query checked as the searcher checks it (feature space, finite,
+    non-negative): raises UsageError with the searcher's own message."""
+    if not isinstance(vector, Mapping) or not vector:
+        raise UsageError("'vector' must be a non-empty object {term: weight}")
+    out = {}
+    for t, w in vector.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise UsageError(f"weight of {t!r} must be a finite non-negative number, got {w!r}")
+        out[str(t)] = w
+    prepare = getattr(handle.searcher, "prepare", None)
+    if prepare is not None:
+        prepare("query", out)
+    return out
+
+
+def quantized(vector: Mapping[str, int]) -> Any:
+    """Declare integer weights already at the index's scale (``--query-vectors-quantized``)."""
+    from ..search import QuantizedQuery
+
+    return QuantizedQuery(vector)
+
+
+# -- query encoders ---------------------------------------------------------------------------
+
+
+def load_query_encoder(spec: str, device: str = "cpu") -> Any:
+    """The encoder ``search --encoder SPEC`` loads (same options: the model's own query length)."""
+    from ..encode import load_encoder
+
+    return load_encoder(spec, device=device)
+
+
+def check_encoder(handle: IndexHandle, encoder: Any) -> None:
+    """The check ``search --encoder`` makes: a sparse encoder must share the index's feature space."""
+    from ..encode import SparseEncoder
+    from ..formats.spaces import FeatureSpace
+
+    if handle.query_kind != "sparse":
+        return
+    if not isinstance(encoder, SparseEncoder):
+        raise UsageError(f"index {handle.name}: {handle.encoder_spec!r} is not a sparse encoder")
+    index_space = FeatureSpace.from_meta(handle.meta["vectors"]["feature_space"])
+    if encoder.space != index_space:
+        raise UsageError(f"index {handle.name}: the query encoder {handle.encoder_spec!r} does not share the index's "
+                         f"feature space {index_space!r}")
+
+
+def encode_queries(encoder: Any, texts: Sequence[str]) -> list[Any]:
+    """Texts -> queries, as ``search --encoder`` builds them: ``{term: float}`` (sparse), float32 rows (dense)."""
+    from ..encode import DenseEncoder
+
+    out = encoder.encode(list(texts), "query")
+    if isinstance(encoder, DenseEncoder):
+        return [row for row in out]
+    res = []
+    for v in out:
+        v = v.nonzero()
+        res.append({t: float(w) for t, w in zip(encoder.space.terms(v.ids), v.weights)})
+    return res
+
+
+# -- documents ----------------------------------------------------------------------------------
+
+
+def iter_corpus(corpus: str):
+    """``(docid, text)`` of a corpus as the stages read it (JSONL, a folder of JSONL, an HTML tarball, or a
+    BM25 input folder holding tarballs, as Anserini's HtmlCollection reads CACM)."""
+    from ..corpus import open_corpus
+
+    p = Path(corpus)
+    if p.is_dir():
+        tars = sorted(f for f in p.iterdir() if f.name.lower().endswith((".tar.gz", ".tgz", ".tar")))
+        if tars:
+            for t in tars:
+                for d in open_corpus(str(t)):
+                    yield d.id, d.text
+            return
+    for d in open_corpus(corpus):
+        yield d.id, d.text
+
+
+def iter_document_vectors(handle: IndexHandle):
+    """``(docid, {term: int impact})`` of the vectors directory a sparse index was built from."""
+    from ..formats.vectors_reader import open_collection
+
+    src = (handle.meta.get("source"))
+    if not src:
+        raise UsageError(f"index {handle.name} records no vectors directory")
+    dirs = src if isinstance(src, list) else [src]
+    if not all(Path(d).is_dir() for d in dirs):
+        raise UsageError(f"index {handle.name}: its vectors directory {dirs[0]} is not there")
+    return ((docid, vec) for docid, vec, _ in open_collection(dirs, kind="sparse").iter_records())
+
+
+# -- explain ------------------------------------------------------------------------------------
+
+
+def load_labels(path: str) -> dict[int, str]:
+    from ..explain import load_labels as _load
+
+    return _load(path)
+
+
+def explain_match(handle: IndexHandle, query: Mapping[str, int], doc: Mapping[str, int],
+                  labels: Mapping[int, str] | None = None, top: int = 10) -> list[dict[str, Any]]:
+    """The terms (or SAE latents) a hit matched on: query weight x document impact per shared term,
+    largest contribution first, named through the explain stage (labels when known)."""
+    from ..explain import explain_vector
+
+    contrib = {t: float(query[t]) * float(doc[t]) for t in query if t in doc}
+    if not contrib:
+        return []
+    rows = explain_vector(contrib, handle.space, labels or None, top=top)
+    return [{"term": r.term, "feature": r.feature, "contribution": r.weight, "query_weight": float(query[r.term]),
+             "doc_weight": float(doc[r.term]), "label": r.label} for r in rows]
+
+
+def quantize_for(handle: IndexHandle, vector: Mapping[str, float]) -> dict[str, int]:
+    """The integer query the sparse searcher actually scores with (its own ``prepare``)."""
+    return handle.searcher.prepare("query", vector)
+
+
+def bm25_term_contributions(handle: IndexHandle, text: str, docid: str, k1: float = 0.9, b: float = 0.4) -> list[dict]:
+    """Per analyzed query term, its BM25 weight in ``docid`` (Pyserini's ``compute_bm25_term_weight``)."""
+    reader = _bm25_reader(handle)
+    terms = reader.analyze(text)
+    seen, out = set(), []
+    for t in terms:
+        if t in seen:
+            continue
+        seen.add(t)
+        w = float(reader.compute_bm25_term_weight(docid, t, analyzer=None, k1=k1, b=b))
+        if w > 0:
+            out.append({"term": t, "feature": None, "contribution": w * terms.count(t), "query_weight": float(terms.count(t)),
+                        "doc_weight": w, "label": None})
+    out.sort(key=lambda r: (-r["contribution"], r["term"]))
+    return out
+
+
+_READERS: dict[str, Any] = {}
+
+
+def _bm25_reader(handle: IndexHandle):
+    from pyserini.index.lucene import LuceneIndexReader
+
+    r = _READERS.get(handle.path)
+    if r is None:
+        r = _READERS[handle.path] = LuceneIndexReader(handle.path)
+    return r
+
+
+# -- fusion, rerank, eval, topics ---------------------------------------------------------------
+
+
+def fuse(runs: Sequence[Mapping[str, Mapping[str, float]]], method: str = "rrf", **settings) -> dict[str, dict[str, float]]:
+    """``fusion``'s ``fuse_runs`` (the fusion CLI's call); ValueError -> UsageError as the CLI does."""
+    from ..fusion import fuse_runs
+
+    try:
+        fused, _ = fuse_runs(runs, method, **settings)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return fused
+
+
+def fusion_methods() -> list[str]:
+    from ..fusion import METHODS
+
+    return list(METHODS)
+
+
+def load_reranker(model: str, **options) -> Any:
+    from ..rerank import Qwen3Reranker
+
+    try:
+        return Qwen3Reranker(model, **options)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def rerank_hits(reranker: Any, query: str, hits: Mapping[str, float], texts: Mapping[str, str], depth: int,
+                batch_size: int = 8) -> dict[str, float]:
+    """What ``rerank_run`` does for one query: score the top ``depth`` and ``merge`` them above the rest."""
+    from ..formats.runs import ranked
+    from ..rerank import merge
+
+    docs = [d for d, _ in ranked(hits, depth)]
+    scores = reranker.score(query, [texts[d] for d in docs], batch_size=batch_size)
+    return merge(hits, dict(zip(docs, map(float, scores))), depth)
+
+
+def ranked(hits: Mapping[str, float], depth: int | None = None) -> list[Hit]:
+    from ..formats.runs import ranked as _ranked
+
+    return _ranked(hits, depth)
+
+
+def evaluate(qrels: str, run: Mapping[str, Mapping[str, float]], metrics: Sequence[str], data_dir: str | None = None,
+             per_query: bool = False):
+    from ..eval import evaluate as _evaluate
+
+    return _evaluate(qrels, run, metrics, per_query=per_query, data_dir=data_dir)
+
+
+def get_qrels(name: str, data_dir: str | None = None) -> dict[str, dict[str, int]]:
+    from ..topics import get_qrels as _get
+
+    return _get(name, data_dir).judgments
+
+
+def get_topics(name: str, data_dir: str | None = None) -> dict[str, str]:
+    from ..topics import get_topics as _get
+
+    return _get(name, data_dir)
+
+
+def write_run(path: str | os.PathLike, run: Mapping[str, Mapping[str, float]], tag: str, order=None) -> int:
+    from ..formats.runs import write_run as _write
+
+    return _write(path, run, tag, order=order)
+
+
+def read_run(path: str | os.PathLike):
+    from ..formats.runs import read_trec_run
+
+    return read_trec_run(path)

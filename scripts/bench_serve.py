@@ -1,0 +1,139 @@
+#!/usr/bin/env python
+"""Load test of ``python -m pyserini_splare.serve`` on loopback, against the in-process batch search.
+
+For each ``--index NAME=DIR``: start the server (cache off), send ``--requests`` GET searches of the
+topics' texts (cycled) at each concurrency with an asyncio httpx client, and print p50/p99 latency,
+q/s, errors and the server's RSS; then search the same queries in this process the way the search
+CLI does (its query encoder, then ``batch_search`` in batches of 64) and print the ratio of served
+q/s at concurrency 8 to that. Prints numbers, asserts nothing.
+
+    nice -n 10 python scripts/bench_serve.py --topics cacm --index bm25=indexes/cacm.bm25 \\
+        --index splade=indexes/cacm.splade.lucene --requests 640 --concurrency 1 8 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start(index_args: list[str], extra: list[str]):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    err = open(f"/tmp/bench_serve.{os.getpid()}.err", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "pyserini_splare.serve", *index_args, "--port", "0", "--cache-size",
+                             "0", "--no-request-log", "--max-queue", "4096", *extra], env=env, stdout=subprocess.DEVNULL,
+                            stderr=err)
+    while True:
+        err.seek(0)
+        m = re.search(r"on (http://[\d.]+:\d+)/", err.read())
+        if m:
+            return proc, m.group(1)
+        if proc.poll() is not None:
+            err.seek(0)
+            raise SystemExit(f"server failed: {err.read()[-1000:]}")
+        time.sleep(0.3)
+
+
+async def load(url: str, name: str, texts: list[str], n: int, conc: int, hits: int):
+    import httpx
+
+    lat: list[float] = []
+    errors = 0
+    it = iter(range(n))
+
+    async def worker(c):
+        nonlocal errors
+        for i in it:
+            t0 = time.perf_counter()
+            r = await c.get(f"{url}/v1/{name}/search", params={"query": texts[i % len(texts)], "hits": hits})
+            lat.append(time.perf_counter() - t0)
+            errors += r.status_code != 200
+
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=conc)) as c:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(c) for _ in range(conc)))
+        wall = time.perf_counter() - t0
+    lat.sort()
+    return {"p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+            "qps": n / wall, "errors": errors}
+
+
+def in_process(index_dir: str, texts: list[str], n: int, hits: int) -> float:
+    """q/s of the search CLI's path in this process: encode the queries (sparse) and batch_search them."""
+    sys.path.insert(0, str(ROOT))
+    from pyserini_splare.index.backends import get_backend
+    from pyserini_splare.index import read_index_meta
+    from pyserini_splare.search import open_searcher
+    from pyserini_splare.search.queries import encode_topics
+
+    meta = read_index_meta(index_dir)
+    backend = get_backend(meta["backend"])
+    topics = {str(i): texts[i % len(texts)] for i in range(n)}
+    searcher = open_searcher(index_dir)
+    spec = (meta.get("vectors") or {}).get("encoder", {}).get("spec")
+    searcher.batch_search(dict(list(topics.items())[:4]) if backend.query_kind == "text"
+                          else encode_topics(spec, dict(list(topics.items())[:4]), backend, meta), k=hits)  # warm-up
+    t0 = time.perf_counter()
+    queries = topics if backend.query_kind == "text" else encode_topics(spec, topics, backend, meta, batch_size=64)
+    qids = list(queries)
+    for i in range(0, len(qids), 64):
+        searcher.batch_search({q: queries[q] for q in qids[i:i + 64]}, k=hits)
+    return n / (time.perf_counter() - t0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--index", action="append", required=True, metavar="NAME=DIR")
+    p.add_argument("--topics", default="cacm")
+    p.add_argument("--requests", type=int, default=640)
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--hits", type=int, default=10)
+    p.add_argument("--server-args", nargs=argparse.REMAINDER, default=[])
+    args = p.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from pyserini_splare.topics import get_topics
+
+    texts = list(get_topics(args.topics).values())
+    print(f"load: {os.getloadavg()}")
+    print("index\tconcurrency\tp50_ms\tp99_ms\tq/s\terrors\tserver_rss_mb")
+    served8 = {}
+    for spec in args.index:
+        name, _, path = spec.partition("=")
+        proc, url = start(["--index", spec], args.server_args)
+        try:
+            asyncio.run(load(url, name, texts, min(64, args.requests), 4, args.hits))  # warm-up
+            for c in args.concurrency:
+                r = asyncio.run(load(url, name, texts, args.requests, c, args.hits))
+                print(f"{name}\t{c}\t{r['p50_ms']:.2f}\t{r['p99_ms']:.2f}\t{r['qps']:.1f}\t{r['errors']}\t{rss_mb(proc.pid):.0f}",
+                      flush=True)
+                if c == 8:
+                    served8[name] = r["qps"]
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    for spec in args.index:
+        name, _, path = spec.partition("=")
+        qps = in_process(path, texts, args.requests, args.hits)
+        ratio = f"{served8[name] / qps:.2f}" if name in served8 else "n/a"
+        print(f"{name}\tin-process batch\t{qps:.1f} q/s\tserved@8 / in-process = {ratio}", flush=True)
+    print(f"load: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
