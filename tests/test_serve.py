@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# One server per module over indexes built with the JVM: the whole module is the slow tier.
+pytestmark = pytest.mark.jvm
+
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
