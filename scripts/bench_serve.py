@@ -7,8 +7,16 @@ q/s, errors and the server's RSS; then search the same queries in this process t
 CLI does (its query encoder, then ``batch_search`` in batches of 64) and print the ratio of served
 q/s at concurrency 8 to that. Prints numbers, asserts nothing.
 
+With ``--query-vectors FILE`` (``search --query-vectors``'s JSONL) the requests are ``POST
+/v1/{index}/search`` with the pre-encoded ``vector`` instead (``--quantized``: integer weights used as
+they are, ``search --query-vectors-quantized``), and the in-process reference is ``batch_search`` of
+the same vectors.
+
     nice -n 10 python scripts/bench_serve.py --topics cacm --index bm25=indexes/cacm.bm25 \\
         --index splade=indexes/cacm.splade.lucene --requests 640 --concurrency 1 8 32
+    # a synthetic SPLARE-shaped set (python -m pyserini_splare.testing.synth) on Seismic
+    nice -n 10 python scripts/bench_serve.py --index seismic=p50k.seismic \\
+        --query-vectors p50k/queries.jsonl --quantized --requests 640 --concurrency 1 8 32
 """
 
 from __future__ import annotations
@@ -50,7 +58,8 @@ def start(index_args: list[str], extra: list[str]):
         time.sleep(0.3)
 
 
-async def load(url: str, name: str, texts: list[str], n: int, conc: int, hits: int):
+async def load(url: str, name: str, texts: list, n: int, conc: int, hits: int, quantized: bool = False):
+    """``texts``: query strings (GET) or ``{term: weight}`` vectors (POST)."""
     import httpx
 
     lat: list[float] = []
@@ -61,7 +70,12 @@ async def load(url: str, name: str, texts: list[str], n: int, conc: int, hits: i
         nonlocal errors
         for i in it:
             t0 = time.perf_counter()
-            r = await c.get(f"{url}/v1/{name}/search", params={"query": texts[i % len(texts)], "hits": hits})
+            q = texts[i % len(texts)]
+            if isinstance(q, str):
+                r = await c.get(f"{url}/v1/{name}/search", params={"query": q, "hits": hits})
+            else:
+                r = await c.post(f"{url}/v1/{name}/search", json={"vector": q, "hits": hits, "quantized": quantized,
+                                                                  "docs": False})
             lat.append(time.perf_counter() - t0)
             errors += r.status_code != 200
 
@@ -74,10 +88,11 @@ async def load(url: str, name: str, texts: list[str], n: int, conc: int, hits: i
             "qps": n / wall, "errors": errors}
 
 
-def in_process(index_dir: str, texts: list[str], n: int, hits: int) -> float:
-    """q/s of the search CLI's path in this process: encode the queries (sparse) and batch_search them."""
+def in_process(index_dir: str, texts: list, n: int, hits: int, quantized: bool = False) -> float:
+    """q/s of the search CLI's path in this process: encode the queries (sparse) and batch_search them;
+    pre-encoded vectors are searched as ``search --query-vectors`` does (the searcher quantizes them)."""
     sys.path.insert(0, str(ROOT))
-    from pyserini_splare.index.backends import get_backend
+    from pyserini_splare.backends import get_backend
     from pyserini_splare.index import read_index_meta
     from pyserini_splare.search import open_searcher
     from pyserini_splare.search.queries import encode_topics
@@ -86,6 +101,16 @@ def in_process(index_dir: str, texts: list[str], n: int, hits: int) -> float:
     backend = get_backend(meta["backend"])
     topics = {str(i): texts[i % len(texts)] for i in range(n)}
     searcher = open_searcher(index_dir)
+    if texts and not isinstance(texts[0], str):
+        from pyserini_splare.search import QuantizedQuery
+
+        vecs = {str(i): (QuantizedQuery(texts[i % len(texts)]) if quantized else texts[i % len(texts)]) for i in range(n)}
+        qids = list(vecs)
+        searcher.batch_search({q: vecs[q] for q in qids[:4]}, k=hits)  # warm-up
+        t0 = time.perf_counter()
+        for i in range(0, len(qids), 64):
+            searcher.batch_search({q: vecs[q] for q in qids[i:i + 64]}, k=hits)
+        return n / (time.perf_counter() - t0)
     spec = (meta.get("vectors") or {}).get("encoder", {}).get("spec")
     searcher.batch_search(dict(list(topics.items())[:4]) if backend.query_kind == "text"
                           else encode_topics(spec, dict(list(topics.items())[:4]), backend, meta), k=hits)  # warm-up
@@ -104,12 +129,19 @@ def main():
     p.add_argument("--requests", type=int, default=640)
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--hits", type=int, default=10)
+    p.add_argument("--query-vectors", metavar="JSONL", help="send these pre-encoded queries by POST, not --topics' texts")
+    p.add_argument("--quantized", action="store_true", help="the --query-vectors weights are integer impacts")
     p.add_argument("--server-args", nargs=argparse.REMAINDER, default=[])
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     from pyserini_splare.topics import get_topics
 
-    texts = list(get_topics(args.topics).values())
+    if args.query_vectors:
+        from pyserini_splare.formats.query_vectors import read_query_vectors
+
+        texts = list(read_query_vectors(args.query_vectors).values())
+    else:
+        texts = list(get_topics(args.topics).values())
     print(f"load: {os.getloadavg()}")
     print("index\tconcurrency\tp50_ms\tp99_ms\tq/s\terrors\tserver_rss_mb")
     served8 = {}
@@ -117,9 +149,9 @@ def main():
         name, _, path = spec.partition("=")
         proc, url = start(["--index", spec], args.server_args)
         try:
-            asyncio.run(load(url, name, texts, min(64, args.requests), 4, args.hits))  # warm-up
+            asyncio.run(load(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up
             for c in args.concurrency:
-                r = asyncio.run(load(url, name, texts, args.requests, c, args.hits))
+                r = asyncio.run(load(url, name, texts, args.requests, c, args.hits, args.quantized))
                 print(f"{name}\t{c}\t{r['p50_ms']:.2f}\t{r['p99_ms']:.2f}\t{r['qps']:.1f}\t{r['errors']}\t{rss_mb(proc.pid):.0f}",
                       flush=True)
                 if c == 8:
@@ -129,7 +161,7 @@ def main():
             proc.wait(30)
     for spec in args.index:
         name, _, path = spec.partition("=")
-        qps = in_process(path, texts, args.requests, args.hits)
+        qps = in_process(path, texts, args.requests, args.hits, args.quantized)
         ratio = f"{served8[name] / qps:.2f}" if name in served8 else "n/a"
         print(f"{name}\tin-process batch\t{qps:.1f} q/s\tserved@8 / in-process = {ratio}", flush=True)
     print(f"load: {os.getloadavg()}")

@@ -278,38 +278,110 @@ def test_request_log_is_json_lines(server):
     assert {"ts", "method", "path", "status", "ms"} <= set(rec)
 
 
-def test_mcp_client_over_stdio_lists_tools_and_searches_like_rest(server, built):
-    pytest.importorskip("mcp")
-    from mcp import ClientSession, StdioServerParameters
-    from mcp.client.stdio import stdio_client
+async def _mcp_session_calls(s, text, qid, rest):
+    """list_tools, search (a known and an unknown index) and eval_hits through one MCP client session."""
+    await s.initialize()
+    tools = {t.name for t in (await s.list_tools()).tools}
+    res = await s.call_tool("search", {"query": text, "index": "cacm", "hits": 5})
+    bad = await s.call_tool("search", {"query": text, "index": "nope", "hits": 5})
+    ev = await s.call_tool("eval_hits", {"qrels": "cacm", "query_id": qid, "metric": "P@5",
+                                         "hits": {c["docid"]: c["score"] for c in rest}})
+    return tools, res, bad, ev
 
-    qid = "1"
-    text = built["topics"][qid]
-    rest = _get(server["url"], "/v1/cacm/search", query=text, hits=5).json()["candidates"]
 
-    async def go():
-        params = StdioServerParameters(command=sys.executable, env=_env(), cwd=str(built["dir"]),
-                                       args=["-m", "pyserini_splare.serve", "--index", f"cacm={built['dir'] / 'cacm.bm25'}",
-                                             "--mcp-stdio", "--no-request-log"])
-        async with stdio_client(params) as (r, w):
-            async with ClientSession(r, w) as s:
-                await s.initialize()
-                tools = {t.name for t in (await s.list_tools()).tools}
-                res = await s.call_tool("search", {"query": text, "index": "cacm", "hits": 5})
-                bad = await s.call_tool("search", {"query": text, "index": "nope", "hits": 5})
-                ev = await s.call_tool("eval_hits", {"qrels": "cacm", "query_id": qid, "metric": "P@5",
-                                                     "hits": {c["docid"]: c["score"] for c in rest}})
-                return tools, res, bad, ev
-
-    tools, res, bad, ev = asyncio.run(go())
+def _check_mcp_answers(tools, res, bad, ev, qid, rest):
     # P@5 written out from the qrels file: relevant documents among the five hits, over 5
     rel = {ln.split()[2] for ln in (Path(os.environ["PYSERINI_SPLARE_DATA"]) / "cacm" / "qrels.cacm.txt").read_text()
            .splitlines() if ln.split()[0] == qid and int(ln.split()[3]) > 0}
     assert ev.structured_content["result"] == pytest.approx(sum(c["docid"] in rel for c in rest) / 5)
     assert {"search", "get_document", "list_indexes", "explain", "fuse_search_results", "eval_hits"} <= tools
     got = res.structured_content["result"]
-    assert [(c["docid"], c["score"], c["rank"]) for c in got] == [(c["docid"], c["score"], c["rank"]) for c in rest]
+    assert [(c["docid"], c["score"], c["rank"], c["doc"]) for c in got] == \
+           [(c["docid"], c["score"], c["rank"], c["doc"]) for c in rest]
     assert bad.is_error
+
+
+def _streamable_http(url, headers=None):
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    return streamable_http_client(url + "/mcp/", http_client=create_mcp_http_client(headers=headers))
+
+
+def test_mcp_client_over_streamable_http_lists_tools_and_searches_like_rest(server, built):
+    pytest.importorskip("mcp")
+    from mcp import ClientSession
+
+    qid = "1"
+    text = built["topics"][qid]
+    rest = _get(server["url"], "/v1/cacm/search", query=text, hits=5).json()["candidates"]
+
+    async def go():
+        async with _streamable_http(server["url"], H) as (r, w):
+            async with ClientSession(r, w) as s:
+                return await _mcp_session_calls(s, text, qid, rest)
+
+    _check_mcp_answers(*asyncio.run(go()), qid, rest)
+
+    # /mcp/ sits behind the same API key as REST
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    r = httpx.post(server["url"] + "/mcp/", json=init, headers=accept, timeout=30)
+    assert r.status_code == 401 and "error" in r.json()
+    r = httpx.post(server["url"] + "/mcp/", json=init, headers={**accept, **H}, timeout=30)
+    assert r.status_code == 200
+
+
+def test_mcp_over_stdio_and_http_from_one_process(built, tmp_path):
+    """``--mcp-stdio``: an MCP client over stdio, REST and an MCP client over streamable HTTP all talk to
+    the same process (the HTTP address it prints on stderr), and agree; closing stdin stops it."""
+    pytest.importorskip("mcp")
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    qid = "1"
+    text = built["topics"][qid]
+    err = tmp_path / "stdio.err"
+
+    async def go():
+        params = StdioServerParameters(command=sys.executable, env=_env(), cwd=str(built["dir"]),
+                                       args=["-m", "pyserini_splare.serve", "--index", f"cacm={built['dir'] / 'cacm.bm25'}",
+                                             "--mcp-stdio", "--no-request-log", "--port", "0"])
+        with open(err, "w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (r, w):
+                async with ClientSession(r, w) as s:
+                    await s.initialize()  # answered once the indexes are loaded: the HTTP side is up too
+                    url = None
+                    for _ in range(100):
+                        m = re.search(r"on (http://[\d.]+:\d+)/", err.read_text())
+                        if m:
+                            url = m.group(1)
+                            break
+                        await asyncio.sleep(0.2)
+                    assert url, err.read_text()[-2000:]
+                    async with httpx.AsyncClient(timeout=60) as c:
+                        for _ in range(100):
+                            try:
+                                if (await c.get(url + "/healthz")).status_code == 200:
+                                    break
+                            except httpx.TransportError:
+                                await asyncio.sleep(0.2)
+                        rest = (await c.get(url + "/v1/cacm/search", params={"query": text, "hits": 5})).json()["candidates"]
+                    over_stdio = await _mcp_session_calls(s, text, qid, rest)
+                    async with _streamable_http(url) as (hr, hw):
+                        async with ClientSession(hr, hw) as hs:
+                            over_http = await _mcp_session_calls(hs, text, qid, rest)
+        return url, rest, over_stdio, over_http
+
+    url, rest, over_stdio, over_http = asyncio.run(go())
+    _check_mcp_answers(*over_stdio, qid, rest)
+    _check_mcp_answers(*over_http, qid, rest)
+    # stdin closed: the HTTP side stopped with it
+    time.sleep(1)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/healthz", timeout=5)
+    assert "MCP stdio closed" in err.read_text()
 
 
 def test_web_page_in_a_real_browser_highlights_matched_terms(server, tmp_path):

@@ -22,8 +22,8 @@ examples:
        -d '{"query": "parallel computation", "hits": 5, "explain": true}'
   # indexes, pipelines and limits from a file; an API key from the environment
   PYSERINI_SPLARE_API_KEYS=secret python -m pyserini_splare.serve --config serve.yaml
-  # MCP over stdio for an agent (the HTTP server also serves MCP at /mcp/)
-  python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25 --mcp-stdio
+  # MCP over stdio for an agent, and REST + MCP over streamable HTTP at /mcp/ from the same process
+  python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25 --mcp-stdio --port 8081
 
 Start-up problems (a missing index, a port in use, a bad config) are one `error:` line and exit 2.
 SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, exit 0.
@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="torch device of the query encoders (default cpu)")
     p.add_argument("--java-heap", default=None, help="JVM heap for Lucene (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")
     p.add_argument("--data-dir", default=None, help="topics and qrels folder for the eval tools ($PYSERINI_SPLARE_DATA)")
-    p.add_argument("--mcp-stdio", action="store_true", help="serve MCP over stdin/stdout instead of HTTP")
+    p.add_argument("--mcp-stdio", action="store_true",
+                   help="also serve MCP over stdin/stdout, beside the HTTP server (REST, MCP at /mcp/, the page); "
+                        "the process ends when stdin closes")
     p.add_argument("--no-request-log", action="store_true", help="do not log a JSON line per request on stderr")
     return p
 
@@ -124,7 +126,7 @@ def serve(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cfg = _config(args)
     _logging(cfg.log_requests)
-    sock = None if args.mcp_stdio else _bind(cfg.host, cfg.port)
+    sock = _bind(cfg.host, cfg.port)
     from .service import Service
 
     service = Service(cfg)
@@ -133,15 +135,13 @@ def serve(argv=None) -> int:
         from .mcp_server import build_mcp
 
         mcp = build_mcp(service)
-        if args.mcp_stdio:
-            mcp.run("stdio")
-            return 0
-        return _serve_http(service, mcp, sock)
+        return _serve_http(service, mcp, sock, stdio=args.mcp_stdio)
     finally:
         service.close()
 
 
-def _serve_http(service, mcp, sock) -> int:
+def _serve_http(service, mcp, sock, stdio: bool = False) -> int:
+    import asyncio
     import contextlib
     import logging
     import signal
@@ -168,9 +168,36 @@ def _serve_http(service, mcp, sock) -> int:
     # receives it, so the process exits 0 instead of dying by the signal.
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, lambda *_: None)
-    server.run(sockets=[sock])
+    if stdio:
+        # One event loop, one MCPServer: the SDK's stdio transport (``run_stdio_async``) is a coroutine
+        # like uvicorn's ``serve``, so both run side by side; stdin closing ends the HTTP server too.
+        # The loop is left open on purpose: the stdio reader is a thread blocked in ``stdin.read``
+        # that asyncio.run would wait for at shutdown (main() leaves by os._exit).
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(_serve_with_stdio(server, sock, mcp))
+    else:
+        server.run(sockets=[sock])
     logging.getLogger("pyserini_splare.serve").info("stopped")
     return 0
+
+
+async def _serve_with_stdio(server, sock, mcp) -> None:
+    import asyncio
+    import logging
+
+    async def stdio():
+        try:
+            await mcp.run_stdio_async()
+        except Exception as e:  # a broken pipe to the agent ends the stdio side only
+            logging.getLogger("pyserini_splare.serve").warning("MCP stdio stopped: %s", e)
+        finally:
+            logging.getLogger("pyserini_splare.serve").info("MCP stdio closed: stopping")
+            server.should_exit = True
+
+    task = asyncio.get_running_loop().create_task(stdio())
+    await server.serve(sockets=[sock])
+    task.cancel()
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,123 @@
+"""Seismic and exact served with pre-encoded sparse queries, and MCP over streamable HTTP and stdio.
+
+A CI-sized SPLARE-shaped synthetic collection (pyserini_splare.testing.synth, as tests/test_seismic_backend.py
+builds it, smaller): the reference is ``python -m pyserini_splare.search --query-vectors`` on the same index,
+read back from its TREC run file, at the default Seismic settings and at non-default ``query_cut`` /
+``heap_factor``. No JVM: the server starts in a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("seismic")
+
+pytestmark = pytest.mark.slow  # builds a Seismic index and starts a server subprocess
+
+
+def _serve_helpers():
+    """test_serve.py's server starter and run reader, reused (tests/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("_serve_helpers", Path(__file__).parent / "test_serve.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_h = _serve_helpers()
+start_server, read_run, _env = _h.start_server, _h.read_run, _h._env
+
+N_DOCS, N_QUERIES, HITS = 3000, 40, 10
+# non-default Seismic query settings that prune hard (one posting list, every block below the k-th best
+# score skipped): on this collection they change 5 of the 40 queries' hits (checked below)
+CUT, HEAP = 1, 1.0
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from pyserini_splare.formats.query_vectors import read_query_vectors
+    from pyserini_splare.index.__main__ import main as index_main
+    from pyserini_splare.search.__main__ import main as search_main
+    from pyserini_splare.testing import synth
+
+    root = tmp_path_factory.mktemp("serve_seismic")
+    cfg = synth.SynthConfig(n_features=131072, doc_terms=120, query_terms=30, active_features=8192, seed=7)
+    docs, queries = synth.generate(cfg, N_DOCS, N_QUERIES)
+    vdir, qfile = synth.write_collection(docs, queries, cfg, root, 100.0)
+    for b in ("exact", "seismic"):
+        assert index_main(["--backend", b, "--input", str(vdir), "--index", str(root / b), "--threads", "2"]) == 0
+    runs = {}
+    for name, index, extra in (("exact", "exact", []), ("seismic", "seismic", []),
+                               ("seismic-pruned", "seismic", ["--query-cut", str(CUT), "--heap-factor", str(HEAP)])):
+        runs[name] = root / f"{name}.txt"
+        # synth writes integer impacts at the index's scale: declared quantized, as a client would say so
+        assert search_main(["--index", str(root / index), "--query-vectors", str(qfile), "--query-vectors-quantized",
+                            "--output", str(runs[name]), "--hits", str(HITS), *extra]) == 0
+    return {"dir": root, "runs": runs, "queries": read_query_vectors(qfile)}
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    d = built["dir"]
+    proc, url, err = start_server(["--index", f"seismic={d / 'seismic'}", "--index", f"exact={d / 'exact'}",
+                                   "--no-request-log"], d, wait_s=120)
+    yield {"proc": proc, "url": url, "err": err}
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def _post(url, index, vec, **body):
+    r = httpx.post(f"{url}/v1/{index}/search", json={"vector": vec, "hits": HITS, "quantized": True, **body},
+                   timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _hits(body):
+    return [(c["docid"], c["score"]) for c in body["candidates"]]
+
+
+@pytest.mark.parametrize("name,index,options", [
+    ("exact", "exact", None),
+    ("seismic", "seismic", None),
+    ("seismic-pruned", "seismic", {"query_cut": CUT, "heap_factor": HEAP}),
+])
+def test_served_pre_encoded_queries_equal_the_cli_run_line_for_line(server, built, name, index, options):
+    cli = read_run(built["runs"][name])
+    assert len(cli) == N_QUERIES
+    for qid, vec in built["queries"].items():
+        body = _post(server["url"], index, vec, **({"options": options} if options else {}))
+        assert body["index"] == index and body["query"] == {"vector": vec}
+        assert _hits(body) == cli[qid], qid  # integer dot products: exact equality
+        assert [c["rank"] for c in body["candidates"]] == list(range(1, len(cli[qid]) + 1))
+
+
+def test_non_default_seismic_options_change_the_answer_where_the_cli_does(server, built):
+    default, pruned, exact = (read_run(built["runs"][n]) for n in ("seismic", "seismic-pruned", "exact"))
+    differ = [q for q in default if default[q] != pruned[q]]
+    assert differ, "the pruned settings must change some queries' hits, or this test proves nothing"
+    for qid in differ[:5]:
+        vec = built["queries"][qid]
+        a = _hits(_post(server["url"], "seismic", vec))
+        b = _hits(_post(server["url"], "seismic", vec, options={"query_cut": CUT, "heap_factor": HEAP}))
+        assert a != b and a == default[qid] and b == pruned[qid]
+    # the default settings answer like exact search on most queries (Seismic is approximate)
+    assert sum(default[q] == exact[q] for q in exact) >= 0.8 * len(exact)
+    # a bad option is the searcher's own 400, and the server keeps serving
+    vec = next(iter(built["queries"].values()))
+    r = httpx.post(f"{server['url']}/v1/seismic/search", json={"vector": vec, "options": {"query_cut": 0}}, timeout=60)
+    assert r.status_code == 400 and "query_cut" in r.json()["error"]
+    r = httpx.post(f"{server['url']}/v1/seismic/search", json={"vector": vec, "options": {"nope": 1}}, timeout=60)
+    assert r.status_code == 400 and "error" in r.json()
+    assert _hits(_post(server["url"], "seismic", vec)) == default[next(iter(built["queries"]))]
