@@ -56,9 +56,10 @@ def make_bert_base(out: str, tokenizer_from: str) -> str:
 
 
 def cacm_abstracts(n: int) -> list[str]:
-    from cacm_title_abstract import title_abstract_pairs
+    from pyserini_splare.testing.cacm_pairs import title_abstract_pairs
 
-    pairs = title_abstract_pairs(ROOT.parent / "shared" / "data" / "cacm" / "cacm.tar.gz")
+    data = Path(os.environ.get("PYSERINI_SPLARE_DATA", ROOT.parent / "shared" / "data"))
+    pairs = title_abstract_pairs(data / "cacm" / "cacm.tar.gz")
     return [pairs[k][1] for k in sorted(pairs)][:n]
 
 

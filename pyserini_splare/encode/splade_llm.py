@@ -6,7 +6,7 @@ norm and LM head over the ~128k byte-level BPE vocabulary) with bidirectional at
 same pooling as SPLARE (Formal et al., ICLR 2026).
 
 Terms are vocabulary *ids* (``t1234``): byte-level BPE tokens may hold spaces or odd bytes and are not
-safe as whitespace-pretokenized Lucene terms (../shared/FACTS.md). :func:`readable_terms`
+safe as whitespace-pretokenized Lucene terms (docs/vectors.md, feature spaces). :func:`readable_terms`
 turns ids back into text for explanation.
 
 A model is named by a directory with ``splade_llm_config.json`` (:class:`SpladeLLMConfig`) or by a plain

@@ -8,9 +8,9 @@ when the build is close to the recommendation). Neither changes anything: a buil
 disagree with may have reasons (Lucene for exact scores on little memory, or for Pyserini's
 searchers), so they are advice, printed once after the build.
 
-Where the numbers come from (scripts/bench_search.py on this project's 2-core machines, sessions
-4-5, quiet-machine rows of session 5 where there are; the thresholds below are rounded from those
-measurements, see docs/benchmarks.md):
+Where the numbers come from (scripts/bench_search.py on this project's 2-core machines, quiet-machine
+rows where there are; the thresholds below are rounded from those measurements, see
+docs/benchmarks.md, "Search backends"):
 
 * exact brute force costs a query the sum of its posting lists: 0.8 CPU ms at 50k pooled
   SPLARE-shaped documents, 1.3 ms at 100k, 14.6 ms at 1M (linear in N), about the same at k = 1000,
@@ -38,7 +38,7 @@ from typing import Any, Mapping
 # k = 1000 (where Seismic's recall drops), exact, and ~10x smaller.
 EXACT_UP_TO = 100_000
 # Seismic's search process (VmHWM): RSS_PER_KEPT_TERM bytes per posting kept in its lists per term of
-# the mean document, plus the process (`scripts/bench_search.py growth`, session 5: non-negative least
+# the mean document, plus the process (`scripts/bench_search.py growth`: non-negative least
 # squares over 13 builds; largest error 25 % from 50k documents on).
 SEISMIC_RSS_PER_KEPT_TERM = 0.431
 SEISMIC_RSS_FIXED = 169 * 2**20

@@ -9,7 +9,7 @@ from .config import recipe_names
 
 EXAMPLE = """\
 worked example (CPU, CACM; docs/training.md):
-  python scripts/cacm_title_abstract.py ../shared/data/cacm/cacm.tar.gz cacm
+  python -m pyserini_splare.testing.cacm_pairs $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz cacm
   python -m pyserini_splare.index --backend bm25 --input cacm/corpus --index cacm/bm25
   python -m pyserini_splare.train.data --queries cacm/train_queries.tsv --corpus cacm/corpus \\
       --positives cacm/train_pairs.tsv --index cacm/bm25 --negatives 4 --depth 50 --output cacm/train.jsonl

@@ -6,7 +6,7 @@
   ``blocks.{l}.hook_resid_post``). The model is built from its config with ``num_hidden_layers = l + 1``
   and only the kept blocks' weights are read, so the upper blocks are neither loaded nor run. A
   decoder's final norm is replaced by the identity, because ``last_hidden_state`` comes *after* it and
-  an SAE is trained on the raw residual stream (../shared/FACTS.md). SPLARE (Formal et al., ICLR 2026)
+  an SAE is trained on the raw residual stream (checked against a full model in tests/test_models_llm.py). SPLARE (Formal et al., ICLR 2026)
   cuts Llama-3.1-8B after block 26.
 * **attention** ``causal`` | ``bidirectional``: decoders attend causally by default; bidirectional
   attention (SPLARE-7B, SPLADE-8B, LLM2Vec-style) passes an explicit 4D float mask (0 = attend,
