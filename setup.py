@@ -57,7 +57,7 @@ TRAIN = ["sentence-transformers>=6.2,<7", "datasets>=3.0", "accelerate>=1.0"]
 REPORT = ["jinja2>=3.1", "matplotlib>=3.8"]
 # Ray is an extra: only the distributed entry points (--ray) import it, lazily. 2.60 is the version the
 # Ray Data calls we use (map_batches with a callable class, concurrency=, num_gpus=) were tested with.
-# pyarrow: distributed/encode.py builds the Ray Data blocks as Arrow tables itself (ray[data] pulls it too).
+# pyarrow: encode/on_ray.py builds the Ray Data blocks as Arrow tables itself (ray[data] pulls it too).
 # [client]: grpcio, which `--ray ray://HOST:PORT` (Ray Client) needs.
 RAY = ["ray[data,client]>=2.60,<3", "pyarrow>=14"]
 # sae-lens loads and trains SAEs; it pulls transformer-lens, wandb, plotly and nltk, so it is an extra

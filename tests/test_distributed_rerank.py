@@ -12,7 +12,7 @@ from conftest import require_extra  # noqa: E402
 ray = require_extra("ray", "ray")  # an extra: CI installs it (setup.py "test" extra)
 
 from pyserini_splare._errors import UsageError  # noqa: E402
-from pyserini_splare.distributed.rerank import deal_batches  # noqa: E402
+from pyserini_splare.rerank.on_ray import deal_batches  # noqa: E402
 from pyserini_splare.rerank.__main__ import main  # noqa: E402
 from test_rerank import tiny_qwen3_dir  # noqa: E402,F401  (the tiny random Qwen3 reranker fixture)
 
@@ -76,7 +76,7 @@ def test_killed_actor_is_restarted_and_its_pairs_retried(tiny_qwen3_dir, ray_loc
     import os
     import signal
 
-    from pyserini_splare.distributed.rerank import RayReranker
+    from pyserini_splare.rerank.on_ray import RayReranker
     from pyserini_splare.rerank import Qwen3Reranker
 
     docs = [" ".join(WORDS[i:i + 5 + i]) for i in range(12)]

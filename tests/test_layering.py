@@ -7,31 +7,31 @@ resolved to the module it names. So is every registry string, a constant ``"pyse
 naming a module depends on it as surely as an import does. Three checks:
 
 * **Layers.** A module may import only from its own layer or a lower one (DESIGN.md's data flow:
-  formats <- encode <- index <- search <- fusion/rerank/eval <- train <- distributed <- CLIs <- repro/demo)::
+  formats/distributed <- encode <- index <- search <- fusion/rerank/eval <- train <- CLIs <- repro/demo)::
 
       0  _errors, _signals, _outputs, _console, _java, _lazy, _argtypes, _schemas, topics   (and the package's own __init__)
-      1  formats/, vectors (facade), corpus, backends (the backend registry: declarations only)
+      1  formats/, vectors (facade), corpus, backends (the backend registry: declarations only),
+         distributed/ (Ray cluster plumbing: connect, resources, signals; no stage's code)
       2  encode/
       3  index/
       4  search/
       5  fusion/, rerank/, eval/, explain/
       6  train/
-      7  distributed/
       8  every stage's __main__ (the CLI: parses arguments and chooses, e.g., a local or a Ray run)
       9  repro/, demo/, serve/ (their own __main__ included)
      10  testing/
 
-  A stage's ``__main__`` sits above ``distributed`` because ``encode --ray`` and ``rerank --ray`` hand
-  the work to the Ray driver, which in turn runs the stage's library code: the CLI is above both, and
-  no stage's library code sees Ray.
+  ``encode --ray`` and ``rerank --ray`` run their stage's own Ray driver (``encode/on_ray.py``,
+  ``rerank/on_ray.py``), which uses the cluster plumbing of ``distributed/`` below every stage: no stage
+  is imported by ``distributed/``, so no loop passes through it.
 
 * **No module cycles** among import statements (a loop of modules can leave one half-initialized at
   import time). Registry strings are left out of this one check: a lazy registry names its own
   stage's implementations, which import the stage's base classes (``search.registry`` names
   ``search.lucene``, which imports ``search._base``), a loop closed only at call time, by design.
 
-* **No stage cycles**: the graph of stages (a stage's ``__main__`` counted as its CLI, apart from the
-  stage) has no loop, e.g. encode -> distributed -> encode.
+* **No stage cycles**: the graph of stages (a stage's ``__main__`` counted with its stage) has no loop,
+  e.g. encode -> distributed -> encode.
 
 * **No cycles** in the module graph (an edge per import; ``from pkg import name`` points at
   ``pkg.name`` where that is a module, else at ``pkg``). A package importing its own submodules to
@@ -67,7 +67,8 @@ LAYERS: dict[str, int] = {
     "search": 4,
     "fusion": 5, "rerank": 5, "eval": 5, "explain": 5,
     "train": 6,
-    "distributed": 7,
+    # Ray cluster plumbing only (the stages' Ray drivers live in encode/ and rerank/).
+    "distributed": 1,
     "repro": 9, "demo": 9, "serve": 9,
     # tests, benchmarks and examples' material (synthetic collections, tiny models): nothing imports it
     "testing": 10,
@@ -171,8 +172,8 @@ def _layer(module: str) -> int | None:
 
 
 def _stage_node(module: str) -> str:
-    """A module's node in the stage graph: its stage, or ``stage (CLI)`` for a stage's __main__."""
-    return _stage(module) + (" (CLI)" if _is_cli(module) else "")
+    """A module's node in the stage graph: its stage (a stage's __main__ included: its CLI is part of it)."""
+    return _stage(module)
 
 
 GRAPH = _graph()
@@ -298,14 +299,15 @@ def test_the_checks_catch_a_violation():
     g["pyserini_splare.search.y"]["pyserini_splare.encode.x"] = 2
     assert _cycles(g) == [["pyserini_splare.encode.x", "pyserini_splare.search.y"]]
     assert _layer("pyserini_splare.encode.x") < _layer("pyserini_splare.search.y")
-    # the Ray hand-off: a stage's CLI is above distributed, the stage's library below it
-    assert _layer("pyserini_splare.encode.__main__") > _layer("pyserini_splare.distributed.encode") \
-        > _layer("pyserini_splare.encode.pipeline")
+    # the Ray hand-off: the cluster plumbing is below every stage that uses it
+    assert _layer("pyserini_splare.encode.on_ray") > _layer("pyserini_splare.distributed.cluster")
+    assert _layer("pyserini_splare.rerank.on_ray") > _layer("pyserini_splare.distributed.cluster")
     assert _layer("pyserini_splare.demo.pipeline") > _layer("pyserini_splare.encode.__main__")
     # a stage loop through a lazy import: encode -> distributed -> encode
     g = {"pyserini_splare.encode.pipeline": {"pyserini_splare.distributed.encode": 1},
          "pyserini_splare.distributed.encode": {"pyserini_splare.encode.batching": 2},
          "pyserini_splare.encode.batching": {}}
     assert _cycles(_stage_graph(g)) == [["distributed", "encode"]]
+    # a stage's CLI is part of its stage: the same loop through encode/__main__ is a loop
     g["pyserini_splare.encode.__main__"] = g.pop("pyserini_splare.encode.pipeline")
-    assert _cycles(_stage_graph(g)) == []
+    assert _cycles(_stage_graph(g)) == [["distributed", "encode"]]

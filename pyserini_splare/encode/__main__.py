@@ -159,7 +159,7 @@ def main(argv=None):
                   "batch_size": args.batch_size, "dtype": args.dtype, "device_type": args.device.split(":")[0]}
         scale = float(args.quant_scale if args.quant_scale is not None else DEFAULT_QUANT_SCALE)
         if args.ray is not None:  # same output and resume state, encoded by Ray actors (distributed/encode.py)
-            from ..distributed.encode import encode_on_ray
+            from .on_ray import encode_on_ray
 
             meta, _ = encode_on_ray(args.ray, out, args.corpus, args.encoder, settings, encoder_options=options,
                                     config=config, quant_scale=scale, topk=args.topk, mass=args.mass,

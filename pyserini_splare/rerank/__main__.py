@@ -95,7 +95,7 @@ def main(argv=None):
                    trust_remote_code=args.trust_remote_code)
     with contextlib.ExitStack() as stack:
         if args.ray is not None:
-            from ..distributed.rerank import ray_reranker
+            from .on_ray import ray_reranker
 
             reranker = stack.enter_context(ray_reranker(args.ray, args.model, workers=args.ray_workers,
                                                         gpus_per_worker=args.ray_gpus_per_worker, **options))

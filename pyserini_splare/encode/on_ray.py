@@ -41,7 +41,7 @@ from typing import Any, Mapping
 
 from .._console import progress, verbose
 from .._errors import UsageError
-from .cluster import check_workers, connect, require_resources
+from ..distributed.cluster import check_workers, connect, require_resources
 
 # A block's rows are one document each inside a single Arrow row; list columns keep their order.
 _KEY, _IDS, _TEXTS = "key", "ids", "texts"
@@ -70,8 +70,8 @@ def _usage_in_text(e: BaseException) -> UsageError | None:
 
 def _describe(spec: str, options: dict, topk: int, mass: float | None) -> dict[str, Any]:
     """Load the encoder once and return what the driver's writer needs (runs as a Ray task)."""
-    from ..encode import load_encoder
-    from ..encode.pipeline import describe_encoder
+    from . import load_encoder
+    from .pipeline import describe_encoder
 
     return describe_encoder(load_encoder(spec, **options), topk, mass)
 
@@ -99,7 +99,7 @@ def _datasource(corpus: str, shard_id: int, shard_num: int, part_size: int, skip
 def _read_blocks(corpus: str, shard_id: int, shard_num: int, part_size: int, skip: dict[int, int]):
     import pyarrow as pa
 
-    from ..encode.pipeline import shard_filter, text_source
+    from .pipeline import shard_filter, text_source
 
     ids: list[str] = []
     texts: list[str] = []
@@ -133,7 +133,7 @@ class _EncodeWorker:
     """An actor of the pool: one encoder, loaded once; encodes whole blocks and writes their parts."""
 
     def __init__(self, writer, spec: str, options: dict, batch_size: int, window: int, sleep: float = 0.0):
-        from ..encode import load_encoder
+        from . import load_encoder
 
         self.writer = writer
         self.encoder = load_encoder(spec, **options)
@@ -152,7 +152,7 @@ class _EncodeWorker:
         return sum(len(x) for x in self.tokenizer(texts, add_special_tokens=True, **kw)["input_ids"])
 
     def encode_block(self, key: int, ids: list[str], texts: list[str]) -> dict[str, Any]:
-        from ..encode.pipeline import encode_texts, write_window
+        from .pipeline import encode_texts, write_window
 
         t0 = time.time()
 
@@ -198,7 +198,7 @@ def encode_on_ray(address: str, out: str | os.PathLike, corpus: str, encoder_spe
 def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, mass, overwrite, workers,
          gpus_per_worker, cpus_per_worker):
     from ..corpus import count_documents
-    from ..encode.pipeline import finish_encode, open_writer, shard_share
+    from .pipeline import finish_encode, open_writer, shard_share
 
     t_start = time.time()
     describe = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=0)(_describe)
@@ -231,7 +231,7 @@ def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, m
 def _stream(ray, writer, corpus, spec, settings, options, done, total, workers, gpus_per_worker, cpus_per_worker):
     import ray.data
 
-    from ..encode.pipeline import window_size
+    from .pipeline import window_size
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # ours below says documents/s, tokens/s and the ETA

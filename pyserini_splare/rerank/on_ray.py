@@ -18,7 +18,7 @@ import contextlib
 import math
 from typing import Any, Iterator, Sequence
 
-from .cluster import actor_result, check_workers, connect, require_resources
+from ..distributed.cluster import actor_result, check_workers, connect, require_resources
 
 
 class _RerankWorker:
@@ -26,7 +26,7 @@ class _RerankWorker:
 
     def __init__(self, reranker_kwargs: dict[str, Any]):
         from .._errors import UsageError
-        from ..rerank import Qwen3Reranker
+        from ._qwen3 import Qwen3Reranker
 
         try:
             self.reranker = Qwen3Reranker(**reranker_kwargs)
