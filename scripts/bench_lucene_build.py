@@ -125,7 +125,7 @@ def timed_build(vec: Path, idx: Path, threads: int, method: str) -> dict:
 
 def search_diff(a: Path, b: Path, queries: Path, k: int) -> tuple[int, int]:
     from pyserini_splare.formats.query_vectors import read_query_vectors
-    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.base import QuantizedQuery
     from pyserini_splare.search.lucene import ImpactSearcher
 
     qs = {q: QuantizedQuery(v) for q, v in read_query_vectors(queries).items()}

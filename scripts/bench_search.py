@@ -199,7 +199,8 @@ def search_worker(argv) -> int:
     time on one thread (latencies), one batch on all cores; dump timings and hits as JSON."""
     index, qpath, kind, options, out = argv
     from pyserini_splare.formats.query_vectors import read_query_vectors
-    from pyserini_splare.search._base import QuantizedQuery, open_searcher
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
 
     queries = {q: QuantizedQuery({t: int(w) for t, w in v.items()}) for q, v in read_query_vectors(qpath).items()}
     if kind == "toolkit":

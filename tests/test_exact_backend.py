@@ -61,7 +61,8 @@ def coll(tmp_path_factory):
 
 
 def test_exact_equals_numpy_brute_force(coll):
-    from pyserini_splare.search._base import QuantizedQuery, open_searcher
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
 
     root, space, dense, queries, _ = coll
     with open_searcher(root / "exact") as s:
@@ -148,7 +149,8 @@ def test_exact_bad_input(coll, tmp_path, capsys):
 @pytest.mark.jvm
 def test_lucene_and_exact_rank_identically(tmp_path):
     """Lucene's impact scores are integer dot products: same hits, same scores, same order as exact."""
-    from pyserini_splare.search._base import QuantizedQuery, open_searcher
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
 
     cfg = synth.SynthConfig(n_features=131072, doc_terms=60, query_terms=12, active_features=3000, seed=5)
     docs, queries = synth.generate(cfg, 400, 12)

@@ -50,7 +50,7 @@ def build(tmp_path, name, options=None, **kw):
 
 def test_flat_equals_brute_force(tmp_path):
     from pyserini_splare.index import read_index_meta
-    from pyserini_splare.search._base import open_searcher
+    from pyserini_splare.search.registry import open_searcher
 
     index, ids, x = build(tmp_path, "flat", dup=[(3, 200), (3, 17)])
     meta = read_index_meta(index)
@@ -73,7 +73,7 @@ def test_dense_shards_index_as_one_collection(tmp_path):
     give the run of the unsharded directory; mismatched or overlapping shards are refused."""
     from pyserini_splare.formats.vectors_writer import VectorsWriter
     from pyserini_splare.index.faiss import build_faiss_index
-    from pyserini_splare.search._base import open_searcher
+    from pyserini_splare.search.registry import open_searcher
 
     rng = np.random.default_rng(5)
     x = rng.standard_normal((60, DIM)).astype(np.float32)

@@ -28,7 +28,7 @@ naming a module depends on it as surely as an import does. Three checks:
 * **No module cycles** among import statements (a loop of modules can leave one half-initialized at
   import time). Registry strings are left out of this one check: a lazy registry names its own
   stage's implementations, which import the stage's base classes (``search.registry`` names
-  ``search.lucene``, which imports ``search._base``), a loop closed only at call time, by design.
+  ``search.lucene``, which imports ``search.base``), a loop closed only at call time, by design.
 
 * **No stage cycles**: the graph of stages (a stage's ``__main__`` counted with its stage) has no loop,
   e.g. encode -> distributed -> encode.

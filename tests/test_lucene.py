@@ -276,7 +276,7 @@ def termfreq_vs_anserini(tmp_path_factory):
 def test_termfreq_build_searches_like_anserini_build_and_brute_force(termfreq_vs_anserini):
     """Identical top-1000 docids and scores on both indexes for 100 queries, equal to the brute-force
     integer dot products ranked (score desc, docid asc)."""
-    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.base import QuantizedQuery
     from pyserini_splare.search.lucene import ImpactSearcher
 
     root, X, qs, tf, ans = termfreq_vs_anserini
@@ -327,7 +327,7 @@ def test_termfreq_index_is_what_anserini_writes(termfreq_vs_anserini):
     assert s_tf == s_ans == (X.shape[0], int(X.data.sum()), X.nnz)
     # Anserini's searcher (what Pyserini's LuceneImpactSearcher wraps) on the term-frequency index
     searcher = jclass("io.anserini.search.SimpleImpactSearcher")(str(root / "idx.tf"))
-    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.base import QuantizedQuery
     from pyserini_splare.search.lucene import ImpactSearcher
 
     with ImpactSearcher(root / "idx.tf") as s:
@@ -368,7 +368,7 @@ def test_termfreq_lines_not_as_the_writer_writes_them_index_the_same(termfreq_vs
     import orjson
 
     from pyserini_splare.index.lucene_impact import build
-    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.base import QuantizedQuery
     from pyserini_splare.search.lucene import ImpactSearcher
 
     root, X, qs, tf, _ = termfreq_vs_anserini

@@ -432,7 +432,7 @@ def test_train_topk_sae_and_plain_format_round_trip(tiny_llm, tmp_path):
 
 def test_factories_through_registry(tiny_llm, tmp_path):
     from pyserini_splare.encode import load_encoder
-    from pyserini_splare.encode._base import SparseEncoder
+    from pyserini_splare.encode.base import SparseEncoder
 
     hidden, mask = _layer_hidden(tiny_llm, 1)
     _write_llama_scope(tmp_path / "sae", 1, hidden, mask)

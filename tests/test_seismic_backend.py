@@ -33,7 +33,7 @@ def coll(tmp_path_factory):
     assert index_main(["--backend", "seismic", "--input", str(vdir), "--index", str(root / "seismic-auto"),
                        "--threads", "2", "--options", json.dumps({"n_postings": "auto"})]) == 0
     from pyserini_splare.formats.query_vectors import read_query_vectors
-    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.base import QuantizedQuery
 
     # synth writes integer impacts in the index's units: declared quantized (search --query-vectors-quantized)
     return root, vdir, qfile, {q: QuantizedQuery(v) for q, v in read_query_vectors(qfile).items()}
@@ -45,7 +45,7 @@ def recall(a, b, k):
 
 def test_seismic_recall_at_defaults(coll):
     from pyserini_splare.index import read_index_meta
-    from pyserini_splare.search._base import open_searcher
+    from pyserini_splare.search.registry import open_searcher
 
     root, _, _, qs = coll
     meta = read_index_meta(root / "seismic")
@@ -65,7 +65,7 @@ def test_seismic_recall_at_defaults(coll):
 def test_seismic_exhaustive_equals_exact(coll, tmp_path):
     """No pruning (n_postings x max_fraction > #docs), every query term, every block."""
     root, _, qfile, qs = coll
-    from pyserini_splare.search._base import open_searcher
+    from pyserini_splare.search.registry import open_searcher
     from pyserini_splare.search.seismic import SeismicSearcher
 
     with SeismicSearcher(root / "seismic", query_cut=1000, heap_factor=1e-6) as s, open_searcher(root / "exact") as ex:
@@ -188,7 +188,7 @@ def test_seismic_bad_input(coll, tmp_path, capsys):
 def test_seismic_u16_variant_for_small_spaces(tmp_path):
     """SPLADE's 30,522-term vocabulary fits u16 component ids: the default SeismicIndex is used."""
     from pyserini_splare.index import read_index_meta
-    from pyserini_splare.search._base import open_searcher
+    from pyserini_splare.search.registry import open_searcher
 
     cfg = synth.SynthConfig(**synth.PRESETS["splade"], active_features=3000, seed=2)
     cfg.doc_terms, cfg.query_terms = 50, 10
@@ -198,7 +198,7 @@ def test_seismic_u16_variant_for_small_spaces(tmp_path):
         assert index_main(["--backend", b, "--input", str(vdir), "--index", str(tmp_path / b)]) == 0
     assert read_index_meta(tmp_path / "seismic")["variant"] == ""
     from pyserini_splare.formats.query_vectors import read_query_vectors
-    from pyserini_splare.search._base import QuantizedQuery
+    from pyserini_splare.search.base import QuantizedQuery
 
     qs = {q: QuantizedQuery(v) for q, v in read_query_vectors(qfile).items()}
     with open_searcher(tmp_path / "seismic", query_cut=100, heap_factor=1e-6) as s, open_searcher(tmp_path / "exact") as ex:

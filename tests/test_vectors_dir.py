@@ -258,7 +258,8 @@ def shards(tmp_path_factory, splade_tiny_path):
 def test_shards_index_as_one_collection_with_the_unsharded_run(shards, tmp_path):
     from pyserini_splare.index.exact import build_exact_index
     from pyserini_splare.index.seismic import build_seismic_index
-    from pyserini_splare.search._base import QuantizedQuery, open_searcher
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
 
     s0, s1 = shards / "s0", shards / "s1"
     build_exact_index([str(shards / "all")], str(tmp_path / "whole"))
@@ -431,7 +432,8 @@ def _foreign(d: Path, docs: dict[str, dict]) -> Path:
 def test_foreign_integer_folder_indexes_with_exact_and_seismic(tmp_path):
     from pyserini_splare.index.exact import build_exact_index
     from pyserini_splare.index.seismic import build_seismic_index
-    from pyserini_splare.search._base import QuantizedQuery, open_searcher
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
 
     rng = np.random.default_rng(4)
     words = ["cat", "##ing", "dog", "\"", "über", "the", "x1", "L5"] + [f"w{i}" for i in range(40)]
@@ -455,7 +457,8 @@ def test_foreign_integer_folder_indexes_with_exact_and_seismic(tmp_path):
 
 def test_foreign_float_weights_need_a_scale(tmp_path):
     from pyserini_splare.index.exact import build_exact_index
-    from pyserini_splare.search._base import QuantizedQuery, open_searcher
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
 
     docs = {"a": {"x": 0.5, "y": 1.25}, "b": {"x": 2.0, "z": 0.001}, "c": {"y": 3}}
     d = _foreign(tmp_path / "f", docs)
@@ -479,7 +482,8 @@ def test_a_folder_written_by_pyserinis_own_encoder_indexes(tmp_path, splade_tiny
     from pyserini_splare._java import start_jvm
     from pyserini_splare.index.exact import build_exact_index
     from pyserini_splare.index.seismic import build_seismic_index
-    from pyserini_splare.search._base import QuantizedQuery, open_searcher
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
 
     os.environ.setdefault("OPENAI_API_KEY", "unused")  # pyserini.encode builds an OpenAI client at import
     start_jvm()  # pyserini.encode imports Anserini classes: our JVM (FACTS.md), not pyserini's

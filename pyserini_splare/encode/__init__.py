@@ -11,7 +11,7 @@ modules are imported when an encoder is loaded.
 * ``python -m pyserini_splare.encode`` encodes a corpus into a vectors directory (see docs/encoders.md).
 """
 
-from ._base import DenseEncoder, Kind, SparseEncoder
+from .base import DenseEncoder, Kind, SparseEncoder
 from .kinds import ENCODERS, EncoderKind
 from .specs import ENCODER_CONFIG, encode_texts, load_encoder, resolve_spec
 

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._errors import UsageError
-from ._base import DenseEncoder, Kind, check_kind
+from .base import DenseEncoder, Kind, check_kind
 
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
 DEFAULT_MAX_LENGTH = 8192

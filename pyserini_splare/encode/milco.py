@@ -34,7 +34,7 @@ from typing import Any
 
 from .._errors import UsageError
 from ..vectors import CompositeSpace, FeatureSpace, PrefixedSpace, SparseVector, VocabSpace
-from ._base import Kind, SparseEncoder, check_kind
+from .base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches, torch_dtype
 from .model import SparseModel, lengths, reject_unknown
 from .modules.milco import strict_load, sub_state

@@ -43,7 +43,7 @@ import torch
 
 from .._errors import UsageError
 from ..vectors import FeatureSpace, SparseVector
-from ._base import Kind, SparseEncoder, check_kind
+from .base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches
 from .kinds import ENCODERS, resolve
 from .modules.pruning import Pruning

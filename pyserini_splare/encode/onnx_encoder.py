@@ -32,7 +32,7 @@ import numpy as np
 
 from .._errors import UsageError
 from ..formats.sparse import SparseVector
-from ._base import Kind, SparseEncoder, check_kind
+from .base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches
 from .fast_tokenizer import FastTokenizer
 from .lengths import lengths, reject_unknown

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._errors import UsageError
 from ..vectors import SparseVector, VocabSpace
-from ._base import Kind, SparseEncoder, check_kind
+from .base import Kind, SparseEncoder, check_kind
 from .fast_tokenizer import FastTokenizer
 from .lengths import lengths, reject_unknown
 from .licence import checkpoint_licence

@@ -255,7 +255,7 @@ def shard_share(n: int, settings: Settings) -> int:
 def describe_encoder(encoder, topk: int = 0, mass: float | None = None) -> dict[str, Any]:
     """What the writer needs to know of an encoder: dense (and its dimension) or sparse (its feature space
     and ``meta.json``'s pooling), and its spec. Pruning applies to sparse vectors only."""
-    from ._base import DenseEncoder
+    from .base import DenseEncoder
 
     if isinstance(encoder, DenseEncoder):
         if topk or mass is not None:

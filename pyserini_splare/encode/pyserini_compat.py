@@ -27,7 +27,7 @@ def _load(encoder, **options):
         from . import load_encoder
 
         encoder = load_encoder(encoder, **options)
-    from ._base import SparseEncoder
+    from .base import SparseEncoder
 
     if not isinstance(encoder, SparseEncoder):
         raise UsageError(f"Pyserini's impact search needs a sparse encoder, got {type(encoder).__name__}")

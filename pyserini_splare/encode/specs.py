@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from .._errors import UsageError
-from ._base import DenseEncoder, Kind, SparseEncoder
+from .base import DenseEncoder, Kind, SparseEncoder
 from .kinds import ENCODERS, kind_names, resolve
 
 # A directory holding this file names its encoder kind: {"type": "splare", ...}. SPLARE checkpoints

@@ -9,6 +9,6 @@ In a notebook::
 ``python -m pyserini_splare.explain`` does the same from the command line (see ``--help``).
 """
 
-from ._explain import NO_LABEL, Row, explain_vector, format_rows, load_labels
+from .concepts import NO_LABEL, Row, explain_vector, format_rows, load_labels
 
 __all__ = ["NO_LABEL", "Row", "explain_vector", "format_rows", "load_labels"]

@@ -76,7 +76,7 @@ def main(argv=None):
     sources = [s for s in ("query", "doc", "vector_file") if getattr(args, s) is not None]
     if len(sources) != 1:
         raise UsageError("give exactly one of --query, --doc, --vector-file")
-    from ._explain import explain_vector, format_rows, load_labels
+    from .concepts import explain_vector, format_rows, load_labels
 
     labels = load_labels(args.labels, args.layer) if args.labels else None
     if args.vector_file:
@@ -89,7 +89,7 @@ def main(argv=None):
         if not args.encoder:
             raise UsageError("--query/--doc need --encoder to encode the text")
         from ..encode import load_encoder
-        from ..encode._base import SparseEncoder
+        from ..encode.base import SparseEncoder
 
         kind = "query" if args.query is not None else "doc"
         # --max-length overrides the side being explained only; the other keeps the model's own length.

@@ -4,6 +4,6 @@
 in Python, :func:`fuse_runs` on ``{qid: {docid: score}}`` dicts. ranx is imported lazily.
 """
 
-from ._fuse import METHODS, NORMS, FusionReport, fuse_runs
+from .fuse import METHODS, NORMS, FusionReport, fuse_runs
 
 __all__ = ["METHODS", "NORMS", "FusionReport", "fuse_runs"]

@@ -8,7 +8,7 @@ import sys
 from .._argtypes import ArgumentParser, positive_float
 from .._errors import UsageError, cli_main, run
 from .._outputs import check_output_file
-from ._fuse import METHODS, NORMS
+from .fuse import METHODS, NORMS
 
 EPILOG = """\
 RRF(d) = sum over runs of 1 / (rrf.k + rank(d)), ranks starting at 1 (Cormack et al. 2009; same as
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from ..formats.runs import read_trec_run, write_run
-    from ._fuse import fuse_runs
+    from .fuse import fuse_runs
 
     check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     if len(args.runs) < 2:

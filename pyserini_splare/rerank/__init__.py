@@ -4,8 +4,8 @@
 ``--help``). torch and transformers are imported only when a model is loaded.
 """
 
-from ._qwen3 import DEFAULT_INSTRUCTION, PREFIX, SUFFIX, SYSTEM_PROMPT, Qwen3Reranker, format_prompt, user_head
-from ._rerank import merge, rerank_run
+from .qwen3 import DEFAULT_INSTRUCTION, PREFIX, SUFFIX, SYSTEM_PROMPT, Qwen3Reranker, format_prompt, user_head
+from .rerank_run import merge, rerank_run
 
 __all__ = ["DEFAULT_INSTRUCTION", "PREFIX", "SUFFIX", "SYSTEM_PROMPT", "Qwen3Reranker", "format_prompt",
            "user_head", "merge", "rerank_run"]

@@ -10,7 +10,7 @@ from .._argtypes import ArgumentParser, positive_int
 from .._console import set_verbose
 from .._errors import UsageError, cli_main, run
 from .._outputs import check_output_file
-from ._qwen3 import DEFAULT_INSTRUCTION, DTYPES
+from .qwen3 import DEFAULT_INSTRUCTION, DTYPES
 
 EPILOG = f"""\
 Each (query, document) pair of a query's top --depth hits is scored by the reranker's probability of
@@ -82,14 +82,14 @@ def main(argv=None):
     check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     from ..formats.runs import read_trec_run
     from ..topics import get_topics
-    from ._rerank import check_depth, rerank_run, resume_settings, run_tag
+    from .rerank_run import check_depth, rerank_run, resume_settings, run_tag
 
     tag = run_tag(args.model, args.run_tag)
     first = read_trec_run(args.run)
     check_depth(first, args.depth, args.allow_short)
     topics = get_topics(args.topics, args.data_dir)
 
-    from ._qwen3 import Qwen3Reranker
+    from .qwen3 import Qwen3Reranker
 
     options = dict(device=args.device, dtype=args.dtype, max_length=args.max_length, instruction=args.instruction,
                    trust_remote_code=args.trust_remote_code)

@@ -26,7 +26,7 @@ class _RerankWorker:
 
     def __init__(self, reranker_kwargs: dict[str, Any]):
         from .._errors import UsageError
-        from ._qwen3 import Qwen3Reranker
+        from .qwen3 import Qwen3Reranker
 
         try:
             self.reranker = Qwen3Reranker(**reranker_kwargs)

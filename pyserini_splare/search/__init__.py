@@ -5,7 +5,7 @@ Python, :func:`open_searcher` on an index directory. Which searcher serves which
 in :mod:`pyserini_splare.backends` (searchers: ``SEARCHERS`` in :mod:`.registry`).
 """
 
-from ._base import Hit, QuantizedQuery, Searcher, SparseSearcher, sort_hits
+from .base import Hit, QuantizedQuery, Searcher, SparseSearcher, sort_hits
 from .registry import SEARCHERS, open_searcher
 
 __all__ = ["Hit", "QuantizedQuery", "SEARCHERS", "Searcher", "SparseSearcher", "open_searcher", "sort_hits"]

@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from .._errors import UsageError
-from ._base import Hit, SparseSearcher, sort_hits, check_k_threads
+from .base import Hit, SparseSearcher, sort_hits, check_k_threads
 
 
 def _load_error(path, e) -> UsageError:

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._errors import UsageError
-from ._base import Hit, Searcher, sort_hits, check_k_threads
+from .base import Hit, Searcher, sort_hits, check_k_threads
 
 
 class FaissSearcher(Searcher):

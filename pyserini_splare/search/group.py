@@ -31,7 +31,7 @@ from .._errors import UsageError
 from ..formats.index_meta import read_index_meta
 from ..index.lucene_group import (BM25_REFUSAL, GROUP_BACKEND, check_disjoint, check_distinct, common_vectors_meta,
                                   make_group, shard_dirs)
-from ._base import Hit, QuantizedQuery, SparseSearcher, check_k_threads
+from .base import Hit, QuantizedQuery, SparseSearcher, check_k_threads
 
 
 def merge_topk(per_shard: Sequence[Sequence[Hit]], k: int) -> list[Hit]:

@@ -12,7 +12,7 @@ import re
 from typing import Any, Callable, Mapping
 
 from .._errors import UsageError
-from ._base import Hit, Searcher, SparseSearcher, check_k_threads
+from .base import Hit, Searcher, SparseSearcher, check_k_threads
 
 _SEARCH_FAILED = "Anserini search failed"
 

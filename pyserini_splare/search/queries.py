@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from .._errors import UsageError
 from ..backends import Backend
-from ._base import QuantizedQuery
+from .base import QuantizedQuery
 
 
 def read_query_file(path: str, topics: Mapping[str, str] | None, *, quantized: bool = False) -> dict[str, dict]:

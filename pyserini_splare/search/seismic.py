@@ -23,7 +23,7 @@ from typing import Mapping
 import numpy as np
 
 from .._errors import UsageError
-from ._base import Hit, SparseSearcher, sort_hits, check_k_threads
+from .base import Hit, SparseSearcher, sort_hits, check_k_threads
 
 
 class SeismicSearcher(SparseSearcher):

@@ -30,7 +30,7 @@ def evaluate_model(model, topics: dict[str, str], corpus: str, qrels: str, metri
     from ..formats.runs import write_run
     from ..formats.vectors_writer import VectorsWriter
     from ..index.backends import build_index
-    from ..search._base import open_searcher
+    from ..search.registry import open_searcher
 
     workdir = Path(workdir)
     if workdir.exists():

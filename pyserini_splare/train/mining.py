@@ -9,7 +9,7 @@ pair. Output: FlagEmbedding JSONL (:mod:`.data_format`), written atomically.
 
 Teachers (``--teacher``):
 
-* ``rerank:MODEL`` — this toolkit's Qwen3-Reranker (``rerank/_qwen3.py``), P(yes) per pair;
+* ``rerank:MODEL`` — this toolkit's Qwen3-Reranker (``rerank/qwen3.py``), P(yes) per pair;
 * ``cross-encoder:PATH`` — a sentence-transformers ``CrossEncoder`` folder (e.g. a BGE reranker);
 * ``encoder:SPEC`` — a sparse encoder of this toolkit (``splade:DIR``, ``splare:DIR``): the dot product
   of query and document vectors (a SPLADE teacher for a smaller student).
@@ -83,7 +83,7 @@ def load_teacher(spec: str, device: str = "cpu", batch_size: int = 16) -> tuple[
     if not sep or kind not in TEACHER_KINDS or not path:
         raise UsageError(f"--teacher {spec!r}: expected KIND:PATH with KIND one of {', '.join(TEACHER_KINDS)}")
     if kind == "rerank":
-        from ..rerank._qwen3 import Qwen3Reranker
+        from ..rerank.qwen3 import Qwen3Reranker
 
         try:
             r = Qwen3Reranker(path, device=device)
@@ -118,7 +118,7 @@ def search_index(index: str, queries: Mapping[str, str], k: int, *, encoder: str
     """Top-``k`` hits per query from any index of this toolkit, through its own search API."""
     from ..formats.index_meta import read_index_meta
     from ..index.backends import get_backend
-    from ..search._base import open_searcher
+    from ..search.registry import open_searcher
     from ..search.queries import encode_topics
 
     meta = read_index_meta(index)

@@ -111,10 +111,3 @@ class SparseSearcher(Searcher):
         if not out:
             raise UsageError(f"query {qid!r}: every weight rounds to 0 at scale {self.scale:g}")
         return out
-
-
-def open_searcher(index_dir: str | os.PathLike, **options) -> Searcher:
-    """:func:`pyserini_splare.search.registry.open_searcher` (kept here for callers importing it from ``_base``)."""
-    from .registry import open_searcher as open_
-
-    return open_(index_dir, **options)

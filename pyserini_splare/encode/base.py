@@ -1,4 +1,4 @@
-"""Encoder interfaces shared by every model (Pyserini's ``encode/_base.py`` in spirit).
+"""Encoder interfaces shared by every model (Pyserini's ``encode/base.py`` in spirit).
 
 A sparse encoder turns texts into float :class:`~pyserini_splare.vectors.SparseVector`s in its
 :class:`~pyserini_splare.vectors.FeatureSpace`; pooling/pruning (Top-K, mass) is applied by the
