@@ -172,3 +172,42 @@ def prune_segments(ids: np.ndarray, weights: np.ndarray, bounds: np.ndarray, *, 
         else:
             keep[at[valid]] = kept[valid]
     return keep
+
+
+def parse_pruning(spec: str) -> tuple[int, float | None]:
+    """``(topk, mass)`` of a pruning spec: ``topk:K`` (K >= 1), ``mass:F`` (0 < F <= 1), or both joined by a
+    comma (``mass:0.9,topk:400``: mass first, then Top-K, as the vectors writer prunes). ValueError names
+    the allowed forms."""
+    topk, mass = 0, None
+    forms = "topk:K (K >= 1), mass:F (0 < F <= 1) or mass:F,topk:K"
+    parts = [p.strip() for p in str(spec).split(",")]
+    if not parts or any(":" not in p for p in parts):
+        raise ValueError(f"pruning must be {forms}, got {spec!r}")
+    seen = set()
+    for p in parts:
+        name, value = (x.strip() for x in p.split(":", 1))
+        if name in seen or name not in ("topk", "mass"):
+            raise ValueError(f"pruning must be {forms}, got {spec!r}")
+        seen.add(name)
+        try:
+            if name == "topk":
+                topk = int(value)
+                ok = topk >= 1
+            else:
+                mass = float(value)
+                ok = 0 < mass <= 1
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"pruning must be {forms}, got {spec!r}")
+    return topk, mass
+
+
+def prune(vec: SparseVector, topk: int = 0, mass: float | None = None) -> SparseVector:
+    """Mass pruning (MILCO) first, then Top-K (the SPLARE paper's pooled setting): the one order every
+    stage prunes in (the vectors writer, ``index --prune-docs``, ``search --prune-queries``)."""
+    if mass is not None:
+        vec = vec.mass_prune(mass)
+    if topk > 0:
+        vec = vec.topk(topk)
+    return vec

@@ -42,7 +42,7 @@ from .jsonl import iter_json_lines
 from .jsonvector import LineFormatter
 from .quant import DEFAULT_QUANT_SCALE, MAX_IMPACT, QuantStats, check_scale, dequantize, quantize_vector
 from .spaces import FeatureSpace
-from .sparse import SparseVector, prune_segments
+from .sparse import SparseVector, prune, prune_segments
 from .vectors_meta import (DENSE_FORMAT, META_FILE, VectorsMeta, part_name, part_order, parts_in, read_meta,
                            sparse_meta_from_parts)
 from .vectors_reader import open_collection
@@ -370,11 +370,7 @@ class VectorsWriter:
 
     def prune(self, vec: SparseVector) -> SparseVector:
         """The writer's pruning: mass (MILCO) first, then Top-K (the SPLARE paper's pooled setting)."""
-        if self.mass is not None:
-            vec = vec.mass_prune(self.mass)
-        if self.topk > 0:
-            vec = vec.topk(self.topk)
-        return vec
+        return prune(vec, self.topk, self.mass)
 
     def done(self, key: int | str) -> dict | None:
         """Statistics of a completed part, None when it is not (yet) written."""

@@ -20,6 +20,9 @@ examples:
   # shards written by `encode --shard-id 0/1 --shard-num 2` are one collection
   python -m pyserini_splare.index --backend seismic --input vectors/splare.s0 vectors/splare.s1 \\
       --index indexes/splare.seismic --n-postings auto
+  # two-step search: index the documents' 64 largest weights, keep the full vectors for --rescore
+  python -m pyserini_splare.index --backend exact --input vectors/splare --index indexes/splare.top64 \\
+      --prune-docs topk:64 --forward-store
   # Anserini indexes every file of --input: give it a folder holding only the collection (the shared
   # cacm folder also holds topics, qrels and a run, which would become documents)
   mkdir -p collections/cacm && cp $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz collections/cacm/
@@ -44,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--options", default=None, metavar="JSON",
                    help="backend build options as a JSON object, e.g. '{\"n_postings\": 2000}' (see docs/indexing.md)")
     p.add_argument("--java-heap", default=None, help="JVM heap for Lucene backends (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")
+    two = p.add_argument_group("two-step search (sparse backends; docs/indexing.md)")
+    two.add_argument("--prune-docs", metavar="SPEC", default=None,
+                     help="index the documents pruned: topk:K (the K largest weights), mass:F (the fewest largest "
+                          "weights holding F of the mass) or mass:F,topk:K; --input stays as it is")
+    two.add_argument("--forward-store", nargs="?", const=True, default=False, metavar="FULL_DIR",
+                     help="also store the full vectors of --input (or of FULL_DIR, when --input is already pruned) in "
+                          "INDEX/forward, for `search --rescore N`")
     add_verbose_argument(p)
     add_option_flags(p, "build")
     return p
@@ -59,9 +69,16 @@ def main(argv=None):
         from .._java import start_jvm
 
         start_jvm(args.java_heap)
-    from .backends import build_index
+    if args.prune_docs is not None or args.forward_store:
+        from .two_step import build_two_step
 
-    meta = build_index(backend.name, args.input, args.index, threads=args.threads, overwrite=args.overwrite, **options)
+        meta = build_two_step(backend.name, args.input, args.index, threads=args.threads, overwrite=args.overwrite,
+                              prune_docs=args.prune_docs, forward_store=args.forward_store, **options)
+    else:
+        from .backends import build_index
+
+        meta = build_index(backend.name, args.input, args.index, threads=args.threads, overwrite=args.overwrite,
+                           **options)
     build = meta.get("build", {})
     print(f"built {backend.name} index {args.index}: " + ", ".join(f"{k}={v}" for k, v in build.items()))
     from .advice import advice

@@ -29,6 +29,10 @@ examples:
   # Seismic (approximate): the query's 20 heaviest terms, skip blocks below 0.9 x the k-th score
   python -m pyserini_splare.search --index indexes/splare.seismic --query-vectors queries.splare.jsonl \\
       --output runs/run1.seismic.txt --query-cut 20 --heap-factor 0.9 --threads 8
+  # two-step search: the first stage with each query's 10 largest weights on an index of pruned
+  # documents (index --prune-docs topk:64 --forward-store), its 100 best rescored with the full vectors
+  python -m pyserini_splare.search --index indexes/splare.top64 --query-vectors queries.splare.jsonl \\
+      --prune-queries topk:10 --rescore 100 --hits 100 --output runs/run1.twostep.txt
   # the topics registry
   python -m pyserini_splare.search --list-topics
 
@@ -60,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-tag", default=None, help="run tag, the 6th column (default: the index folder's name)")
     p.add_argument("--topk", type=non_negative_int, default=0,
                    help="keep the k largest query weights (Top-K pooling; the paper's pooled setting is 40); 0 keeps all")
+    two = p.add_argument_group("two-step search (an index built with --forward-store; docs/search.md)")
+    two.add_argument("--rescore", type=positive_int, default=None, metavar="N",
+                     help="rescore the first stage's N best hits per query with the full query and the full "
+                          "document vectors of the index's forward store; the run keeps min(--hits, N) per query")
+    two.add_argument("--prune-queries", metavar="SPEC", default=None,
+                     help="prune the queries: topk:K, mass:F or mass:F,topk:K (with --rescore, the first stage's "
+                          "queries only; without it, like --topk)")
     p.add_argument("--device", default="cpu", help="--encoder: torch device (cpu, cuda:0)")
     p.add_argument("--max-length", type=int, default=None, help="--encoder: max query tokens")
     p.add_argument("--searcher-options", metavar="JSON", default=None,
@@ -114,7 +125,8 @@ def main(argv=None):
             index=index, output=args.output, topics=topics, query_vectors=args.query_vectors,
             query_vectors_quantized=args.query_vectors_quantized, encoder=args.encoder, hits=args.hits,
             threads=args.threads, batch_size=args.batch_size, run_tag=tag, topk=args.topk, device=args.device,
-            max_length=args.max_length, options=options, java_heap=args.java_heap))
+            max_length=args.max_length, options=options, java_heap=args.java_heap, rescore=args.rescore,
+            prune_queries=args.prune_queries))
     return 0
 
 

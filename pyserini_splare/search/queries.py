@@ -37,12 +37,20 @@ def read_query_file(path: str, topics: Mapping[str, str] | None, *, quantized: b
 
 def keep_topk(vecs: Mapping[str, Mapping[str, float]], k: int) -> dict[str, dict]:
     """Each query's ``k`` largest weights (Top-K pooling), its type (quantized or not) kept."""
-    from ..formats.sparse import SparseVector
+    return prune_queries(vecs, k)
 
+
+def prune_queries(vecs: Mapping[str, Mapping[str, float]], topk: int = 0, mass: float | None = None) -> dict[str, dict]:
+    """Each query pruned as :func:`pyserini_splare.formats.sparse.prune` prunes (mass, then Top-K; ties by
+    the term's position in the query), its type (quantized or not) kept; no pruning returns ``vecs``."""
+    from ..formats.sparse import SparseVector, prune
+
+    if topk <= 0 and mass is None:
+        return dict(vecs)
     out = {}
     for qid, v in vecs.items():
         terms = list(v)
-        kept = SparseVector(list(range(len(terms))), [float(v[t]) for t in terms]).topk(k)
+        kept = prune(SparseVector(list(range(len(terms))), [float(v[t]) for t in terms]), topk, mass)
         out[qid] = type(v)({terms[i]: v[terms[i]] for i in kept.ids})
     return out
 

@@ -36,6 +36,10 @@ class SearchJob:
     max_length: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     java_heap: str | None = None
+    # two-step search (search/two_step.py): rescore the first stage's top `rescore` with the full vectors
+    rescore: int | None = None
+    # prune the queries (formats.sparse.parse_pruning); with `rescore`, only the first stage's
+    prune_queries: str | None = None
 
 
 def _queries(job: SearchJob, backend, meta) -> dict[str, Any]:
@@ -70,13 +74,50 @@ def _queries(job: SearchJob, backend, meta) -> dict[str, Any]:
                              batch_size=job.batch_size)
     else:
         raise UsageError(f"a {backend.name} index is searched with query vectors: pass --query-vectors or --encoder")
+    if job.topk > 0 and job.prune_queries:
+        raise UsageError("give --topk K or --prune-queries topk:K, not both")
+    if job.rescore is None and job.prune_queries:  # one stage: its queries pruned (with --rescore the searcher prunes)
+        from .queries import prune_queries
+
+        return prune_queries(vecs, *_query_pruning(job.prune_queries))
     return keep_topk(vecs, job.topk) if job.topk > 0 else vecs
+
+
+def _query_pruning(spec: str) -> tuple[int, float | None]:
+    from ..formats.sparse import parse_pruning
+
+    try:
+        return parse_pruning(spec)
+    except ValueError as e:
+        raise UsageError(f"--prune-queries: {e}") from None
+
+
+def open_job_searcher(job: SearchJob):
+    """The job's searcher: the index's own, or, with ``job.rescore``, a two-step searcher around it."""
+    from .registry import open_searcher
+
+    if job.rescore is not None and (isinstance(job.rescore, bool) or job.rescore <= 0):
+        raise UsageError(f"--rescore must be a positive number of candidates, got {job.rescore!r}")
+    pruning = _query_pruning(job.prune_queries) if job.prune_queries else (0, None)
+    try:
+        searcher = open_searcher(job.index, **job.options)
+    except (TypeError, ValueError) as e:  # an invalid option value for this backend
+        meta = read_index_meta(job.index)
+        raise UsageError(f"bad searcher options for a {meta['backend']} index: {e}") from None
+    if job.rescore is None:
+        return searcher
+    from .two_step import TwoStepSearcher
+
+    try:
+        return TwoStepSearcher(searcher, job.rescore, topk=pruning[0], mass=pruning[1])
+    except BaseException:
+        searcher.close()
+        raise
 
 
 def search_run(job: SearchJob) -> int:
     """Search ``job.index`` with every query and write ``job.output``; returns the number of lines written."""
     from ..formats.runs import write_run
-    from .registry import open_searcher
 
     meta = read_index_meta(job.index)
     backend = get_backend(meta["backend"])
@@ -87,10 +128,12 @@ def search_run(job: SearchJob) -> int:
         from .._java import start_jvm
 
         start_jvm(job.java_heap)
-    try:
-        searcher = open_searcher(job.index, **job.options)
-    except (TypeError, ValueError) as e:  # an invalid option value for this backend
-        raise UsageError(f"bad searcher options for a {backend.name} index: {e}") from None
+    if job.rescore is not None and backend.query_kind != "sparse":
+        raise UsageError(f"--rescore needs a sparse index (lucene, seismic, exact), not {backend.name}")
+    if job.rescore is not None and job.topk > 0:  # the two-step searcher prunes the first stage's queries
+        raise UsageError("with --rescore, prune the first stage's queries with --prune-queries topk:K "
+                         "(--topk would prune the rescoring queries too)")
+    searcher = open_job_searcher(job)
     with searcher:
         queries = _queries(job, backend, searcher.meta)
         tag = job.run_tag or Path(job.index.rstrip("/")).name
