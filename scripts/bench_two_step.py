@@ -135,7 +135,7 @@ def main(argv=None):
                              load=loadavg(), **effectiveness(run, args.qrels, args.data_dir)))
     (work / "results.json").write_text(json.dumps(rows, indent=1))
     keys = [k for k in ("nDCG@10", "AP", "R@1000") if k in rows[0]]
-    print("| method | R@10 vs full | R@1000 vs full | " + " | ".join(keys) + " | wall ms/q | CPU ms/q | load |")
+    print("| method | R@10 vs full | R@1000 vs full | " + "".join(k + " | " for k in keys) + "wall ms/q | CPU ms/q | load |")
     print("|---|---|---|" + "---|" * len(keys) + "---|---|---|")
     for r in rows:
         print(f"| {r['method']} | {r['r10']:.4f} | {r['r1000']:.4f} | " + "".join(f"{r[k]:.4f} | " for k in keys)
