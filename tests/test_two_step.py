@@ -242,3 +242,27 @@ def test_bad_input(coll, tmp_path, capsys):
     assert "feature space" in index("--input", str(root / "vectors"), "--forward-store", str(tmp_path / "sp"))
     assert "--prune-docs" in index("--input", str(root / "vectors"), "--prune-docs", "topk:-1")
     assert "--prune-docs" in index("--input", str(root / "vectors"), "--prune-docs", "mass:2", "--forward-store")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["seismic", pytest.param("lucene", marks=pytest.mark.jvm)])
+def test_any_first_stage_rescored_exactly(coll, tmp_path, backend):
+    """Seismic (approximate) and Lucene first stages: whatever candidates they return, two-step returns
+    them ranked by numpy's full-vector scores."""
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
+    from pyserini_splare.search.two_step import TwoStepSearcher
+
+    root, space, dense, docids, queries, _ = coll
+    if backend == "seismic":
+        pytest.importorskip("seismic")
+    assert index_main(["--backend", backend, "--input", str(root / "vectors"), "--index", str(tmp_path / "ix"),
+                       "--prune-docs", "mass:0.5", "--forward-store"]) == 0
+    qq = {q: QuantizedQuery(v) for q, v in queries.items()}
+    with TwoStepSearcher(open_searcher(tmp_path / "ix"), 20, topk=5) as s:
+        first = s.first.batch_search(s.first_stage_queries(qq), k=20)
+        got = s.batch_search(qq, k=20)
+    assert sum(len(h) for h in first.values()) > 0
+    for qid, q in queries.items():
+        cands = [docids.index(d) for d, _ in first[qid]]
+        assert got[qid] == [(d, float(x)) for d, x in ranked(dense @ qvec(q, space), docids, 20, among=cands)]
