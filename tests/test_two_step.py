@@ -200,6 +200,13 @@ def test_bad_input(coll, tmp_path, capsys):
     assert "--rescore" in search(root / "top8", "--rescore", "-3")
     assert "--prune-queries" in search(root / "top8", "--rescore", "5", "--prune-queries", "topk:0")
     assert "--prune-queries" in search(root / "top8", "--rescore", "5", "--topk", "3")
+    # a text (BM25) index: no sparse first stage to rescore or queries to prune (metadata only: no JVM)
+    from pyserini_splare.formats.index_meta import write_index_meta
+
+    (tmp_path / "bm25").mkdir()
+    write_index_meta(tmp_path / "bm25", "bm25")
+    assert "sparse index" in search(tmp_path / "bm25", "--rescore", "5")
+    assert "sparse index" in search(tmp_path / "bm25", "--prune-queries", "topk:3")
     # a store of other documents: another collection's store copied into the index
     rng = np.random.default_rng(5)
     write_docs(tmp_path / "other", rng, ids_of=lambda i: f"x{i:04d}")

@@ -128,8 +128,9 @@ def search_run(job: SearchJob) -> int:
         from .._java import start_jvm
 
         start_jvm(job.java_heap)
-    if job.rescore is not None and backend.query_kind != "sparse":
-        raise UsageError(f"--rescore needs a sparse index (lucene, seismic, exact), not {backend.name}")
+    for flag, given in (("--rescore", job.rescore is not None), ("--prune-queries", bool(job.prune_queries))):
+        if given and backend.query_kind != "sparse":
+            raise UsageError(f"{flag} needs a sparse index (lucene, seismic, exact), not {backend.name}")
     if job.rescore is not None and job.topk > 0:  # the two-step searcher prunes the first stage's queries
         raise UsageError("with --rescore, prune the first stage's queries with --prune-queries topk:K "
                          "(--topk would prune the rescoring queries too)")
