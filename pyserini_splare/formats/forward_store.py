@@ -253,7 +253,7 @@ class ForwardStore:
         pos = np.repeat(starts - first, lens) + np.arange(total, dtype=np.int64)
         dense = np.zeros(self.space.size, dtype=np.int64)
         dense[q_ids] = q_w
-        contrib = dense[self.ids[pos]] * self.impacts[pos].astype(np.int64)
+        contrib = dense[self.ids[pos]] * self.impacts[pos]  # int64 x uint16 -> int64, no copies
         csum = np.concatenate(([0], np.cumsum(contrib, dtype=np.int64)))
         return csum[first + lens] - csum[first]
 
