@@ -273,3 +273,16 @@ def test_any_first_stage_rescored_exactly(coll, tmp_path, backend):
     for qid, q in queries.items():
         cands = [docids.index(d) for d, _ in first[qid]]
         assert got[qid] == [(d, float(x)) for d, x in ranked(dense @ qvec(q, space), docids, 20, among=cands)]
+
+
+def test_leftover_store_folder_is_not_deleted(coll, tmp_path, capsys):
+    root = coll[0]
+    left = tmp_path / "ix.forward"
+    left.mkdir()
+    (left / "mine.txt").write_text("x")
+    args = ["--backend", "exact", "--input", str(root / "vectors"), "--index", str(tmp_path / "ix"), "--forward-store"]
+    assert index_main(args) == 2
+    assert "already exists" in _one_line_error(capsys) and (left / "mine.txt").exists()
+    assert not (tmp_path / "ix").exists()
+    assert index_main(args + ["--overwrite"]) == 0
+    assert not left.exists() and (tmp_path / "ix" / "forward" / "forward.json").is_file()

@@ -72,6 +72,10 @@ def build_two_step(backend: str, inputs: Sequence[str], index: str, *, threads: 
     check_output_dir(index_path, overwrite=overwrite)
     full = [os.fspath(forward_store)] if isinstance(forward_store, (str, os.PathLike)) else inputs
     store_tmp = index_path.with_name(index_path.name + "." + FORWARD_DIR)
+    if store_tmp.exists() and forward_store:  # not ours to delete unless asked (a killed build leaves it)
+        if not overwrite:
+            raise UsageError(f"{store_tmp} already exists (left by an interrupted build? remove it or pass --overwrite)")
+        shutil.rmtree(store_tmp)
     made_index = False
     work = None
     try:
@@ -120,7 +124,7 @@ def build_two_step(backend: str, inputs: Sequence[str], index: str, *, threads: 
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
-        if store_tmp.exists():
+        if forward_store and store_tmp.exists():
             shutil.rmtree(store_tmp, ignore_errors=True)
 
 
