@@ -2,7 +2,7 @@
 reader, one validator).
 
 Two-step search (Lassance et al., "Two-Step SPLADE: Simple, Efficient and Effective Approximation of
-SPLADE", 2024, arXiv:2404.13357) retrieves candidates with pruned vectors and rescores the top N with the full
+SPLADE", 2024) retrieves candidates with pruned vectors and rescores the top N with the full
 ones. The first stage is any sparse index (exact, Seismic, Lucene) built from pruned documents; the
 second stage needs each candidate's full vector by id, which an inverted index cannot give cheaply.
 The index stage writes this store beside the index (``index --forward-store``), the search stage
