@@ -93,8 +93,8 @@ setup(
         "report": REPORT,
         "ray": RAY,
         "sae": SAE,
-        # bmp: the peer backend the search benchmark compares against (scripts/bench_search.py).
-        "bench": ["bmp==0.2.8"],
+        # bmp and pyvsag (SINDI): the peer engines the search benchmark compares against (scripts/bench_search.py).
+        "bench": ["bmp==0.2.8", "pyvsag==0.18.5"],
         "serve": SERVE,
         "onnx": ONNX,
         # Everything the test suite exercises (training, the report, Ray, SAE loaders, serving, ONNX, the model
