@@ -29,8 +29,8 @@ heap_factor 0.7); ``seismic-lean`` (built with n_postings=auto: ~10x smaller ind
 (this toolkit's ImpactSearcher); ``anserini`` (the same Lucene index through Anserini's
 SimpleImpactSearcher from Python, as Pyserini calls it: what this toolkit costs on top, and what the
 searcher cost before its hits came back in one string); ``bmp`` (``bmp`` 0.2.8, block-max pruning,
-alpha = beta = 1, and beta = 0.1; no batch API, so no all-core number); ``sindi`` (SINDI, VSAG's sparse
-inverted index through ``pyvsag`` 0.18.5: float32 values, no build-time pruning, rows at its query-time
+alpha = beta = 1, and beta = 0.1; no batch API, so no all-core number); ``sindi`` (the toolkit's SINDI backend:
+VSAG's sparse inverted index through ``pyvsag`` 0.18.5, no build-time pruning, rows at its query-time
 pruning knobs; searched one query at a time, so no all-core number).
 """
 
@@ -148,84 +148,6 @@ def bmp_build_worker(argv) -> int:
     return 0
 
 
-SINDI_DEFAULTS = {"window_size": 50000, "doc_prune_ratio": 0.0, "use_reorder": False}
-
-
-def build_sindi(vectors: Path, index: Path, options: dict | None) -> dict:
-    """``_sindi_build``: a SINDI index (VSAG's sparse inverted index, ``pyvsag``) of a vectors directory, in a child."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_sindi_build", str(vectors), str(index),
-           json.dumps(options or {})]
-    r = run_measured(cmd)
-    r["size_mib"] = dir_size(index) / 2**20
-    return r
-
-
-def sindi_build_worker(argv) -> int:
-    """Feature ids as SINDI's term ids, the integer impacts as float32 values (exact: < 2^24), the
-    collection position as SINDI's id (the docids go beside the index, with the build parameters that
-    ``load`` needs again)."""
-    import pyvsag
-
-    from pyserini_splare.formats.vectors_reader import open_collection
-
-    vec, out, options = argv
-    coll = open_collection(vec, kind="sparse")
-    docids, ptr, ind, val = [], [0], [], []
-    for docid, ids, q, _ in coll.iter_arrays():
-        order = np.argsort(ids, kind="stable")  # SINDI's examples give each row's terms in id order
-        docids.append(docid)
-        ind.append(ids[order].astype(np.uint32))
-        val.append(q[order].astype(np.float32))
-        ptr.append(ptr[-1] + len(ids))
-    ptr = np.asarray(ptr, dtype=np.uint32)
-    params = {"dtype": "sparse", "metric_type": "ip", "dim": int(np.diff(ptr.astype(np.int64)).max()),
-              "index_param": {"term_id_limit": coll.space.size, **SINDI_DEFAULTS, **json.loads(options)}}
-    ix = pyvsag.Index("sindi", json.dumps(params))
-    ix.build(index_pointers=ptr, indices=np.concatenate(ind), values=np.concatenate(val),
-             ids=np.arange(len(docids), dtype=np.int64))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ix.save(str(out / "index.sindi"))
-    (out / "params.json").write_text(json.dumps(params))
-    (out / "docids.json").write_text(json.dumps(docids))
-    (out / "space.json").write_text(json.dumps(coll.meta.to_json()))
-    return 0
-
-
-class _Sindi:
-    """SINDI (pyvsag): one query at a time (``knn_search`` on a one-row CSR); distance = 1 - inner product.
-    Options: the ``sindi`` search parameters (n_candidate, query_prune_ratio, term_prune_ratio)."""
-
-    def __init__(self, index, options):
-        import pyvsag
-
-        from pyserini_splare.formats.vectors_meta import VectorsMeta
-
-        index = Path(index)
-        self.params = json.loads((index / "params.json").read_text())
-        self.docids = json.loads((index / "docids.json").read_text())
-        self.space = VectorsMeta.from_json(json.loads((index / "space.json").read_text())).space
-        self.s = pyvsag.Index("sindi", json.dumps(self.params))
-        self.s.load(str(index / "index.sindi"))
-        self.search_params = json.dumps({"sindi": {"n_candidate": 0, **options}})
-
-    def batch_search(self, queries, k, threads):
-        out = {}
-        for qid, q in queries.items():
-            ids = self.space.ids(list(q))
-            order = np.argsort(ids, kind="stable")
-            w = np.fromiter(q.values(), dtype=np.float32, count=len(q))[order]
-            got, dist = self.s.knn_search(np.array([0, len(q)], dtype=np.uint32), ids[order].astype(np.uint32), w,
-                                          k, self.search_params)
-            got, dist = np.asarray(got).ravel(), np.asarray(dist).ravel()
-            out[qid] = sorted(((self.docids[i], float(round(1.0 - d))) for i, d in zip(got.tolist(), dist.tolist())
-                               if i >= 0), key=lambda h: (-h[1], h[0]))
-        return out
-
-    def close(self):
-        pass
-
-
 class _Anserini:
     """Anserini's SimpleImpactSearcher from Python as Pyserini calls it (hits read one by one)."""
 
@@ -290,8 +212,6 @@ def search_worker(argv) -> int:
         s = open_searcher(index, **json.loads(options))
     elif kind == "anserini":
         s = _Anserini(index)
-    elif kind == "sindi":
-        s = _Sindi(index, json.loads(options))
     else:
         s = _Bmp(index, json.loads(options))
     res = {}
@@ -310,7 +230,8 @@ def search_worker(argv) -> int:
         row = {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
                "qps_1t": len(queries) / (lat.sum() / 1000), "cpu_ms": cpu * 1000, "qps_all": None,
                "hits": {q: [d for d, _ in h] for q, h in hits.items()}}
-        if kind not in ("bmp", "sindi") and CORES > 1:
+        # bmp has no batch API; SINDI's searcher runs one query at a time (pyvsag searches one per call)
+        if kind != "bmp" and getattr(s, "backend", "") != "sindi" and CORES > 1:
             t0 = time.perf_counter()
             s.batch_search(queries, k, CORES)
             row["qps_all"] = len(queries) / (time.perf_counter() - t0)
@@ -408,8 +329,7 @@ def cmd_run(a) -> int:
             if folder not in builds:
                 if kind == "bmp":
                     idx = work / "index.bmp" / "index.bmp"
-                meta_file = {"bmp": work / "index.bmp" / "index.bmp", "sindi": idx / "params.json"}.get(
-                    kind, idx / "pyserini_splare_index.json")
+                meta_file = (work / "index.bmp" / "index.bmp") if kind == "bmp" else (idx / "pyserini_splare_index.json")
                 if a.reuse and meta_file.exists() and folder in json.loads((work / "builds.json").read_text() or "{}"):
                     builds[folder] = json.loads((work / "builds.json").read_text())[folder]
                 else:
@@ -417,8 +337,6 @@ def cmd_run(a) -> int:
                     print(f"building {folder} ...", file=sys.stderr)
                     if kind == "bmp":
                         br = build_bmp(vec, idx)
-                    elif kind == "sindi":
-                        br = build_sindi(vec, idx, BUILD_OPTIONS.get(folder))
                     else:
                         br = build(folder.split("-")[0], vec, idx, CORES, BUILD_OPTIONS.get(folder))
                     br.pop("stdout", None)
@@ -698,8 +616,6 @@ def main(argv=None) -> int:
         return query_worker(argv[1:])
     if argv and argv[0] == "_bmp_build":
         return bmp_build_worker(argv[1:])
-    if argv and argv[0] == "_sindi_build":
-        return sindi_build_worker(argv[1:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="build + search every backend on one collection, print its table")
