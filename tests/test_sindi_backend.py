@@ -80,3 +80,17 @@ def test_sindi_options_checked(tmp_path):
     with pytest.raises(UsageError):
         get_backend("sindi").check_build_options({"window_size": 5})
     assert json.dumps(get_backend("sindi").defaults("search"))
+
+
+def test_sindi_without_pyvsag_is_one_error_line(tmp_path, monkeypatch, capsys):
+    """pyvsag is optional: without it the index CLI says how to install it (exit 2, nothing written)."""
+    import sys
+
+    cfg = synth.SynthConfig(n_features=1024, doc_terms=20, query_terms=5, seed=1)
+    docs, queries = synth.generate(cfg, 20, 2)
+    vdir, _ = synth.write_collection(docs, queries, cfg, tmp_path, 100.0)
+    monkeypatch.setitem(sys.modules, "pyvsag", None)  # `import pyvsag` now raises ModuleNotFoundError
+    assert index_main(["--backend", "sindi", "--input", str(vdir), "--index", str(tmp_path / "ix")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install pyvsag" in err and "Traceback" not in err
+    assert not (tmp_path / "ix").exists()

@@ -37,6 +37,15 @@ from ..formats.vectors_reader import open_collection
 INDEX_FILE = "index.sindi"
 
 
+def import_pyvsag():
+    """``pyvsag``, or one UsageError line saying how to install it (an optional dependency)."""
+    try:
+        import pyvsag
+    except ModuleNotFoundError:
+        raise UsageError("the sindi backend needs the package 'pyvsag': pip install pyvsag==0.18.5") from None
+    return pyvsag
+
+
 def sindi_params(space_size: int, max_terms: int, window_size: int, doc_prune_ratio: float) -> dict:
     """The parameters ``pyvsag.Index("sindi", json)`` is created with (at build and at every load).
 
@@ -52,9 +61,9 @@ def build_sindi_index(inputs, index: str, *, threads: int = 1, overwrite: bool =
     JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float weights);
     ``options``: :class:`pyserini_splare.backends.SindiBuild`. ``threads`` is accepted for the common
     builder signature (pyvsag's build takes none)."""
-    import pyvsag
-
     from ..formats.docids import write_docids
+
+    pyvsag = import_pyvsag()
 
     o = get_backend("sindi").check_build_options(options)
     coll = open_collection(inputs, kind="sparse", quant_scale=o["quant_scale"])

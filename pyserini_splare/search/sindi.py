@@ -27,12 +27,11 @@ class SindiSearcher(SparseSearcher):
         """``options``: :class:`pyserini_splare.backends.SindiSearch` (defaults and limits declared there)."""
         from ..backends import get_backend
         from ..formats.docids import read_docids
-        from ..index.sindi import INDEX_FILE
+        from ..index.sindi import INDEX_FILE, import_pyvsag
 
         o = get_backend(self.backend).check_search_options(options)
         super().__init__(index_dir, meta)
-        import pyvsag
-
+        pyvsag = import_pyvsag()
         path = Path(index_dir) / self.meta.get("index_file", INDEX_FILE)
         params = self.meta.get("sindi_params")
         if not path.is_file() or not isinstance(params, dict):
