@@ -42,7 +42,8 @@ def import_pyvsag():
     try:
         import pyvsag
     except ModuleNotFoundError:
-        raise UsageError("the sindi backend needs the package 'pyvsag': pip install pyvsag==0.18.5") from None
+        raise UsageError("the sindi backend needs the package 'pyvsag': "
+                         "pip install pyvsag==0.18.5 (or pyserini_splare[sindi])") from None
     return pyvsag
 
 

@@ -42,7 +42,8 @@ class SindiSearcher(SparseSearcher):
             self._index.load(str(path))
         except Exception as e:  # pyvsag raises RuntimeError/ValueError on a corrupt or foreign file
             raise UsageError(f"{path}: cannot load the SINDI index ({str(e).strip()[:200]}); rebuild it") from None
-        self._params = json.dumps({"sindi": {k: o[k] for k in ("n_candidate", "query_prune_ratio", "term_prune_ratio")}})
+        knobs = ("n_candidate", "query_prune_ratio", "term_prune_ratio")
+        self._params = json.dumps({"sindi": {k: o[k] for k in knobs}})
         self.num_docs = int(self.docids.size)
 
     def _one(self, q: Mapping[str, int], k: int) -> list[Hit]:
