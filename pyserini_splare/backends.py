@@ -169,6 +169,17 @@ class SeismicBuild:
     nknn: int = option("neighbours per document in the kNN graph (0: none)", 0, type=int, min=0)
 
 
+# SINDI (VSAG's sparse inverted index, pyvsag): no pruning by default, so its results are the exact
+# top k (tested against exact); docs/benchmarks.md has the pruning knobs' recall on SPLARE-shaped vectors.
+@dataclass
+class SindiBuild:
+    quant_scale: float | None = _quant_scale()
+    window_size: int = option("documents per SINDI window (its inverted lists are cut into windows of this many)",
+                              50_000, type=int, min=10_000, max=60_000)
+    doc_prune_ratio: float = option("share of each document's lowest-weight terms dropped at build time "
+                                    "(0: none; approximate above 0)", 0.0, type=float, min=0, max=0.99)
+
+
 @dataclass
 class FaissBuild:
     type: str = option("flat (exact), hnsw or ivf", "flat", flag="--faiss-type", choices=("flat", "hnsw", "ivf"))
@@ -209,6 +220,16 @@ class SeismicSearch:
 class ExactSearch:
     # --batch-size is the CLI's own query batch; this one only splits a batch across threads.
     batch_size: int = option("queries per sparse matrix product", 64, type=int, min=1, flag=None)
+
+
+@dataclass
+class SindiSearch:
+    query_prune_ratio: float = option("share of the query's lowest-weight terms skipped (0: none; 50k pooled "
+                                      "SPLARE-shaped documents: 0.1 kept recall@10 and @1000 >= 0.99)",
+                                      0.0, type=float, min=0, max=0.99)
+    term_prune_ratio: float = option("share of each posting list's lowest postings skipped (0: none; costs "
+                                     "recall fast: 0.2 gave recall@10 0.75 at 50k)", 0.0, type=float, min=0, max=0.99)
+    n_candidate: int = option("candidate heap size (0: SINDI's default, 500 x k)", 0, type=int, min=0, flag=None)
 
 
 @dataclass
@@ -275,6 +296,9 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             "sparse", needs_jvm=False, build_options=SeismicBuild, search_options=SeismicSearch),
     Backend("exact", "brute-force sparse index (scipy CSR): the reference approximate backends are measured against",
             "sparse", needs_jvm=False, build_options=ExactBuild, search_options=ExactSearch),
+    Backend("sindi", "SINDI sparse inverted index (VSAG, pyvsag) of a vectors directory: exact top k without pruning, "
+                     "float32 scores",
+            "sparse", needs_jvm=False, build_options=SindiBuild, search_options=SindiSearch),
     Backend("faiss", "dense embeddings (Qwen3-Embedding) with faiss",
             "dense", needs_jvm=False, build_options=FaissBuild, search_options=FaissSearch),
     Backend("bm25", "BM25 over raw text in an Anserini collection class (JsonCollection, HtmlCollection, ...)",

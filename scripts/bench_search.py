@@ -1,4 +1,4 @@
-"""One search benchmark: exact, Seismic, Lucene (this toolkit and Anserini called directly) and BMP.
+"""One search benchmark: exact, Seismic, Lucene (this toolkit and Anserini called directly), BMP and SINDI.
 
     # a synthetic collection (pyserini_splare.testing.synth presets: splare-pooled, splare, splade)
     python scripts/bench_search.py run --preset splare-pooled --docs 50000 --queries 200 --work /tmp/b50k
@@ -29,7 +29,9 @@ heap_factor 0.7); ``seismic-lean`` (built with n_postings=auto: ~10x smaller ind
 (this toolkit's ImpactSearcher); ``anserini`` (the same Lucene index through Anserini's
 SimpleImpactSearcher from Python, as Pyserini calls it: what this toolkit costs on top, and what the
 searcher cost before its hits came back in one string); ``bmp`` (``bmp`` 0.2.8, block-max pruning,
-alpha = beta = 1; no batch API, so no all-core number).
+alpha = beta = 1, and beta = 0.1; no batch API, so no all-core number); ``sindi`` (the toolkit's SINDI backend:
+VSAG's sparse inverted index through ``pyvsag`` 0.18.5, no build-time pruning, rows at its query-time
+pruning knobs; searched one query at a time, so no all-core number).
 """
 
 from __future__ import annotations
@@ -178,15 +180,18 @@ class _Anserini:
 
 
 class _Bmp:
-    def __init__(self, index):
+    """BMP's searcher; options alpha, beta (1.0 = safe block-max pruning on BMP's own 8-bit impacts)."""
+
+    def __init__(self, index, options):
         import bmp
 
         self.s = bmp.Searcher(str(index))
+        self.alpha, self.beta = float(options.get("alpha", 1.0)), float(options.get("beta", 1.0))
 
     def batch_search(self, queries, k, threads):
         out = {}
         for qid, q in queries.items():
-            ids, scores = self.s.search(q, k, 1.0, 1.0)
+            ids, scores = self.s.search(q, k, self.alpha, self.beta)
             out[qid] = sorted(zip(ids, (float(x) for x in scores)), key=lambda h: (-h[1], h[0]))
         return out
 
@@ -208,7 +213,7 @@ def search_worker(argv) -> int:
     elif kind == "anserini":
         s = _Anserini(index)
     else:
-        s = _Bmp(index)
+        s = _Bmp(index, json.loads(options))
     res = {}
     warm = dict(list(queries.items())[:10])
     for k in KS:
@@ -225,7 +230,8 @@ def search_worker(argv) -> int:
         row = {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
                "qps_1t": len(queries) / (lat.sum() / 1000), "cpu_ms": cpu * 1000, "qps_all": None,
                "hits": {q: [d for d, _ in h] for q, h in hits.items()}}
-        if kind != "bmp" and CORES > 1:
+        # bmp has no batch API; SINDI's searcher runs one query at a time (pyvsag searches one per call)
+        if kind != "bmp" and getattr(s, "backend", "") != "sindi" and CORES > 1:
             t0 = time.perf_counter()
             s.batch_search(queries, k, CORES)
             row["qps_all"] = len(queries) / (time.perf_counter() - t0)

@@ -467,8 +467,11 @@ def test_build_advice_follows_the_recommendation():
     assert seismic_rss(50_000, True) == pytest.approx(rss(50_000, 400, 131_072, 100))
     assert seismic_rss(3_000_000, False, 55, 30_522) == pytest.approx(rss(3_000_000, 55, 30_522, 4000))
 
-    assert recommend(10_000, 24 * gib)[0] == "exact"
-    assert recommend(EXACT_UP_TO, 24 * gib)[0] == "exact"
+    assert recommend(10_000, 24 * gib, sindi=False)[0] == "exact"
+    assert recommend(EXACT_UP_TO, 24 * gib, sindi=False)[0] == "exact"
+    # with pyvsag: SINDI, exact and cheaper (docs/benchmarks.md, "Peer engines"), up to the same size
+    assert recommend(EXACT_UP_TO, 24 * gib, sindi=True)[:2] == ("sindi", {})
+    assert recommend(EXACT_UP_TO + 1, 24 * gib, sindi=True)[:2] == ("seismic", {})
     # 200k pooled SPLARE: 0.431 x 80M x 400 = 13.8 GB <= 0.8 x 24 GiB = 20.6 GB
     assert recommend(200_000, 24 * gib)[:2] == ("seismic", {})
     # 1M: unpruned 69 GB > 20.6 GB; lean (305 per list) 7 GB fits
@@ -490,6 +493,12 @@ def test_build_advice_follows_the_recommendation():
         return m
 
     assert advice(meta("exact", EXACT_UP_TO), 24 * gib) == []
+    assert advice(meta("exact", EXACT_UP_TO), 24 * gib, sindi=True) == []  # both exact: no note
+    assert advice(meta("sindi", 10**6), 24 * gib) == []  # measured only up to ~100k: no opinion beyond
+    notes = advice(meta("seismic", 50_000), 24 * gib, sindi=True)
+    assert len(notes) == 1 and notes[0].startswith("recommended for 50,000 documents: sindi")
+    notes = advice(meta("seismic", 50_000), 24 * gib, sindi=False)
+    assert len(notes) == 1 and notes[0].startswith("recommended for 50,000 documents: exact")
     assert advice(meta("bm25", 10**7), 24 * gib) == []
     notes = advice(meta("lucene", 1_000_000, method="termfreq"), 24 * gib)
     assert len(notes) == 1 and "seismic" in notes[0] and "n_postings=auto" in notes[0]
@@ -498,7 +507,7 @@ def test_build_advice_follows_the_recommendation():
     assert len(notes) == 1 and "termfreq" in notes[0]
     # Lucene on a small collection (getting-started's demo) is exact and fast enough: no note
     assert advice(meta("lucene", 1_000, method="termfreq"), 24 * gib) == []
-    assert "exact" in advice(meta("seismic", 5_000), 24 * gib)[0]
+    assert "exact" in advice(meta("seismic", 5_000), 24 * gib, sindi=False)[0]
     assert "seismic" in advice(meta("exact", 2_000_000), 24 * gib)[0]
     assert "lucene" in advice(meta("seismic", 10**7), 24 * gib)[0]
     # an auto build records the number "auto" resolved to (10 % of the mean list length): no note,

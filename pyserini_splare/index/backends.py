@@ -27,6 +27,7 @@ BUILDERS: dict[str, str] = {
     "lucene-group": "pyserini_splare.index.lucene_group:build_lucene_group",
     "seismic": "pyserini_splare.index.seismic:build_seismic_index",
     "exact": "pyserini_splare.index.exact:build_exact_index",
+    "sindi": "pyserini_splare.index.sindi:build_sindi_index",
     "faiss": "pyserini_splare.index.faiss:build_faiss_index",
     "bm25": "pyserini_splare.index.bm25:build_bm25_index",
 }

@@ -19,6 +19,7 @@ SEARCHERS: dict[str, str] = {
     "lucene-group": "pyserini_splare.search.group:LuceneGroupSearcher",
     "seismic": "pyserini_splare.search.seismic:SeismicSearcher",
     "exact": "pyserini_splare.search.exact:ExactSearcher",
+    "sindi": "pyserini_splare.search.sindi:SindiSearcher",
     "faiss": "pyserini_splare.search.faiss:FaissSearcher",
     "bm25": "pyserini_splare.search.lucene:Bm25Searcher",
 }
