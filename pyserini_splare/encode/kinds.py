@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-from .._errors import UsageError
 from .._lazy import load_callable
 
 TrainingMode = Literal["full", "lora"]
@@ -80,13 +79,6 @@ ENCODERS: dict[str, EncoderKind] = {
 
 def kind_names() -> str:
     return ", ".join(sorted(ENCODERS))
-
-
-def get_kind(kind: str) -> EncoderKind:
-    try:
-        return ENCODERS[kind]
-    except KeyError:
-        raise UsageError(f"unknown encoder kind {kind!r} (known: {kind_names()})") from None
 
 
 def resolve(ref: str) -> Callable[..., Any]:

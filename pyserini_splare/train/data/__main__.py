@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..._errors import UsageError, cli_main, run
 from ..._outputs import check_output_file
+from ..arguments import setting as _f
 
 EXAMPLE = """\
 example (CACM titles as queries, their abstracts as positives, BM25 hard negatives):
@@ -18,20 +19,15 @@ With a learned sparse index add --encoder splade:DIR; with teacher scores add
 """
 
 
-def _f(default, help: str = None):
-    return field(default=default, metadata={"help": help} if help else {})
-
-
 @dataclass(kw_only=True)  # keyword-only: the required --index and --output may follow defaulted flags
 class MiningSettings:
     """``python -m pyserini_splare.train.data``'s settings (flags through HfArgumentParser, :mod:`..arguments`)."""
 
-    queries: str = field(metadata={"help": "topics: registered name or file (TSV qid<TAB>text, TREC, CACM)"})
-    corpus: str = field(metadata={"help": "documents (JSONL file/folder, irds:ID, HTML .tar.gz)"})
+    queries: str = _f(help="topics: registered name or file (TSV qid<TAB>text, TREC, CACM)")
+    corpus: str = _f(help="documents (JSONL file/folder, irds:ID, HTML .tar.gz)")
     qrels: str | None = _f(None, "TREC qrels (name or file): documents graded > 0 are positives")
     positives: str | None = _f(None, "file of 'qid docid' lines: the positives (one of --qrels, --positives)")
-    index: str = field(metadata={"help": "an index of this toolkit over --corpus (bm25, lucene, seismic, exact, "
-                                         "faiss)"})
+    index: str = _f(help="an index of this toolkit over --corpus (bm25, lucene, seismic, exact, faiss)")
     encoder: str | None = _f(None, "query encoder SPEC for learned-sparse or dense indexes")
     negatives: int = _f(8, "hard negatives kept per query")
     depth: int = _f(100, "negatives are drawn from the top DEPTH non-positive hits")
@@ -41,7 +37,7 @@ class MiningSettings:
     device: str = _f("cpu")
     threads: int = _f(1)
     data_dir: str | None = _f(None, "folder of registered topics and qrels")
-    output: str = field(metadata={"help": "training JSONL to write (atomically)"})
+    output: str = _f(help="training JSONL to write (atomically)")
     overwrite: bool = _f(False, "replace an existing --output file")
 
 
