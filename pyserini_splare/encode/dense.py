@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._errors import UsageError
+from .._errors import UsageError, first_line
 from .base import DenseEncoder, Kind, check_kind
 
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
@@ -69,8 +69,7 @@ class Qwen3EmbedEncoder(DenseEncoder):
                 self.model = AutoModel.from_pretrained(self.path, dtype=self.dtype, local_files_only=local,
                                                        trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"cannot load a Qwen3-Embedding model from {self.path}: {msg}") from None
+            raise UsageError(f"cannot load a Qwen3-Embedding model from {self.path}: {first_line(e)}") from None
         self.model.to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
         self.eos_id = self.tokenizer.convert_tokens_to_ids("<|endoftext|>")
