@@ -53,7 +53,7 @@ SLEEP_ENV = "PYSERINI_SPLARE_TEST_SLEEP"  # test-only: seconds to sleep after ea
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python -m pyserini_splare.encode", description="Encode a corpus into a vectors directory.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("--corpus", help="JSONL file or folder ({id, title?, text|contents}), irds:<ir_datasets id>, "
                                     "or a .tar.gz of HTML files (CACM)")
     p.add_argument("--encoder", metavar="SPEC",

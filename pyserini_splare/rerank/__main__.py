@@ -36,9 +36,8 @@ Default instruction: "{DEFAULT_INSTRUCTION}".
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m pyserini_splare.rerank",
-                                description="Rerank a TREC run with Qwen3-Reranker (pointwise yes/no scoring).",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m pyserini_splare.rerank", epilog=EPILOG,
+                       description="Rerank a TREC run with Qwen3-Reranker (pointwise yes/no scoring).")
     p.add_argument("--run", required=True, help="TREC run to rerank")
     p.add_argument("--topics", required=True, help="topics name (e.g. neuclir) or file with the queries' text")
     p.add_argument("--corpus", required=True, help="documents: JSONL file/folder or irds:<id>")

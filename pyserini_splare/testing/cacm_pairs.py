@@ -19,7 +19,6 @@ seeded shuffle. The worked training example of docs/training.md starts here:
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import random
@@ -79,7 +78,7 @@ def write_split(tarball: str | Path, out: str | Path, holdout: float = 0.2, seed
 @cli_main
 def main(argv=None) -> int:
     p = ArgumentParser(prog="python -m pyserini_splare.testing.cacm_pairs",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__)
     p.add_argument("tarball", help="Anserini's cacm.tar.gz (e.g. $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz)")
     p.add_argument("out", help="folder to write (refused if it exists, unless --overwrite)")
     p.add_argument("--holdout", type=float_range(0, 1, high_open=True), default=0.2,

@@ -42,7 +42,6 @@ Usage (writes a vectors directory for ``python -m pyserini_splare.index`` plus q
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -206,8 +205,7 @@ def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_sca
 def main(argv=None) -> int:
     p = ArgumentParser(prog="python -m pyserini_splare.testing.synth",
                        description="Write a synthetic topic-structured learned-sparse collection.",
-                       epilog="examples:" + __doc__.split("Usage")[1].split("::", 1)[1],
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog="examples:" + __doc__.split("Usage")[1].split("::", 1)[1])
     p.add_argument("--preset", choices=list(PRESETS), default="splare-pooled",
                    help="shape: features, document and query terms (table in the module docstring)")
     p.add_argument("--docs", type=positive_int, default=10000, help="number of documents (default 10000)")
