@@ -49,7 +49,7 @@ class Qwen3EmbedEncoder(DenseEncoder):
         from transformers import AutoModel, AutoTokenizer
 
         from .batching import torch_dtype
-        from .model import lengths
+        from .lengths import lengths
         from .modules.trunk import quiet_transformers
 
         if batch_size <= 0:
@@ -127,7 +127,7 @@ def load_qwen3_embed(path_or_id: str, device: str = "cpu", dtype: str | None = N
                      trust_remote_code: bool = False, batch_size: int = 8, task: str = DEFAULT_TASK,
                      **_ignored) -> Qwen3EmbedEncoder:
     """Factory registered as ``qwen3-embed`` in ``ENCODERS`` (``qwen3-embed:Qwen/Qwen3-Embedding-8B``)."""
-    from .model import reject_unknown
+    from .lengths import reject_unknown
 
     reject_unknown(_ignored, "qwen3-embed")
     return Qwen3EmbedEncoder(path_or_id, device=device, dtype=dtype, max_length_query=max_length_query,

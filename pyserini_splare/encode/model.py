@@ -47,7 +47,6 @@ from .base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches
 from .kinds import ENCODERS, resolve
 from .modules.pruning import Pruning
-from .lengths import lengths, reject_unknown  # noqa: F401  (the kind modules import them from here)
 
 DEFAULT_BATCH_SIZE = 32
 

@@ -6,20 +6,8 @@ summaries cannot skip anything (measured: 11 ms/query on unstructured vectors vs
 topic-structured ones of the same shape). Real learned-sparse vectors are clustered by topic, so benchmarks and
 tests use this generator.
 
-The generative model (documented in docs/backends.md):
-
-* ``n_topics`` topics; topic ``t`` owns a random subset ``S_t`` of ``topic_features`` feature ids
-  and a Zipfian distribution over it (exponent ``zipf``: the i-th feature of the topic's random
-  order has probability proportional to ``1/(i+1)^zipf``). Topics overlap only by chance.
-* A document mixes 1-3 topics (Dirichlet(1) weights). Its ``L`` terms (``L`` ~ Poisson around the
-  target l0) are drawn without replacement: a fraction ``1 - noise`` from its topics' Zipfian
-  distributions and ``noise`` from a global Zipfian over all features (the frequent, "stop-word"
-  latents every encoder produces).
-* Weights imitate ``log1p(relu(.))`` activations: a term's weight grows with its probability under
-  the document's topics (``0.5 + 0.6 * log1p(rank-based salience)``) times log-normal noise
-  (sigma 0.35), clipped to (0, 5]; noise terms get small weights.
-* A query picks one or two topics (mixed like a document, from the same topics) and draws its
-  ``l_q`` terms the same way, with less noise; relevant documents are the topical neighbours.
+The generative model (topics owning Zipfian feature subsets, documents mixing 1-3 topics plus global
+"stop-word" noise, ``log1p(relu(.))``-like weights) is described in docs/backends.md.
 
 Shapes (pooled = Top-K pooling of the SPLARE paper, 400 document / 40 query terms):
 
