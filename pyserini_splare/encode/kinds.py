@@ -20,9 +20,8 @@ with its own encoder class (``qwen3-embed``) needs only a loader.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Literal
 
-from .._lazy import load_callable
 
 TrainingMode = Literal["full", "lora"]
 TRAINING_MODES = ("full", "lora")
@@ -79,11 +78,6 @@ ENCODERS: dict[str, EncoderKind] = {
 
 def kind_names() -> str:
     return ", ".join(sorted(ENCODERS))
-
-
-def resolve(ref: str) -> Callable[..., Any]:
-    """``"module:attribute"`` -> the object (the module imported now; a missing package is a UsageError)."""
-    return load_callable(ref)
 
 
 def trainable() -> dict[str, TrainingMode]:
