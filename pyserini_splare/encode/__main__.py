@@ -12,7 +12,7 @@ import sys
 
 from .._argtypes import (ArgumentParser, int_range, non_negative_float, non_negative_int, positive_float,
                          positive_int, unit_interval)
-from .._console import set_verbose
+from .._console import add_verbose_argument, set_verbose
 from .._errors import UsageError, cli_main, run
 from .._outputs import check_output_dir
 from ..distributed.cluster import add_ray_flags, check_ray_flags
@@ -90,8 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "written by the workers into OUTPUT.partial (a shared filesystem on a cluster)",
                   "encoder actors, one loaded model each (default 1; with --ray local at most this machine's CPUs / "
                   "--ray-cpus-per-worker, else refused)", "GPUs per actor (default 0: CPU actors on --device)")
-    p.add_argument("--verbose", action="store_true",
-                   help="show Ray's and the JVM's own log lines (hidden by default; also $PYSERINI_SPLARE_VERBOSE=1)")
+    add_verbose_argument(p, "Ray's and the JVM's own log lines")
     return p
 
 

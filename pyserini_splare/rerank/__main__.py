@@ -7,7 +7,7 @@ import contextlib
 import sys
 
 from .._argtypes import ArgumentParser, positive_int
-from .._console import set_verbose
+from .._console import add_verbose_argument, set_verbose
 from .._errors import UsageError, cli_main, run
 from .._outputs import check_output_file
 from ..distributed.cluster import add_ray_flags, check_ray_flags
@@ -58,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ray_flags(p, "spread each query's pairs over Ray actors: local (start a cluster here), auto, HOST:PORT",
                   "actors, one loaded reranker each (default 1; with --ray local at most this machine's CPUs, else "
                   "refused)", "GPUs per actor (default 0: actors use --device)")
-    p.add_argument("--verbose", action="store_true",
-                   help="show Ray's and the JVM's own log lines (hidden by default; also $PYSERINI_SPLARE_VERBOSE=1)")
+    add_verbose_argument(p, "Ray's and the JVM's own log lines")
     return p
 
 
