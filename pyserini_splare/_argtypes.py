@@ -92,4 +92,9 @@ class ParserRules:
 
 
 class ArgumentParser(ParserRules, argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` with :class:`ParserRules`; use it under ``cli_main``."""
+    """``argparse.ArgumentParser`` with :class:`ParserRules`, its epilog's examples kept as written; use it
+    under ``cli_main``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)

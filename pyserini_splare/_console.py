@@ -20,10 +20,11 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
-def add_verbose_argument(parser) -> None:
-    """``--verbose``: show the JVM's warnings and Anserini's INFO log (hidden by default)."""
+def add_verbose_argument(parser, what: str = "the JVM's and Anserini's log output") -> None:
+    """``--verbose``: show ``what`` (the JVM's warnings and Anserini's INFO log; Ray's log lines), hidden by
+    default."""
     parser.add_argument("--verbose", action="store_true",
-                        help=f"show the JVM's and Anserini's log output (hidden by default; also ${VERBOSE_ENV}=1)")
+                        help=f"show {what} (hidden by default; also ${VERBOSE_ENV}=1)")
 
 
 def set_verbose(flag: bool) -> None:

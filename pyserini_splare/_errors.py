@@ -27,6 +27,13 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line, exit status 2."""
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's message cut to its first line (a library's multi-line message would break the one-line
+    contract); its ``reason`` where it has one (urllib's errors); its type's name where it says nothing."""
+    text = str(getattr(e, "reason", None) or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 # OSErrors that describe the user's paths (exit 2), and those that describe the machine (exit 1).
 _PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.ENOENT, errno.EEXIST,
                 errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTEMPTY}

@@ -31,7 +31,7 @@ import subprocess
 from pathlib import Path
 
 from ._console import verbose
-from ._errors import UsageError
+from ._errors import UsageError, first_line
 
 MIN_JAVA = 21
 DEFAULT_HEAP = os.environ.get("PYSERINI_SPLARE_JAVA_HEAP", "4g")
@@ -186,8 +186,7 @@ def jclass(name: str):
 def java_error(what: str, e: BaseException) -> UsageError:
     """A Java exception (``jnius.JavaException``) as one line: ``what: <the Java message>``, without the
     Java trace or the wrappers pyjnius and ``Future.get()`` put around it."""
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    msg = msg.removeprefix("JVM exception occurred: ")
+    msg = first_line(e).removeprefix("JVM exception occurred: ")
     # an indexing thread's exception arrives wrapped by Future.get()
     msg = msg.removeprefix("java.util.concurrent.ExecutionException: ")
     return UsageError(f"{what}: {msg}")

@@ -18,8 +18,7 @@ Accepted ``--corpus`` values (:func:`open_corpus`):
 
 Bad input is a :class:`~pyserini_splare._errors.UsageError` naming ``file:line``: a missing id, an
 empty text, a line that is not UTF-8 or not JSON (lines are read by :mod:`pyserini_splare.formats.jsonl`,
-the one JSONL reader). Duplicate ids are caught with the one id-hash set of
-:mod:`pyserini_splare.formats.idhash` (8 bytes per document, not the ids themselves).
+the one JSONL reader). Duplicate ids are caught where vectors are written (:mod:`pyserini_splare.formats.idhash`).
 """
 
 from __future__ import annotations
@@ -32,10 +31,10 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
+from ._console import progress
 from ._errors import UsageError
-from .formats.idhash import IdHashSet, find_repeated
 from .formats.jsonl import iter_json_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
@@ -279,13 +278,22 @@ def count_documents(spec: str) -> int | None:
     return n
 
 
-class DuplicateChecker(IdHashSet):
-    """:class:`~pyserini_splare.formats.idhash.IdHashSet` under its former name."""
-
-    def duplicate_hashes(self) -> set[int]:
-        return self.duplicates()
-
-
-def find_duplicate(docs: Iterable[Doc], hashes: set[int]) -> str | None:
-    """Rescan a corpus for the first id whose hash is in ``hashes``; a message naming both places."""
-    return find_repeated(((d.id, d.where) for d in docs), hashes)
+def fetch_texts(corpus: str, needed: set[str], of: str = "the run", hint: str = ": is it the run's corpus?"
+                ) -> dict[str, str]:
+    """The texts of the ``needed`` documents, from one streaming pass over ``corpus`` that stops once all are
+    found; a missing one is a UsageError naming how many ``of`` whom (``hint`` ends the message)."""
+    texts: dict[str, str] = {}
+    if not needed:
+        return texts
+    with progress(total=len(needed), desc="fetch docs", unit="doc") as bar:
+        for doc in open_corpus(corpus):
+            if doc.id in needed and doc.id not in texts:
+                texts[doc.id] = doc.text
+                bar.update(1)
+                if len(texts) == len(needed):
+                    break
+    missing = needed - texts.keys()
+    if missing:
+        raise UsageError(f"{len(missing)} documents of {of} are not in the corpus {corpus} "
+                         f"(first: {sorted(missing)[0]!r}){hint}")
+    return texts

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ._errors import UsageError
+from ._errors import UsageError, first_line
 
 DATA_ENV = "PYSERINI_SPLARE_DATA"
 OFFLINE_ENV = "PYSERINI_SPLARE_OFFLINE"
@@ -285,11 +285,6 @@ def _download(entry: DataFile, target: Path) -> None:
         logger.setLevel(level)
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(getattr(e, "reason", None) or e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 def _closest(name: str, table: dict) -> str:
     close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.4)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -310,7 +305,7 @@ def locate(entry: DataFile, data: str | os.PathLike | None = None) -> Path:
         except UsageError:
             raise
         except OSError as e:  # requests' errors (offline, DNS, HTTP status) are OSErrors
-            reason = f"download failed: {_first_line(e)}"
+            reason = f"download failed: {first_line(e)}"
     raise UsageError(f"{entry.name}: {target} is missing ({reason}); get it from {entry.url} "
                      f"(sha256 {entry.sha256[:12]}...) or point {DATA_ENV}/--data-dir at a folder that has {entry.path}")
 
@@ -324,33 +319,27 @@ def _looks_like_path(spec: str) -> bool:
     return os.sep in spec or Path(spec).exists() or spec.lower().endswith(_FILE_SUFFIXES)
 
 
-def get_topics(spec: str, data: str | os.PathLike | None = None) -> dict[str, str]:
-    """Topics ``{qid: text}`` from a registry name or alias (``neuclir``) or a file on disk."""
-    if spec in TOPICS:
-        entry = TOPICS[spec]
+def _registered_or_file(spec: str, table: dict, what: str, read_file, data) -> object:
+    if spec in table:
+        entry = table[spec]
         return entry.reader(locate(entry, data))
     if _looks_like_path(spec):
         p = Path(spec)
         if p.is_dir():
-            raise UsageError(f"topics {p} is a folder; give a topics file or a registry name")
+            raise UsageError(f"{what} {p} is a folder; give a {what} file or a registry name")
         if not p.is_file():
-            raise UsageError(f"topics file {p} does not exist")
-        return sniff_topics(p)
-    raise UsageError(f"unknown topics {spec!r}{_closest(spec, TOPICS)}")
+            raise UsageError(f"{what} file {p} does not exist")
+        return read_file(p)
+    raise UsageError(f"unknown {what} {spec!r}{_closest(spec, table)}")
+
+
+def get_topics(spec: str, data: str | os.PathLike | None = None) -> dict[str, str]:
+    """Topics ``{qid: text}`` from a registry name or alias (``neuclir``) or a file on disk."""
+    return _registered_or_file(spec, TOPICS, "topics", sniff_topics, data)
 
 
 def get_qrels(spec: str, data: str | os.PathLike | None = None) -> Qrels:
-    if spec in QRELS:
-        entry = QRELS[spec]
-        return entry.reader(locate(entry, data))
-    if _looks_like_path(spec):
-        p = Path(spec)
-        if p.is_dir():
-            raise UsageError(f"qrels {p} is a folder; give a qrels file or a registry name")
-        if not p.is_file():
-            raise UsageError(f"qrels file {p} does not exist")
-        return read_qrels(p)
-    raise UsageError(f"unknown qrels {spec!r}{_closest(spec, QRELS)}")
+    return _registered_or_file(spec, QRELS, "qrels", read_qrels, data)
 
 
 def qrels_path(spec: str, data: str | os.PathLike | None = None) -> Path:

@@ -1,21 +1,5 @@
-"""Sparse vectors, feature spaces, quantization and vectors directories: the public facade.
-
-Everything here is implemented in :mod:`pyserini_splare.formats` (one module per format or job) and
-only re-exported, so that ``from pyserini_splare.vectors import ...`` -- the import the README and
-docs show -- keeps working:
-
-* :class:`SparseVector` (:mod:`.formats.sparse`): int64 feature ids sorted ascending, float32 weights
-* :class:`FeatureSpace` and its kinds (:mod:`.formats.spaces`): feature ids <-> index terms
-* :func:`quantize` / :func:`dequantize`, :class:`QuantStats`, :data:`MAX_IMPACT` (:mod:`.formats.quant`)
-* :class:`VectorsMeta` (:mod:`.formats.vectors_meta`), :class:`VectorsWriter` (:mod:`.formats.vectors_writer`),
-  :func:`open_collection` and :func:`iter_vectors` (:mod:`.formats.vectors_reader`)
-* :func:`read_query_vectors`, :func:`quantize_query` (:mod:`.formats.query_vectors`)
-
-A *vectors directory* is what ``encode`` writes and every index reads (docs/vectors.md)::
-
-    part-00000.jsonl   {"id": "d1", "contents": "", "vector": {"L12": 143, "L907": 88}}
-    meta.json          {"format": "pyserini_splare.vectors/1", "feature_space": {...}, "quant_scale": 100, ...}
-"""
+"""The public facade of :mod:`pyserini_splare.formats` (one module per format or job): ``from
+pyserini_splare.vectors import ...`` is the import the README, docs/vectors.md and the tests show."""
 
 from .formats.idhash import IdHashSet, id_hash
 from .formats.jsonl import iter_json_lines

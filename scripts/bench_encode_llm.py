@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -97,6 +96,8 @@ def build(tmp: Path, args):
     )
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+    from pyserini_splare.encode.splare import write_checkpoint
+
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -133,10 +134,8 @@ def build(tmp: Path, args):
               str(tmp / "sae.safetensors"), metadata={"activation": "jumprelu"})
     sae_dir = tmp / "sae.safetensors"
     ckpt = tmp / "ckpt"
-    ckpt.mkdir()
-    (ckpt / "splare_config.json").write_text(json.dumps({
-        "backbone": str(model_dir), "layer": args.layer, "sae": {"path": str(sae_dir)}, "attention": "bidirectional",
-        "max_length_doc": getattr(args, "max_length", None) or 1024}))
+    write_checkpoint(ckpt, {"backbone": str(model_dir), "layer": args.layer, "sae": {"path": str(sae_dir)},
+                            "attention": "bidirectional", "max_length_doc": getattr(args, "max_length", None) or 1024})
     return model_dir, ckpt
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from pyserini_splare._errors import UsageError
-from pyserini_splare.corpus import (DuplicateChecker, count_documents, find_duplicate, html_to_text, open_corpus,
-                                    read_cacm_html, read_jsonl)
+from pyserini_splare.corpus import count_documents, html_to_text, open_corpus, read_cacm_html, read_jsonl
+from pyserini_splare.formats.idhash import IdHashSet, find_repeated
 
 
 def _write(path, lines):
@@ -84,12 +84,12 @@ def test_missing_corpus_and_unknown_format(tmp_path):
 
 def test_duplicates_found_with_both_places(tmp_path):
     p = _write(tmp_path / "c.jsonl", [{"id": i, "text": "t"} for i in ("a", "b", "c", "b")])
-    chk = DuplicateChecker()
+    chk = IdHashSet()
     for d in read_jsonl(p):
         chk.add(d.id)
-    dups = chk.duplicate_hashes()
+    dups = chk.duplicates()
     assert len(dups) == 1
-    assert find_duplicate(read_jsonl(p), dups) == f"{p}:4: duplicate document id 'b' (first at {p}:2)"
+    assert find_repeated(((d.id, d.where) for d in read_jsonl(p)), dups) == f"{p}:4: duplicate document id 'b' (first at {p}:2)"
 
 
 def test_html_to_text():

@@ -57,7 +57,7 @@ LAYERS: dict[str, int] = {
     "": 0, "_console": 0, "_errors": 0, "_java": 0, "_lazy": 0, "_outputs": 0, "_signals": 0, "topics": 0,
     # argparse types and the pydantic config reader: CLI and file plumbing every stage uses.
     "_argtypes": 0, "_schemas": 0,
-    # corpus reads corpora through formats' one JSONL reader and id-hash set, and no format reads a
+    # corpus reads corpora through formats' one JSONL reader, and no format reads a
     # corpus: it sits beside formats.
     "formats": 1, "vectors": 1, "corpus": 1,
     # The backend registry declares backends and options; it names no index or search module.

@@ -230,7 +230,7 @@ def test_help_shows_each_flag_once_with_its_default():
     assert "--overwrite replace an existing OUTPUT" in flat
 
 
-@pytest.mark.parametrize("module", ["train", "train.sae"])
+@pytest.mark.parametrize("module", ["train", "train.sae", "train.data"])
 def test_help_imports_no_torch(module):
     """HfArgumentParser brings transformers' argument module in (not torch) for --help."""
     import subprocess
@@ -427,6 +427,22 @@ def test_train_sae_bar_small_corpus_warning_overwrite_and_modes(data, splade_tin
 
 
 # ---- train.data ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, match", [
+    ([], "the following arguments are required: --queries, --corpus, --index, --output"),
+    (["--queries", "q", "--corpus", "c", "--index", "i"], "one of the arguments --qrels --positives is required"),
+    (["--queries", "q", "--corpus", "c", "--index", "i", "--qrels", "r", "--positives", "p"],
+     "argument --positives: not allowed with argument --qrels"),
+    (["--queries", "q", "--corpus", "c", "--index", "i", "--qrels", "r", "--depth", "x"],
+     "argument --depth: invalid int value: 'x'"),
+])
+def test_train_data_bad_flags_are_one_line(tmp_path, argv, match):
+    """HfArgumentParser over MiningSettings keeps argparse's words, the mutually exclusive pair's included."""
+    out = tmp_path / "train.jsonl"
+    rc, err = call("train.data", [*argv, "--output", out] if argv else argv)
+    assert_one_error(rc, err, match)
+    assert nothing_at(out)
 
 
 @pytest.mark.jvm

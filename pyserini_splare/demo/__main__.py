@@ -36,9 +36,8 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m pyserini_splare.demo",
-                                description="Offline end-to-end demo: index, search, fuse and evaluate a small "
-                                            "multilingual collection, and explain one query's bag of concepts.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description="Offline end-to-end demo: index, search, fuse and evaluate a small "
+                                   "multilingual collection, and explain one query's bag of concepts.", epilog=EPILOG)
     p.add_argument("--output", default=None,
                    help="keep everything (collection, vectors, indexes, runs, demo-results.json) in this folder; "
                         "default: a temporary folder removed at the end")

@@ -83,6 +83,22 @@ def ray_flags(address: str | None, workers: int | None, gpus_per_worker: float |
     return (1 if workers is None else workers), (0.0 if gpus_per_worker is None else gpus_per_worker)
 
 
+def add_ray_flags(parser, ray: str, workers: str, gpus: str) -> None:
+    """The CLIs' Ray flags, each with the command's help text (checked by :func:`check_ray_flags`)."""
+    g = parser.add_argument_group("Ray (pip install -e \".[ray]\"; docs/distributed.md)")
+    g.add_argument("--ray", metavar="ADDRESS", default=None, help=ray)
+    g.add_argument("--ray-workers", type=int, default=None, help=workers)
+    g.add_argument("--ray-gpus-per-worker", type=float, default=None, help=gpus)
+
+
+def check_ray_flags(args) -> None:
+    """Fill in the defaults of ``args``' Ray flags (:func:`ray_flags`) and, with ``--ray``, check them all
+    (:func:`check_ray_args`)."""
+    args.ray_workers, args.ray_gpus_per_worker = ray_flags(args.ray, args.ray_workers, args.ray_gpus_per_worker)
+    if args.ray is not None:
+        check_ray_args(args.ray, args.ray_workers, args.ray_gpus_per_worker)
+
+
 def check_workers(workers: int, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0) -> None:
     if workers < 1:
         raise UsageError(f"--ray-workers must be >= 1, got {workers}")

@@ -12,9 +12,10 @@ import sys
 
 from .._argtypes import (ArgumentParser, int_range, non_negative_float, non_negative_int, positive_float,
                          positive_int, unit_interval)
-from .._console import set_verbose
+from .._console import add_verbose_argument, set_verbose
 from .._errors import UsageError, cli_main, run
 from .._outputs import check_output_dir
+from ..distributed.cluster import add_ray_flags, check_ray_flags
 
 EPILOG = """\
 The output is a vectors directory: part-*.jsonl in Pyserini's JsonVectorCollection shape
@@ -52,7 +53,7 @@ SLEEP_ENV = "PYSERINI_SPLARE_TEST_SLEEP"  # test-only: seconds to sleep after ea
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python -m pyserini_splare.encode", description="Encode a corpus into a vectors directory.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("--corpus", help="JSONL file or folder ({id, title?, text|contents}), irds:<ir_datasets id>, "
                                     "or a .tar.gz of HTML files (CACM)")
     p.add_argument("--encoder", metavar="SPEC",
@@ -85,17 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save the part being written at least this often (default 60), so a kill loses minutes of "
                         "work, not a part; 0 checkpoints only at part ends")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (MILCO needs it)")
-    g = p.add_argument_group("Ray (pip install -e \".[ray]\"; docs/distributed.md)")
-    g.add_argument("--ray", metavar="ADDRESS", default=None,
-                   help="encode on a Ray cluster: local (start one here), auto, HOST:PORT or ray://HOST:PORT; parts are "
-                        "written by the workers into OUTPUT.partial (a shared filesystem on a cluster)")
-    g.add_argument("--ray-workers", type=int, default=None,
-                   help="encoder actors, one loaded model each (default 1; with --ray local at most this machine's "
-                        "CPUs / --ray-cpus-per-worker, else refused)")
-    g.add_argument("--ray-gpus-per-worker", type=float, default=None,
-                   help="GPUs per actor (default 0: CPU actors on --device)")
-    p.add_argument("--verbose", action="store_true",
-                   help="show Ray's and the JVM's own log lines (hidden by default; also $PYSERINI_SPLARE_VERBOSE=1)")
+    add_ray_flags(p, "encode on a Ray cluster: local (start one here), auto, HOST:PORT or ray://HOST:PORT; parts are "
+                     "written by the workers into OUTPUT.partial (a shared filesystem on a cluster)",
+                  "encoder actors, one loaded model each (default 1; with --ray local at most this machine's CPUs / "
+                  "--ray-cpus-per-worker, else refused)", "GPUs per actor (default 0: CPU actors on --device)")
+    add_verbose_argument(p, "Ray's and the JVM's own log lines")
     return p
 
 
@@ -103,6 +98,8 @@ def _check_args(args) -> None:
     if not args.output:
         raise UsageError("--output is required (see --help)")
     if args.prune_from:
+        if args.ray is not None:
+            raise UsageError("--ray encodes a corpus; --prune-from runs in one process (it is I/O, not model, work)")
         if args.corpus or args.encoder:
             raise UsageError("--prune-from rewrites an existing vectors directory: do not give --corpus/--encoder")
         if args.topk <= 0 and args.mass is None:
@@ -120,15 +117,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     set_verbose(args.verbose)
     _check_args(args)
-    from ..distributed.cluster import ray_flags
-
-    args.ray_workers, args.ray_gpus_per_worker = ray_flags(args.ray, args.ray_workers, args.ray_gpus_per_worker)
-    if args.ray is not None:
-        if args.prune_from:
-            raise UsageError("--ray encodes a corpus; --prune-from runs in one process (it is I/O, not model, work)")
-        from ..distributed.cluster import check_ray_args
-
-        check_ray_args(args.ray, args.ray_workers, args.ray_gpus_per_worker)
+    check_ray_flags(args)
     from .preflight import preflight
 
     preflight(args)  # every input that can be checked, before a corpus download or a model load

@@ -21,7 +21,6 @@ DTYPES = {
     "bf16": "bfloat16", "bfloat16": "bfloat16",
     "fp16": "float16", "float16": "float16", "half": "float16",
 }
-DTYPE_CHOICES = ("bf16", "fp16", "fp32")
 
 
 def torch_dtype(name: Any, device: Any = "cpu", gpu_default: Any = None):

@@ -24,7 +24,8 @@ import torch
 from .._errors import UsageError
 from ..vectors import PrefixedSpace
 from .batching import dtype_name
-from .model import DEFAULT_BATCH_SIZE, SparseModel, lengths, reject_unknown
+from .lengths import lengths, reject_unknown
+from .model import DEFAULT_BATCH_SIZE, SparseModel
 
 SPARSE_LINEAR = "sparse_linear.pt"
 TERM_PREFIX = "t"
@@ -108,8 +109,6 @@ def load_bge_m3(path_or_id: str, device: str = "cpu", dtype: str | None = None, 
         raise UsageError(f"BGE-M3 checkpoint {path!r} is not a local folder (download BAAI/bge-m3 first: "
                          f"its {SPARSE_LINEAR} is read from the folder)")
     path = os.path.abspath(path)  # spec() is recorded in meta.json and read back from other directories
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     if not os.path.isfile(os.path.join(path, SPARSE_LINEAR)):  # refuse before loading the trunk
         read_sparse_linear(path, 1)
     trunk = load_trunk(path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._errors import UsageError
+from .._errors import UsageError, first_line
 from .base import DenseEncoder, Kind, check_kind
 
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
@@ -49,7 +49,7 @@ class Qwen3EmbedEncoder(DenseEncoder):
         from transformers import AutoModel, AutoTokenizer
 
         from .batching import torch_dtype
-        from .model import lengths
+        from .lengths import lengths
         from .modules.trunk import quiet_transformers
 
         if batch_size <= 0:
@@ -69,8 +69,7 @@ class Qwen3EmbedEncoder(DenseEncoder):
                 self.model = AutoModel.from_pretrained(self.path, dtype=self.dtype, local_files_only=local,
                                                        trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"cannot load a Qwen3-Embedding model from {self.path}: {msg}") from None
+            raise UsageError(f"cannot load a Qwen3-Embedding model from {self.path}: {first_line(e)}") from None
         self.model.to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
         self.eos_id = self.tokenizer.convert_tokens_to_ids("<|endoftext|>")
@@ -128,7 +127,7 @@ def load_qwen3_embed(path_or_id: str, device: str = "cpu", dtype: str | None = N
                      trust_remote_code: bool = False, batch_size: int = 8, task: str = DEFAULT_TASK,
                      **_ignored) -> Qwen3EmbedEncoder:
     """Factory registered as ``qwen3-embed`` in ``ENCODERS`` (``qwen3-embed:Qwen/Qwen3-Embedding-8B``)."""
-    from .model import reject_unknown
+    from .lengths import reject_unknown
 
     reject_unknown(_ignored, "qwen3-embed")
     return Qwen3EmbedEncoder(path_or_id, device=device, dtype=dtype, max_length_query=max_length_query,

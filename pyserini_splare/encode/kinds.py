@@ -20,10 +20,8 @@ with its own encoder class (``qwen3-embed``) needs only a loader.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Literal
 
-from .._errors import UsageError
-from .._lazy import load_callable
 
 TrainingMode = Literal["full", "lora"]
 TRAINING_MODES = ("full", "lora")
@@ -80,18 +78,6 @@ ENCODERS: dict[str, EncoderKind] = {
 
 def kind_names() -> str:
     return ", ".join(sorted(ENCODERS))
-
-
-def get_kind(kind: str) -> EncoderKind:
-    try:
-        return ENCODERS[kind]
-    except KeyError:
-        raise UsageError(f"unknown encoder kind {kind!r} (known: {kind_names()})") from None
-
-
-def resolve(ref: str) -> Callable[..., Any]:
-    """``"module:attribute"`` -> the object (the module imported now; a missing package is a UsageError)."""
-    return load_callable(ref)
 
 
 def trainable() -> dict[str, TrainingMode]:

@@ -36,7 +36,8 @@ from .._errors import UsageError
 from ..vectors import CompositeSpace, FeatureSpace, PrefixedSpace, SparseVector, VocabSpace
 from .base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches, torch_dtype
-from .model import SparseModel, lengths, reject_unknown
+from .lengths import lengths, reject_unknown
+from .model import SparseModel
 from .modules.milco import strict_load, sub_state
 from .modules.trunk import Trunk, load_config, load_tokenizer, quiet_transformers, resolve_path
 

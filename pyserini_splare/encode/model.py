@@ -42,12 +42,12 @@ import numpy as np
 import torch
 
 from .._errors import UsageError
+from .._lazy import load_callable
 from ..vectors import FeatureSpace, SparseVector
 from .base import Kind, SparseEncoder, check_kind
 from .batching import length_sorted_batches
-from .kinds import ENCODERS, resolve
+from .kinds import ENCODERS
 from .modules.pruning import Pruning
-from .lengths import lengths, reject_unknown  # noqa: F401  (the kind modules import them from here)
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -179,7 +179,7 @@ class SparseModel(torch.nn.Module, SparseEncoder):
     def spec(self) -> dict[str, Any]:
         from .licence import checkpoint_licence
 
-        spec = resolve(ENCODERS[self.kind].describe)(self)
+        spec = load_callable(ENCODERS[self.kind].describe)(self)
         lic = checkpoint_licence(self.path)
         if lic:
             spec["license"] = lic  # the checkpoint's stated licence (formats.licence: the notice it triggers)
@@ -205,7 +205,7 @@ class SparseModel(torch.nn.Module, SparseEncoder):
             saver = ENCODERS[self.kind].saver
             if saver is None:
                 raise UsageError(f"encoder kind {self.kind!r} cannot be saved")
-            resolve(saver)(self, directory, **options)
+            load_callable(saver)(self, directory, **options)
         if self.pruning is not None and self.pruning.active:
             self.pruning.save_config(directory)
         elif Pruning.has_config(directory):  # saved over a pruned checkpoint: its pruning is no longer this model's

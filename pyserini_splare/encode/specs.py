@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 
 from .._errors import UsageError
+from .._lazy import load_callable
 from .base import DenseEncoder, Kind, SparseEncoder
-from .kinds import ENCODERS, kind_names, resolve
+from .kinds import ENCODERS, kind_names
 
 # A directory holding this file names its encoder kind: {"type": "splare", ...}. SPLARE checkpoints
 # (docs/splare-checkpoint.md) carry one; any model folder can be given one to be named by its path.
@@ -93,7 +94,7 @@ def load_encoder(spec: str, **options) -> SparseEncoder | DenseEncoder:
     if max_length is not None:
         options.setdefault("max_length_query", max_length)
         options.setdefault("max_length_doc", max_length)
-    return resolve(ENCODERS[kind].loader)(path, **options)
+    return load_callable(ENCODERS[kind].loader)(path, **options)
 
 
 def encode_texts(encoder, texts: list[str], kind: Kind, batch_size: int):

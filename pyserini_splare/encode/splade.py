@@ -15,7 +15,8 @@ from typing import Any
 
 from ..vectors import VocabSpace
 from .batching import dtype_name
-from .model import DEFAULT_BATCH_SIZE, SparseModel, lengths, reject_unknown
+from .lengths import lengths, reject_unknown
+from .model import DEFAULT_BATCH_SIZE, SparseModel
 from .modules.pooling import MaxLog1pReluPooling
 
 # BERT's learned position embeddings stop at 512: longer requests are clamped to what the model has.
@@ -48,8 +49,6 @@ def load_splade(path_or_id: str, device: str = "cpu", dtype: str | None = None, 
     from .modules.vocab import load_vocab_model
 
     path = str(path_or_id)
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     trunk, head = load_vocab_model(path, "mlm", device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     cfg = trunk.model.config
     limit = min(getattr(cfg, "max_position_embeddings", BERT_MAX_LENGTH) or BERT_MAX_LENGTH, BERT_MAX_LENGTH)

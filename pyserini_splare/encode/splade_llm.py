@@ -26,7 +26,8 @@ from .._schemas import STRICT, validated
 from ..vectors import PrefixedSpace
 from .batching import torch_dtype
 from .checkpoint_config import TrunkCheckpointConfig
-from .model import SparseModel, lengths, reject_unknown
+from .lengths import lengths, reject_unknown
+from .model import SparseModel
 from .modules.trunk import resolve_path
 
 CONFIG_FILE = "splade_llm_config.json"

@@ -29,7 +29,8 @@ from .._schemas import STRICT, validated
 from ..vectors import PrefixedSpace
 from .batching import torch_dtype
 from .checkpoint_config import TrunkCheckpointConfig
-from .model import SparseModel, lengths, reject_unknown
+from .lengths import lengths, reject_unknown
+from .model import SparseModel
 from .modules.sae import ACTIVATIONS, SAE_FORMATS, hook_layer
 from .modules.trunk import resolve_path
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 
+from .._argtypes import ArgumentParser
 from .._errors import cli_main, run
 from .measures import DEFAULT_METRICS, evaluate
 
@@ -21,9 +21,8 @@ examples:
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.eval",
-                                description="Evaluate a TREC run (ir_measures; nDCG@20 is the WSDM Cup's metric).",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m pyserini_splare.eval", epilog=EPILOG,
+                       description="Evaluate a TREC run (ir_measures; nDCG@20 is the WSDM Cup's metric).")
     p.add_argument("--qrels", required=True, help="qrels name (neuclir, cacm, neuclir22-fa, ...) or a TREC qrels file")
     p.add_argument("--run", required=True, help="TREC run file")
     p.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS),

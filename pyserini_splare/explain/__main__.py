@@ -27,9 +27,8 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m pyserini_splare.explain",
-                                description="Explain a sparse representation as a bag of labelled concepts.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m pyserini_splare.explain", epilog=EPILOG,
+                       description="Explain a sparse representation as a bag of labelled concepts.")
     src = p.add_argument_group("what to explain (one of)")
     src.add_argument("--query", help="query text to encode with --encoder")
     src.add_argument("--doc", help="document text to encode with --encoder")

@@ -36,9 +36,8 @@ later process).
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m pyserini_splare.fusion",
-                                description="Fuse TREC run files with ranx and write a TREC run.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m pyserini_splare.fusion", epilog=EPILOG,
+                       description="Fuse TREC run files with ranx and write a TREC run.")
     p.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="two or more TREC run files")
     p.add_argument("--output", required=True, help="fused TREC run to write (atomically)")
     p.add_argument("--method", default="rrf", choices=list(METHODS), help="fusion method (default rrf)")

@@ -7,9 +7,10 @@ import contextlib
 import sys
 
 from .._argtypes import ArgumentParser, positive_int
-from .._console import set_verbose
+from .._console import add_verbose_argument, set_verbose
 from .._errors import UsageError, cli_main, run
 from .._outputs import check_output_file
+from ..distributed.cluster import add_ray_flags, check_ray_flags
 from .qwen3 import DEFAULT_INSTRUCTION, DTYPES
 
 EPILOG = f"""\
@@ -35,9 +36,8 @@ Default instruction: "{DEFAULT_INSTRUCTION}".
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m pyserini_splare.rerank",
-                                description="Rerank a TREC run with Qwen3-Reranker (pointwise yes/no scoring).",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m pyserini_splare.rerank", epilog=EPILOG,
+                       description="Rerank a TREC run with Qwen3-Reranker (pointwise yes/no scoring).")
     p.add_argument("--run", required=True, help="TREC run to rerank")
     p.add_argument("--topics", required=True, help="topics name (e.g. neuclir) or file with the queries' text")
     p.add_argument("--corpus", required=True, help="documents: JSONL file/folder or irds:<id>")
@@ -55,16 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-tag", default=None, help="run tag (default: the model folder's name)")
     p.add_argument("--data-dir", default=None, help="folder with topics (default $PYSERINI_SPLARE_DATA)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (not needed for Qwen3)")
-    g = p.add_argument_group("Ray (pip install -e \".[ray]\"; docs/distributed.md)")
-    g.add_argument("--ray", metavar="ADDRESS", default=None,
-                   help="spread each query's pairs over Ray actors: local (start a cluster here), auto, HOST:PORT")
-    g.add_argument("--ray-workers", type=int, default=None,
-                   help="actors, one loaded reranker each (default 1; with --ray local at most this machine's CPUs, "
-                        "else refused)")
-    g.add_argument("--ray-gpus-per-worker", type=float, default=None,
-                   help="GPUs per actor (default 0: actors use --device)")
-    p.add_argument("--verbose", action="store_true",
-                   help="show Ray's and the JVM's own log lines (hidden by default; also $PYSERINI_SPLARE_VERBOSE=1)")
+    add_ray_flags(p, "spread each query's pairs over Ray actors: local (start a cluster here), auto, HOST:PORT",
+                  "actors, one loaded reranker each (default 1; with --ray local at most this machine's CPUs, else "
+                  "refused)", "GPUs per actor (default 0: actors use --device)")
+    add_verbose_argument(p, "Ray's and the JVM's own log lines")
     return p
 
 
@@ -72,13 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     set_verbose(args.verbose)
-    from ..distributed.cluster import ray_flags
-
-    args.ray_workers, args.ray_gpus_per_worker = ray_flags(args.ray, args.ray_workers, args.ray_gpus_per_worker)
-    if args.ray is not None:
-        from ..distributed.cluster import check_ray_args
-
-        check_ray_args(args.ray, args.ray_workers, args.ray_gpus_per_worker)
+    check_ray_flags(args)
     check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     from ..formats.runs import read_trec_run
     from ..topics import get_topics

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 from .._console import progress
 from .._errors import UsageError
 from .._outputs import atomic_file
+from ..corpus import fetch_texts
 from ..formats.runs import ranked, write_run
 
 
@@ -66,27 +67,6 @@ def load_sidecar(path: Path, settings: Mapping[str, Any]) -> dict[str, dict[str,
         with atomic_file(path) as f:  # rewrite without the torn line, atomically
             f.write("".join(g + "\n" for g in good))
     return done
-
-
-def fetch_texts(corpus: str, needed: set[str]) -> dict[str, str]:
-    """Stream the corpus once, keeping only the needed documents' texts (title + " " + text)."""
-    from ..corpus import open_corpus
-
-    texts: dict[str, str] = {}
-    if not needed:
-        return texts
-    with progress(total=len(needed), desc="fetch docs", unit="doc") as bar:
-        for doc in open_corpus(corpus):
-            if doc.id in needed and doc.id not in texts:
-                texts[doc.id] = doc.text
-                bar.update(1)
-                if len(texts) == len(needed):
-                    break  # everything found: no need to read the rest of the corpus
-    missing = needed - texts.keys()
-    if missing:
-        raise UsageError(f"{len(missing)} documents of the run are not in the corpus {corpus} "
-                         f"(first: {sorted(missing)[0]!r}): is it the run's corpus?")
-    return texts
 
 
 def merge(hits: Mapping[str, float], scores: Mapping[str, float], depth: int) -> dict[str, float]:

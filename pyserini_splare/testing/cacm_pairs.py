@@ -19,7 +19,6 @@ seeded shuffle. The worked training example of docs/training.md starts here:
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import random
@@ -27,6 +26,10 @@ import re
 import sys
 import tarfile
 from pathlib import Path
+
+from .._argtypes import ArgumentParser, float_range
+from .._errors import UsageError, cli_main, run
+from .._outputs import atomic_dir, check_output_dir
 
 _TAG = re.compile(r"<[^>]*>")
 
@@ -50,8 +53,6 @@ def write_split(tarball: str | Path, out: str | Path, holdout: float = 0.2, seed
                 overwrite: bool = False) -> dict[str, int]:
     """Write the files listed in the module docstring into the folder ``out`` (atomically: all or nothing);
     returns the number of documents with an abstract and of train and held-out pairs."""
-    from pyserini_splare._outputs import atomic_dir
-
     pairs = title_abstract_pairs(tarball)
     ids = sorted(pairs)
     rng = random.Random(seed)
@@ -74,20 +75,17 @@ def write_split(tarball: str | Path, out: str | Path, holdout: float = 0.2, seed
     return {"documents": len(ids), "train": len(ids) - n_held, "heldout": n_held}
 
 
-def _main(argv=None) -> int:
-    from pyserini_splare._errors import UsageError
-    from pyserini_splare._outputs import check_output_dir
-
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.testing.cacm_pairs",
-                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+@cli_main
+def main(argv=None) -> int:
+    p = ArgumentParser(prog="python -m pyserini_splare.testing.cacm_pairs",
+                       description=__doc__)
     p.add_argument("tarball", help="Anserini's cacm.tar.gz (e.g. $PYSERINI_SPLARE_DATA/cacm/cacm.tar.gz)")
     p.add_argument("out", help="folder to write (refused if it exists, unless --overwrite)")
-    p.add_argument("--holdout", type=float, default=0.2, help="fraction of the pairs held out (default 0.2)")
+    p.add_argument("--holdout", type=float_range(0, 1, high_open=True), default=0.2,
+                   help="fraction of the pairs held out (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out shuffle")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     a = p.parse_args(argv)
-    if not 0 <= a.holdout < 1:
-        raise UsageError(f"--holdout must be in [0, 1), got {a.holdout}")
     if not Path(a.tarball).is_file():
         raise UsageError(f"{a.tarball} not found (Anserini's cacm.tar.gz)")
     check_output_dir(a.out, overwrite=a.overwrite)
@@ -97,11 +95,5 @@ def _main(argv=None) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    from pyserini_splare._errors import cli_main
-
-    return cli_main(_main)(argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

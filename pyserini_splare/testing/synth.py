@@ -6,20 +6,8 @@ summaries cannot skip anything (measured: 11 ms/query on unstructured vectors vs
 topic-structured ones of the same shape). Real learned-sparse vectors are clustered by topic, so benchmarks and
 tests use this generator.
 
-The generative model (documented in docs/backends.md):
-
-* ``n_topics`` topics; topic ``t`` owns a random subset ``S_t`` of ``topic_features`` feature ids
-  and a Zipfian distribution over it (exponent ``zipf``: the i-th feature of the topic's random
-  order has probability proportional to ``1/(i+1)^zipf``). Topics overlap only by chance.
-* A document mixes 1-3 topics (Dirichlet(1) weights). Its ``L`` terms (``L`` ~ Poisson around the
-  target l0) are drawn without replacement: a fraction ``1 - noise`` from its topics' Zipfian
-  distributions and ``noise`` from a global Zipfian over all features (the frequent, "stop-word"
-  latents every encoder produces).
-* Weights imitate ``log1p(relu(.))`` activations: a term's weight grows with its probability under
-  the document's topics (``0.5 + 0.6 * log1p(rank-based salience)``) times log-normal noise
-  (sigma 0.35), clipped to (0, 5]; noise terms get small weights.
-* A query picks one or two topics (mixed like a document, from the same topics) and draws its
-  ``l_q`` terms the same way, with less noise; relevant documents are the topical neighbours.
+The generative model (topics owning Zipfian feature subsets, documents mixing 1-3 topics plus global
+"stop-word" noise, ``log1p(relu(.))``-like weights) is described in docs/backends.md.
 
 Shapes (pooled = Top-K pooling of the SPLARE paper, 400 document / 40 query terms):
 
@@ -42,13 +30,16 @@ Usage (writes a vectors directory for ``python -m pyserini_splare.index`` plus q
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .._argtypes import ArgumentParser, non_negative_int, positive_float, positive_int
+from .._errors import cli_main, run
+from .._outputs import atomic_file, check_output_dir, check_output_file
 
 PRESETS = {
     "splare-pooled": dict(n_features=131072, doc_terms=400, query_terms=40, prefix="L"),
@@ -178,7 +169,6 @@ def docid(i: int) -> str:
 def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_scale: float = 100.0,
                      overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``OUT/vectors`` (a vectors directory) and ``OUT/queries.jsonl`` (integer weights, same scale)."""
-    from pyserini_splare._outputs import atomic_file
     from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter, quantize
 
     out = Path(out)
@@ -199,25 +189,20 @@ def write_collection(docs, queries, cfg: SynthConfig, out: str | Path, quant_sca
     return vdir, qpath
 
 
-def _main(argv=None) -> int:
-    from pyserini_splare._errors import UsageError
-    from pyserini_splare._outputs import check_output_dir, check_output_file
-
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.testing.synth",
-                                description="Write a synthetic topic-structured learned-sparse collection.",
-                                epilog="examples:" + __doc__.split("Usage")[1].split("::", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+@cli_main
+def main(argv=None) -> int:
+    p = ArgumentParser(prog="python -m pyserini_splare.testing.synth",
+                       description="Write a synthetic topic-structured learned-sparse collection.",
+                       epilog="examples:" + __doc__.split("Usage")[1].split("::", 1)[1])
     p.add_argument("--preset", choices=list(PRESETS), default="splare-pooled",
                    help="shape: features, document and query terms (table in the module docstring)")
-    p.add_argument("--docs", type=int, default=10000, help="number of documents (default 10000)")
-    p.add_argument("--queries", type=int, default=100, help="number of queries (default 100)")
-    p.add_argument("--quant-scale", type=float, default=100.0, help="integer weight = round(scale x weight)")
+    p.add_argument("--docs", type=positive_int, default=10000, help="number of documents (default 10000)")
+    p.add_argument("--queries", type=non_negative_int, default=100, help="number of queries (default 100)")
+    p.add_argument("--quant-scale", type=positive_float, default=100.0, help="integer weight = round(scale x weight)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder to write vectors/ and queries.jsonl into")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/vectors and OUT/queries.jsonl")
     a = p.parse_args(argv)
-    if a.docs < 1 or a.queries < 0 or a.quant_scale <= 0:
-        raise UsageError("--docs must be >= 1, --queries >= 0 and --quant-scale > 0")
     out = check_output_dir(a.out, overwrite=True, what="--out")  # a file there, or no writable parent
     if out.is_dir():
         check_output_dir(out / "vectors", overwrite=a.overwrite)
@@ -229,11 +214,5 @@ def _main(argv=None) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    from pyserini_splare._errors import cli_main
-
-    return cli_main(_main)(argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

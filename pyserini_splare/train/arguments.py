@@ -2,10 +2,9 @@
 
 A training command declares its settings once, as a dataclass whose fields carry their help text
 (``metadata={"help": ...}``, as sentence-transformers' ``training_args.py``); ``HfArgumentParser`` makes the
-flags from the fields' types and defaults. :class:`ArgumentParser` adds the toolkit's CLI contract
-(docs/errors.md): a bad flag is one ``error:`` line (exit 2 through ``cli_main``), not argparse's usage dump;
-negative numbers in scientific notation are values (``--lr -1e-4`` reaches the range check); ``--help`` shows
-each flag once, in its hyphenated form, with its default where it has one.
+flags from the fields' types and defaults. The parser keeps the toolkit's CLI contract through
+:class:`.._argtypes.ParserRules` (one ``error:`` line, negative numbers in any notation are values); ``--help``
+shows each flag once, in its hyphenated form, with its default where it has one.
 
 Recipes are defaults that flags override (:func:`parse`): the recipe named by ``--recipe`` sets the parser's
 defaults, then the command line is parsed against them.
@@ -19,9 +18,10 @@ from __future__ import annotations
 import argparse
 import copy
 import re
-from dataclasses import fields
+from dataclasses import MISSING, field, fields
 from typing import Any, Callable, Sequence
 
+from .._argtypes import ParserRules
 from .._errors import UsageError
 
 # The rules a field may declare as metadata["check"]: (test, what the error says).
@@ -31,9 +31,11 @@ RULES = {"positive": (lambda v: v > 0, "must be positive"),
 # Metadata keys of ours, not argparse's (HfArgumentParser passes a field's metadata to add_argument).
 OWN_METADATA = ("check", "one_of")
 
-# Python 3.11's argparse takes "-1e-4" and "-1." for option strings (its number pattern knows only -1 and -1.5)
-# and dumps its usage; these are numbers, and the range checks say what is wrong with them.
-NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+def setting(default: Any = MISSING, help: str | None = None, **rules) -> Any:
+    """A settings field: its default (none: a required flag), help text and rules (``check=``, ``one_of=``)."""
+    return field(default=default, metadata={**({"help": help} if help else {}), **rules})
+
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -78,11 +80,10 @@ def _one_line_error(parser, message):
 def _parser_class():
     from transformers import HfArgumentParser
 
-    class ArgumentParser(HfArgumentParser):
+    class ArgumentParser(ParserRules, HfArgumentParser):
         def __init__(self, dataclass_types, **kwargs):
             kwargs.setdefault("formatter_class", HelpFormatter)
             super().__init__(dataclass_types, **kwargs)
-            self._negative_number_matcher = NEGATIVE_NUMBER  # see NEGATIVE_NUMBER
 
         error = _one_line_error
 

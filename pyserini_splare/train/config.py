@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from .._errors import UsageError
+from .arguments import setting as _f
 from .losses import LOSSES
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
@@ -22,10 +23,6 @@ TUNE_MODES = ("auto", "full", "lora")
 DTYPES = ("bf16", "fp16", "fp32")
 # Recipe keys that describe the recipe rather than set a flag.
 RECIPE_META = ("description", "kinds")
-
-
-def _f(default: Any, help: str, **kw) -> Any:
-    return field(default=default, metadata={"help": help, **kw})
 
 
 @dataclass

@@ -32,9 +32,7 @@ configures them. tests/test_train_losses.py checks every formula above against t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-LossName = Literal["kl", "marginmse", "infonce"]
 LOSSES = ("kl", "marginmse", "infonce")
 WARMUP_SCHEDULES = ("quadratic", "linear")
 

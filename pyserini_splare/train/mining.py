@@ -26,6 +26,7 @@ from typing import Callable, Mapping, Sequence
 from .._console import progress
 from .._errors import UsageError
 from .._outputs import atomic_file
+from ..corpus import fetch_texts
 
 TEACHER_KINDS = ("rerank", "cross-encoder", "encoder")
 Scorer = Callable[[str, Sequence[str]], list[float]]
@@ -58,23 +59,6 @@ def positives_from_qrels(spec: str, data_dir: str | None = None) -> dict[str, se
 
     out = {q: {d for d, g in docs.items() if g > 0} for q, docs in get_qrels(spec, data_dir).judgments.items()}
     return {q: d for q, d in out.items() if d}
-
-
-def fetch_texts(corpus: str, needed: set[str]) -> dict[str, str]:
-    """Texts of the ``needed`` documents, read in one streaming pass over the corpus."""
-    from ..corpus import open_corpus
-
-    out = {}
-    for doc in open_corpus(corpus):
-        if doc.id in needed:
-            out[doc.id] = doc.text
-            if len(out) == len(needed):
-                break
-    missing = needed - set(out)
-    if missing:
-        raise UsageError(f"{len(missing)} documents of the index or positives are not in the corpus "
-                         f"{corpus} (first: {sorted(missing)[0]!r})")
-    return out
 
 
 def load_teacher(spec: str, device: str = "cpu", batch_size: int = 16) -> tuple[Scorer, dict]:
@@ -165,7 +149,7 @@ def mine(queries: Mapping[str, str], positives: Mapping[str, set[str]], corpus: 
             continue
         chosen[q] = rng.sample(cands, negatives) if negatives else []
     needed = {d for q in chosen for d in (*chosen[q], *positives[q])}
-    texts = fetch_texts(corpus, needed)
+    texts = fetch_texts(corpus, needed, of="the index or positives", hint="")
     n = 0
     with atomic_file(output) as f, progress(total=len(chosen), desc="write", unit="q") as bar:
         for q in chosen:

@@ -22,10 +22,11 @@ import contextlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._errors import UsageError
+from .arguments import setting as _f
 
 # Below this many training tokens per latent, one warning line: most latents see a handful of tokens, and stay
 # dead or memorise them (the SAEs of Gao et al. 2024 see thousands of tokens per latent; CACM's abstracts give the
@@ -35,18 +36,14 @@ MIN_TOKENS_PER_LATENT = 10
 MIN_TOKENS = 20
 
 
-def _f(default: Any, help: str, **kw) -> Any:
-    return field(default=default, metadata={"help": help, **kw})
-
-
 @dataclass
 class SaeTrainingConfig:
     """``python -m pyserini_splare.train.sae``'s settings (flags through HfArgumentParser, :mod:`.arguments`)."""
 
-    backbone: str = field(metadata={"help": "HF model folder or hub id of the trunk"})
-    layer: int = field(metadata={"help": "0-indexed block whose output the SAE reads", "check": "non-negative"})
-    corpus: str = field(metadata={"help": "texts whose activations train it (JSONL, irds:ID, .tar.gz)"})
-    output: str = field(metadata={"help": "SPLARE checkpoint directory to write"})
+    backbone: str = _f(help="HF model folder or hub id of the trunk")
+    layer: int = _f(help="0-indexed block whose output the SAE reads", check="non-negative")
+    corpus: str = _f(help="texts whose activations train it (JSONL, irds:ID, .tar.gz)")
+    output: str = _f(help="SPLARE checkpoint directory to write")
     latents: int = _f(4096, "SAE width", check="positive")
     k: int = _f(32, "TopK's k: latents active per token", check="positive")
     steps: int = _f(2000, "Adam steps over batches of 1,024 tokens", check="positive")

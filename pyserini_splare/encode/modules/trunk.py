@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import torch
 
-from ..._errors import UsageError
+from ..._errors import UsageError, first_line
 from ..batching import dtype_name, torch_dtype
 from .config import ConfigModule
 from .names import ATTENTION_MODES
@@ -84,18 +84,13 @@ def load_tokenizer(path: str, trust_remote_code: bool = False, padding_side: str
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=local)
     except (OSError, ValueError) as e:
-        raise UsageError(f"cannot load a tokenizer from {path!r}: {_first_line(e)}") from None
+        raise UsageError(f"cannot load a tokenizer from {path!r}: {first_line(e)}") from None
     tok.padding_side = padding_side
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
     if tok.pad_token is None:
         raise UsageError(f"tokenizer at {path!r} has no pad, eos or unk token to pad with")
     return tok
-
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
 
 
 def load_config(path: str, trust_remote_code: bool = False):
@@ -107,7 +102,7 @@ def load_config(path: str, trust_remote_code: bool = False):
         return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code,
                                           local_files_only=os.path.isdir(path))
     except (OSError, ValueError) as e:
-        raise UsageError(f"cannot load a model config from {path!r}: {_first_line(e)}") from None
+        raise UsageError(f"cannot load a model config from {path!r}: {first_line(e)}") from None
 
 
 def cut_config(config, layer: int):
@@ -263,7 +258,7 @@ def load_hf(cls, path: str, *, layer: int | None, device: Any, dtype: Any, trust
                                               trust_remote_code=trust_remote_code, output_loading_info=True,
                                               local_files_only=os.path.isdir(path))
     except (OSError, ValueError) as e:
-        raise UsageError(f"cannot load model weights from {path!r}: {_first_line(e)}") from None
+        raise UsageError(f"cannot load model weights from {path!r}: {first_line(e)}") from None
     check_loading_info(info, path)
     return model, n_model_layers
 

@@ -9,7 +9,6 @@ the first load; the adapter is a local path.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def build_parser() -> ArgumentParser:
 
     p = ArgumentParser(prog="python -m pyserini_splare.encode.splare_checkpoint",
                        description=__doc__ + "\nWrites OUTPUT/splare_config.json (and copies parts on request).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EXAMPLES)
     p.add_argument("--backbone", required=True, help="HF hub id or local path of the causal LLM")
     p.add_argument("--sae", required=True, help="local SAE directory or .safetensors file, or hf://OWNER/REPO/SUBFOLDER "
                    "(recorded, fetched when the checkpoint is first loaded)")

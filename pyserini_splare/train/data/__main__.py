@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 
-from ..._errors import cli_main, run
+from ..._errors import UsageError, cli_main, run
 from ..._outputs import check_output_file
+from ..arguments import setting as _f
 
 EXAMPLE = """\
 example (CACM titles as queries, their abstracts as positives, BM25 hard negatives):
@@ -18,33 +19,44 @@ With a learned sparse index add --encoder splade:DIR; with teacher scores add
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pyserini_splare.train.data", description=__doc__, epilog=EXAMPLE,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--queries", required=True, help="topics: registered name or file (TSV qid<TAB>text, TREC, CACM)")
-    p.add_argument("--corpus", required=True, help="documents (JSONL file/folder, irds:ID, HTML .tar.gz)")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--qrels", help="TREC qrels (name or file): documents graded > 0 are positives")
-    g.add_argument("--positives", help="file of 'qid docid' lines: the positives")
-    p.add_argument("--index", required=True, help="an index of this toolkit over --corpus (bm25, lucene, seismic, "
-                                                  "exact, faiss)")
-    p.add_argument("--encoder", default=None, help="query encoder SPEC for learned-sparse or dense indexes")
-    p.add_argument("--negatives", type=int, default=8, help="hard negatives kept per query (default 8)")
-    p.add_argument("--depth", type=int, default=100, help="negatives are drawn from the top DEPTH non-positive hits")
-    p.add_argument("--teacher", default=None, help="teacher scores: rerank:MODEL | cross-encoder:PATH | encoder:SPEC")
-    p.add_argument("--prompt", default=None, help="instruction stored as each line's 'prompt' (prepended to queries)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the negative sampling")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--data-dir", default=None, help="folder of registered topics and qrels")
-    p.add_argument("--output", required=True, help="training JSONL to write (atomically)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
-    return p
+@dataclass(kw_only=True)  # keyword-only: the required --index and --output may follow defaulted flags
+class MiningSettings:
+    """``python -m pyserini_splare.train.data``'s settings (flags through HfArgumentParser, :mod:`..arguments`)."""
+
+    queries: str = _f(help="topics: registered name or file (TSV qid<TAB>text, TREC, CACM)")
+    corpus: str = _f(help="documents (JSONL file/folder, irds:ID, HTML .tar.gz)")
+    qrels: str | None = _f(None, "TREC qrels (name or file): documents graded > 0 are positives")
+    positives: str | None = _f(None, "file of 'qid docid' lines: the positives (one of --qrels, --positives)")
+    index: str = _f(help="an index of this toolkit over --corpus (bm25, lucene, seismic, exact, faiss)")
+    encoder: str | None = _f(None, "query encoder SPEC for learned-sparse or dense indexes")
+    negatives: int = _f(8, "hard negatives kept per query")
+    depth: int = _f(100, "negatives are drawn from the top DEPTH non-positive hits")
+    teacher: str | None = _f(None, "teacher scores: rerank:MODEL | cross-encoder:PATH | encoder:SPEC")
+    prompt: str | None = _f(None, "instruction stored as each line's 'prompt' (prepended to queries)")
+    seed: int = _f(0, "seed of the negative sampling")
+    device: str = _f("cpu")
+    threads: int = _f(1)
+    data_dir: str | None = _f(None, "folder of registered topics and qrels")
+    output: str = _f(help="training JSONL to write (atomically)")
+    overwrite: bool = _f(False, "replace an existing --output file")
+
+
+def build_parser():
+    """One flag per MiningSettings field (transformers' HfArgumentParser, :mod:`..arguments`)."""
+    from ..arguments import make_parser
+
+    return make_parser(MiningSettings, prog="python -m pyserini_splare.train.data", description=__doc__,
+                       epilog=EXAMPLE)
 
 
 @cli_main
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    from ..arguments import parse
+
+    args = parse(build_parser(), argv)
+    if (args.qrels is None) == (args.positives is None):  # argparse's words for its mutually exclusive groups
+        raise UsageError("argument --positives: not allowed with argument --qrels (see --help)" if args.qrels else
+                         "one of the arguments --qrels --positives is required (see --help)")
     check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     from ...topics import get_topics
     from ..mining import mine, positives_from_qrels, read_positives
