@@ -177,7 +177,7 @@ def opensearch(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layer
     # A random MLM's logits are centred on 0, so SPLADE pooling (max over tokens, then ReLU) keeps about half
     # the vocabulary per document (17,807 of 17,888 terms on CACM: 57M postings). Shift the output bias so
     # that the first texts keep `doc_terms` terms each on average, as a trained SPLADE model keeps ~100-200.
-    doc_terms = 150
+    doc_terms = min(150, max(1, tok.get_vocab_size() // 10))  # a tenth of a small test vocabulary
     sample = texts[:100]
     with torch.no_grad():
         feats = fast(sample, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
