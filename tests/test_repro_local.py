@@ -81,11 +81,14 @@ def _aggregate(run: dict[str, list], qrels_path: Path) -> dict[str, float]:
 def test_local_matrix_runs_and_equals_independent_references(shared_data, splade_tiny_path, tmp_path, capsys):
     work = tmp_path / "work"
     report = tmp_path / "local.html"
-    rc = main(["local", "--all", "--work-dir", str(work), "--threads", "2", "--generate-report", str(report)])
+    first = ["cacm-bm25", "cacm-splade-tiny", "cacm-rrf"]  # the public kinds' conditions: the test below
+    rc = main(["local", "--work-dir", str(work), "--threads", "2", "--generate-report", str(report),
+               *[a for c in first for a in ("--condition", c)]])
     out = capsys.readouterr().out
     stored = json.loads((work / "repro-results.json").read_text())["local"]
     m = load_matrix("local")
-    assert {c.name for c in m.conditions} == set(stored) == {"cacm-bm25", "cacm-splade-tiny", "cacm-rrf"}
+    assert {c.name for c in m.conditions} == set(first) | set(NEW_KINDS)
+    assert set(stored) == set(first)
     assert rc == 0, out
     qrels = shared_data / "cacm" / "qrels.cacm.txt"
 
@@ -136,4 +139,121 @@ def test_local_matrix_runs_and_equals_independent_references(shared_data, splade
                 grades.append(True)
 
     P().feed(report.read_text(encoding="utf-8"))
-    assert len(grades) == 3
+    assert len(grades) == len(m.conditions)  # every condition has a row, those not run included
+
+
+# ---- the public kinds (docs/models.md) on models the matrix builds offline ------------------------------------
+
+NEW_KINDS = ("cacm-onnx-splade-tiny", "cacm-bge-m3-tiny-random", "cacm-opensearch-tiny-random")
+
+
+@pytest.fixture(scope="module")
+def kinds_work(shared_data, splade_tiny_path, tmp_path_factory):
+    """The three public-kind conditions run once, as `repro local --condition ...` runs them."""
+    work = tmp_path_factory.mktemp("kinds") / "work"
+    argv = ["local", "--work-dir", str(work), "--threads", "2"]
+    for name in NEW_KINDS:
+        argv += ["--condition", name]
+    rc = main(argv)
+    return rc, work, json.loads((work / "repro-results.json").read_text())["local"]
+
+
+def _quantized(floats: dict[str, dict[str, float]]) -> dict[str, dict[str, int]]:
+    return {q: {t: int(np.rint(w * SCALE)) for t, w in v.items() if np.rint(w * SCALE) > 0} for q, v in floats.items()}
+
+
+def _check_brute_force(work: Path, name: str, vectors: str, queries: dict, qrels: Path, stored: dict) -> None:
+    reference = _brute_force_run(work / "vectors" / vectors, queries, 1000)
+    run = _read_run(work / "runs" / f"run.cacm.{name.removeprefix('cacm-')}.txt")
+    assert run.keys() == {q for q, hits in reference.items() if hits}
+    for qid, hits in run.items():
+        assert hits == reference[qid], (name, qid)
+    assert stored[name]["grade"] == MEASURED
+    assert stored[name]["measured"] == pytest.approx(_aggregate(reference, qrels), abs=1e-9)
+
+
+def _read_vectors(vectors_dir: Path) -> dict[str, dict[str, int]]:
+    out = {}
+    for part in sorted(vectors_dir.glob("part-*.jsonl")):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            doc = json.loads(line)
+            out[doc["id"]] = {t: int(w) for t, w in doc["vector"].items()}
+    return out
+
+
+@pytest.mark.slow
+def test_local_matrix_public_kinds(kinds_work, shared_data, splade_tiny_path):
+    """ONNX SPLADE-tiny, BGE-M3 and OpenSearch conditions: each run equals brute force over its own vectors;
+    the ONNX vectors are the torch encoder's, BGE-M3's are its formula, OpenSearch's queries are IDF lookups
+    computed here from idf.json and the tokenizer."""
+    from tokenizers import Tokenizer
+
+    from pyserini_splare.corpus import open_corpus
+    from pyserini_splare.encode import load_encoder
+    from pyserini_splare.index import get_backend, read_index_meta
+    from pyserini_splare.search.queries import encode_topics
+    from pyserini_splare.topics import get_topics
+
+    rc, work, stored = kinds_work
+    assert set(NEW_KINDS) <= set(stored) and rc == 0, stored
+    qrels = shared_data / "cacm" / "qrels.cacm.txt"
+    topics = get_topics("cacm")
+    docs = list(open_corpus(str(shared_data / "cacm" / "cacm.tar.gz")))
+    assert len(docs) == 3204
+
+    # ONNX: brute force over its vectors with its own query vectors ...
+    onnx = work / "models" / "splade-tiny.onnx"
+    index = work / "indexes" / "cacm.onnx-splade-tiny.lucene"
+    floats = encode_topics(f"onnx:{onnx}", topics, get_backend("lucene"), read_index_meta(index), batch_size=32)
+    _check_brute_force(work, "cacm-onnx-splade-tiny", "cacm.onnx-splade-tiny", _quantized(floats), qrels, stored)
+    # ... and those vectors are torch's (SPLADE-tiny, the same 512 tokens) on the first 200 documents: every
+    # quantized weight within 1 (a float32 difference can straddle a half quantum), identical on >= 95 %
+    torch_enc = load_encoder(f"splade:{splade_tiny_path}", max_length_doc=512, batch_size=32)
+    got = _read_vectors(work / "vectors" / "cacm.onnx-splade-tiny")
+    ref = torch_enc.encode([d.text for d in docs[:200]], "doc")
+    same = 0
+    for d, v in zip(docs[:200], ref):
+        want = {torch_enc.space.term(int(i)): int(np.rint(w * SCALE)) for i, w in zip(v.ids, v.weights)
+                if np.rint(w * SCALE) > 0}
+        have = got[d.id]
+        assert all(abs(want.get(t, 0) - have.get(t, 0)) <= 1 for t in set(want) | set(have)), d.id
+        same += want == have
+    assert same >= 190, same
+
+    # BGE-M3: brute force over its vectors ...
+    model = work / "models" / "bge-m3-tiny-random"
+    index = work / "indexes" / "cacm.bge-m3-tiny-random.lucene"
+    floats = encode_topics(f"bge-m3:{model}", topics, get_backend("lucene"), read_index_meta(index), batch_size=32)
+    _check_brute_force(work, "cacm-bge-m3-tiny-random", "cacm.bge-m3-tiny-random", _quantized(floats), qrels,
+                       stored)
+    # ... and the vectors are BGE-M3's formula, max over positions of ReLU(w . h_i + b) per token id, special
+    # ids dropped, written out with transformers' XLM-R on the first 20 documents
+    import torch
+    from transformers import AutoTokenizer, XLMRobertaModel
+
+    tok, xlmr = AutoTokenizer.from_pretrained(model), XLMRobertaModel.from_pretrained(model).eval()
+    lin = torch.load(model / "sparse_linear.pt", weights_only=True)
+    got = _read_vectors(work / "vectors" / "cacm.bge-m3-tiny-random")
+    specials = set(tok.all_special_ids)
+    for d in docs[:20]:
+        feats = tok(d.text, truncation=True, max_length=512, return_tensors="pt")
+        with torch.no_grad():
+            h = xlmr(**feats).last_hidden_state[0]
+        s = torch.relu(h @ lin["weight"][0] + lin["bias"][0]).tolist()
+        want: dict[str, float] = {}
+        for t, w in zip(feats["input_ids"][0].tolist(), s):
+            if t not in specials:
+                want[f"t{t}"] = max(want.get(f"t{t}", 0.0), w)
+        want_q = {t: int(np.rint(w * SCALE)) for t, w in want.items() if np.rint(w * SCALE) > 0}
+        have = got[d.id]
+        assert have and all(abs(want_q.get(t, 0) - have.get(t, 0)) <= 1 for t in set(want_q) | set(have)), d.id
+
+    # OpenSearch: queries are idf.json lookups of their distinct tokens (computed here, not by the encoder)
+    model = work / "models" / "opensearch-tiny-random"
+    idf = json.loads((model / "idf.json").read_text())
+    tk = Tokenizer.from_file(str(model / "tokenizer.json"))
+    queries = {}
+    for qid, text in topics.items():
+        toks = set(tk.encode(text, add_special_tokens=False).tokens)
+        queries[qid] = {t: int(np.rint(idf[t] * SCALE)) for t in toks if t in idf and np.rint(idf[t] * SCALE) > 0}
+    _check_brute_force(work, "cacm-opensearch-tiny-random", "cacm.opensearch-tiny-random", queries, qrels, stored)

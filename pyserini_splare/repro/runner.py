@@ -35,7 +35,8 @@ def _log(msg: str) -> None:
 
 
 # The stage CLIs that take --overwrite (docs/errors.md: an existing output is refused without it).
-_OVERWRITES = {f"pyserini_splare.{m}" for m in ("encode", "index", "search", "fusion")}
+_OVERWRITES = {f"pyserini_splare.{m}" for m in ("encode", "index", "search", "fusion", "export",
+                                                   "testing.tiny_models")}
 
 
 def run_conditions(matrix: Matrix, plans: Mapping[str, Plan], wanted: Sequence[Condition], *, force: bool = False,
@@ -63,6 +64,8 @@ def run_conditions(matrix: Matrix, plans: Mapping[str, Plan], wanted: Sequence[C
                     argv = command_argv(s.command)
                     if force and s.creates and Path(s.creates).exists() and _OVERWRITES.intersection(argv[:3]):
                         argv.append("--overwrite")  # every stage CLI refuses an existing output without it
+                    if s.creates:  # the stage CLIs refuse a missing parent folder (a typo); these are the matrix's
+                        Path(s.creates).parent.mkdir(parents=True, exist_ok=True)
                     _log(f"[{c.name}] $ {' '.join(argv)}")
                     runner(argv, check=True)
                     if s.creates and not Path(s.creates).exists():

@@ -92,3 +92,151 @@ def bert_mlm(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layers:
     BertForMaskedLM(BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers,
                                num_attention_heads=heads, intermediate_size=intermediate)).save_pretrained(out)
     return out
+
+
+def _lowercase_word_level(texts: Iterable[str], special: list[str], unk: str, template: str):
+    """A lowercasing word-level tokenizer (words and punctuation split apart) with ``template``'s special
+    tokens around each text, e.g. ``"<s> $A </s>"``."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.WordLevel(unk_token=unk))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=special, vocab_size=10**7))
+    first, last = template.split()[0], template.split()[-1]
+    tok.post_processor = processors.TemplateProcessing(
+        single=template, special_tokens=[(first, tok.token_to_id(first)), (last, tok.token_to_id(last))])
+    return tok
+
+
+def bge_m3(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layers: int = 2, heads: int = 2,
+           intermediate: int = 64, max_length: int = 512, seed: int = 0) -> Path:
+    """A folder laid out as ``BAAI/bge-m3`` (what ``bge-m3:`` loads): a random XLM-R trunk, a lowercasing
+    word-level tokenizer over ``texts`` with XLM-R's special tokens (``<s>`` 0, ``<pad>`` 1, ``</s>`` 2,
+    ``<unk>`` 3), ``sparse_linear.pt`` (hidden -> 1, a positive bias so that nearly every token weighs
+    something) and ``colbert_linear.pt`` (FlagEmbedding reads the sparse head only when both are there). Trunk
+    weights are drawn wider than XLM-R's init (N(0, 0.3)) so that the random token weights spread."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
+
+    out = Path(out)
+    tok = _lowercase_word_level(texts, ["<s>", "<pad>", "</s>", "<unk>"], "<unk>", "<s> $A </s>")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   unk_token="<unk>", cls_token="<s>", sep_token="</s>")
+    fast.model_max_length = max_length
+    fast.save_pretrained(out)
+    torch.manual_seed(seed)
+    # XLM-R numbers positions from pad_token_id + 1: max_length tokens need max_length + 2 positions
+    cfg = XLMRobertaConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers,
+                           num_attention_heads=heads, intermediate_size=intermediate,
+                           max_position_embeddings=max_length + 2, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                           architectures=["XLMRobertaModel"])
+    model = XLMRobertaModel(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.normal_(0, 0.3)
+    model.save_pretrained(out)
+    sparse = torch.nn.Linear(hidden, 1)
+    with torch.no_grad():
+        # w.h ~ N(0, 0.1 sqrt(hidden)) over layer-normed states, bias 1: ~4 % of tokens ReLU to 0 at hidden 32.
+        # (bias 0.1 and N(0, 0.5) left 114 of CACM's documents and some 2-word topics with no weight at all:
+        # search refuses an empty query vector.)
+        sparse.weight.normal_(0, 0.1)
+        sparse.bias.fill_(1.0)
+    torch.save(sparse.state_dict(), out / "sparse_linear.pt")
+    torch.save(torch.nn.Linear(hidden, hidden).state_dict(), out / "colbert_linear.pt")
+    return out
+
+
+def opensearch(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layers: int = 1, heads: int = 2,
+               intermediate: int = 64, max_length: int = 512, seed: int = 0) -> Path:
+    """A folder laid out as OpenSearch's inference-free models (what ``opensearch:`` loads): a random BERT
+    masked LM for documents, a lowercasing word-level tokenizer over ``texts`` with BERT's special tokens,
+    and ``idf.json`` with each word's smoothed IDF over ``texts``, ``ln(1 + N / df)`` (OpenSearch ships
+    IDF-derived weights too; here they are real statistics, so queries rank by IDF-weighted term overlap
+    with the random document weights). The output bias is shifted so that documents keep ~150 terms."""
+    import json
+    import math
+
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+    out = Path(out)
+    texts = list(texts)
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = _lowercase_word_level(texts, special, "[UNK]", "[CLS] $A [SEP]")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+    fast.model_max_length = max_length
+    fast.save_pretrained(out)
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers,
+                                       num_attention_heads=heads, intermediate_size=intermediate,
+                                       max_position_embeddings=max_length)).eval()
+    # A random MLM's logits are centred on 0, so SPLADE pooling (max over tokens, then ReLU) keeps about half
+    # the vocabulary per document (17,807 of 17,888 terms on CACM: 57M postings). Shift the output bias so
+    # that the first texts keep `doc_terms` terms each on average, as a trained SPLADE model keeps ~100-200.
+    doc_terms = min(150, max(1, tok.get_vocab_size() // 10))  # a tenth of a small test vocabulary
+    sample = texts[:100]
+    with torch.no_grad():
+        feats = fast(sample, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        logits = model(**feats).logits.masked_fill(~feats["attention_mask"].bool()[..., None], float("-inf"))
+        maxima = logits.amax(dim=1).flatten().sort(descending=True).values
+        model.cls.predictions.decoder.bias -= maxima[len(sample) * doc_terms]
+    model.save_pretrained(out)
+    df: dict[str, int] = {}
+    for t in texts:
+        for w in set(tok.encode(t, add_special_tokens=False).tokens):
+            df[w] = df.get(w, 0) + 1
+    idf = {w: math.log1p(len(texts) / n) for w, n in sorted(df.items()) if w not in special}
+    (out / "idf.json").write_text(json.dumps(idf, indent=0) + "\n", encoding="utf-8")
+    return out
+
+
+BUILDERS = {"bge-m3": bge_m3, "opensearch": opensearch}
+
+
+def _main(argv=None) -> int:
+    """``python -m pyserini_splare.testing.tiny_models --kind KIND --corpus SPEC --output DIR``."""
+    import argparse
+
+    from .._errors import UsageError
+    from .._outputs import atomic_dir, check_output_dir
+    from ..corpus import open_corpus
+
+    p = argparse.ArgumentParser(
+        prog="python -m pyserini_splare.testing.tiny_models",
+        description="Write a tiny random checkpoint in a public model's layout, its tokenizer trained on a corpus "
+                    "(offline; for code paths and the local 2CR matrix, never for effectiveness).",
+        epilog="examples:\n"
+               "  python -m pyserini_splare.testing.tiny_models --kind bge-m3 --corpus $DATA/cacm/cacm.tar.gz "
+               "--output models/bge-m3-tiny\n"
+               "  python -m pyserini_splare.testing.tiny_models --kind opensearch --corpus corpus.jsonl "
+               "--output models/os-tiny --seed 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kind", required=True, choices=sorted(BUILDERS), help="the layout to write")
+    p.add_argument("--corpus", required=True, help="the texts the tokenizer (and idf.json) are built from: "
+                                                   "a corpus spec as encode --corpus takes")
+    p.add_argument("--output", required=True, help="the folder to write (must not exist)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output folder")
+    args = p.parse_args(argv)
+    out = check_output_dir(args.output, overwrite=args.overwrite)
+    texts = [d.text for d in open_corpus(args.corpus)]
+    if not texts:
+        raise UsageError(f"{args.corpus}: no documents")
+    with atomic_dir(out, overwrite=args.overwrite) as tmp:
+        BUILDERS[args.kind](tmp, texts, seed=args.seed)
+    print(f"wrote {out}: a tiny random {args.kind} checkpoint, tokenizer over {len(texts):,} texts")
+    return 0
+
+
+def main(argv=None) -> int:
+    from .._errors import cli_main
+
+    return cli_main(_main)(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
