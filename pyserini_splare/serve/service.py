@@ -352,22 +352,30 @@ class Service:
             raise RequestError(400, "'options' must be an object")
         opts = tuple(sorted((options or {}).items()))
         try:
-            key = (target, text, json.dumps(vector, sort_keys=True) if vector is not None else None, hits,
-                   json.dumps(opts), explain, quantized, with_docs)
-            hash(key)
+            json.dumps(opts) if opts else None
+            hash(opts)
         except (TypeError, ValueError):
             raise RequestError(400, "'options' values must be numbers, strings or booleans") from None
-        cached = self.cache.get(key)
-        if cached is not None:
-            self.metrics.cache_hit()
-            return cached
+        key = None
+        if self.cache.size > 0:  # the key costs a JSON dump of the vector: only with a cache to look in
+            key = (target, text, json.dumps(vector, sort_keys=True) if vector is not None else None, hits, opts, explain,
+                   quantized, with_docs)
+            cached = self.cache.get(key)
+            if cached is not None:
+                self.metrics.cache_hit()
+                return cached
         if self.inflight >= self.config.max_queue:
             raise Overloaded(self.inflight)
         self.inflight += 1
         self.metrics.set_queue(self.inflight)
         try:
-            answer = await asyncio.wait_for(self._search(target, text, vector, hits, opts, explain, quantized, with_docs),
-                                            timeout=self.config.timeout_s)
+            # asyncio.timeout (3.11+) runs the search in this task; wait_for wraps it in a new one
+            if hasattr(asyncio, "timeout"):
+                async with asyncio.timeout(self.config.timeout_s):
+                    answer = await self._search(target, text, vector, hits, opts, explain, quantized, with_docs)
+            else:
+                answer = await asyncio.wait_for(self._search(target, text, vector, hits, opts, explain, quantized,
+                                                             with_docs), timeout=self.config.timeout_s)
         except asyncio.TimeoutError:
             raise RequestError(504, f"the search took longer than {self.config.timeout_s:g} s") from None
         except UsageError as e:  # a stage refused this query (e.g. every weight rounds to 0)
@@ -375,7 +383,8 @@ class Service:
         finally:
             self.inflight -= 1
             self.metrics.set_queue(self.inflight)
-        self.cache.put(key, answer)
+        if key is not None:
+            self.cache.put(key, answer)
         return answer
 
     async def _search(self, target, text, vector, hits, opts, explain, quantized, with_docs) -> dict[str, Any]:
