@@ -65,18 +65,19 @@ class _Lru:
 
 
 class _Lazy:
-    """A mapping loaded once, on first use, by ``load()`` (a corpus's texts, an index's document vectors)."""
+    """A mapping opened once, on first use, by ``load()`` (a corpus's texts, an index's document
+    vectors: read from disk per lookup where the files allow it, see ``core.open_documents``)."""
 
     def __init__(self, load):
         self._load = load
         self._value = None
         self._lock = threading.Lock()
 
-    def get(self) -> dict:
+    def get(self) -> Mapping:
         if self._value is None:
             with self._lock:
                 if self._value is None:
-                    self._value = dict(self._load())
+                    self._value = self._load()
         return self._value
 
 
@@ -98,6 +99,7 @@ class Service:
         self._doc_vectors: dict[str, _Lazy] = {}
         self._reranker = None
         self._reranker_lock = threading.Lock()
+        self._rerank_docs: _Lazy | None = None  # the reranker section's own corpus, when it names one
         # ranx fuses with numba, whose default (workqueue) threading layer aborts the process when two
         # Python threads enter it at once: every fusion runs on this one thread.
         self._fusion = ThreadPoolExecutor(1, thread_name_prefix="serve-fusion")
@@ -136,9 +138,9 @@ class Service:
                     core.check_encoder(handle, self.encoders[handle.encoder_spec])
                     core.encode_queries(self.encoders[handle.encoder_spec], ["warm up"])  # torch's first call is slow
             if handle.corpus:
-                self._docs[spec.name] = _Lazy(lambda c=handle.corpus: core.iter_corpus(c))
+                self._docs[spec.name] = _Lazy(lambda c=handle.corpus: core.open_documents(c))
             if handle.query_kind == "sparse":
-                self._doc_vectors[spec.name] = _Lazy(lambda h=handle: core.iter_document_vectors(h))
+                self._doc_vectors[spec.name] = _Lazy(lambda h=handle: core.open_document_vectors(h))
         if any(needs_reranker(n, self.pipelines) for n in self.pipelines.values()) and not cfg.reranker:
             raise UsageError("a pipeline uses rerank(...): give the config a 'reranker: {model: ...}' section")
         self._fusion.submit(self._warm_fusion).result()
@@ -302,8 +304,12 @@ class Service:
 
     def _texts_for(self, node, docids: list[str]) -> dict[str, str]:
         corpus = self.config.reranker.get("corpus")
-        store = _Lazy(lambda: core.iter_corpus(corpus)) if corpus else None
-        if store is None:
+        store = None
+        if corpus:
+            if self._rerank_docs is None:
+                self._rerank_docs = _Lazy(lambda: core.open_documents(corpus))
+            store = self._rerank_docs
+        else:
             names = [n for n in self._index_leaves(node) if n in self._docs]
             if not names:
                 raise RequestError(400, "rerank needs document texts: no index of the pipeline records its corpus")
@@ -418,9 +424,10 @@ class Service:
         if h.query_kind != "sparse":
             raise RequestError(400, f"explain needs a sparse or BM25 index; {name} is {h.backend}")
         qint = core.quantize_for(h, query)
-        vecs = await asyncio.to_thread(self._doc_vectors[name].get)
-        labels = self.labels.get(name)
-        return {d: core.explain_match(h, qint, vecs.get(d, {}), labels, top) for d in docids}
+        store, labels = self._doc_vectors[name], self.labels.get(name)
+        # off the loop: the vectors are read from their part files
+        return await asyncio.to_thread(lambda: {d: core.explain_match(h, qint, store.get().get(d, {}), labels, top)
+                                                for d in docids})
 
     @staticmethod
     def _bm25_params(h) -> dict[str, float]:
