@@ -179,16 +179,17 @@ class Service:
     def _search_batch(self, key, queries: list) -> list:
         name, k, options = key
         searcher = self._searcher(name, options)
+        if len(queries) == 1:  # its error (UsageError) names it 'query', as a failed batch's one-by-one pass does
+            return [core.batch_search_with(searcher, {"query": queries[0]}, k, self.config.threads)["query"]]
         try:
             res = core.batch_search_with(searcher, {str(i): q for i, q in enumerate(queries)}, k, self.config.threads)
             return [res[str(i)] for i in range(len(queries))]
         except UsageError:
-            if len(queries) == 1:
-                raise
-        out = []  # one bad query must not fail the others of its batch
+            pass
+        out = []  # one bad query must not fail the others of its batch; its error names it 'query'
         for q in queries:
             try:
-                out.append(core.batch_search_with(searcher, {"0": q}, k, 1)["0"])
+                out.append(core.batch_search_with(searcher, {"query": q}, k, 1)["query"])
             except UsageError as e:
                 out.append(e)
         return out
