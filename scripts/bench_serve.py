@@ -165,19 +165,19 @@ def in_process(index_dir: str, texts: list, n: int, hits: int, quantized: bool =
         vecs = {str(i): (QuantizedQuery(texts[i % len(texts)]) if quantized else texts[i % len(texts)]) for i in range(n)}
         qids = list(vecs)
         searcher.batch_search({q: vecs[q] for q in qids[:4]}, k=hits)  # warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s()
         for i in range(0, len(qids), 64):
             searcher.batch_search({q: vecs[q] for q in qids[i:i + 64]}, k=hits)
-        return n / (time.perf_counter() - t0)
+        return n / (time.perf_counter() - t0), 1000 * (cpu_s() - c0) / n
     spec = (meta.get("vectors") or {}).get("encoder", {}).get("spec")
     searcher.batch_search(dict(list(topics.items())[:4]) if backend.query_kind == "text"
                           else encode_topics(spec, dict(list(topics.items())[:4]), backend, meta), k=hits)  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     queries = topics if backend.query_kind == "text" else encode_topics(spec, topics, backend, meta, batch_size=64)
     qids = list(queries)
     for i in range(0, len(qids), 64):
         searcher.batch_search({q: queries[q] for q in qids[i:i + 64]}, k=hits)
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), 1000 * (cpu_s() - c0) / n
 
 
 def main():
@@ -207,29 +207,35 @@ def main():
     print("index\tconcurrency\tp50_ms\tp99_ms\tq/s\terrors\tserver_rss_mb\tserver_cpu_ms/q\tclient_cpu_ms/q\tloadavg1")
     for spec in args.index:
         name, _, path = spec.partition("=")
-        before = in_process(path, texts, args.requests, args.hits, args.quantized)
-        print(f"{name}\tin-process batch (before)\t{before:.1f} q/s\tload {os.getloadavg()[0]:.2f}", flush=True)
+        before, before_cpu = in_process(path, texts, args.requests, args.hits, args.quantized)
+        print(f"{name}\tin-process batch (before)\t{before:.1f} q/s\t{before_cpu:.2f} CPU ms/q\tload {os.getloadavg()[0]:.2f}",
+              flush=True)
         proc, url = start(["--index", spec], args.server_args)
-        served8 = None
+        served8 = cpu8 = None
         try:
             asyncio.run(client(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up
             for c in args.concurrency:
                 s0, c0 = cpu_s(proc.pid), cpu_s()
                 r = asyncio.run(client(url, name, texts, args.requests, c, args.hits, args.quantized))
                 s1, c1 = cpu_s(proc.pid), cpu_s()
+                server_ms, client_ms = 1000 * (s1 - s0) / args.requests, 1000 * (c1 - c0) / args.requests
                 print(f"{name}\t{c}\t{r['p50_ms']:.2f}\t{r['p99_ms']:.2f}\t{r['qps']:.1f}\t{r['errors']}\t"
-                      f"{rss_mb(proc.pid):.0f}\t{1000 * (s1 - s0) / args.requests:.2f}\t{1000 * (c1 - c0) / args.requests:.2f}"
-                      f"\t{os.getloadavg()[0]:.2f}", flush=True)
+                      f"{rss_mb(proc.pid):.0f}\t{server_ms:.2f}\t{client_ms:.2f}\t{os.getloadavg()[0]:.2f}", flush=True)
                 if c == 8:
-                    served8 = r["qps"]
+                    served8, cpu8 = r["qps"], server_ms + client_ms
         finally:
             proc.terminate()
             proc.wait(30)
-        after = in_process(path, texts, args.requests, args.hits, args.quantized)
-        print(f"{name}\tin-process batch (after)\t{after:.1f} q/s\tload {os.getloadavg()[0]:.2f}", flush=True)
+        after, after_cpu = in_process(path, texts, args.requests, args.hits, args.quantized)
+        print(f"{name}\tin-process batch (after)\t{after:.1f} q/s\t{after_cpu:.2f} CPU ms/q\tload {os.getloadavg()[0]:.2f}",
+              flush=True)
         if served8 is not None:
-            print(f"{name}\tserved@8 / in-process = {served8 / before:.2f} (before), {served8 / after:.2f} (after), "
-                  f"{served8 / ((before + after) / 2):.2f} (mean)", flush=True)
+            # Under load, wall-clock q/s favours the side with more runnable threads (server and client
+            # get more of the scheduler's time slices than one in-process thread): the CPU ratio is the
+            # throughput ratio the two would have on the same otherwise idle cores, when CPU-bound.
+            print(f"{name}\tserved@8 / in-process q/s = {served8 / before:.2f} (before), {served8 / after:.2f} (after), "
+                  f"{served8 / ((before + after) / 2):.2f} (mean); in-process CPU ms/q / (server + client CPU ms/q "
+                  f"at 8) = {(before_cpu + after_cpu) / 2 / cpu8:.2f}", flush=True)
     print(f"load: {os.getloadavg()}")
 
 if __name__ == "__main__":
