@@ -7,7 +7,8 @@ query encoder, then ``batch_search`` in batches of 64); start the server (cache 
 latency, q/s, errors, the server's RSS, the server's and the client's CPU milliseconds per request
 and the load average; stop the server and search in process again. The ratio of served q/s at
 concurrency 8 to the in-process rate is printed against both in-process passes (the machine's load
-moves; the two bracket the served runs). The client is a minimal keep-alive HTTP/1.1 client on
+moves; the two bracket the served runs), and so is the CPU ratio (in-process CPU ms per query over
+the server's plus the client's at concurrency 8), the fair one on a loaded machine. The client is a minimal keep-alive HTTP/1.1 client on
 asyncio streams (``--client httpx``: httpx.AsyncClient, ~1 ms of CPU a request on the same cores).
 Prints numbers, asserts nothing.
 
