@@ -233,7 +233,7 @@ class Service:
 
     async def _run(self, fut) -> Any:
         try:
-            return await asyncio.wrap_future(fut)
+            return await (fut if isinstance(fut, asyncio.Future) else asyncio.wrap_future(fut))
         except UsageError as e:
             raise RequestError(400, str(e)) from None
 
@@ -257,10 +257,10 @@ class Service:
         else:
             if not h.encoder_spec:
                 raise RequestError(400, f"index {name} records no query encoder: send a pre-encoded 'vector'")
-            query = await self._run(self._encoder_batchers[h.encoder_spec].submit(h.encoder_spec, text))
+            query = await self._run(self._encoder_batchers[h.encoder_spec].submit_async(h.encoder_spec, text))
             if h.query_kind == "sparse" and not query:
                 raise RequestError(400, "the query encodes to an empty vector (no known term)")
-        found = await self._run(self._batchers[name].submit((name, hits, options), query))
+        found = await self._run(self._batchers[name].submit_async((name, hits, options), query))
         return found, query
 
     async def _node(self, node, text: str, hits: int) -> dict[str, float]:
