@@ -113,18 +113,45 @@ def read_jsonl(path: str | os.PathLike, *, announce: bool = False) -> Iterator[D
     for file in files:
         opener = gzip.open if file.name.endswith(".gz") else open
         for where, obj in iter_json_lines(file, opener):
-            key = next((k for k in ID_KEYS if k in obj), None)
-            if key is None:
-                raise UsageError(f"{where}: missing 'id'")
-            docid = _check_id(obj[key], where)
-            tkey = next((k for k in TEXT_KEYS if k in obj), None)
-            if tkey is None:
-                raise UsageError(f"{where}: document {docid!r} has no 'text' or 'contents'")
-            title = obj.get("title")
-            if title is not None and not isinstance(title, str):
-                raise UsageError(f"{where}: 'title' of document {docid!r} must be a string")
-            text = _check_text(obj[tkey], docid, where)
-            yield Doc(docid, join_title(title, text), where)
+            yield _jsonl_doc(obj, where)
+
+
+def _jsonl_id(obj: dict, where: str) -> str:
+    key = next((k for k in ID_KEYS if k in obj), None)
+    if key is None:
+        raise UsageError(f"{where}: missing 'id'")
+    return _check_id(obj[key], where)
+
+
+def _jsonl_doc(obj: dict, where: str) -> Doc:
+    """One parsed JSONL line as a document: its id, and its title joined to its text or contents."""
+    docid = _jsonl_id(obj, where)
+    tkey = next((k for k in TEXT_KEYS if k in obj), None)
+    if tkey is None:
+        raise UsageError(f"{where}: document {docid!r} has no 'text' or 'contents'")
+    title = obj.get("title")
+    if title is not None and not isinstance(title, str):
+        raise UsageError(f"{where}: 'title' of document {docid!r} must be a string")
+    text = _check_text(obj[tkey], docid, where)
+    return Doc(docid, join_title(title, text), where)
+
+
+def jsonl_texts(spec: str):
+    """``{docid: text}`` of a plain-JSONL corpus (a file or a folder) read from disk on demand
+    (:class:`~.formats.jsonl.JsonlRecords`: an offsets table in memory, the texts stay in the files);
+    None for any other corpus (gzipped JSONL, tarballs, ir_datasets), which has no random access."""
+    from .formats.jsonl import JsonlRecords
+
+    path = Path(spec)
+    if not path.exists() or not (path.is_dir() or path.name.lower().endswith(JSONL_SUFFIXES)):
+        return None
+    try:
+        files = corpus_files(path)
+    except UsageError:
+        return None
+    if any(f.name.lower().endswith(".gz") for f in files):
+        return None
+    return JsonlRecords(files, _jsonl_id, lambda obj, where: _jsonl_doc(obj, where).text)
 
 
 def _ir_dataset(dataset_id: str):

@@ -1,11 +1,16 @@
 #!/usr/bin/env python
 """Load test of ``python -m pyserini_splare.serve`` on loopback, against the in-process batch search.
 
-For each ``--index NAME=DIR``: start the server (cache off), send ``--requests`` GET searches of the
-topics' texts (cycled) at each concurrency with an asyncio httpx client, and print p50/p99 latency,
-q/s, errors and the server's RSS; then search the same queries in this process the way the search
-CLI does (its query encoder, then ``batch_search`` in batches of 64) and print the ratio of served
-q/s at concurrency 8 to that. Prints numbers, asserts nothing.
+For each ``--index NAME=DIR``: search the queries in this process the way the search CLI does (its
+query encoder, then ``batch_search`` in batches of 64); start the server (cache off), send
+``--requests`` GET searches of the topics' texts (cycled) at each concurrency, and print p50/p99
+latency, q/s, errors, the server's RSS, the server's and the client's CPU milliseconds per request
+and the load average; stop the server and search in process again. The ratio of served q/s at
+concurrency 8 to the in-process rate is printed against both in-process passes (the machine's load
+moves; the two bracket the served runs), and so is the CPU ratio (in-process CPU ms per query over
+the server's plus the client's at concurrency 8), the fair one on a loaded machine. The client is a minimal keep-alive HTTP/1.1 client on
+asyncio streams (``--client httpx``: httpx.AsyncClient, ~1 ms of CPU a request on the same cores).
+Prints numbers, asserts nothing.
 
 With ``--query-vectors FILE`` (``search --query-vectors``'s JSONL) the requests are ``POST
 /v1/{index}/search`` with the pre-encoded ``vector`` instead (``--quantized``: integer weights used as
@@ -32,6 +37,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# queries searched untimed before the in-process pass is timed: the JVM compiles BM25's and Lucene's
+# search, torch warms up (the server gets 64 requests and the concurrency-1 run before the one at 8)
+WARM_UP = 128
 
 
 def rss_mb(pid: int) -> float:
@@ -88,6 +96,60 @@ async def load(url: str, name: str, texts: list, n: int, conc: int, hits: int, q
             "qps": n / wall, "errors": errors}
 
 
+async def load_raw(url: str, name: str, texts: list, n: int, conc: int, hits: int, quantized: bool = False):
+    """As :func:`load`, from a minimal HTTP/1.1 keep-alive client on asyncio streams: the requests' bytes
+    are built before the clock starts and only the status line and content-length of an answer are
+    parsed, so the client costs a fraction of httpx's CPU (~1 ms a request here) on the cores it
+    shares with the server -- what a load generator such as wrk does."""
+    import json
+    from urllib.parse import urlencode
+
+    host, port = url[len("http://"):].rsplit(":", 1)
+    reqs = []
+    for q in texts:
+        if isinstance(q, str):
+            reqs.append(f"GET /v1/{name}/search?{urlencode({'query': q, 'hits': hits})} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                        .encode())
+        else:
+            body = json.dumps({"vector": q, "hits": hits, "quantized": quantized, "docs": False}).encode()
+            reqs.append(f"POST /v1/{name}/search HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    lat: list[float] = []
+    errors = 0
+    it = iter(range(n))
+
+    async def worker():
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for i in it:
+                t0 = time.perf_counter()
+                writer.write(reqs[i % len(reqs)])
+                head = await reader.readuntil(b"\r\n\r\n")
+                m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                await reader.readexactly(int(m.group(1)) if m else 0)
+                lat.append(time.perf_counter() - t0)
+                errors += head[9:12] != b"200"
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    wall = time.perf_counter() - t0
+    lat.sort()
+    return {"p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+            "qps": n / wall, "errors": errors}
+
+
+def cpu_s(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one by default)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def in_process(index_dir: str, texts: list, n: int, hits: int, quantized: bool = False) -> float:
     """q/s of the search CLI's path in this process: encode the queries (sparse) and batch_search them;
     pre-encoded vectors are searched as ``search --query-vectors`` does (the searcher quantizes them)."""
@@ -106,20 +168,23 @@ def in_process(index_dir: str, texts: list, n: int, hits: int, quantized: bool =
 
         vecs = {str(i): (QuantizedQuery(texts[i % len(texts)]) if quantized else texts[i % len(texts)]) for i in range(n)}
         qids = list(vecs)
-        searcher.batch_search({q: vecs[q] for q in qids[:4]}, k=hits)  # warm-up
-        t0 = time.perf_counter()
+        for i in range(0, WARM_UP, 64):
+            searcher.batch_search({q: vecs[q] for q in qids[i:i + 64]}, k=hits)
+        t0, c0 = time.perf_counter(), cpu_s()
         for i in range(0, len(qids), 64):
             searcher.batch_search({q: vecs[q] for q in qids[i:i + 64]}, k=hits)
-        return n / (time.perf_counter() - t0)
+        return n / (time.perf_counter() - t0), 1000 * (cpu_s() - c0) / n
     spec = (meta.get("vectors") or {}).get("encoder", {}).get("spec")
-    searcher.batch_search(dict(list(topics.items())[:4]) if backend.query_kind == "text"
-                          else encode_topics(spec, dict(list(topics.items())[:4]), backend, meta), k=hits)  # warm-up
-    t0 = time.perf_counter()
+    warm = dict(list(topics.items())[:WARM_UP])
+    warm = warm if backend.query_kind == "text" else encode_topics(spec, warm, backend, meta, batch_size=64)
+    for i in range(0, len(warm), 64):
+        searcher.batch_search(dict(list(warm.items())[i:i + 64]), k=hits)
+    t0, c0 = time.perf_counter(), cpu_s()
     queries = topics if backend.query_kind == "text" else encode_topics(spec, topics, backend, meta, batch_size=64)
     qids = list(queries)
     for i in range(0, len(qids), 64):
         searcher.batch_search({q: queries[q] for q in qids[i:i + 64]}, k=hits)
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), 1000 * (cpu_s() - c0) / n
 
 
 def main():
@@ -131,6 +196,8 @@ def main():
     p.add_argument("--hits", type=int, default=10)
     p.add_argument("--query-vectors", metavar="JSONL", help="send these pre-encoded queries by POST, not --topics' texts")
     p.add_argument("--quantized", action="store_true", help="the --query-vectors weights are integer impacts")
+    p.add_argument("--client", choices=["raw", "httpx"], default="raw",
+                   help="raw: a minimal keep-alive client on asyncio streams (default); httpx: httpx.AsyncClient")
     p.add_argument("--server-args", nargs=argparse.REMAINDER, default=[])
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -142,30 +209,41 @@ def main():
         texts = list(read_query_vectors(args.query_vectors).values())
     else:
         texts = list(get_topics(args.topics).values())
-    print(f"load: {os.getloadavg()}")
-    print("index\tconcurrency\tp50_ms\tp99_ms\tq/s\terrors\tserver_rss_mb")
-    served8 = {}
+    client = load_raw if args.client == "raw" else load
+    print(f"client: {args.client}; load: {os.getloadavg()}")
+    print("index\tconcurrency\tp50_ms\tp99_ms\tq/s\terrors\tserver_rss_mb\tserver_cpu_ms/q\tclient_cpu_ms/q\tloadavg1")
     for spec in args.index:
         name, _, path = spec.partition("=")
+        before, before_cpu = in_process(path, texts, args.requests, args.hits, args.quantized)
+        print(f"{name}\tin-process batch (before)\t{before:.1f} q/s\t{before_cpu:.2f} CPU ms/q\tload {os.getloadavg()[0]:.2f}",
+              flush=True)
         proc, url = start(["--index", spec], args.server_args)
+        served8 = cpu8 = None
         try:
-            asyncio.run(load(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up
+            asyncio.run(client(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up
             for c in args.concurrency:
-                r = asyncio.run(load(url, name, texts, args.requests, c, args.hits, args.quantized))
-                print(f"{name}\t{c}\t{r['p50_ms']:.2f}\t{r['p99_ms']:.2f}\t{r['qps']:.1f}\t{r['errors']}\t{rss_mb(proc.pid):.0f}",
-                      flush=True)
+                s0, c0 = cpu_s(proc.pid), cpu_s()
+                r = asyncio.run(client(url, name, texts, args.requests, c, args.hits, args.quantized))
+                s1, c1 = cpu_s(proc.pid), cpu_s()
+                server_ms, client_ms = 1000 * (s1 - s0) / args.requests, 1000 * (c1 - c0) / args.requests
+                print(f"{name}\t{c}\t{r['p50_ms']:.2f}\t{r['p99_ms']:.2f}\t{r['qps']:.1f}\t{r['errors']}\t"
+                      f"{rss_mb(proc.pid):.0f}\t{server_ms:.2f}\t{client_ms:.2f}\t{os.getloadavg()[0]:.2f}", flush=True)
                 if c == 8:
-                    served8[name] = r["qps"]
+                    served8, cpu8 = r["qps"], server_ms + client_ms
         finally:
             proc.terminate()
             proc.wait(30)
-    for spec in args.index:
-        name, _, path = spec.partition("=")
-        qps = in_process(path, texts, args.requests, args.hits, args.quantized)
-        ratio = f"{served8[name] / qps:.2f}" if name in served8 else "n/a"
-        print(f"{name}\tin-process batch\t{qps:.1f} q/s\tserved@8 / in-process = {ratio}", flush=True)
+        after, after_cpu = in_process(path, texts, args.requests, args.hits, args.quantized)
+        print(f"{name}\tin-process batch (after)\t{after:.1f} q/s\t{after_cpu:.2f} CPU ms/q\tload {os.getloadavg()[0]:.2f}",
+              flush=True)
+        if served8 is not None:
+            # Under load, wall-clock q/s favours the side with more runnable threads (server and client
+            # get more of the scheduler's time slices than one in-process thread): the CPU ratio is the
+            # throughput ratio the two would have on the same otherwise idle cores, when CPU-bound.
+            print(f"{name}\tserved@8 / in-process q/s = {served8 / before:.2f} (before), {served8 / after:.2f} (after), "
+                  f"{served8 / ((before + after) / 2):.2f} (mean); in-process CPU ms/q / (server + client CPU ms/q "
+                  f"at 8) = {(before_cpu + after_cpu) / 2 / cpu8:.2f}", flush=True)
     print(f"load: {os.getloadavg()}")
-
 
 if __name__ == "__main__":
     main()

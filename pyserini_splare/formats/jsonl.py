@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import orjson
 
@@ -70,3 +71,61 @@ def iter_json_lines(path: str | os.PathLike, opener=open) -> Iterator[tuple[str,
                 continue
             where = f"{path}:{n}"
             yield where, parse_json_line(raw, where)
+
+
+# The id at the very start of a line as the writers write it ({"id": "..." first): read without
+# parsing the rest of a 400-term line; any other line is parsed whole.
+_LEADING_ID = re.compile(rb'\s*\{\s*"id"\s*:\s*"([^"\\\r\n]*)"\s*[,}]')
+
+
+class JsonlRecords(Mapping):
+    """Random access by record id to the records of plain (not gzipped) JSONL files: a read-only mapping.
+
+    One scan keeps, per id, one int (the file's number and the line's byte offset); ``[id]`` reads that
+    line back and returns ``value_of(parsed line, "file@offset")``. A server that looks a few
+    documents up per request thus holds ids and ints, not every document's text or vector.
+    ``id_of(obj, where)`` names a parsed record's id by the reader's own rules; a later line with the
+    same id replaces an earlier one, as ``dict(records)`` would.
+    """
+
+    def __init__(self, files: list[Path], id_of, value_of):
+        self.files = [Path(f) for f in files]
+        self.value_of = value_of
+        self._at: dict[str, int] = {}
+        nfiles = len(self.files)
+        for i, file in enumerate(self.files):
+            try:
+                f = open(file, "rb")
+            except OSError as e:
+                raise UsageError(f"cannot read {file}: {e.strerror}") from None
+            with f:
+                off = 0
+                for n, raw in enumerate(f, 1):
+                    if raw.strip():
+                        m = _LEADING_ID.match(raw)
+                        if m is not None:
+                            docid = id_of({"id": m.group(1).decode("utf-8", "replace")}, f"{file}:{n}")
+                        else:
+                            docid = id_of(parse_json_line(raw, f"{file}:{n}"), f"{file}:{n}")
+                        self._at[docid] = off * nfiles + i
+                    off += len(raw)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def __iter__(self):
+        return iter(self._at)
+
+    def __contains__(self, docid) -> bool:
+        return docid in self._at
+
+    def __getitem__(self, docid: str):
+        at = self._at.get(docid)
+        if at is None:
+            raise KeyError(docid)
+        off, i = divmod(at, len(self.files))
+        with open(self.files[i], "rb") as f:
+            f.seek(off)
+            raw = f.readline()
+        where = f"{self.files[i]}@{off}"
+        return self.value_of(parse_json_line(raw, where), where)

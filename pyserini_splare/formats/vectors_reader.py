@@ -108,6 +108,18 @@ class Collection:
         for part in self.parts:
             yield from iter_jsonl_vectors(part, integer=True)
 
+    def records_on_disk(self):
+        """``{docid: {term: int impact}}`` read from the part files on demand (each line validated as
+        :meth:`iter_records` does when it is read; :class:`~.jsonl.JsonlRecords`: an offsets table in
+        memory); None for a foreign folder, whose float weights are quantized as a whole."""
+        from .jsonl import JsonlRecords, read_id
+
+        if self.kind != "sparse":
+            raise UsageError(f"{self}: dense vectors have no sparse records")
+        if self.float_scale is not None:
+            return None
+        return JsonlRecords(self.parts, read_id, lambda obj, where: check_record(obj, where, integer=True)[1])
+
     def write_single_jsonl(self, path: Path) -> None:
         """Every record in one JsonVectorCollection file (what ``seismic.SeismicIndex.build`` takes):
         part files are concatenated byte for byte; a foreign folder is rewritten record by record

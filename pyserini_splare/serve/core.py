@@ -147,31 +147,22 @@ def searcher_with_options(handle: IndexHandle, options: Mapping[str, Any]) -> An
         raise UsageError(f"bad searcher options for a {handle.backend} index: {e}") from None
 
 
-# Below this many queries a BM25 batch is searched query by query: Pyserini's batch_search builds a
-# Java thread pool per call, 22 ms for one query against 2.9 ms for LuceneSearcher.search (measured
-# here, docs/benchmarks.md "Serving"); from ~16 queries on, the batch call is the faster one.
-_BM25_ONE_BY_ONE = 16
-
-
 def batch_search_with(searcher: Any, queries: Mapping[str, Any], k: int, threads: int = 1) -> dict[str, list[Hit]]:
-    """The searcher's ``batch_search``; a small BM25 batch goes through the same Pyserini searcher's
-    ``search``, whose hits ``Bm25Searcher`` orders with the same ``sort_hits``."""
-    lucene = getattr(searcher, "_searcher", None) if getattr(searcher, "backend", "") == "bm25" else None
-    if lucene is None or len(queries) >= _BM25_ONE_BY_ONE or not all(isinstance(q, str) for q in queries.values()):
-        return searcher.batch_search(queries, k=k, threads=threads)
-    from ..search import sort_hits
+    """``searcher.batch_search`` (a searcher with per-request options, see :func:`searcher_with_options`).
 
-    if k <= 0:
-        return searcher.batch_search(queries, k=k, threads=threads)  # its own error
-    try:
-        return {qid: sort_hits(((h.docid, h.score) for h in lucene.search(q, k=k)), k) for qid, q in queries.items()}
-    except Exception:  # a query Lucene refuses: the batch call words the error as the CLI does
-        return searcher.batch_search(queries, k=k, threads=threads)
+    One query costs one search here on every backend: BM25's ``batch_search`` is one composed Java
+    call per query in the calling thread (search/lucene.py), no longer Pyserini's thread pool per
+    call (22 ms for one query), so the service needs no single-query path of its own."""
+    return searcher.batch_search(queries, k=k, threads=threads)
 
 
 def check_query_vector(handle: IndexHandle, vector: Any) -> dict[str, float]:
-    """A pre-encoded ``{term: weight}`` query checked as the searcher checks it (feature space, finite,
-    non-negative): raises UsageError with the searcher's own message."""
+    """A pre-encoded ``{term: weight}`` query: a non-empty mapping of finite non-negative numbers.
+
+    Its terms (feature space) and quantized weights are checked by the searcher's own ``prepare`` in
+    the batch (``Service._search_batch`` retries a failed batch query by query, so a bad query gets
+    the searcher's message and the others their hits): checking them here as well cost a second
+    quantization per request on the event loop (~10 % of a served Seismic search's CPU)."""
     if not isinstance(vector, Mapping) or not vector:
         raise UsageError("'vector' must be a non-empty object {term: weight}")
     out = {}
@@ -179,9 +170,6 @@ def check_query_vector(handle: IndexHandle, vector: Any) -> dict[str, float]:
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise UsageError(f"weight of {t!r} must be a finite non-negative number, got {w!r}")
         out[str(t)] = w
-    prepare = getattr(handle.searcher, "prepare", None)
-    if prepare is not None:
-        prepare("query", out)
     return out
 
 
@@ -251,8 +239,18 @@ def iter_corpus(corpus: str):
         yield d.id, d.text
 
 
-def iter_document_vectors(handle: IndexHandle):
-    """``(docid, {term: int impact})`` of the vectors directory a sparse index was built from."""
+def open_documents(corpus: str) -> Mapping[str, str]:
+    """``{docid: text}`` of a corpus: read from disk on demand for plain JSONL (an offsets table in
+    memory, see ``corpus.jsonl_texts``), all in memory otherwise (gzip, tarballs, ir_datasets)."""
+    from ..corpus import jsonl_texts
+
+    texts = jsonl_texts(corpus)
+    return texts if texts is not None else dict(iter_corpus(corpus))
+
+
+def open_document_vectors(handle: IndexHandle) -> Mapping[str, dict[str, int]]:
+    """``{docid: {term: int impact}}`` of the vectors directory a sparse index was built from, read
+    from its part files on demand (all in memory for a foreign folder of float weights)."""
     from ..formats.vectors_reader import open_collection
 
     src = (handle.meta.get("source"))
@@ -261,7 +259,9 @@ def iter_document_vectors(handle: IndexHandle):
     dirs = src if isinstance(src, list) else [src]
     if not all(Path(d).is_dir() for d in dirs):
         raise UsageError(f"index {handle.name}: its vectors directory {dirs[0]} is not there")
-    return ((docid, vec) for docid, vec, _ in open_collection(dirs, kind="sparse").iter_records())
+    collection = open_collection(dirs, kind="sparse")
+    on_disk = collection.records_on_disk()
+    return on_disk if on_disk is not None else {docid: vec for docid, vec, _ in collection.iter_records()}
 
 
 # -- explain ------------------------------------------------------------------------------------

@@ -65,18 +65,19 @@ class _Lru:
 
 
 class _Lazy:
-    """A mapping loaded once, on first use, by ``load()`` (a corpus's texts, an index's document vectors)."""
+    """A mapping opened once, on first use, by ``load()`` (a corpus's texts, an index's document
+    vectors: read from disk per lookup where the files allow it, see ``core.open_documents``)."""
 
     def __init__(self, load):
         self._load = load
         self._value = None
         self._lock = threading.Lock()
 
-    def get(self) -> dict:
+    def get(self) -> Mapping:
         if self._value is None:
             with self._lock:
                 if self._value is None:
-                    self._value = dict(self._load())
+                    self._value = self._load()
         return self._value
 
 
@@ -98,6 +99,7 @@ class Service:
         self._doc_vectors: dict[str, _Lazy] = {}
         self._reranker = None
         self._reranker_lock = threading.Lock()
+        self._rerank_docs: _Lazy | None = None  # the reranker section's own corpus, when it names one
         # ranx fuses with numba, whose default (workqueue) threading layer aborts the process when two
         # Python threads enter it at once: every fusion runs on this one thread.
         self._fusion = ThreadPoolExecutor(1, thread_name_prefix="serve-fusion")
@@ -136,9 +138,9 @@ class Service:
                     core.check_encoder(handle, self.encoders[handle.encoder_spec])
                     core.encode_queries(self.encoders[handle.encoder_spec], ["warm up"])  # torch's first call is slow
             if handle.corpus:
-                self._docs[spec.name] = _Lazy(lambda c=handle.corpus: core.iter_corpus(c))
+                self._docs[spec.name] = _Lazy(lambda c=handle.corpus: core.open_documents(c))
             if handle.query_kind == "sparse":
-                self._doc_vectors[spec.name] = _Lazy(lambda h=handle: core.iter_document_vectors(h))
+                self._doc_vectors[spec.name] = _Lazy(lambda h=handle: core.open_document_vectors(h))
         if any(needs_reranker(n, self.pipelines) for n in self.pipelines.values()) and not cfg.reranker:
             raise UsageError("a pipeline uses rerank(...): give the config a 'reranker: {model: ...}' section")
         self._fusion.submit(self._warm_fusion).result()
@@ -177,16 +179,17 @@ class Service:
     def _search_batch(self, key, queries: list) -> list:
         name, k, options = key
         searcher = self._searcher(name, options)
+        if len(queries) == 1:  # its error (UsageError) names it 'query', as a failed batch's one-by-one pass does
+            return [core.batch_search_with(searcher, {"query": queries[0]}, k, self.config.threads)["query"]]
         try:
             res = core.batch_search_with(searcher, {str(i): q for i, q in enumerate(queries)}, k, self.config.threads)
             return [res[str(i)] for i in range(len(queries))]
         except UsageError:
-            if len(queries) == 1:
-                raise
-        out = []  # one bad query must not fail the others of its batch
+            pass
+        out = []  # one bad query must not fail the others of its batch; its error names it 'query'
         for q in queries:
             try:
-                out.append(core.batch_search_with(searcher, {"0": q}, k, 1)["0"])
+                out.append(core.batch_search_with(searcher, {"query": q}, k, 1)["query"])
             except UsageError as e:
                 out.append(e)
         return out
@@ -230,7 +233,7 @@ class Service:
 
     async def _run(self, fut) -> Any:
         try:
-            return await asyncio.wrap_future(fut)
+            return await (fut if isinstance(fut, asyncio.Future) else asyncio.wrap_future(fut))
         except UsageError as e:
             raise RequestError(400, str(e)) from None
 
@@ -254,10 +257,10 @@ class Service:
         else:
             if not h.encoder_spec:
                 raise RequestError(400, f"index {name} records no query encoder: send a pre-encoded 'vector'")
-            query = await self._run(self._encoder_batchers[h.encoder_spec].submit(h.encoder_spec, text))
+            query = await self._run(self._encoder_batchers[h.encoder_spec].submit_async(h.encoder_spec, text))
             if h.query_kind == "sparse" and not query:
                 raise RequestError(400, "the query encodes to an empty vector (no known term)")
-        found = await self._run(self._batchers[name].submit((name, hits, options), query))
+        found = await self._run(self._batchers[name].submit_async((name, hits, options), query))
         return found, query
 
     async def _node(self, node, text: str, hits: int) -> dict[str, float]:
@@ -302,8 +305,12 @@ class Service:
 
     def _texts_for(self, node, docids: list[str]) -> dict[str, str]:
         corpus = self.config.reranker.get("corpus")
-        store = _Lazy(lambda: core.iter_corpus(corpus)) if corpus else None
-        if store is None:
+        store = None
+        if corpus:
+            if self._rerank_docs is None:
+                self._rerank_docs = _Lazy(lambda: core.open_documents(corpus))
+            store = self._rerank_docs
+        else:
             names = [n for n in self._index_leaves(node) if n in self._docs]
             if not names:
                 raise RequestError(400, "rerank needs document texts: no index of the pipeline records its corpus")
@@ -352,22 +359,30 @@ class Service:
             raise RequestError(400, "'options' must be an object")
         opts = tuple(sorted((options or {}).items()))
         try:
-            key = (target, text, json.dumps(vector, sort_keys=True) if vector is not None else None, hits,
-                   json.dumps(opts), explain, quantized, with_docs)
-            hash(key)
+            json.dumps(opts) if opts else None
+            hash(opts)
         except (TypeError, ValueError):
             raise RequestError(400, "'options' values must be numbers, strings or booleans") from None
-        cached = self.cache.get(key)
-        if cached is not None:
-            self.metrics.cache_hit()
-            return cached
+        key = None
+        if self.cache.size > 0:  # the key costs a JSON dump of the vector: only with a cache to look in
+            key = (target, text, json.dumps(vector, sort_keys=True) if vector is not None else None, hits, opts, explain,
+                   quantized, with_docs)
+            cached = self.cache.get(key)
+            if cached is not None:
+                self.metrics.cache_hit()
+                return cached
         if self.inflight >= self.config.max_queue:
             raise Overloaded(self.inflight)
         self.inflight += 1
         self.metrics.set_queue(self.inflight)
         try:
-            answer = await asyncio.wait_for(self._search(target, text, vector, hits, opts, explain, quantized, with_docs),
-                                            timeout=self.config.timeout_s)
+            # asyncio.timeout (3.11+) runs the search in this task; wait_for wraps it in a new one
+            if hasattr(asyncio, "timeout"):
+                async with asyncio.timeout(self.config.timeout_s):
+                    answer = await self._search(target, text, vector, hits, opts, explain, quantized, with_docs)
+            else:
+                answer = await asyncio.wait_for(self._search(target, text, vector, hits, opts, explain, quantized,
+                                                             with_docs), timeout=self.config.timeout_s)
         except asyncio.TimeoutError:
             raise RequestError(504, f"the search took longer than {self.config.timeout_s:g} s") from None
         except UsageError as e:  # a stage refused this query (e.g. every weight rounds to 0)
@@ -375,7 +390,8 @@ class Service:
         finally:
             self.inflight -= 1
             self.metrics.set_queue(self.inflight)
-        self.cache.put(key, answer)
+        if key is not None:
+            self.cache.put(key, answer)
         return answer
 
     async def _search(self, target, text, vector, hits, opts, explain, quantized, with_docs) -> dict[str, Any]:
@@ -409,9 +425,10 @@ class Service:
         if h.query_kind != "sparse":
             raise RequestError(400, f"explain needs a sparse or BM25 index; {name} is {h.backend}")
         qint = core.quantize_for(h, query)
-        vecs = await asyncio.to_thread(self._doc_vectors[name].get)
-        labels = self.labels.get(name)
-        return {d: core.explain_match(h, qint, vecs.get(d, {}), labels, top) for d in docids}
+        store, labels = self._doc_vectors[name], self.labels.get(name)
+        # off the loop: the vectors are read from their part files
+        return await asyncio.to_thread(lambda: {d: core.explain_match(h, qint, store.get().get(d, {}), labels, top)
+                                                for d in docids})
 
     @staticmethod
     def _bm25_params(h) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Which thread runs what: micro-batching worker threads in front of searchers and encoders.
 
 A :class:`Batcher` owns one thread. Callers ``submit(key, item)`` from any thread and get a
-``concurrent.futures.Future``; the thread takes the first waiting item, waits at most ``max_wait``
+``concurrent.futures.Future`` (``submit_async`` on the event loop: an asyncio future, a whole batch's
+handed back to the loop in one callback); the thread takes the first waiting item, waits at most ``max_wait``
 seconds for more (up to ``max_batch``), groups what it has by ``key`` and calls ``fn(key, items)``
 once per group. So concurrent requests for one encoder become one forward pass, and concurrent
 requests for one index one ``batch_search`` -- and each searcher and model is only ever touched by
@@ -16,6 +17,7 @@ its own thread, whatever its thread safety:
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -39,6 +41,16 @@ class Batcher:
     def submit(self, key: Hashable, item: Any) -> Future:
         fut: Future = Future()
         self._q.put((key, item, fut))
+        return fut
+
+    def submit_async(self, key: Hashable, item: Any) -> "asyncio.Future":
+        """As :meth:`submit`, from the running event loop: an asyncio future, resolved with the rest of
+        its batch in one loop callback (one ``call_soon_threadsafe`` per batch rather than one
+        ``concurrent.futures`` hand-off per request: ~20 % of a served Seismic search's CPU). A
+        cancelled future (the request timed out) is skipped."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._q.put((key, item, _LoopFuture(loop, fut)))
         return fut
 
     def call(self, fn: Callable[[], Any]) -> Future:
@@ -78,6 +90,12 @@ class Batcher:
         live = [g for g in group if g[2].set_running_or_notify_cancel()]
         if not live:
             return
+        try:
+            self._compute(key, live)
+        finally:
+            _LoopFuture.flush(live)
+
+    def _compute(self, key, live) -> None:
         if key is _CALL:
             for _, fn, fut in live:
                 try:
@@ -100,6 +118,46 @@ class Batcher:
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
+
+
+class _LoopFuture:
+    """An asyncio future seen from a worker thread with ``concurrent.futures.Future``'s methods the
+    batcher calls: results are held until :meth:`flush` hands a whole batch to the loop at once."""
+
+    def __init__(self, loop, fut):
+        self.loop, self.fut, self.outcome = loop, fut, None
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return not self.fut.cancelled()  # a racy read: _deliver checks again on the loop
+
+    def set_result(self, value) -> None:
+        self.outcome = (True, value)
+
+    def set_exception(self, exc) -> None:
+        self.outcome = (False, exc)
+
+    @staticmethod
+    def flush(group) -> None:
+        by_loop: dict = {}
+        for g in group:
+            f = g[2]
+            if isinstance(f, _LoopFuture) and f.outcome is not None:
+                by_loop.setdefault(f.loop, []).append(f)
+        for loop, fs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, fs)
+            except RuntimeError:  # the loop is closed: nobody waits for these any more
+                pass
+
+
+def _deliver(fs: list[_LoopFuture]) -> None:
+    for f in fs:
+        if not f.fut.done():
+            ok, value = f.outcome
+            if ok:
+                f.fut.set_result(value)
+            else:
+                f.fut.set_exception(value)
 
 
 class _Call:
