@@ -523,7 +523,8 @@ def test_rerank_pipeline_equals_the_rerank_cli_run(built, tiny_qwen3_dir, tmp_pa
     cli = read_run(out)
     (tmp_path / "rr.yaml").write_text(f"indexes:\n  cacm: {built['dir'] / 'cacm.bm25'}\npipelines:\n"
                                       f"  rr: rerank(cacm, depth=20)\nreranker: {{model: {tiny_qwen3_dir}}}\n")
-    proc, url, _ = start_server(["--config", str(tmp_path / "rr.yaml")], tmp_path, "rr")
+    # the first request loads the reranker: on a busy machine that alone took 15 s
+    proc, url, _ = start_server(["--config", str(tmp_path / "rr.yaml"), "--timeout", "120"], tmp_path, "rr")
     try:
         for q in qids:
             got = httpx.get(f"{url}/v1/rr/search", params={"query": built["topics"][q], "hits": 10}, timeout=120).json()
