@@ -106,7 +106,9 @@ def sample_size(n_topics: int, queries: float | None) -> int:
     else:
         raise UsageError(f"--calibration-queries must be a count >= 1 or a fraction in (0, 1), got {queries:g}")
     if n < 1:
-        raise UsageError(f"--calibration-queries {queries:g} of {n_topics} topics is no query: calibrate on at least one")
+        raise UsageError(f"{n_topics} topic(s) cannot be split into calibration and held-out queries"
+                         if queries is None else
+                         f"--calibration-queries {queries:g} of {n_topics} topics is no query: calibrate on at least one")
     if n >= n_topics:
         raise UsageError(f"--calibration-queries {n} leaves no held-out query among the {n_topics} topics "
                          f"(calibrate on fewer, so that recall is reported on queries it did not see)")
