@@ -419,8 +419,9 @@ def plan_calibration(searcher, queries: Mapping[str, Any], req: CalibrationReque
     if best is None:
         top = max(points, key=lambda p: p.recall)
         raise UsageError(f"no setting reaches recall@{k} {target:g} on the {n} calibration queries (best: {top.label()} "
-                         f"at {top.recall:.4f}): lower the target, or rebuild the index keeping more postings "
-                         f"(--n-postings)")
+                         f"at {top.recall:.4f}): lower the target, or rebuild the index with a larger --summary-energy "
+                         f"or --n-postings (a block whose pruned summary misses every query term is skipped at "
+                         f"any heap_factor)")
     searcher.configure(**best.options)
     _say(f"calibrated {backend.name} for recall@{k} >= {target:g} on {n} queries (seed {req.seed}, {len(points)} "
          f"settings): {best.label()} -> recall@{k} {best.recall:.4f}, {best.ms:.2f} ms/query "
