@@ -90,8 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exact or Lucene impact index of the same vectors (default: a sibling folder whose "
                         "index metadata names the same source vectors)")
     c.add_argument("--recalibrate", action="store_true", help="measure again even if the index records a calibration")
-    c.add_argument("--ignore-calibration", action="store_true",
-                   help="search with the defaults even if the index records a calibration")
     c.add_argument("--calibration-curve", action="store_true",
                    help="print the recall@K vs ms/query table of the calibrated settings on sample queries; "
                         "writes no run (no --output)")
@@ -146,7 +144,7 @@ def main(argv=None):
         calibration = CalibrationRequest(
             target_recall=args.target_recall, recall_at=args.recall_at, queries=args.calibration_queries,
             seed=args.calibration_seed, reference=args.calibration_reference, recalibrate=args.recalibrate,
-            ignore=args.ignore_calibration, curve=args.calibration_curve, explicit_options=tuple(options))
+            curve=args.calibration_curve, explicit_options=tuple(options))
         topics = None
         if args.topics:
             from ..topics import get_topics

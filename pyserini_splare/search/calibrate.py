@@ -18,9 +18,10 @@
    (:mod:`pyserini_splare.formats.calibration`) and used for the run; the queries *not* in the sample
    are the held-out set on which the summary reports recall@K (the reference searches them too).
 
-Later searches of the index (with the same R and K, or with no Seismic option at all) reuse the
-recorded choice and say so in one line; ``--recalibrate`` measures again, ``--ignore-calibration``
-searches with the registry's defaults. ``--calibration-curve`` prints the recall-latency table of the
+Later ``--target-recall`` searches of the index with the same R and K reuse the recorded choice and
+say so in one line; ``--recalibrate`` measures again. A plain search keeps the registry's defaults:
+the recall it gets is what it asked for, and it stays equal to what ``serve`` (which opens the index
+with the request's options) answers. ``--calibration-curve`` prints the recall-latency table of the
 grid on the sample instead of searching (every heap_factor of each query_cut until recall 1.0).
 
 Recall@K of a query is ``|approximate top-K ∩ reference top-K| / |reference top-K|``, averaged over
@@ -63,7 +64,6 @@ class CalibrationRequest:
     seed: int = 0
     reference: str | None = None
     recalibrate: bool = False
-    ignore: bool = False
     curve: bool = False
     explicit_options: tuple[str, ...] = ()  # searcher options the user gave
 
@@ -354,17 +354,15 @@ def plan_calibration(searcher, queries: Mapping[str, Any], req: CalibrationReque
     """Set ``searcher``'s options from a new or recorded calibration (module doc); None: nothing to do."""
     from ..formats.calibration import find_entry, read_calibration
 
+    if req.target_recall is None and not req.curve:
+        return None  # a plain search keeps the defaults (module doc)
     backend = get_backend(searcher.backend)
-    wants = req.target_recall is not None or req.curve
     if req.target_recall is not None:
         check_target(req.target_recall)
-    if wants:
-        refuse_uncalibrated(backend.name)
+    refuse_uncalibrated(backend.name)
     grid = backend.calibration_grid()
-    if not grid:
-        return None
     given = sorted(set(req.explicit_options) & set(grid))
-    if wants and given:
+    if given:
         raise UsageError(f"--{given[0].replace('_', '-')} conflicts with "
                          f"{'--target-recall' if req.target_recall is not None else '--calibration-curve'}, "
                          f"which chooses it")
@@ -372,17 +370,6 @@ def plan_calibration(searcher, queries: Mapping[str, Any], req: CalibrationReque
     k = req.recall_at or hits
     if req.target_recall is not None and k > hits:
         raise UsageError(f"--recall-at {k} is above --hits {hits}")
-    if not wants:
-        if req.ignore or given:
-            return None
-        entries = read_calibration(searcher.index_dir, documents=documents)
-        if not entries:
-            return None
-        e = next((x for x in reversed(entries) if x["recall_at"] == hits), entries[-1])
-        searcher.configure(**e["options"])
-        _say(f"using the calibration recorded in this index for recall@{e['recall_at']} >= {e['target_recall']:g}: "
-             f"{_opts(e['options'])} (--ignore-calibration: the defaults)")
-        return None
     if req.target_recall is not None and not req.recalibrate:
         e = find_entry(read_calibration(searcher.index_dir, documents=documents), req.target_recall, k)
         if e is not None:
