@@ -229,11 +229,12 @@ def find_reference(index_dir, meta: Mapping[str, Any]) -> Path:
     return sorted(found)[0][1]
 
 
-def reference_hits(ref_dir, queries: Mapping[str, Any], k: int, threads: int = 1) -> dict[str, list]:
+def reference_hits(ref_dir, query_sets: list[Mapping[str, Any]], k: int, threads: int = 1) -> list[dict[str, list]]:
+    """The reference's top-k of each set of queries (the reference opened once)."""
     from .registry import open_searcher
 
     with open_searcher(ref_dir) as ref:
-        return ref.batch_search(queries, k=k, threads=threads)
+        return [ref.batch_search(qs, k=k, threads=threads) if qs else {} for qs in query_sets]
 
 
 # -------------------------------------------------------------------------------------------------
@@ -386,7 +387,8 @@ def plan_calibration(searcher, queries: Mapping[str, Any], req: CalibrationReque
     ref_dir = Path(req.reference) if req.reference else find_reference(searcher.index_dir, searcher.meta)
     check_reference(searcher.index_dir, searcher.meta, ref_dir)
     sample = {q: queries[q] for q in sample_ids}
-    ref = reference_hits(ref_dir, sample, k, threads)
+    held_q = {} if req.curve else {q: queries[q] for q in held_out}
+    ref, held_ref = reference_hits(ref_dir, [sample, held_q], k, threads)
     default = backend.defaults("search")
     from .._console import progress
 
@@ -422,5 +424,4 @@ def plan_calibration(searcher, queries: Mapping[str, Any], req: CalibrationReque
              "held_out": None,
              "reference": {"index": str(Path(ref_dir).resolve()), "backend": read_index_meta(ref_dir)["backend"]},
              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    held_ref = reference_hits(ref_dir, {q: queries[q] for q in held_out}, k, threads)
     return Plan(searcher, k, backend.name, documents, entry, held_out, held_ref, ref_dir)
