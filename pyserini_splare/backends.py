@@ -34,7 +34,7 @@ OptionKind = Literal["build", "search"]
 
 def option(help: str, default: Any = None, *, type: type = str, flag: str | None = "",
            choices: tuple | None = None, min: float | None = None, max: float | None = None,
-           min_open: bool = False, auto: bool = False) -> Any:
+           min_open: bool = False, auto: bool = False, grid: tuple | None = None) -> Any:
     """A backend option.
 
     ``default`` its real default (``None``: computed by the backend, see ``help``); ``type`` int,
@@ -42,9 +42,11 @@ def option(help: str, default: Any = None, *, type: type = str, flag: str | None
     (``min_open``: ``min`` itself excluded); ``auto``: the string "auto" is allowed too.
     ``flag`` its CLI flag ("" = ``--name-with-dashes``, None = reachable through the JSON options only);
     a bool option's flag sets it to ``not default``.
+    ``grid``: a search option that ``search --target-recall`` calibrates, and the values it tries, ordered
+    from the fastest (least accurate) to the slowest (most accurate) (pyserini_splare.search.calibrate).
     """
     return field(default=default, metadata=dict(help=help, type=type, flag=flag, choices=choices, min=min, max=max,
-                                                min_open=min_open, auto=auto))
+                                                min_open=min_open, auto=auto, grid=grid))
 
 
 def option_flag(f: dataclasses.Field) -> str | None:
@@ -207,12 +209,18 @@ class Bm25Search:
 
 # Tuned on topic-structured SPLARE-shaped collections (docs/benchmarks.md): recall@10 vs exact
 # >= 0.98 with 40-term pooled queries.
+# The grids are what `search --target-recall` tries (fastest first): more query terms, a smaller
+# heap_factor and more kNN neighbours each cost time and buy recall. A query_cut at or above the
+# longest query means "every term" (the calibration stops there).
 @dataclass
 class SeismicSearch:
-    query_cut: int = option("query terms (largest weights) that select posting lists", 20, type=int, min=1)
+    query_cut: int = option("query terms (largest weights) that select posting lists", 20, type=int, min=1,
+                            grid=(5, 10, 15, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 1000))
     heap_factor: float = option("skip a block whose summary score is below this x the k-th best score "
-                                "(lower = more accurate, slower)", 0.9, type=float, min=0, max=1, min_open=True)
-    n_knn: int = option("neighbours of the kNN graph explored per result", 0, type=int, min=0)
+                                "(lower = more accurate, slower)", 0.9, type=float, min=0, max=1, min_open=True,
+                                grid=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.1))
+    n_knn: int = option("neighbours of the kNN graph explored per result (calibrated only on an index built with "
+                        "--nknn)", 0, type=int, min=0, grid=(0, 10, 20, 50))
     sorted_summaries: bool = option("score block summaries in sorted order", True, type=bool, flag=None)
 
 
@@ -253,6 +261,9 @@ class Backend:
     search_options: type = NoOptions
     # several input directories (shards of one collection) in one index
     takes_shards: bool = True
+    # its top-k is the exact top-k of the index's scores (no setting trades recall for speed): what
+    # `search --target-recall` calibrates approximate backends against, and refuses to calibrate
+    rank_safe: bool = False
 
     def options_class(self, kind: OptionKind) -> type:
         return self.build_options if kind == "build" else self.search_options
@@ -282,20 +293,25 @@ class Backend:
     def defaults(self, kind: OptionKind) -> dict[str, Any]:
         return self.check_options(kind, {})
 
+    def calibration_grid(self) -> dict[str, tuple]:
+        """The search options ``search --target-recall`` calibrates, each with the values it tries
+        (fastest first); empty for a backend with nothing to calibrate."""
+        return {f.name: f.metadata["grid"] for f in dataclasses.fields(self.search_options) if f.metadata.get("grid")}
+
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("lucene", "Lucene impact index of a vectors directory (Anserini, embedded; exact dot products)",
-            "sparse", needs_jvm=True, build_options=LuceneImpactBuild),
+            "sparse", needs_jvm=True, build_options=LuceneImpactBuild, rank_safe=True),
     # One Lucene impact index per input shard, built in parallel processes, searched as one with an
     # exact top-k merge (search/group.py says why impact scores merge exactly and BM25's do not).
     Backend("lucene-group", "one Lucene impact index per input shard directory, built in parallel processes and "
                             "searched as one (exact top-k merge)",
-            "sparse", needs_jvm=True, build_options=LuceneGroupBuild),
+            "sparse", needs_jvm=True, build_options=LuceneGroupBuild, rank_safe=True),
     Backend("seismic", "Seismic approximate index of a vectors directory (fast approximate search; "
                        "SeismicIndexLV above 65,535 features)",
             "sparse", needs_jvm=False, build_options=SeismicBuild, search_options=SeismicSearch),
     Backend("exact", "brute-force sparse index (scipy CSR): the reference approximate backends are measured against",
-            "sparse", needs_jvm=False, build_options=ExactBuild, search_options=ExactSearch),
+            "sparse", needs_jvm=False, build_options=ExactBuild, search_options=ExactSearch, rank_safe=True),
     Backend("sindi", "SINDI sparse inverted index (VSAG, pyvsag) of a vectors directory: exact top k without pruning, "
                      "float32 scores",
             "sparse", needs_jvm=False, build_options=SindiBuild, search_options=SindiSearch),
@@ -396,6 +412,8 @@ def options_markdown() -> str:
             for f in _fields(b, kind):
                 default = "computed" if f.default is None else f"`{f.default}`"
                 flag = f"`{option_flag(f)}`" if option_flag(f) else "JSON only"
+                grid = f.metadata.get("grid")
+                calibrated = f" (`--target-recall` tries {', '.join(map(str, grid))})" if grid else ""
                 rows.append(f"| {b.name} | {kind} | `{f.name}` | {flag} | {default} | {limits(f) or 'text'} | "
-                            f"{f.metadata['help'].replace('%%', '%').replace('|', '/')} |")
+                            f"{f.metadata['help'].replace('%%', '%').replace('|', '/')}{calibrated} |")
     return "\n".join(rows) + "\n"

@@ -200,6 +200,8 @@ def test_bad_input(coll, tmp_path, capsys):
     assert "--rescore" in search(root / "top8", "--rescore", "-3")
     assert "--prune-queries" in search(root / "top8", "--rescore", "5", "--prune-queries", "topk:0")
     assert "--prune-queries" in search(root / "top8", "--rescore", "5", "--topk", "3")
+    # calibration measures one stage: with a rescoring second stage it would calibrate the wrong thing
+    assert "drop --rescore" in search(root / "top8", "--rescore", "5", "--target-recall", "0.9")
     # a text (BM25) index: no sparse first stage to rescore or queries to prune (metadata only: no JVM)
     from pyserini_splare.formats.index_meta import write_index_meta
 

@@ -16,6 +16,7 @@ Layer 1 of the package (imports only the package-root plumbing ``_errors``, ``_o
 * :mod:`.query_vectors`   -- ``--query-vectors`` files
 * :mod:`.runs`            -- TREC run files
 * :mod:`.index_meta`      -- ``pyserini_splare_index.json``, the metadata every index carries
+* :mod:`.calibration`     -- ``pyserini_splare_calibration.json``: an approximate index's recorded calibrations
 * :mod:`.docids`          -- an index's docid table (``docids.npy``; faiss's ``docids.txt``)
 * :mod:`.licence`         -- the licence a checkpoint states, and the notice a non-commercial one gets
 """

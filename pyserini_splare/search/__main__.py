@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .._argtypes import ArgumentParser, non_negative_int, positive_int
+from .._argtypes import ArgumentParser, non_negative_int, positive_float, positive_int, unit_interval
 from .._console import add_verbose_argument, set_verbose
 from .._errors import UsageError, cli_main, run
 from .._outputs import check_output_file
 from ..backends import add_option_flags, options_from_args
+from .calibrate import DEFAULT_SAMPLE, CalibrationRequest, refuse_uncalibrated
 
 EPILOG = """\
 The backend comes from the index's metadata: a Lucene impact, Seismic or exact index is searched with
@@ -33,6 +34,13 @@ examples:
   # documents (index --prune-docs topk:64 --forward-store), its 100 best rescored with the full vectors
   python -m pyserini_splare.search --index indexes/splare.top64 --query-vectors queries.splare.jsonl \\
       --prune-queries topk:10 --rescore 100 --hits 100 --output runs/run1.twostep.txt
+  # Seismic at the fastest setting whose recall@1000 reaches 0.99 against an exact index of the same
+  # vectors (measured on 200 sample queries, reported on the rest; recorded in the index for next time)
+  python -m pyserini_splare.search --index indexes/splare.seismic --query-vectors queries.splare.jsonl \\
+      --output runs/run1.seismic.txt --target-recall 0.99 --recall-at 1000 --calibration-reference indexes/splare.exact
+  # the recall-latency table of Seismic's settings on sample queries (no run written)
+  python -m pyserini_splare.search --index indexes/splare.seismic --query-vectors queries.splare.jsonl \\
+      --calibration-curve --recall-at 1000 --calibration-reference indexes/splare.exact
   # the topics registry
   python -m pyserini_splare.search --list-topics
 
@@ -79,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--java-heap", default=None, help="JVM heap for Lucene (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")
     p.add_argument("--list-topics", action="store_true", help="list the registered topics and qrels names and exit")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    c = p.add_argument_group("calibration of approximate indexes (seismic; docs/search.md)")
+    c.add_argument("--target-recall", type=unit_interval, metavar="R",
+                   help="search with the fastest setting whose recall@K against a rank-safe reference reaches R "
+                        "on calibration queries (measured once, then recorded in the index and reused)")
+    c.add_argument("--recall-at", type=positive_int, metavar="K", help="the K of recall@K (default --hits)")
+    c.add_argument("--calibration-queries", type=positive_float, metavar="N",
+                   help=f"calibrate on N topics (or this fraction of them, if < 1), drawn with --calibration-seed; "
+                        f"the rest are held out and recall is reported on them (default min({DEFAULT_SAMPLE}, "
+                        f"half the topics))")
+    c.add_argument("--calibration-seed", type=int, default=0, help="seed of the calibration sample (default 0)")
+    c.add_argument("--calibration-reference", metavar="DIR",
+                   help="exact or Lucene impact index of the same vectors (default: a sibling folder whose "
+                        "index metadata names the same source vectors)")
+    c.add_argument("--recalibrate", action="store_true", help="measure again even if the index records a calibration")
+    c.add_argument("--calibration-curve", action="store_true",
+                   help="print the recall@K vs ms/query table of the calibrated settings on sample queries; "
+                        "writes no run (no --output)")
     add_verbose_argument(p)
     add_option_flags(p, "search")
     return p
@@ -92,10 +117,17 @@ def main(argv=None):
 
         print(list_registry())
         return 0
-    for flag in ("index", "output"):
+    for flag in ("index",) + (() if args.calibration_curve else ("output",)):
         if not getattr(args, flag):
             raise UsageError(f"--{flag} is required (see --help)")
-    check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
+    if args.calibration_curve and args.output:
+        raise UsageError("--calibration-curve prints a table and writes no run: drop --output")
+    if args.calibration_curve and args.target_recall is not None:
+        raise UsageError("give --calibration-curve (a table) or --target-recall (a calibrated run), not both")
+    if args.recalibrate and args.target_recall is None:
+        raise UsageError("--recalibrate needs --target-recall")
+    if args.output:
+        check_output_file(args.output, overwrite=args.overwrite, what="--output")  # the one output rule (docs/errors.md)
     set_verbose(args.verbose)
     from ..backends import get_backend
     from ..formats.index_meta import read_index_meta
@@ -116,6 +148,16 @@ def main(argv=None):
             options = options_from_args(args, backend, "search", args.searcher_options)
         except UsageError as e:
             raise UsageError(f"bad searcher options for a {backend.name} index: {e}") from None
+        if args.target_recall is not None or args.calibration_curve:
+            if args.rescore is not None:  # the calibration measures the first stage alone
+                raise UsageError("--target-recall / --calibration-curve calibrate a one-stage search: drop --rescore")
+            refuse_uncalibrated(backend.name)  # before a searcher (or the JVM) starts
+            if len(args.index) > 1:
+                raise UsageError("--target-recall and --calibration-curve take one index")
+        calibration = CalibrationRequest(
+            target_recall=args.target_recall, recall_at=args.recall_at, queries=args.calibration_queries,
+            seed=args.calibration_seed, reference=args.calibration_reference, recalibrate=args.recalibrate,
+            curve=args.calibration_curve, explicit_options=tuple(options))
         topics = None
         if args.topics:
             from ..topics import get_topics
@@ -126,7 +168,7 @@ def main(argv=None):
             query_vectors_quantized=args.query_vectors_quantized, encoder=args.encoder, hits=args.hits,
             threads=args.threads, batch_size=args.batch_size, run_tag=tag, topk=args.topk, device=args.device,
             max_length=args.max_length, options=options, java_heap=args.java_heap, rescore=args.rescore,
-            prune_queries=args.prune_queries))
+            prune_queries=args.prune_queries, calibration=calibration))
     return 0
 
 

@@ -7,6 +7,7 @@ What ``python -m pyserini_splare.search`` does once its arguments are parsed; th
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,6 +41,8 @@ class SearchJob:
     rescore: int | None = None
     # prune the queries (formats.sparse.parse_pruning); with `rescore`, only the first stage's
     prune_queries: str | None = None
+    # --target-recall & co (search/calibrate.py); None: use a calibration recorded in the index, if any
+    calibration: Any = None
 
 
 def _queries(job: SearchJob, backend, meta) -> dict[str, Any]:
@@ -121,7 +124,7 @@ def search_run(job: SearchJob) -> int:
 
     meta = read_index_meta(job.index)
     backend = get_backend(meta["backend"])
-    out_dir = Path(job.output).parent
+    out_dir = Path(job.output).parent if job.output else Path(".")  # no output: --calibration-curve
     if str(out_dir) and not out_dir.is_dir():
         raise UsageError(f"output directory {out_dir} does not exist")
     if job.java_heap and backend.needs_jvm:
@@ -137,14 +140,28 @@ def search_run(job: SearchJob) -> int:
     searcher = open_job_searcher(job)
     with searcher:
         queries = _queries(job, backend, searcher.meta)
+        from .calibrate import CalibrationRequest, plan_calibration
+
+        req = job.calibration or CalibrationRequest(explicit_options=tuple(job.options))
+        plan = plan_calibration(searcher, queries, req, hits=job.hits, threads=job.threads)
+        if req.curve:
+            return 0
         tag = job.run_tag or Path(job.index.rstrip("/")).name
         qids = list(queries)
         results = {}
+        t0, c0 = time.perf_counter(), time.process_time()
         with progress(total=len(qids), desc=f"search {backend.name}", unit="q") as bar:
             for i in range(0, len(qids), job.batch_size):
                 batch = {q: queries[q] for q in qids[i:i + job.batch_size]}
                 results.update(searcher.batch_search(batch, k=job.hits, threads=job.threads))
                 bar.update(len(batch))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if job.calibration is not None and job.calibration.target_recall is not None:
+            print(f"searched {len(qids)} queries in {wall:.2f} s: {len(qids) / max(wall, 1e-9):.1f} q/s, "
+                  f"{1000 * cpu / max(1, len(qids)):.2f} CPU ms/query ({job.threads} thread(s), k={job.hits})",
+                  file=sys.stderr)
+        if plan is not None:
+            plan.finish(results)
     n = write_run(job.output, {q: dict(hits) for q, hits in results.items()}, tag, order=qids)
     print(f"wrote {n} lines for {len(qids)} queries to {job.output}", file=sys.stderr)
     return n

@@ -59,6 +59,24 @@ class SeismicSearcher(SparseSearcher):
         self._sdtype = seismic.get_seismic_string()
         self.num_docs = int(self._index.len)
 
+    def configure(self, **options) -> None:
+        """Change search options on the open index (no reload; what calibration walks its grid with)."""
+        from ..backends import get_backend
+
+        for name, value in get_backend(self.backend).check_options("search", options, complete=False).items():
+            setattr(self, name, value)
+
+    @property
+    def options(self) -> dict:
+        """The search options in force."""
+        return dict(query_cut=self.query_cut, heap_factor=self.heap_factor, n_knn=self.n_knn,
+                    sorted_summaries=self.sorted_summaries)
+
+    @property
+    def knn_neighbours(self) -> int:
+        """Neighbours per document of the index's kNN graph (0: built without one)."""
+        return int((self.meta.get("seismic_build") or {}).get("nknn") or 0)
+
     def _arrays(self, q: Mapping[str, int]):
         return np.asarray(list(q), dtype=self._sdtype), np.fromiter(q.values(), np.float32, len(q))
 
