@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-query-chars", type=int, default=None, help="longest query text (default 10000)")
     p.add_argument("--cache-size", type=int, default=None, help="LRU cache entries (default 1024; 0 disables)")
     p.add_argument("--batch-wait-ms", type=float, default=None,
-                   help="how long a worker waits to grow a micro-batch of queries (default 3)")
+                   help="how long a query encoder waits to grow a micro-batch of texts (default 3; searches do not wait)")
     p.add_argument("--threads", type=int, default=None, help="searcher threads per batch (default 1)")
     p.add_argument("--device", default=None, help="torch device of the query encoders (default cpu)")
     p.add_argument("--java-heap", default=None, help="JVM heap for Lucene (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")

@@ -47,7 +47,7 @@ class ServeConfig:
     max_hits: int = 1000
     max_query_chars: int = 10_000
     cache_size: int = 1024  # LRU entries of (target, query, hits, options) -> answer; 0 disables
-    batch_wait_ms: float = 3.0  # how long a worker waits to grow a micro-batch
+    batch_wait_ms: float = 3.0  # how long a query encoder waits to grow a micro-batch (searches do not wait)
     max_batch: int = 32
     threads: int = 1  # searcher threads per batch (search --threads)
     data_dir: str | None = None  # topics and qrels (eval tool)
