@@ -94,3 +94,20 @@ def test_sindi_without_pyvsag_is_one_error_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "pip install pyvsag" in err and "Traceback" not in err
     assert not (tmp_path / "ix").exists()
+
+
+def test_scores_beyond_float32_integers_are_warned_once(coll, capsys):
+    """Above 2^24 SINDI's float32 sums are no longer exact integers: one warning line, not silence."""
+    from pyserini_splare.search.base import QuantizedQuery
+    from pyserini_splare.search.registry import open_searcher
+
+    root, qs = coll
+    q0 = next(iter(qs.values()))
+    big = QuantizedQuery({t: 65_000 for t in q0})  # the largest query impact allowed: dot products above 2^24
+    with open_searcher(root / "sindi") as s, _exact_scores(root) as ex:
+        assert ex.batch_search({"q": big}, k=1)["q"][0][1] >= 2 ** 24  # the reference agrees it is that large
+        capsys.readouterr()
+        s.batch_search({"a": big, "b": big}, k=10)
+        s.batch_search({"c": qs[next(iter(qs))]}, k=10)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(err) == 1 and "2^24" in err[0]

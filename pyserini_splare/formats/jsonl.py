@@ -57,15 +57,19 @@ def read_id(obj: dict, where: str, key: str = "id") -> str:
     return str(i)
 
 
+def open_input(path: str | os.PathLike, opener=open):
+    """``opener(path, "rb")``, or a one-line UsageError naming the file (missing, unreadable)."""
+    try:
+        return opener(path, "rb")
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+
+
 def iter_json_lines(path: str | os.PathLike, opener=open) -> Iterator[tuple[str, dict]]:
     """Stream ``(where, object)`` from a JSONL file, ``where`` being ``file:line``; blank lines are
     skipped, and non-UTF-8 bytes, malformed JSON or a non-object line raise a one-line UsageError."""
     path = Path(path)
-    try:
-        f = opener(path, "rb")
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    with f:
+    with open_input(path, opener) as f:
         for n, raw in enumerate(f, 1):
             if raw.isspace() or not raw:
                 continue
@@ -94,11 +98,7 @@ class JsonlRecords(Mapping):
         self._at: dict[str, int] = {}
         nfiles = len(self.files)
         for i, file in enumerate(self.files):
-            try:
-                f = open(file, "rb")
-            except OSError as e:
-                raise UsageError(f"cannot read {file}: {e.strerror}") from None
-            with f:
+            with open_input(file) as f:
                 off = 0
                 for n, raw in enumerate(f, 1):
                     if raw.strip():

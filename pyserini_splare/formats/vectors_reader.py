@@ -27,7 +27,7 @@ import orjson
 from .._console import progress
 from .._errors import UsageError
 from .idhash import IdHashSet, find_repeated
-from .jsonl import iter_json_lines, parse_json_line
+from .jsonl import iter_json_lines, open_input, parse_json_line
 from .jsonvector import LineFormatter, check_record, iter_jsonl_vectors
 from .spaces import FeatureSpace
 from .vectors_foreign import iter_quantized, scan_foreign
@@ -167,11 +167,7 @@ class Collection:
         """``(part, lines before the block, lines)``: every part's raw lines, about ``size`` bytes at a time, for
         the block readers (:meth:`iter_arrays`, the Lucene builder), which number lines ``file:line`` from it."""
         for part in self.parts:
-            try:
-                f = open(part, "rb")
-            except OSError as e:
-                raise UsageError(f"cannot read {part}: {e.strerror}") from None
-            with f:
+            with open_input(part) as f:
                 n = 0
                 while lines := f.readlines(size):
                     yield part, n, lines

@@ -11,6 +11,7 @@ ordered by (score desc, docid asc).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -18,6 +19,9 @@ import numpy as np
 
 from .._errors import UsageError
 from .base import Hit, SparseSearcher, check_k_threads, sort_hits
+
+
+_EXACT_LIMIT = float(1 << 24)  # float32 holds every integer below it
 
 
 class SindiSearcher(SparseSearcher):
@@ -45,6 +49,7 @@ class SindiSearcher(SparseSearcher):
         knobs = ("n_candidate", "query_prune_ratio", "term_prune_ratio")
         self._params = json.dumps({"sindi": {k: o[k] for k in knobs}})
         self.num_docs = int(self.docids.size)
+        self._warned = False
 
     def _one(self, q: Mapping[str, int], k: int) -> list[Hit]:
         if not q:
@@ -57,6 +62,11 @@ class SindiSearcher(SparseSearcher):
         got, dist = np.asarray(got).ravel(), np.asarray(dist, dtype=np.float64).ravel()
         ok = got >= 0  # fewer matches than k: SINDI pads with -1
         scores = np.rint(1.0 - dist[ok])
+        if not self._warned and scores.size and scores.max() >= _EXACT_LIMIT:
+            # float32 sums stop being exact integers here: hits and ties may differ from exact's
+            self._warned = True
+            print(f"warning: a SINDI score reached {scores.max():.0f} >= 2^24: scores above it are float32-rounded, "
+                  "so the top k may differ from the exact backend's (quantize with a smaller scale)", file=sys.stderr)
         keep = scores > 0  # a document sharing no term with the query scores 0: not a hit (as exact)
         return sort_hits(zip(self.docids[got[ok][keep]].tolist(), scores[keep].tolist()), k)
 
