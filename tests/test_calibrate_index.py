@@ -57,6 +57,7 @@ def small(tmp_path_factory):
     ("seismic", ["--calibrate"], "needs queries"),
     ("seismic", ["--target-recall", 0.9], "--target-recall needs --calibrate"),
     ("seismic", ["--calibration-query-vectors", "Q"], "needs --calibrate"),
+    ("seismic", ["--recall-at", 10], "--recall-at needs --calibrate"),
     ("seismic", ["--calibrate", "--calibration-query-vectors", "Q", "--calibration-queries", 20], "no held-out"),
     ("seismic", ["--calibrate", "--calibration-query-vectors", "Q", "--target-recall", 1.5], "--target-recall"),
     ("seismic", ["--calibrate", "--calibration-query-vectors", "Q", "--calibration-reference", "fewer.exact"],
@@ -66,10 +67,12 @@ def small(tmp_path_factory):
     ("seismic", ["--calibrate", "--calibration-query-vectors", "Q", "--calibration-reference", "missing"],
      "does not exist"),
     ("seismic", ["--calibrate", "--calibration-query-vectors", "Q", "--prune-docs", "topk:10"], "--prune-docs"),
+    ("seismic", ["--calibrate", "--calibration-query-vectors", "missing"], "missing"),
 ])
 def test_refused_before_building(capsys, small, tmp_path, backend, extra, match):
     root, vdir, qfile = small
     extra = [qfile if x == "Q" else root / x if x in ("fewer.exact", "vectors", "missing") else x for x in extra]
+    match = str(root / "missing") if match == "missing" else match
     index = tmp_path / "index.seismic"
     rc, _, err = cli(capsys, "index", "--backend", backend, "--input", vdir, "--index", index, *extra)
     one_error(rc, err, match)

@@ -76,12 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the --calibration-query-vectors weights are integers at the index's scale already")
     c.add_argument("--calibration-topics", metavar="NAME|FILE",
                    help="--calibrate on these topics' vectors only (a topics name or file, as search's --topics)")
-    c.add_argument("--recall-at", type=positive_int, default=1000, metavar="K",
+    c.add_argument("--recall-at", type=positive_int, metavar="K",
                    help="--calibrate: the K of recall@K (default 1000)")
     c.add_argument("--calibration-queries", type=positive_float, metavar="N",
                    help=f"--calibrate on N queries (or this fraction, if < 1) drawn with --calibration-seed "
                         f"(default min({DEFAULT_SAMPLE}, half the queries); the rest are held out)")
-    c.add_argument("--calibration-seed", type=int, default=0, help="seed of the calibration sample (default 0)")
+    c.add_argument("--calibration-seed", type=int, help="seed of the calibration sample (default 0)")
     c.add_argument("--calibration-reference", metavar="DIR",
                    help="exact or Lucene impact index of the same vectors (default: a sibling folder of --index "
                         "whose index metadata names the same --input)")
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _CALIBRATION_FLAGS = ("calibration_query_vectors", "calibration_query_vectors_quantized", "calibration_topics",
-                      "calibration_queries", "calibration_reference", "target_recall")
+                      "recall_at", "calibration_queries", "calibration_seed", "calibration_reference", "target_recall")
 
 
 def _calibration(args, backend, options):
@@ -124,8 +124,8 @@ def _calibration(args, backend, options):
 
     queries = read_query_file(args.calibration_query_vectors, topics,
                               quantized=args.calibration_query_vectors_quantized)
-    req = CalibrationRequest(target_recall=args.target_recall, recall_at=args.recall_at,
-                             queries=args.calibration_queries, seed=args.calibration_seed,
+    req = CalibrationRequest(target_recall=args.target_recall, recall_at=args.recall_at or 1000,
+                             queries=args.calibration_queries, seed=args.calibration_seed or 0,
                              reference=args.calibration_reference)
     ref = check_before_build(backend.name, args.input, args.index, len(queries), req,
                              quant_scale=options.get("quant_scale"))
