@@ -1,22 +1,10 @@
 """The one declaration of every index backend and of each of its options (default, limits, help).
 
-A :class:`Backend` says what an index of its kind is (summary, the kind of query it is searched
-with: sparse ``{term: weight}`` vectors, dense embeddings or text; whether it needs the JVM) and
-declares two option sets -- build options and search options -- as dataclasses whose fields carry
-their real default, their limits and their help text. From this one place come:
-
-* the ``index`` and ``search`` CLIs' backend flags and ``--help`` (:func:`add_option_flags`);
-* validation: :meth:`Backend.check_options` turns what a user gave (flags, ``--options`` JSON or
-  Python keyword arguments) into the complete, checked options a builder or searcher runs with;
-  an unknown name or a value out of its limits is one :class:`~pyserini_splare._errors.UsageError` line;
-* the options table of docs/backends.md (:func:`options_markdown`; a test keeps the page in step).
-
-Which code builds and which searches an index of a backend is *not* named here: the index stage
-keeps its table of builders (:data:`pyserini_splare.index.backends.BUILDERS`) and the search stage
-its table of searchers (:data:`pyserini_splare.search.registry.SEARCHERS`), so this registry sits
-below both (beside ``formats/``) and neither stage names the other's modules.
-
-An option whose default is ``None`` is computed by the backend from the data (its help says how).
+The ``index``/``search`` flags and ``--help`` (:func:`add_option_flags`), option validation
+(:meth:`Backend.check_options`) and docs/backends.md's table (:func:`options_markdown`) all come from here.
+Builders and searchers are named by the stages' own tables (``index.backends.BUILDERS``,
+``search.registry.SEARCHERS``), so this registry sits below both. An option defaulting to ``None`` is
+computed by the backend from the data (its help says how).
 """
 
 from __future__ import annotations

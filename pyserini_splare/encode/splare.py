@@ -1,16 +1,9 @@
 """SPLARE: sparse latent representations from an LLM's residual stream through a frozen SAE.
 
-Formal et al., "Learning Sparse Retrieval with Sparse Autoencoders" (SPLARE, ICLR 2026): for token i,
-w_i = SAE_enc(h_i^(l)) where h^(l) is the residual stream after block l; the document vector is
-u_j = max_i log(1 + ReLU(w_ij)) (SPLADE pooling), scored by dot product. SPLARE-7B = Llama-3.1-8B cut
-after block 26, Llama Scope residual SAE ``L26R`` of width 131,072 (JumpReLU), bidirectional attention,
-LoRA r=64 on the trunk, SAE frozen; no instruction prefix; max length 512 in training, 1024 at eval.
-
-No public SPLARE checkpoint exists, so this module defines one (docs/splare-checkpoint.md): a directory
-with ``splare_config.json`` (:class:`SplareConfig`), optionally holding the SAE and LoRA adapter.
-:func:`write_checkpoint` is the one writer of that directory: :meth:`SparseModel.save
-<.model.SparseModel.save>`, ``python -m pyserini_splare.train.sae``, the demo and
-``python -m pyserini_splare.encode.splare_checkpoint`` (which assembles one from public parts) all call it.
+Formal et al., "Learning Sparse Retrieval with Sparse Autoencoders" (ICLR 2026): ``w_i = SAE_enc(h_i^(l))``
+pooled as SPLADE. No public SPLARE checkpoint exists, so docs/splare-checkpoint.md defines one;
+:func:`write_checkpoint` is the one writer of that directory (``SparseModel.save``, ``train.sae``, the demo and
+``encode.splare_checkpoint`` all call it).
 """
 
 from __future__ import annotations
