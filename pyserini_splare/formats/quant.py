@@ -1,10 +1,8 @@
 """Quantization: the one pair that turns model weights into the integer impacts every index stores.
 
-``quantize(w, scale) = round(w * scale)`` (half to even) and ``dequantize(q, scale) = q / scale``.
-Every stage goes through this pair: the vectors writer (documents), the query side of ``search``
-(model outputs, quantized with the *index's* scale whatever their JSON number type), ``explain``
-and the Pyserini interop. Weights on disk are integers because Anserini truncates float impacts
-silently (2.6 -> 2, 0.4 -> term dropped); the scale is recorded in ``meta.json``.
+``quantize(w, scale) = round(w * scale)`` (half to even), ``dequantize(q, scale) = q / scale``; every stage
+goes through this pair (docs/vectors.md, "Quantization"). Weights on disk are integers because Anserini
+truncates float impacts silently (2.6 -> 2, 0.4 -> term dropped).
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""Feature spaces: feature ids <-> index terms.
+"""Feature spaces: a bijection between feature ids ``range(size)`` and index terms (docs/vectors.md).
 
-A :class:`FeatureSpace` is a bijection between ``range(size)`` and index terms: pseudo-terms such as
-``L131071`` for SAE latents or ``t1234`` for LLM vocabulary ids (:class:`PrefixedSpace`), a
-tokenizer's vocabulary (:class:`VocabSpace`, as Pyserini's SPLADE writes terms), views side by side
-(:class:`CompositeSpace`, MILCO), or the terms found in a folder this toolkit did not write
-(:class:`ForeignSpace`). The space is recorded in ``meta.json`` and in every index, so a searcher can
-refuse query vectors from another space.
+Pseudo-terms (:class:`PrefixedSpace`, ``L131071``), a tokenizer's vocabulary (:class:`VocabSpace`), views side
+by side (:class:`CompositeSpace`), or a foreign collection's terms (:class:`ForeignSpace`).
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
 """Reading vectors directories: one or more of them as one :class:`Collection` (the one reader).
 
-:func:`open_collection` opens shard directories written by ``encode --shard-id i --shard-num n`` as
-one collection, and a folder of JSONL files without ``meta.json`` (a JsonVectorCollection this
-toolkit did not write) as a *foreign* one (:mod:`.vectors_foreign`). A sparse collection is read
-one of two ways, each line validated and named ``file:line`` in errors:
-
-* :meth:`Collection.iter_arrays` -- for index builders: ``(docid, feature ids, int64 impacts,
-  file:line)``, the writer's own bytes parsed ~1 MB at a time without a Python object per term;
-* :meth:`Collection.iter_records` -- for display and inspection: ``(docid, {term: int impact},
-  file:line)`` (:func:`iter_vectors` without the ``file:line``).
-
-:meth:`Collection.validate` is the pass a builder runs before handing part files to Lucene or
-Seismic; :meth:`Collection.iter_dense` streams a dense collection.
+Shard directories read as one collection, a folder without ``meta.json`` as a foreign one; builders use
+:meth:`Collection.iter_arrays` (no Python object per term), display :meth:`Collection.iter_records`
+(docs/vectors.md, "Reading").
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
 """Writing a vectors directory (layout and ``meta.json``: :mod:`.vectors_meta`): :class:`VectorsWriter`,
-the one writer (``encode``, the demo, scripts, benchmarks, tests).
+the one writer.
 
-* Streaming: ``with VectorsWriter(out, space=S) as w: w.write(docid, SparseVector)`` (dense:
-  ``VectorsWriter(out, dim=D)`` and ``w.write_dense(ids, float32 [n, D])``); parts roll over every
-  ``part_size`` documents; ``meta.json`` is written and ``OUT.partial`` renamed to ``OUT`` when the
-  block ends without error (a UsageError removes ``OUT.partial``; another exception -- a crash, Ctrl-C
-  -- keeps it for resuming).
-* Parts by key (resumable, and what several processes use to write one directory): the writer
-  builds ``OUT.partial/``; ``with w.part(key) as p: p.add(docid, vec)`` (dense: ``p.add_batch(ids,
-  emb)``) writes ``part-{key}.jsonl`` (``key`` an int >= 0, written ``%05d``, or a string of
-  ``[A-Za-z0-9_-]``) to a temporary file and, when the block ends without error, renames it into
-  place and marks it complete in ``_state/part-{key}.json`` (its statistics) with its id hashes in
-  ``_state/part-{key}.ids.npy``. Each part is atomic: a part written again (a retried Ray block)
-  replaces the earlier one, never adds to it. ``w.done(key)`` returns a completed part's statistics
-  (None otherwise): a rerun skips completed parts. ``w.finish(extra_stats)`` checks ids across all
-  parts, merges statistics, writes ``meta.json`` and renames ``OUT.partial`` to ``OUT``.
-* Resuming: ``_state/config.json`` holds what decides the output's bytes (the caller's ``config``
-  plus the writer's own settings). A writer constructed on an existing ``OUT.partial`` with the same
-  config resumes (``w.resumed``); with another config it refuses, naming the settings that differ.
-* Several processes: a constructed writer pickles (no open files; ``part()`` opens its own), so a
-  driver constructs it once and ships it to workers (Ray actors/tasks), which call ``part(key)`` with
-  deterministic keys (e.g. the block index); the driver calls ``finish``. Workers must share the
-  filesystem holding ``OUT.partial``.
+Streaming (``w.write``), resumable parts by key (``w.part(key)``, atomic, checkpointed), resuming under the
+same settings and writing from several processes (the writer pickles): docs/vectors.md, "Writing".
 """
 
 from __future__ import annotations

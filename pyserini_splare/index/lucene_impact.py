@@ -1,29 +1,10 @@
 """Lucene impact indexes of vectors directories, built in-process through pyjnius (no server).
 
-Impact indexes (learned sparse vectors): each document's integer weight ``w`` of term ``t`` becomes
-the frequency of ``t`` in field ``contents``, and Anserini's ``ImpactSimilarity`` scores a document
-by the dot product of the query's and the document's integer weights. Two builders write the same
-index (Anserini's field names and types, so Pyserini's ``LuceneImpactSearcher``, Anserini's
-``SimpleImpactSearcher`` and :class:`pyserini_splare.search.lucene.ImpactSearcher` all read it):
-
-* ``method="termfreq"`` (default): Python drives Lucene's ``IndexWriter`` directly. Each document's
-  vector goes in as one string ``t1<SOH>w1 t2<SOH>w2 ...`` through an analyzer of Lucene's whitespace
-  tokenizer and its ``DelimitedTermFrequencyTokenFilter``, which sets the term's frequency to ``w``.
-  The cost is one token per posting whatever the weights: independent of the quantization scale.
-  One process and one JVM: this thread reads and validates the lines and fills blocks of documents,
-  ``threads`` Java threads index them (:class:`_Feeder`), each into its own in-memory segment.
-* ``method="anserini"``: Anserini's ``IndexCollection -collection JsonVectorCollection -impact
-  -pretokenized``, which writes term ``t`` ``w`` times into a pseudo-document (cost linear in the
-  scale: 1M pooled SPLARE-shaped documents at scale 10 took 1,422 s here). Kept as the reference the
-  tests compare against.
-
-Fields (as Anserini's ``DefaultLuceneDocumentGenerator`` writes them with ``-impact -pretokenized``):
-``id`` -- ``StringField`` (indexed as one term, stored) plus a ``BinaryDocValuesField`` (the searchers
-break score ties by it); ``contents`` -- tokenized, not stored, ``IndexOptions.DOCS_AND_FREQS``, norms
-kept (computed by ``ImpactSimilarity`` from the field length, which Lucene counts as the sum of the
-frequencies either way). Nothing else is stored.
-
-The BM25 builder of raw text is :mod:`.bm25`; the JVM and Java plumbing is :mod:`pyserini_splare._java`.
+A term's integer weight becomes its frequency in field ``contents`` (Anserini's ``ImpactSimilarity`` and
+field layout, so Pyserini's and Anserini's impact searchers read the index). ``method="termfreq"``
+(default) feeds Lucene's ``IndexWriter`` through a ``DelimitedTermFrequencyTokenFilter``: one token per posting,
+whatever the scale. ``method="anserini"`` runs Anserini's ``IndexCollection`` (cost linear in the scale),
+kept as the reference the tests compare against. Fields and details: docs/indexing.md, docs/backends.md.
 """
 
 from __future__ import annotations

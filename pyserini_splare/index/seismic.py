@@ -1,19 +1,8 @@
-"""Seismic approximate index of a vectors directory (``pyseismic-lsr``, ``import seismic``).
+"""Seismic approximate index of a vectors directory (``pyseismic-lsr``; Bruch et al., SIGIR 2024, CIKM 2024).
 
-Seismic (Bruch, Nardini, Rulli, Venturini: "Efficient Inverted Indexes for Approximate Retrieval
-over Learned Sparse Representations", SIGIR 2024; "Pairing Clustered Inverted Indexes with
-kNN Graphs ...", CIKM 2024) prunes each posting list to its largest entries, clusters it into
-blocks and stores a quantized summary vector per block, so that a query skips every block whose
-summary score cannot enter the current top-k. The SPLARE paper (Formal et al., 2026) serves
-SPLARE-7B with Seismic.
-
-Weights: the vectors directory holds ``round(w * scale)`` integers. We give Seismic those same
-integers (as float32, exact up to 2^24), so scores are the same integer dot products Lucene and
-the exact backend compute and rankings compare one to one; a constant factor changes no ranking.
-
-Component ids: Seismic's ``SeismicIndex`` keys components by u16 and cannot hold more than 65,535
-distinct terms; SPLARE has 131,072 SAE latents, so the u32 variant ``SeismicIndexLV`` is used
-whenever the feature space is larger than that (recorded in the index metadata as ``variant``).
+Seismic gets the vectors' integer impacts as float32 (exact up to 2^24), so its scores are the integer dot
+products Lucene and exact compute. ``SeismicIndex`` holds at most 65,535 components, so ``SeismicIndexLV`` is
+used for larger feature spaces (SPLARE's 131,072 latents; recorded as ``variant``). See docs/backends.md.
 """
 
 from __future__ import annotations

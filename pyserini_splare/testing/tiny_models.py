@@ -1,11 +1,7 @@
 """Tiny random Hugging Face models with tokenizers trained on the fly, for tests and benchmarks offline.
 
-Each builder writes a folder that ``from_pretrained`` (and this toolkit's loaders) read like a real
-checkpoint: random weights from a config (seeded), and a tokenizer trained on the given texts so
-that every word of them is one token. They measure code paths and speed, never effectiveness.
-
-    from pyserini_splare.testing.tiny_models import qwen3_embedder
-    qwen3_embedder("/tmp/qwen3", ["cats purr", "dogs bark"])   # then: --encoder qwen3-embed:/tmp/qwen3
+Each builder writes a folder ``from_pretrained`` reads like a real checkpoint (seeded random weights, a
+tokenizer in which every word of the given texts is one token); they measure code paths, never effectiveness.
 """
 
 from __future__ import annotations

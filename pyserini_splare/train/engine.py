@@ -1,19 +1,8 @@
 """The training run: sentence-transformers' ``SparseEncoderTrainer`` on the toolkit's own SparseModel.
 
-No training loop of our own: multi-GPU (torchrun / accelerate, DDP), bf16/fp16, gradient accumulation,
-checkpoints, resume, LR schedule and logging are the Hugging Face Trainer's, under sentence-transformers'
-``SparseEncoderTrainer`` and its losses (:mod:`.losses`). What this module adds, as hooks and callbacks:
-
-* the model: ``load_encoder(SPEC)`` -> :class:`~.st_module.ToolkitSparseModule` (the trained modules are
-  the encode modules); a LoRA adapter on the trunk via peft for LLM trunks (SPLARE, SPLADE-LLM), full
-  fine-tuning for BERT SPLADE; an SAE is made of buffers and never trained;
-* resuming: a checkpoint holds the toolkit checkpoint plus the trainable tensors by name
-  (``_load_from_checkpoint`` copies them back, the Trainer restores optimizer, scheduler, RNG and data
-  position);
-* a progress bar with loss, ℓ0 of queries and documents and step time; a per-step log
-  (``train_log.jsonl``); dev evaluation through :mod:`.dev_eval`;
-* the output: built in ``OUTPUT.partial`` and renamed to ``OUTPUT`` when training ends, a checkpoint
-  directory of the starting encoder's kind (``splade:OUTPUT``, ``splare:OUTPUT``).
+No training loop of our own (docs/training.md, "The engine"); this module adds the model (LoRA or full
+fine-tuning), resuming the trainable tensors by name, the progress bar and per-step log, dev evaluation and
+the output built in ``OUTPUT.partial`` as a checkpoint of the starting encoder's kind.
 """
 
 from __future__ import annotations
