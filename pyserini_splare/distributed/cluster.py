@@ -1,21 +1,9 @@
-"""Connect to a Ray cluster for a ``--ray`` run, or start a small local one.
+"""Connect to a Ray cluster for a ``--ray`` run (``local``, ``auto``, ``HOST:PORT``, ``ray://HOST:PORT``).
 
-``--ray`` takes ``local`` (start a cluster inside this process, sized to the workers asked for),
-``auto`` (the cluster this machine belongs to, found through ``RAY_ADDRESS`` or ``ray start``'s
-files), ``HOST:PORT`` (a head node's GCS port, 6379 by default) or ``ray://HOST:PORT`` (Ray Client).
-
-Why a reachability check of our own: ``ray.init(address="HOST:PORT")`` on an address where nothing
-listens retries for minutes (measured: >2 min here) before failing, so a typo would look like a hang.
-A TCP connect with a short timeout turns it into one line at once.
-
-Quiet unless ``--verbose``: Ray's own warnings (token authentication, Ray Data's progress bars) and the
-C++ core worker's log lines (``core_worker.cc: ...``) are for Ray's operators, not for the user of a run
-that works; they stay in Ray's session logs (``/tmp/ray/session_latest/logs``).
-
-Ctrl-C (or SIGTERM) while the local cluster starts is held until ``ray.init`` returns, then the
-cluster is shut down and the interruption goes on: a half-started cluster would leave its agents
-running after the driver ended. Ray's automatic ``ray.init`` on first use is off in a process whose
-``ray`` is imported here, so nothing the driver does while unwinding starts a second cluster.
+Addresses, checks and behaviour: docs/distributed.md, "``--ray ADDRESS``". A TCP connect with a short timeout
+comes first because ``ray.init`` on an address where nothing listens retries for minutes; Ray's own logs stay
+off the terminal unless ``--verbose``; Ctrl-C while the local cluster starts is held until ``ray.init``
+returns, so a half-started cluster never leaves its agents running.
 """
 
 from __future__ import annotations
