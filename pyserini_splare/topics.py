@@ -334,18 +334,6 @@ def get_qrels(spec: str, data: str | os.PathLike | None = None) -> Qrels:
     return _registered_or_file(spec, QRELS, "qrels", read_qrels, data)
 
 
-def qrels_path(spec: str, data: str | os.PathLike | None = None) -> Path:
-    """A qrels file on disk for a name or path (for tools that read files themselves)."""
-    if spec in QRELS:
-        return locate(QRELS[spec], data)
-    p = Path(spec)
-    if p.is_file():
-        return p
-    if _looks_like_path(spec):
-        raise UsageError(f"qrels file {p} does not exist")
-    raise UsageError(f"unknown qrels {spec!r}{_closest(spec, QRELS)}")
-
-
 def get_file(name: str, data: str | os.PathLike | None = None) -> Path:
     if name not in FILES:
         raise UsageError(f"unknown data file {name!r}{_closest(name, FILES)}")

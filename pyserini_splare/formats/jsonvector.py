@@ -159,7 +159,7 @@ class LineFormatter:
         vec = dict(zip(self.space.terms(ids), q.tolist()))
         return head[:-1] + json.dumps(vec, ensure_ascii=False).encode() + b"}\n"
 
-    def parse(self, raw: bytes, docid_hint: bytes | None = None) -> tuple[str, np.ndarray, np.ndarray] | None:
+    def parse(self, raw: bytes) -> tuple[str, np.ndarray, np.ndarray] | None:
         """``(docid, ids, impacts)`` of a line exactly as :meth:`line` writes it with empty contents,
         impacts in ``[1, MAX_IMPACT]`` and ids strictly increasing; None for any other line (the caller
         then parses it with orjson and validates it term by term, which names what is wrong).
