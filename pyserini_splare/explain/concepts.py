@@ -101,10 +101,8 @@ def _feature_id(term: str, space) -> int | None:
 def explain_vector(vector, space=None, labels: Mapping[int, str] | None = None, top: int = 10) -> list[Row]:
     """The ``top`` strongest features of ``vector`` as :class:`Row`s (weight desc, ties by term).
 
-    ``vector`` is a :class:`~pyserini_splare.vectors.SparseVector` (ids in ``space``, which is then
-    required) or a ``{term: weight}`` mapping (a stored query/document vector). ``labels`` maps
-    feature numbers to descriptions (:func:`load_labels`); without labels, a feature's label is
-    None. For a vocabulary space (SPLADE/MILCO terms), pass no labels: the term speaks for itself.
+    ``vector``: a :class:`~pyserini_splare.vectors.SparseVector` (with its ``space``) or a ``{term: weight}``
+    mapping; ``labels`` from :func:`load_labels` (a vocabulary space needs none: the term is the label).
     """
     if top <= 0:
         raise ValueError(f"top must be positive, got {top}")

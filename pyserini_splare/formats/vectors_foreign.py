@@ -25,15 +25,11 @@ FOREIGN_SUFFIXES = (".jsonl", ".json")
 
 def scan_foreign(dirs: Sequence[Path],
                  quant_scale: float | None = None) -> tuple[VectorsMeta, list[Path], float | None]:
-    """``(metadata, part files, float scale)`` of JsonVectorCollection folders this toolkit did not
-    write (no ``meta.json``), e.g. Pyserini's own encoders': ``{"id", "contents", "vector": {term:
-    weight}}`` lines in ``*.jsonl`` / ``*.json`` files (read in name order).
+    """``(metadata, part files, float scale)`` of JsonVectorCollection folders this toolkit did not write
+    (no ``meta.json``), read in name order in one pass (validation, the sorted term list, statistics).
 
-    Terms are opaque strings (a :class:`~.spaces.ForeignSpace` of the terms found, sorted); integer
-    weights are taken as they are (recorded as scale 1: quantizing a query's integer weights at scale
-    1 keeps them); float weights are refused with a hint unless ``quant_scale`` is given, and then
-    quantized ``round(w * quant_scale)`` as they are read. One pass reads every file now (validation,
-    the term list, the statistics); the metadata says ``"foreign": true``.
+    Integer weights are taken as they are (scale 1); float ones are refused with a hint unless
+    ``quant_scale`` is given (docs/indexing.md, "A JsonVectorCollection this toolkit did not write").
     """
     parts = []
     for d in dirs:

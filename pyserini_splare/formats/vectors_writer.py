@@ -85,9 +85,8 @@ class _Progress:
 class _SparsePart:
     """One sparse part being written: JSONL lines to a temporary file, statistics in memory.
 
-    ``resume``: continue from the part's last :meth:`checkpoint` (the temporary file is cut back to
-    the checkpoint's length; ``resumed_documents`` says how many documents it held), so a killed run
-    loses at most what came after it. The part's bytes do not depend on where checkpoints fell.
+    ``resume`` continues from the last :meth:`checkpoint` (``resumed_documents`` says how many it held); the
+    part's bytes do not depend on where checkpoints fell.
     """
 
     def __init__(self, writer: "VectorsWriter", key, resume: bool = False):
@@ -280,11 +279,9 @@ class _DensePart:
 class VectorsWriter:
     """The one writer of vectors directories, sparse and dense, streaming or by keyed parts, resumable.
 
-    Sparse: give ``space`` (and ``quant_scale``, default :data:`DEFAULT_QUANT_SCALE`; ``topk`` /
-    ``mass`` prune each vector before quantization, recorded in the ``l0`` statistics). Dense: give
-    ``dim`` (and ``normalized``). ``config``: the caller's settings that decide the output's bytes
-    (encode: corpus fingerprint, encoder spec, shard, ...), compared on resume. See the module
-    docstring for the two ways of writing.
+    Sparse: give ``space`` (and ``quant_scale``; ``topk`` / ``mass`` prune before quantization). Dense: give
+    ``dim`` (and ``normalized``). ``config``: the caller's settings that decide the output's bytes, compared on
+    resume. The two ways of writing: docs/vectors.md, "Writing".
     """
 
     def __init__(self, out: str | os.PathLike, space: FeatureSpace | None = None,
@@ -368,11 +365,9 @@ class VectorsWriter:
     @contextlib.contextmanager
     def part(self, key: int | str, resume: bool = False):
         """Write the part ``key``: yields a sink with ``add(docid, vec, contents="")`` (sparse) or
-        ``add_batch(ids, emb)`` (dense), and ``checkpoint()``; on success the part is moved into place
-        and marked complete, replacing an earlier part of the same key; on error nothing of it remains,
-        except, with ``resume``, its last checkpoint when the block was interrupted (not a UsageError):
-        a later ``part(key, resume=True)`` continues from it (``sink.resumed_documents`` documents
-        already in; the caller skips them)."""
+        ``add_batch(ids, emb)`` (dense), and ``checkpoint()``. On success the part replaces any earlier part of
+        the key; on error nothing of it remains but, with ``resume``, its last checkpoint (docs/vectors.md).
+        """
         sink = _SparsePart(self, key, resume) if self.kind == "sparse" else _DensePart(self, key, resume)
         try:
             yield sink

@@ -23,11 +23,11 @@ POSTINGS_FILE = "postings.npz"
 
 
 def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
-    """Build an exact index from one or more vectors directories (shards of one collection, read by
-    :func:`~pyserini_splare.formats.vectors_reader.open_collection`: integer impacts as ``encode`` wrote
-    them), or a JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float
-    weights; ``options``: :class:`pyserini_splare.backends.ExactBuild`). ``threads`` is accepted for the
-    common builder signature; the build is one pass."""
+    """Build an exact index from one or more vectors directories or a foreign JsonVectorCollection folder.
+
+    ``options``: :class:`pyserini_splare.backends.ExactBuild`; ``threads`` is accepted for the common builder
+    signature (the build is one pass).
+    """
     import scipy.sparse as sp
 
     from ..backends import get_backend

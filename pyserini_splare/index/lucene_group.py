@@ -85,10 +85,8 @@ def build_lucene_group(inputs: Sequence[str | os.PathLike], index: str | os.Path
                        overwrite: bool = False, **options) -> dict[str, Any]:
     """Build one Lucene impact index per vectors directory in ``inputs`` under ``index``, in parallel.
 
-    ``options``: the lucene-group backend's build options (:class:`pyserini_splare.backends.LuceneGroupBuild`):
-    ``processes`` (default ``min(len(inputs), threads)``) shard builds run at once, each with
-    ``threads // processes`` indexing threads and its own JVM; the others are the lucene backend's.
-    Returns the group metadata.
+    ``options``: :class:`pyserini_splare.backends.LuceneGroupBuild` (``processes`` shard builds at once, each with
+    ``threads // processes`` indexing threads and its own JVM). Returns the group metadata.
     """
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing

@@ -40,14 +40,8 @@ AUTO_MIN_POSTINGS = 100
 def auto_n_postings(postings: int, distinct_terms: int) -> int:
     """Seismic's n_postings for a collection: 10 % of the mean posting-list length, at least 100.
 
-    Why: an absolute default cannot fit every size. Unpruned, a pooled SPLARE collection (400 of
-    131,072 latents per document) costs ~64 KB of block summaries per document (6.4 GB at 100k, so
-    ~64 GB at 1M); Seismic's MS MARCO setting (n_postings 3,500 over ~1B SPLADE postings) keeps ~10 %.
-    Measured at 100k pooled SPLARE documents (docs/benchmarks.md): 10 % (n_postings 30) -> 553 MB,
-    R@10 0.9985; 100 -> 1.9 GB, R@10 1.0; unpruned -> 6.4 GB, R@10 1.0. The floor keeps small
-    collections (short lists) unpruned, where pruning saves nothing and costs recall. Not the default:
-    on real SPLADE-tiny vectors of 30k docstrings (skewed term frequencies) "auto" gave R@10 0.93
-    where 4000 gave 1.0.
+    An absolute default cannot fit every size; why 10 %, the floor, and why it is not the default:
+    docs/backends.md, "Seismic" (``n_postings``).
     """
     mean_len = postings / max(1, distinct_terms)
     return max(AUTO_MIN_POSTINGS, int(round(AUTO_POSTINGS_FRACTION * mean_len)))
@@ -99,13 +93,10 @@ _CHILD = ("import json, sys\n"
 def _in_fresh_process(args: list, workdir: Path) -> tuple[int, int]:
     """``_build_and_save(*args)`` in a fresh Python interpreter, waited for in 0.2 s steps.
 
-    Why a child: the Rust build holds the GIL for its whole run, so in this process not even the
-    signal handler could run and Ctrl-C would wait for the end of the build; here the parent handles
-    the signal at once and kills the child. Why a fresh interpreter and not a fork: once this process
-    has searched a Seismic index, rayon's thread pool exists here, and a forked child (which has none
-    of its threads) waits forever on it (seen: a process's second build hung); multiprocessing's spawn
-    would re-run the caller's ``__main__``, which breaks scripts without a main guard. The child's
-    stdout (Seismic's progress lines) goes to stderr, as :func:`quiet_stdout` does in-process.
+    Why a child: the Rust build holds the GIL, so Ctrl-C would wait for its end; here the parent handles the
+    signal and kills the child. Why not a fork: a process that has searched a Seismic index holds rayon's
+    thread pool, which a forked child waits on forever; and multiprocessing's spawn re-runs the caller's
+    ``__main__``. The child's stdout (Seismic's progress lines) goes to stderr.
     """
     import subprocess
 

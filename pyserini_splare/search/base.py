@@ -69,10 +69,8 @@ class Searcher(ABC):
 class SparseSearcher(Searcher):
     """A searcher over a sparse index built from a vectors directory (lucene, seismic, exact).
 
-    Query vectors must be in the index's feature space (checked: a term from another space is an
-    error, never silently dropped). A plain mapping's weights are model outputs, quantized with the
-    index's scale whatever their number type (integers included), so that queries and documents share
-    one scale; a :class:`QuantizedQuery` declares its weights already in the index's integer units.
+    Query terms must be in the index's feature space (never silently dropped); weights are quantized by
+    :meth:`prepare`.
     """
 
     def __init__(self, index_dir, meta=None):
@@ -86,12 +84,8 @@ class SparseSearcher(Searcher):
         self.scale = self.vectors_meta.quant_scale
 
     def prepare(self, qid: str, vector: Mapping[str, float]) -> dict[str, int]:
-        """Validate a ``{term: weight}`` query against the feature space and quantize it.
-
-        Weights are model outputs and are quantized with the index's scale (the one quantize
-        function of the vectors format, as the documents were), unless the query is a
-        :class:`QuantizedQuery`, whose integer weights are used as they are. Terms whose weight
-        quantizes to 0 are dropped.
+        """Validate a ``{term: weight}`` query against the feature space and quantize it with the index's
+        scale (a :class:`QuantizedQuery`'s integer weights are used as they are); zero weights are dropped.
         """
         import math
 
