@@ -138,12 +138,8 @@ class ExactBuild:
     quant_scale: float | None = _quant_scale()
 
 
-# Seismic's build defaults, tuned on topic-structured SPLARE-shaped collections (131,072 features,
-# 400 terms per pooled document; docs/benchmarks.md). Seismic's own defaults target MS MARCO
-# SPLADE (8.8M docs, 30k terms): n_postings 3500, centroid_fraction 0.1, summary_energy 0.4.
-# n_postings is a global threshold: the index keeps n_postings x #lists postings, the heaviest;
-# 4000 keeps recall (R@10 1.0 on real SPLADE-tiny vectors), "auto" (pyserini_splare.index.seismic.
-# auto_n_postings) trades recall for a much smaller index.
+# Seismic's build defaults, tuned on topic-structured SPLARE-shaped collections (Seismic's own target MS MARCO
+# SPLADE); why 4000 and when "auto": docs/backends.md, "Seismic".
 @dataclass
 class SeismicBuild:
     quant_scale: float | None = _quant_scale()
@@ -195,11 +191,8 @@ class Bm25Search:
     b: float = option("BM25 b (Anserini's default)", 0.4, type=float, min=0, max=1)
 
 
-# Tuned on topic-structured SPLARE-shaped collections (docs/benchmarks.md): recall@10 vs exact
-# >= 0.98 with 40-term pooled queries.
-# The grids are what `search --target-recall` tries (fastest first): more query terms, a smaller
-# heap_factor and more kNN neighbours each cost time and buy recall. A query_cut at or above the
-# longest query means "every term" (the calibration stops there).
+# Tuned on topic-structured SPLARE-shaped collections (docs/benchmarks.md): recall@10 vs exact >= 0.98 with
+# 40-term pooled queries. A grid's query_cut at or above the longest query means "every term".
 @dataclass
 class SeismicSearch:
     query_cut: int = option("query terms (largest weights) that select posting lists", 20, type=int, min=1,

@@ -137,10 +137,7 @@ class SAE(ConfigModule, torch.nn.Module):
         return save_sae(self, path)
 
 
-def make_sae(W_enc, b_enc, **kwargs) -> SAE:
-    """``SAE(W_enc (d, n), b_enc (n), activation=, k=, threshold=, gate=, input_scale=, pre_bias=,
-    W_dec=, b_dec=)`` — see the module docstring for the formula."""
-    return SAE(W_enc, b_enc, **kwargs)
+make_sae = SAE  # the loaders' name for the constructor (the formula: the module docstring)
 
 
 # --------------------------------------------------------------------------------------------
