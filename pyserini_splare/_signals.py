@@ -1,10 +1,8 @@
 """One signal policy for every command: SIGINT and SIGTERM end it within seconds, with one line.
 
-SIGINT (Ctrl-C) and SIGTERM are handled the same way: :class:`Interrupted` in the main thread, a
-one-line message, exit status 130 or 143, outputs cleaned up by the writers (a resumable writer
-keeps its ``.partial`` state), and a watchdog that ends the process within a few seconds even when
-the main thread is stuck inside a long native (JVM, Rust) call that Python cannot interrupt.
-:func:`pyserini_splare._errors.cli_main` installs the policy around a command's ``main``.
+:class:`Interrupted` in the main thread, exit status 130 or 143, outputs cleaned up by the writers, and a
+watchdog for a main thread stuck in a long native call (docs/errors.md); :func:`pyserini_splare._errors.cli_main`
+installs it.
 """
 
 from __future__ import annotations

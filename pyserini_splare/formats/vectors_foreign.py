@@ -1,9 +1,7 @@
 """Foreign folders: JsonVectorCollection files another tool wrote, read as a vectors directory.
 
-A folder without ``meta.json`` holding ``*.jsonl`` / ``*.json`` files (Pyserini's encoders, another
-toolkit) opens through :func:`~.vectors_reader.open_collection` like one written by ``encode``:
-:func:`scan_foreign` makes up its metadata in one validating pass, and :func:`iter_quantized` reads
-float weights quantized at the scale the user gave.
+:func:`scan_foreign` makes up the metadata of a folder without ``meta.json`` in one validating pass, and
+:func:`iter_quantized` reads float weights quantized at the scale the user gave (docs/indexing.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """One searcher interface for every backend.
 
-A searcher is opened from an index directory (its backend is read from the index metadata) and
-answers ``batch_search({qid: query}, k, threads) -> {qid: [(docid, score), ...]}``, hits sorted by
-score descending, ties by docid ascending. Sparse backends take queries as ``{term: weight}``
-mappings in the index's feature space; BM25 takes text; dense takes vectors.
+``batch_search({qid: query}, k, threads) -> {qid: [(docid, score), ...]}``, hits by score descending, ties by
+docid ascending; sparse queries are ``{term: weight}`` in the index's feature space, BM25's text, dense ones
+vectors.
 """
 
 from __future__ import annotations

@@ -81,7 +81,6 @@ class ImpactSearcher(SparseSearcher):
         if IndexSearcher.getMaxClauseCount() < 1 << 16:
             IndexSearcher.setMaxClauseCount(1 << 16)
         self._search_fn = self._compose_search(jclass)
-        self._jclass = jclass
         self.num_docs = int(self._reader.numDocs())
         self._docids = self._load_docid_table()
 

@@ -338,7 +338,7 @@ def _trainer_class():
     return Trainer
 
 
-def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None, start_step: int) -> list:
+def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None) -> list:
     """The run's callbacks, the StepLog (its bar) first."""
     from transformers import TrainerCallback
 
@@ -527,7 +527,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
                 _truncate_log(log_path, resumed_at)
             else:
                 log_path.unlink(missing_ok=True)
-        ours = _callbacks(trainer, loss, cfg, part, log_path, dev, 0)
+        ours = _callbacks(trainer, loss, cfg, part, log_path, dev)
         for cb in ours + list(callbacks):
             trainer.add_callback(cb)
         try:
