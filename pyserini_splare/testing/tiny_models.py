@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from .._errors import cli_main, run
+
 # The Qwen3-Embedding query prompt: trained into the word-level vocabulary so that no prompt word is <unk>.
 _QWEN3_EMBED_PROMPT = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:x"
 _QWEN3_CHAT_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -193,15 +195,17 @@ def opensearch(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layer
 BUILDERS = {"bge-m3": bge_m3, "opensearch": opensearch}
 
 
-def _main(argv=None) -> int:
+@cli_main
+def main(argv=None) -> int:
     """``python -m pyserini_splare.testing.tiny_models --kind KIND --corpus SPEC --output DIR``."""
     import argparse
 
+    from .._argtypes import ArgumentParser
     from .._errors import UsageError
     from .._outputs import atomic_dir, check_output_dir
     from ..corpus import open_corpus
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m pyserini_splare.testing.tiny_models",
         description="Write a tiny random checkpoint in a public model's layout, its tokenizer trained on a corpus "
                     "(offline; for code paths and the local 2CR matrix, never for effectiveness).",
@@ -228,11 +232,5 @@ def _main(argv=None) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    from .._errors import cli_main
-
-    return cli_main(_main)(argv)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main)
