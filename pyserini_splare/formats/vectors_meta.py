@@ -33,11 +33,9 @@ _SUMMED = ("documents", "l0_before", "l0_after", "postings", "dropped_empty", "q
 
 @dataclass
 class VectorsMeta:
-    """The ``meta.json`` of a vectors directory (and, copied, of every index built from it).
+    """The ``meta.json`` of a vectors directory (and, copied, of every index built from it; keys: docs/vectors.md).
 
-    ``kind`` is ``"sparse"`` (``feature_space``, ``quant_scale``, ``pooling``) or ``"dense"``
-    (``dim``, ``count``, ``normalized``); ``encoder`` and ``stats`` are common. ``foreign`` marks
-    the metadata made up for a JsonVectorCollection folder without ``meta.json``.
+    ``kind`` is ``"sparse"`` or ``"dense"``; ``foreign`` marks the metadata made up for a folder without ``meta.json``.
     """
 
     feature_space: dict[str, Any] | None = None

@@ -51,9 +51,8 @@ class TermTally:
 class Collection:
     """One or more vectors directories read as one collection (shards of one ``encode`` run).
 
-    ``meta`` is the merged metadata (the shards' common space, scale, encoder and pooling, summed
-    statistics with a ``shards`` list); ``parts`` every part file in reading order (directory by
-    directory). Iterating checks ids across all directories (overlapping shards are refused).
+    ``meta``: the merged metadata (summed statistics with a ``shards`` list); ``parts``: every part file in reading
+    order. Iterating checks ids across all directories (overlapping shards are refused).
     """
 
     def __init__(self, dirs: list[Path], metas: list[VectorsMeta], parts: list[Path],

@@ -18,11 +18,8 @@ Hit = tuple[str, float]
 
 
 class QuantizedQuery(dict):
-    """A ``{term: int weight}`` query already in the index's integer units (``--query-vectors-quantized``).
-
-    A plain mapping's weights are model outputs, quantized with the index's scale whatever their
-    number type (``{"L1": 1}`` and ``{"L1": 1.0}`` are the same query); wrapping it in this type
-    declares it quantized, and its weights are used as they are.
+    """A ``{term: int weight}`` query already in the index's integer units (``--query-vectors-quantized``):
+    its weights are used as they are, where a plain mapping's are quantized with the index's scale.
     """
 
 

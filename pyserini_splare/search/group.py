@@ -28,10 +28,10 @@ def merge_topk(per_shard: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
 
 
 class LuceneGroupSearcher(SparseSearcher):
-    """Search every shard of a Lucene group and merge each query's hits exactly (see the module doc).
+    """Search every shard of a Lucene group and merge each query's hits exactly.
 
-    Open it from a group directory (what :func:`open_searcher` does for backend ``lucene-group``) or
-    from a list of impact indexes with :meth:`from_indexes` (``search --index A B C``).
+    Opened from a group directory (:func:`open_searcher`, backend ``lucene-group``) or from a list of impact
+    indexes with :meth:`from_indexes` (``search --index A B C``).
     """
 
     backend = GROUP_BACKEND
