@@ -135,9 +135,8 @@ def encode_on_ray(address: str, out: str | os.PathLike, corpus: str, encoder_spe
                   gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0):
     """Encode ``corpus`` into the vectors directory ``out`` on a Ray cluster; returns (meta, run report).
 
-    ``settings`` is :class:`pyserini_splare.encode.pipeline.Settings` (shard, part size, batch size);
-    ``config`` and the rest are what :func:`pyserini_splare.encode.pipeline.encode_to_dir` takes, so the
-    output and its resume state are the single process's.
+    The arguments are :func:`~pyserini_splare.encode.pipeline.encode_to_dir`'s, so the output and its resume state
+    are the single process's.
     """
     check_workers(workers, gpus_per_worker, cpus_per_worker)
     options = dict(encoder_options)

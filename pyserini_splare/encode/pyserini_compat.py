@@ -37,8 +37,8 @@ def _index_vectors_meta(index_dir: str) -> dict[str, Any]:
 class PyseriniQueryEncoder:
     """Pyserini query encoder: ``encode(text) -> {term: int}`` with ``round(w * quant_scale)``.
 
-    ``index_dir`` (optional) reads the scale from the index built here and checks that the encoder's
-    feature space is the index's. ``topk`` > 0 keeps the k largest weights (the seeds use 40).
+    ``index_dir`` (optional) reads the scale from an index built here and checks its feature space; ``topk`` > 0
+    keeps the k largest weights (the seeds use 40).
     """
 
     def __init__(self, encoder, index_dir: str | None = None, quant_scale: float | None = None, topk: int = 0,
@@ -73,9 +73,8 @@ class PyseriniQueryEncoder:
 class PyseriniDocumentEncoder:
     """Pyserini ``DocumentEncoder``: ``encode(texts, titles=None, **kwargs) -> [{term: weight}]``.
 
-    Titles are joined to texts with a space (as ``python -m pyserini_splare.encode`` does). Weights
-    are ``round(w * quant_scale)`` integers, ready for ``JsonVectorCollection``; ``quant_scale=None``
-    returns the float weights. ``topk`` > 0 keeps the k largest (the seeds pool documents to 400).
+    Titles are joined to texts with a space, as ``encode`` does; weights are ``round(w * quant_scale)`` integers
+    (``quant_scale=None``: floats); ``topk`` > 0 keeps the k largest (the seeds pool documents to 400).
     """
 
     def __init__(self, encoder, quant_scale: float | None = DEFAULT_QUANT_SCALE, topk: int = 0, **options):

@@ -59,10 +59,9 @@ def collection_digest(docids: Iterable[str]) -> tuple[int, str]:
 class ForwardStoreWriter:
     """Streams rows into ``folder`` (an existing, empty directory: the caller's ``atomic_dir``).
 
-    ``add(docid, ids, impacts)`` appends one document (ids need not be sorted; impacts are integers in
-    ``[0, MAX_IMPACT]``; zero impacts are dropped); :meth:`finish` writes the hash table and the
-    manifest and returns it. Ids must be distinct (checked at :meth:`finish` by hash; the caller names
-    the repeated id)."""
+    ``add(docid, ids, impacts)`` appends a document (ids in any order, zero impacts dropped); :meth:`finish`
+    writes the hash table and the manifest, and checks by hash that ids are distinct (the caller names a repeat).
+    """
 
     def __init__(self, folder: str | os.PathLike, space: FeatureSpace, quant_scale: float):
         self.folder, self.space, self.scale = Path(folder), space, float(quant_scale)

@@ -103,8 +103,7 @@ def fuse_runs(
 ) -> tuple[dict[str, dict[str, float]], FusionReport]:
     """Fuse runs given as ``{qid: {docid: score}}``; returns the fused run (cut at ``k``) and a report.
 
-    ``rrf_k`` is RRF's constant (Pyserini's ``rrf_k``, ranx's ``k`` param); ``depth`` and ``k`` are
-    Pyserini's ``depth`` and ``k``. ``norm`` defaults to none for rank-based methods and ranx's
+    ``rrf_k``, ``depth`` and ``k`` are Pyserini's; ``norm`` defaults to none for rank-based methods and ranx's
     ``min-max`` for score-based ones.
     """
     norm = _check_settings(method, norm, rrf_k, depth, k, weights, queries, len(runs))

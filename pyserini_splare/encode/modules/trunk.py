@@ -130,9 +130,8 @@ def is_decoder(base) -> bool:
 class Trunk(ConfigModule, torch.nn.Module):
     """Token encoder: ``forward(input_ids, attention_mask) -> (batch, tokens, hidden)``.
 
-    Config keys (:meth:`~.config.ConfigModule.config`): ``backbone`` (path or hub id), ``layer`` (last block kept, None = all),
-    ``attention``, ``lora`` (adapter path loaded, if any). Build with :func:`load_trunk` or
-    ``modules.vocab.load_vocab_model``.
+    Config keys: ``backbone``, ``layer`` (last block kept, None = all), ``attention``, ``lora``. Build with
+    :func:`load_trunk` or ``modules.vocab.load_vocab_model``.
     """
 
     config_keys = ("backbone", "layer", "attention", "lora")
