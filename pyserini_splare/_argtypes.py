@@ -1,14 +1,9 @@
 """argparse types for numeric options, and a parser that keeps the CLI contract for argparse's own errors.
 
-A range is declared where the option is (``p.add_argument("--hits", type=positive_int)``), not checked by
-hand after parsing. Each type raises ``argparse.ArgumentTypeError``, which argparse reports as
-``argument --hits: must be an integer >= 1, got '0'``; :class:`ArgumentParser` makes every argparse
-error (a bad value, a missing or unknown option) the contract's one line, ``error: ...`` on stderr and
-exit status 2 (docs/errors.md), instead of argparse's usage dump.
-
-Negative numbers: Python 3.11's argparse takes ``--lr -1e-4`` for an option named ``-1e-4`` (its
-negative-number pattern, ``^-\\d+$|^-\\d*\\.\\d+$``, has no exponent) and answers "expected one argument".
-:class:`ParserRules` widens the pattern, so the value reaches the option's type, which names the range.
+A range is declared where the option is (``type=positive_int``), not checked by hand after parsing;
+:class:`ArgumentParser` makes every argparse error one ``error: ...`` line, exit status 2 (docs/errors.md).
+:class:`ParserRules` widens argparse's negative-number pattern, which has no exponent (Python 3.11 takes
+``--lr -1e-4`` for an option named ``-1e-4``), so the value reaches the option's type.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Bad input is one line: :class:`UsageError` and the wrapper every command's ``main`` goes through.
 
-Every ``python -m pyserini_splare.X`` entry point wraps its ``main`` with :func:`cli_main`, which
-holds the contract documented in docs/errors.md: bad input (raised as :class:`UsageError`, or an
-``OSError`` about a path: permission denied, a folder where a file is expected, ...) becomes
-``error: <message>`` on stderr and exit status 2, never a traceback (``PYSERINI_SPLARE_DEBUG=1``
-shows the traceback); signals follow :mod:`._signals`; outputs follow :mod:`._outputs`.
+:func:`cli_main` holds the contract of docs/errors.md: a :class:`UsageError` (or an ``OSError`` about a path)
+becomes ``error: <message>`` on stderr and exit status 2, never a traceback (``PYSERINI_SPLARE_DEBUG=1``
+shows it); signals follow :mod:`._signals`.
 """
 
 from __future__ import annotations

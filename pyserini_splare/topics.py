@@ -1,17 +1,9 @@
 """Topics and qrels: a registry of names -> files (reader, sha256, public URL), plus readers for files.
 
-Names resolve to files under a data directory, in the same layout as the public sources::
-
-    <data dir>/wsdm-cup-2026/wsdm-cup.dev.queries.tsv
-    <data dir>/neuclir22/topics.neuclir22.en.title.tsv
-    <data dir>/cacm/topics.cacm.txt
-
-The data directory is ``--data-dir``, else ``$PYSERINI_SPLARE_DATA``, else
-``~/.cache/pyserini_splare/topics-and-qrels``. A missing file is fetched from its public URL and
-checked against its sha256 by pooch (which downloads to a temporary file and keeps it only when the
-checksum matches), unless ``PYSERINI_SPLARE_OFFLINE=1``; offline, the error names the file,
-where it should be, and the URL to get it from. Any path on disk works too: TSV (``qid<TAB>text``,
-an optional ``query_id`` header), TREC SGML (``<top><num>...``) and Anserini's CACM format.
+Names resolve under the data directory (``--data-dir``, ``$PYSERINI_SPLARE_DATA``, else
+``~/.cache/pyserini_splare/topics-and-qrels``; docs/getting-started.md, "Data"). A missing file is fetched by
+pooch and kept only when its sha256 matches, unless ``PYSERINI_SPLARE_OFFLINE=1`` (then the error names the
+file, where it belongs and its URL). Any path works too: TSV, TREC SGML and Anserini's CACM format.
 """
 
 from __future__ import annotations
@@ -340,18 +332,6 @@ def get_topics(spec: str, data: str | os.PathLike | None = None) -> dict[str, st
 
 def get_qrels(spec: str, data: str | os.PathLike | None = None) -> Qrels:
     return _registered_or_file(spec, QRELS, "qrels", read_qrels, data)
-
-
-def qrels_path(spec: str, data: str | os.PathLike | None = None) -> Path:
-    """A qrels file on disk for a name or path (for tools that read files themselves)."""
-    if spec in QRELS:
-        return locate(QRELS[spec], data)
-    p = Path(spec)
-    if p.is_file():
-        return p
-    if _looks_like_path(spec):
-        raise UsageError(f"qrels file {p} does not exist")
-    raise UsageError(f"unknown qrels {spec!r}{_closest(spec, QRELS)}")
 
 
 def get_file(name: str, data: str | os.PathLike | None = None) -> Path:

@@ -1,13 +1,7 @@
 """The demo's pipeline: every stage through the package's own CLIs, called in-process (one JVM).
 
-1. BM25 (Anserini, English analyzer) over title + text;
-2. SPLADE-tiny (real weights): ``encode`` -> ``index --backend exact`` -> ``search --encoder``;
-3. SPLARE-demo: built and saved as a SPLARE checkpoint (:mod:`.splare_demo`), then the same three
-   commands as SPLADE-tiny with ``--encoder splare:DIR`` -- so ``search --encoder splare:DIR`` on the
-   demo's index reproduces the demo's run by construction;
-4. RRF fusions (ranx): SPLARE-demo + SPLADE-tiny with k=10 (the shape of the seeds' RUN2), and all three;
-5. nDCG@10/20 (ir_measures) and how many relevant non-English documents each run puts in its top 10;
-6. one bag-of-concepts explanation of a query's SPLARE-demo latents.
+BM25, SPLADE-tiny and SPLARE-demo runs, their RRF fusions, nDCG and one explanation (docs/demo.md); SPLARE-demo
+is searched with ``--encoder splare:DIR``, so that command reproduces the demo's run by construction.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """SPLARE-demo: a SPLARE built offline from small parts, written as a SPLARE checkpoint directory.
 
-SPLARE (Formal et al., ICLR 2026) = trunk states -> frozen SAE -> max_i log(1 + ReLU(w_ij)). No public
-SAE fits a trunk small enough for a CPU demo, so this one trains a TopK SAE (Gao et al., 2024,
-:func:`~pyserini_splare.encode.modules.sae.train_topk_sae`) in seconds on SPLADE-tiny's BERT trunk
-(its last block's states, 128-d) over the demo corpus's own tokens, then composes the package's
-:class:`~pyserini_splare.encode.model.SparseModel` exactly as SPLARE-7B is composed (same class, another
-config: a BERT trunk, bidirectional by construction, special tokens left out of pooling) and saves it
-with the trunk copied in, so ``--encoder splare:DIR`` loads it anywhere.
-
-Special tokens ([CLS], [SEP]) are left out of SAE training and of pooling: their states are nearly the
-same for every text, so their latents would add a constant to every document (the reason SPLARE's
-config also offers ``exclude_bos``).
+No public SAE fits a trunk small enough for a CPU demo, so a TopK SAE (Gao et al., 2024) is trained in seconds
+on SPLADE-tiny's last block over the demo corpus and composed into the package's SPLARE model class (docs/demo.md).
+Special tokens ([CLS], [SEP]) are left out of SAE training and of pooling: their states are nearly the same for
+every text, so their latents would add a constant to every document.
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
-"""Connect to a Ray cluster for a ``--ray`` run, or start a small local one.
+"""Connect to a Ray cluster for a ``--ray`` run (``local``, ``auto``, ``HOST:PORT``, ``ray://HOST:PORT``).
 
-``--ray`` takes ``local`` (start a cluster inside this process, sized to the workers asked for),
-``auto`` (the cluster this machine belongs to, found through ``RAY_ADDRESS`` or ``ray start``'s
-files), ``HOST:PORT`` (a head node's GCS port, 6379 by default) or ``ray://HOST:PORT`` (Ray Client).
-
-Why a reachability check of our own: ``ray.init(address="HOST:PORT")`` on an address where nothing
-listens retries for minutes (measured: >2 min here) before failing, so a typo would look like a hang.
-A TCP connect with a short timeout turns it into one line at once.
-
-Quiet unless ``--verbose``: Ray's own warnings (token authentication, Ray Data's progress bars) and the
-C++ core worker's log lines (``core_worker.cc: ...``) are for Ray's operators, not for the user of a run
-that works; they stay in Ray's session logs (``/tmp/ray/session_latest/logs``).
-
-Ctrl-C (or SIGTERM) while the local cluster starts is held until ``ray.init`` returns, then the
-cluster is shut down and the interruption goes on: a half-started cluster would leave its agents
-running after the driver ended. Ray's automatic ``ray.init`` on first use is off in a process whose
-``ray`` is imported here, so nothing the driver does while unwinding starts a second cluster.
+Addresses, checks and behaviour: docs/distributed.md, "``--ray ADDRESS``". A TCP connect with a short timeout
+comes first because ``ray.init`` on an address where nothing listens retries for minutes; Ray's own logs stay
+off the terminal unless ``--verbose``; Ctrl-C while the local cluster starts is held until ``ray.init``
+returns, so a half-started cluster never leaves its agents running.
 """
 
 from __future__ import annotations
@@ -310,20 +298,36 @@ def require_resources(ray, workers: int, cpus_per_worker: float, gpus_per_worker
                          f"{total.get('CPU', 0):g}")
 
 
-def actor_result(ray, refs):
-    """``ray.get(refs)``, with our own one-line errors raised inside a task or actor passed through.
+def usage_error_in(e: BaseException) -> UsageError | None:
+    """The UsageError raised inside a Ray task or actor, as its one line, or None.
 
-    Ray wraps an exception raised in a worker (say a UsageError for a bad model path in an actor's
-    constructor) in a RayTaskError/ActorDiedError whose message is the remote traceback; the CLI
-    should print the original line instead.
+    Ray wraps a worker's exception (RayTaskError, ActorDiedError, Ray Data's own errors) in one whose
+    message is the remote traceback; the CLI should print the original line instead.
     """
+    first, seen = e, set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, UsageError):
+            return UsageError(str(e).splitlines()[-1] if "Traceback" in str(e) else str(e))
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, UsageError):
+            return UsageError(str(cause).splitlines()[0])
+        e = e.__cause__ or e.__context__ or cause
+    for line in reversed(str(first).splitlines()):
+        if "UsageError: " in line:
+            return UsageError(line.split("UsageError: ", 1)[1])
+    return None
+
+
+def actor_result(ray, refs):
+    """``ray.get(refs)``, with our own one-line errors raised inside a task or actor passed through."""
     try:
         return ray.get(refs)
-    except ray.exceptions.RayTaskError as e:
-        cause = e.as_instanceof_cause()
-        if isinstance(cause, UsageError):
-            raise UsageError(str(cause).splitlines()[0]) from None
-        raise
+    except (ray.exceptions.RayTaskError, ray.exceptions.ActorDiedError) as e:
+        err = usage_error_in(e)
+        if err is None:
+            raise
+        raise err from None
     except ray.exceptions.ActorDiedError as e:
         msg = str(e)
         for line in msg.splitlines():

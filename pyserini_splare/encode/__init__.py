@@ -1,14 +1,8 @@
-"""Encoders: texts -> sparse vectors (SPLADE, SPLADE-LLM, SPLARE, MILCO) or dense embeddings (Qwen3-Embedding).
+"""Encoders: texts -> sparse vectors (SPLADE, SPLADE-LLM, SPLARE, MILCO, ...) or dense embeddings.
 
-An encoder is named by an explicit spec ``kind:path-or-hub-id`` (kinds are the keys of
-:data:`ENCODERS`, the one kind table in :mod:`.kinds`: no substring guessing) or by a directory whose config says what it is
-(:func:`resolve_spec`). Importing this package imports neither torch nor transformers: the model
-modules are imported when an encoder is loaded.
-
-* :func:`load_encoder` builds an encoder from a spec;
-* :func:`encode_texts` encodes a list of texts in batches (``search --encoder`` encodes topics with it,
-  in ``search/queries.py``, after checking the encoder against the index);
-* ``python -m pyserini_splare.encode`` encodes a corpus into a vectors directory (see docs/encoders.md).
+An encoder is named by an explicit spec ``kind:path-or-hub-id`` (the kind table, :mod:`.kinds`) or by a
+directory whose config says what it is (:func:`resolve_spec`); see docs/encoders.md. Importing this
+package imports neither torch nor transformers.
 """
 
 from .base import DenseEncoder, Kind, SparseEncoder

@@ -1,13 +1,8 @@
 """Encoder interfaces shared by every model (Pyserini's ``encode/base.py`` in spirit).
 
-A sparse encoder turns texts into float :class:`~pyserini_splare.vectors.SparseVector`s in its
-:class:`~pyserini_splare.vectors.FeatureSpace`; pooling/pruning (Top-K, mass) is applied by the
-caller from the encoder's settings, and quantization happens once, in the vectors writer.
-A dense encoder turns texts into an ``(n, dim)`` float32 array (L2-normalized where the model says so).
-
-Encoders are named by explicit specs ``kind:path-or-hub-id`` (``splade:...``, ``splare:...``,
-``milco:...``, ``qwen3-embed:...``) looked up in the kind table (:mod:`.kinds`, no substring
-dispatch), or by a directory whose config says what it is.
+A sparse encoder returns float :class:`~pyserini_splare.vectors.SparseVector`s in its feature space
+(pruning is applied by the caller, quantization once, in the vectors writer); a dense encoder returns an
+``(n, dim)`` float32 array.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """The one length-sorted batching helper and the one dtype table, for every encoder and the reranker.
 
-Transformers pad a batch to its longest member, so batching texts of similar length wastes little
-compute on padding: :func:`length_sorted_batches` groups indices longest first (ties in input order,
-so batches are deterministic) and callers put results back in input order. Longest first also means
-an out-of-memory error, if any, comes on the first batch rather than after an hour of work.
-
-:func:`torch_dtype` maps the user-facing names (``bf16``, ``fp16``, ``fp32`` and torch's own names)
-to torch dtypes; ``None``/``"auto"`` resolves per device (float32 on CPU, where bf16 matmuls are slow
-on most processors; the model's ``gpu_default`` elsewhere). Importing this module does not import torch.
+:func:`length_sorted_batches` groups indices longest first (ties in input order): batches pad little, and an
+out-of-memory error comes on the first batch, not after an hour. :func:`torch_dtype` maps ``bf16|fp16|fp32``
+(``None``/``"auto"``: float32 on CPU, where bf16 matmuls are slow). Importing this module does not import torch.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """BGE-M3's sparse (lexical) view as a configuration of :class:`~.model.SparseModel`.
 
-Chen et al., "BGE M3-Embedding: Multi-Lingual, Multi-Functionality, Multi-Granularity Text Embeddings
-Through Self-Knowledge Distillation" (2024, arXiv 2402.03216), eq. 2: each token i of the XLM-R trunk's
-last hidden state gets one weight ``w_i = ReLU(W_lex^T h_i)`` (``sparse_linear``: hidden -> 1); a token id's
-weight is the max over its positions, and the special tokens (``<s>``, ``</s>``, ``<pad>``, ``<unk>``: the
-ids FlagEmbedding's ``BGEM3FlagModel`` zeroes) are dropped. There is no log1p: the weights are the
-head's outputs as they are. The score of a query and a document is the dot product over shared ids.
-
-Checkpoint format: BGE-M3's own folder (``BAAI/bge-m3``): an XLM-R ``config.json`` + weights + tokenizer,
-and ``sparse_linear.pt`` (a ``state_dict`` with ``weight`` (1, hidden) and ``bias`` (1,)), which is a
-pickle: it is read with ``torch.load(weights_only=True)``, which unpickles tensors and nothing else.
-Features are XLM-R token ids as ``t{id}`` pseudo-terms (SentencePiece pieces hold ``▁`` and may be
-unsafe as whitespace-pretokenized terms).
+Chen et al. (2024, arXiv 2402.03216), eq. 2: ``w_i = ReLU(W_lex^T h_i)`` per token of the XLM-R trunk, max per
+token id, FlagEmbedding's special tokens dropped, no log1p. Checkpoint: BGE-M3's own folder, whose
+``sparse_linear.pt`` pickle is read with ``torch.load(weights_only=True)``; features are ``t{id}`` pseudo-terms
+(docs/models.md, docs/encoders.md).
 """
 
 from __future__ import annotations
@@ -23,7 +15,6 @@ import torch
 
 from .._errors import UsageError
 from ..vectors import PrefixedSpace
-from .batching import dtype_name
 from .lengths import lengths, reject_unknown
 from .model import DEFAULT_BATCH_SIZE, SparseModel
 
@@ -82,11 +73,6 @@ def dropped_ids(tokenizer) -> list[int]:
     """The ids FlagEmbedding's ``_process_token_weights`` leaves out: cls, eos, pad and unk."""
     ids = [getattr(tokenizer, f"{name}_token_id", None) for name in ("cls", "eos", "pad", "unk")]
     return sorted({int(i) for i in ids if i is not None})
-
-
-def spec(model: SparseModel) -> dict[str, Any]:
-    return {"type": "bge-m3", "path": model.path, "max_length_query": model.max_length_query,
-            "max_length_doc": model.max_length_doc, "dtype": dtype_name(model.trunk.dtype)}
 
 
 def save(model: SparseModel, directory: str) -> None:

@@ -1,12 +1,7 @@
-"""The JSON config files of the LLM-trunk kinds' checkpoint directories (``splare_config.json``,
-``splade_llm_config.json``), declared as pydantic dataclasses and read and written here the same way.
+"""The JSON config files of the LLM-trunk kinds (``splare_config.json``, ``splade_llm_config.json``).
 
-A config is a pydantic dataclass (``extra="forbid"``) whose field names are the JSON keys and whose
-field descriptions are the documentation (docs/splare-checkpoint.md). Reading refuses unknown keys (a typo
-would otherwise fall back to a default silently) and turns a bad value into one line naming the file and
-the field (:func:`pyserini_splare._schemas.validated`); writing is atomic. The trunk settings both kinds
-share (attention mode, dtype, per-side lengths) are the annotated types below. The pruning a model applies
-(``pruning.json``, any kind) is the pruning module's own config (:class:`~.modules.pruning.Pruning`).
+Each is a pydantic dataclass (``extra="forbid"``) whose fields are the JSON keys and whose descriptions are
+the documentation (docs/splare-checkpoint.md); reading refuses unknown keys in one line, writing is atomic.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
-"""Dense encoders (Qwen3-Embedding); the dense vectors directory they write is
-:mod:`pyserini_splare.formats.vectors_writer`'s (``VectorsWriter(out, dim=D)``).
+r"""Dense encoders (Qwen3-Embedding, Zhang et al., 2025, arXiv 2506.05176; docs/dense.md).
 
-Qwen3-Embedding (Zhang et al., 2025, arXiv 2506.05176): queries are ``Instruct: {task}\\nQuery:{q}``,
-documents plain text; sequences end with ``<|endoftext|>``, are LEFT padded, and the embedding is
-the hidden state of the last token, L2-normalized. The module-level code needs only numpy; torch
-and transformers are imported when a model is loaded.
+Queries are ``Instruct: {task}\nQuery:{q}``, documents plain text; sequences end with ``<|endoftext|>``, are
+left-padded, and the embedding is the last token's hidden state, L2-normalized. Module-level code needs only
+numpy.
 """
 
 from __future__ import annotations

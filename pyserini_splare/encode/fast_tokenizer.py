@@ -1,10 +1,8 @@
 """A model folder's ``tokenizer.json`` run by the ``tokenizers`` library alone.
 
-``transformers.AutoTokenizer`` imports torch (2 s and ~300 MB before the first query); the encoders that
-run no torch model at query time (OpenSearch's inference-free queries, ONNX encoders) tokenize with this
-instead. It gives the ids ``PreTrainedTokenizerFast`` gives for the same ``tokenizer.json``: that class
-wraps the same Rust tokenizer, whose truncation also leaves room for the special tokens its post-processor
-adds (tests/test_onnx_encoder.py compares the two).
+``AutoTokenizer`` imports torch (2 s and ~300 MB before the first query); encoders with no torch model at
+query time tokenize with this instead, with the ids ``PreTrainedTokenizerFast`` gives (the same Rust
+tokenizer; tests/test_onnx_encoder.py compares the two).
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
 """The encoder kinds: one table, ``kind -> how it loads, saves, is named by a folder, and trains``.
 
-A spec ``KIND:PATH`` (``splade:naver/splade-v3``) is looked up here, never guessed from a model name.
-Entries name their functions as lazy ``"module:attribute"`` strings, so importing this table imports
-neither torch nor transformers. To add a kind, add one entry::
-
-    "bge-m3": EncoderKind(
-        loader="pyserini_splare.encode.bge_m3:load_bge_m3",   # factory(path, **options) -> encoder
-        saver="pyserini_splare.encode.bge_m3:save",           # save(model, directory, **options); None: not saved
-        describe="pyserini_splare.encode.bge_m3:spec",        # spec(model) -> meta.json's encoder record;
-                                                              #   None: the encoder's own .spec()
-        config_file="bge_m3_config.json",                     # a folder holding it is this kind; None: none
-        training=None,                                        # "full" | "lora": train's default; None: not trainable
-    ),
-
-Loaders, savers and ``describe`` of a composed :class:`~.model.SparseModel` kind take the model; a kind
-with its own encoder class (``qwen3-embed``) needs only a loader.
+A spec ``KIND:PATH`` is looked up here, never guessed from a model name; entries name their functions as
+lazy ``"module:attribute"`` strings (no torch at import). Fields and how to add a kind: docs/encoders.md.
 """
 
 from __future__ import annotations
@@ -66,7 +53,7 @@ ENCODERS: dict[str, EncoderKind] = {
     # BGE-M3's sparse view (XLM-R + sparse_linear.pt); a folder holding sparse_linear.pt is one.
     "bge-m3": EncoderKind(loader="pyserini_splare.encode.bge_m3:load_bge_m3",
                           saver="pyserini_splare.encode.bge_m3:save",
-                          describe="pyserini_splare.encode.bge_m3:spec", config_file="sparse_linear.pt"),
+                          describe="pyserini_splare.encode.splade:spec", config_file="sparse_linear.pt"),
     # OpenSearch inference-free: documents by the MLM, queries by idf.json (its encoder describes itself).
     "opensearch": EncoderKind(loader="pyserini_splare.encode.opensearch:load_opensearch", config_file="idf.json"),
     # A query/document encoder exported by `python -m pyserini_splare.export` (onnxruntime, no torch).

@@ -1,33 +1,9 @@
 """The composed sparse encoder: trunk -> head -> pooling -> pruning, one ``torch.nn.Module``.
 
-Every sparse kind is this class with another configuration (built by its kind's loader; its saver owns
-the kind's checkpoint format: both are named in the kind table, :mod:`.kinds`)::
-
-    kind         trunk                               head                         pooling
-    splade       BERT MLM's base (full depth)        its MLM head (vocab.py)      max log1p(ReLU)
-    splade-llm   causal LM's base (full depth)       its LM head (vocab.py)       max log1p(ReLU)
-    splare       any encoder/decoder cut at layer l  frozen SAE (sae.py)          max log1p(ReLU) (skip bos|special)
-    milco        XLM-R (bge-m3)                      connector + MLM head + echo  max log1p(ReLU) | sum per id
-
-API (what training builds on; see docs/encoders.md)::
-
-    from pyserini_splare.encode import load_encoder
-    model = load_encoder("splare:ckpt/")            # a SparseModel (qwen3-embed gives a DenseEncoder)
-    feats = model.tokenize(texts, "query")           # padded tensors on the model's device
-    pooled = model(feats, "query")                   # (B, V) float32, differentiable (or model(texts, kind))
-    vecs = model.encode(texts, "doc")                # list[SparseVector], inference mode, length-sorted batches
-    model.trunk.add_lora(r=64, alpha=128)            # trainable LoRA on the trunk (peft)
-    model.trunk.model / model.trunk.root             # HF modules (gradient checkpointing, parameters)
-    model.pruning = Pruning("topk", 40, 400)         # Top-K pooling (differentiable; training's --topk-*)
-    model.save("out/")                               # a checkpoint directory of the same kind
-    SparseModel.load("out/")                         # == load_encoder("out/")
-
-No module wraps its computation in ``torch.no_grad``: gradients flow through the trunk, the head and the
-pooling (an SAE's weights are buffers, never trained). :meth:`SparseModel.encode` runs under
-``torch.inference_mode``. Max lengths are per side (``max_length_query`` / ``max_length_doc``), the
-model's own unless overridden at load (recorded in :meth:`spec` under ``overrides``). A model that prunes
-(Top-K learned in training) saves its pruning module's config (``pruning.json``) beside its kind's files,
-whatever the kind, and a model built from a directory holding one prunes the same way (:func:`saved_pruning`).
+Every sparse kind is this class with another configuration, built by its kind's loader (:mod:`.kinds`).
+The composition table, the API training builds on, and how pruning is saved: docs/encoders.md,
+"How encoders are composed". No module wraps its computation in ``torch.no_grad``; :meth:`SparseModel.encode`
+runs under ``torch.inference_mode``.
 """
 
 from __future__ import annotations

@@ -1,32 +1,8 @@
 """Encoding on Ray: Ray Data streams the corpus in blocks to a pool of encoder actors that write parts.
 
-``python -m pyserini_splare.encode ... --ray ADDRESS --ray-workers N [--ray-gpus-per-worker G]``.
-
-* **Blocks = parts.** One Ray Data read task streams the corpus (every format
-  :func:`pyserini_splare.corpus.open_corpus` reads: JSONL files and folders, gzip, ``irds:`` ids, CACM)
-  through the same shard filter as the single process, and cuts it into blocks of ``--part-size``
-  documents: block ``k`` holds exactly the documents of the single process's part ``k``. A block
-  travels as one row (its ids and texts), so Ray Data can never split or merge it.
-* **Actors.** ``map_batches`` runs an actor pool of ``N`` encoders (``G`` GPUs each, or CPU); each
-  actor loads the model once and encodes block after block with the single process's own window
-  loop (:func:`pyserini_splare.encode.pipeline.encode_texts`: windows of ``batch_size x 50``
-  documents, longest first), so the vectors equal the single process's (same batches, same padding).
-* **Writing.** Each actor writes its block's part straight into ``OUTPUT.partial/`` with the one
-  writer (:class:`~pyserini_splare.formats.vectors_writer.VectorsWriter` pickles; ``part(k)`` is
-  atomic), so a block retried after a worker died replaces its own part, never adds a second copy.
-  Workers must share the filesystem holding the output (NFS/Lustre on a cluster).
-* **Faults.** A killed actor is restarted by Ray and its block retried (Ray Data's actor pools retry
-  without limit). A killed driver leaves ``OUTPUT.partial/`` with its completed parts; the same
-  command (with or without ``--ray``) resumes: the read task skips completed blocks, the driver
-  says how many. The resume settings are the single process's, so either kind of run resumes the other.
-* **Progress** on the driver: documents/s, tokens/s (counted by the actors with the encoder's
-  tokenizer, when it has one) and the ETA when the corpus size is known.
-
-Before the pool starts, one Ray task (with a worker's resources) loads the encoder to learn its
-feature space or dimension and its spec for ``meta.json``: one extra model load per run. The writer's
-set-up, the end of the run and the document count are the single process's
-(:func:`~pyserini_splare.encode.pipeline.open_writer`, :func:`~pyserini_splare.encode.pipeline.finish_encode`,
-:func:`pyserini_splare.corpus.count_documents`): this module adds only the Ray parts.
+Block ``k`` is exactly the single process's part ``k`` and is encoded with its window loop and written with
+its writer, so output, resume and faults behave as the single process's (docs/distributed.md, "Encoding on
+Ray"). This module adds only the Ray parts: the read task, the actors and the driver's progress.
 """
 
 from __future__ import annotations
@@ -41,31 +17,10 @@ from typing import Any, Mapping
 
 from .._console import progress, verbose
 from .._errors import UsageError
-from ..distributed.cluster import check_workers, connect, require_resources
+from ..distributed.cluster import check_workers, connect, require_resources, usage_error_in
 
 # A block's rows are one document each inside a single Arrow row; list columns keep their order.
 _KEY, _IDS, _TEXTS = "key", "ids", "texts"
-
-
-def _usage_in(e: BaseException) -> UsageError | None:
-    """The UsageError raised inside a Ray task/actor, found in the exception chain or the remote traceback."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, UsageError):
-            return UsageError(str(e).splitlines()[-1] if "Traceback" in str(e) else str(e))
-        cause = getattr(e, "cause", None)
-        if isinstance(cause, UsageError):
-            return UsageError(str(cause).splitlines()[0])
-        e = e.__cause__ or e.__context__ or cause
-    return None
-
-
-def _usage_in_text(e: BaseException) -> UsageError | None:
-    for line in reversed(str(e).splitlines()):
-        if "UsageError: " in line:
-            return UsageError(line.split("UsageError: ", 1)[1])
-    return None
 
 
 def _describe(spec: str, options: dict, topk: int, mass: float | None) -> dict[str, Any]:
@@ -180,9 +135,8 @@ def encode_on_ray(address: str, out: str | os.PathLike, corpus: str, encoder_spe
                   gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0):
     """Encode ``corpus`` into the vectors directory ``out`` on a Ray cluster; returns (meta, run report).
 
-    ``settings`` is :class:`pyserini_splare.encode.pipeline.Settings` (shard, part size, batch size);
-    ``config`` and the rest are what :func:`pyserini_splare.encode.pipeline.encode_to_dir` takes, so the
-    output and its resume state are the single process's.
+    The arguments are :func:`~pyserini_splare.encode.pipeline.encode_to_dir`'s, so the output and its resume state
+    are the single process's.
     """
     check_workers(workers, gpus_per_worker, cpus_per_worker)
     options = dict(encoder_options)
@@ -205,7 +159,7 @@ def _run(ray, out, corpus, spec, settings, options, config, quant_scale, topk, m
     try:
         info = ray.get(describe.remote(spec, options, topk, mass))
     except Exception as e:
-        raise _usage_in(e) or _usage_in_text(e) or e from None
+        raise usage_error_in(e) or e from None
     writer = open_writer(out, info, spec, settings, config=config, quant_scale=quant_scale, topk=topk, mass=mass,
                          overwrite=overwrite)
     try:
@@ -260,7 +214,7 @@ def _stream(ray, writer, corpus, spec, settings, options, done, total, workers, 
                 dt = max(time.time() - t0, 1e-9)
                 bar.set_postfix_str(f"{tokens / dt:,.0f} tokens/s, {parts} parts")
     except Exception as e:
-        err = _usage_in(e) or _usage_in_text(e)
+        err = usage_error_in(e)
         if err is not None:
             raise err from None
         raise

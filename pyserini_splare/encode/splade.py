@@ -1,12 +1,8 @@
 """BERT-style SPLADE as a configuration of :class:`~.model.SparseModel`: MLM trunk -> MLM head -> max log1p(ReLU).
 
-SPLADE (Formal et al., SIGIR 2021; SPLADE v2/v3, arXiv 2109.10086 / 2403.06789): for token logits
-w_ij over the vocabulary, the weight of term j is ``max_i log(1 + ReLU(w_ij))`` over the real tokens i.
-Covers ``naver/splade-v3`` and its family (one encoder for queries and documents) and SPLADE-tiny.
-Features are WordPiece strings (``VocabSpace``), as Pyserini's SPLADE indexes use them.
-
-Checkpoint format: a Hugging Face masked-LM folder (``config.json`` with a ``*ForMaskedLM``
-architecture, weights, tokenizer); :func:`save` writes one.
+SPLADE (Formal et al., SIGIR 2021; v2/v3, arXiv 2109.10086 / 2403.06789), e.g. ``naver/splade-v3`` and
+SPLADE-tiny; features are WordPiece strings, as in Pyserini's SPLADE indexes. Checkpoint: a Hugging Face
+masked-LM folder.
 """
 
 from __future__ import annotations
@@ -31,7 +27,8 @@ def vocab_terms(tokenizer, size: int) -> list[str]:
 
 
 def spec(model: SparseModel) -> dict[str, Any]:
-    return {"type": "splade", "path": model.path, "max_length_query": model.max_length_query,
+    """meta.json's record of a kind that its folder alone describes (``splade``, ``bge-m3``)."""
+    return {"type": model.kind, "path": model.path, "max_length_query": model.max_length_query,
             "max_length_doc": model.max_length_doc, "dtype": dtype_name(model.trunk.dtype)}
 
 

@@ -1,16 +1,7 @@
 """SPLADE over an LLM vocabulary (the SPLADE-8B baseline of the WSDM Cup 2026 report).
 
-SPLADE (Formal et al., SIGIR 2021; "SPLADE v2", 2021): w_j = max_i log(1 + ReLU(logit_ij)), where
-logit_i is the LM head's output for token i. SPLADE-8B applies it to Llama-3.1-8B (full depth, its final
-norm and LM head over the ~128k byte-level BPE vocabulary) with bidirectional attention and LoRA, the
-same pooling as SPLARE (Formal et al., ICLR 2026).
-
-Terms are vocabulary *ids* (``t1234``): byte-level BPE tokens may hold spaces or odd bytes and are not
-safe as whitespace-pretokenized Lucene terms (docs/vectors.md, feature spaces). :func:`readable_terms`
-turns ids back into text for explanation.
-
-A model is named by a directory with ``splade_llm_config.json`` (:class:`SpladeLLMConfig`) or by a plain
-causal-LM path / hub id (defaults: causal attention, no adapter).
+SPLADE pooling over an LM head's logits at full depth (docs/splare-checkpoint.md, "LLM-vocabulary SPLADE").
+Terms are vocabulary ids (``t1234``): byte-level BPE tokens are not safe as whitespace-pretokenized terms.
 """
 
 from __future__ import annotations

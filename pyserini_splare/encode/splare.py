@@ -1,16 +1,9 @@
 """SPLARE: sparse latent representations from an LLM's residual stream through a frozen SAE.
 
-Formal et al., "Learning Sparse Retrieval with Sparse Autoencoders" (SPLARE, ICLR 2026): for token i,
-w_i = SAE_enc(h_i^(l)) where h^(l) is the residual stream after block l; the document vector is
-u_j = max_i log(1 + ReLU(w_ij)) (SPLADE pooling), scored by dot product. SPLARE-7B = Llama-3.1-8B cut
-after block 26, Llama Scope residual SAE ``L26R`` of width 131,072 (JumpReLU), bidirectional attention,
-LoRA r=64 on the trunk, SAE frozen; no instruction prefix; max length 512 in training, 1024 at eval.
-
-No public SPLARE checkpoint exists, so this module defines one (docs/splare-checkpoint.md): a directory
-with ``splare_config.json`` (:class:`SplareConfig`), optionally holding the SAE and LoRA adapter.
-:func:`write_checkpoint` is the one writer of that directory: :meth:`SparseModel.save
-<.model.SparseModel.save>`, ``python -m pyserini_splare.train.sae``, the demo and
-``python -m pyserini_splare.encode.splare_checkpoint`` (which assembles one from public parts) all call it.
+Formal et al., "Learning Sparse Retrieval with Sparse Autoencoders" (ICLR 2026): ``w_i = SAE_enc(h_i^(l))``
+pooled as SPLADE. No public SPLARE checkpoint exists, so docs/splare-checkpoint.md defines one;
+:func:`write_checkpoint` is the one writer of that directory (``SparseModel.save``, ``train.sae``, the demo and
+``encode.splare_checkpoint`` all call it).
 """
 
 from __future__ import annotations
@@ -114,14 +107,12 @@ def _portable(path: str | None, directory: str, base: str | None) -> str | None:
 
 def write_checkpoint(directory: str | os.PathLike, config: SplareConfig | Mapping[str, Any], *,
                      base: str | None = None, sae=None) -> SplareConfig:
-    """Write a SPLARE checkpoint's ``splare_config.json`` into ``directory`` (the one writer, see the module
-    docstring); returns the config written.
+    """Write a SPLARE checkpoint's ``splare_config.json`` into ``directory`` (the one writer); returns the
+    config written.
 
-    ``config``: a :class:`SplareConfig` or its fields as a dict (validated: a bad field is a UsageError naming
-    the file and the field). Paths are recorded portably: parts already inside ``directory`` (a copied SAE,
-    a saved adapter, a copied trunk) relative to it; ``hf://`` SAEs and hub ids as given; other local paths
-    (relative ones resolved against ``base``, the directory the config came from) absolute. ``sae``: an SAE
-    module built in memory, written to ``directory/sae`` in the plain format and recorded there.
+    ``config``: a :class:`SplareConfig` or its fields as a dict (validated). Paths are recorded portably
+    (docs/splare-checkpoint.md, "Making a checkpoint"); relative ones are resolved against ``base``, the
+    directory the config came from. ``sae``: an SAE module built in memory, written to ``directory/sae``.
     """
     directory = os.fspath(directory)
     where = os.path.join(directory, CONFIG_FILE)
@@ -139,13 +130,11 @@ def write_checkpoint(directory: str | os.PathLike, config: SplareConfig | Mappin
 
 
 def save(model: SparseModel, directory: str, copy_trunk: bool = False) -> None:
-    """A checkpoint of ``model`` from its modules' configs (trunk, SAE head, pooling), through
-    :func:`write_checkpoint`.
+    """A checkpoint of ``model`` through :func:`write_checkpoint`.
 
-    The frozen SAE is referenced where it was loaded from (a 131k-latent SAE is GBs; it never changes),
-    or written in the plain format to ``DIR/sae`` when it was built in memory. A trainable LoRA adapter is
-    written to ``DIR/lora``; ``copy_trunk`` writes the (cut) trunk and its tokenizer to ``DIR/trunk``,
-    making the directory self-contained.
+    The frozen SAE is referenced where it was loaded from (a 131k-latent SAE is GBs and never changes), or
+    written to ``DIR/sae`` when built in memory; a trainable LoRA adapter goes to ``DIR/lora``; ``copy_trunk``
+    writes the (cut) trunk and its tokenizer to ``DIR/trunk``, making the directory self-contained.
     """
     settings = model.settings
     trunk = model.trunk.config()  # backbone (as configured), layer, attention, lora (as loaded)

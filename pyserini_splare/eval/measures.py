@@ -54,11 +54,9 @@ def evaluate(qrels: str | Mapping[str, Mapping[str, int]], run: str | Mapping[st
     """Evaluate ``run`` (a path or ``{qid: {docid: score}}``) against ``qrels`` (registry name, file, or
     ``{qid: {docid: grade}}``).
 
-    Returns ``{metric: value}``, the mean over every query of the qrels (``trec_eval -c``: a judged
-    query missing from the run counts as 0, as in official evaluations; run queries without
-    judgments are ignored), or with ``per_query`` a list of ``(metric, qid, value)``. A run that shares
-    no query or no judged document with the qrels is refused (:func:`check_overlap`) unless
-    ``allow_disjoint``.
+    Returns ``{metric: value}``, means over every judged query (``trec_eval -c``, docs/evaluation.md), or with
+    ``per_query`` a list of ``(metric, qid, value)``. A run disjoint from the qrels is refused
+    (:func:`check_overlap`) unless ``allow_disjoint``.
     """
     import ir_measures
 

@@ -1,12 +1,7 @@
-"""Bag-of-concepts explanations of sparse representations (SPLARE paper, Tables 1 and 9).
+"""Bag-of-concepts explanations of sparse representations (SPLARE paper, Tables 1 and 9; docs/explain.md).
 
-In a notebook::
-
-    from pyserini_splare.explain import explain_vector, format_rows, load_labels
-    rows = explain_vector(vector, space, load_labels("llama-scope-l26.json"), top=10)
-    print(format_rows(rows))
-
-``python -m pyserini_splare.explain`` does the same from the command line (see ``--help``).
+:func:`explain_vector`, :func:`format_rows` and :func:`load_labels` in Python; ``python -m
+pyserini_splare.explain`` from the command line.
 """
 
 from .concepts import NO_LABEL, Row, explain_vector, format_rows, load_labels

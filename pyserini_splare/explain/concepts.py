@@ -1,20 +1,8 @@
 """Bag-of-concepts explanations: a sparse vector's strongest features with their weights and labels.
 
-SPLARE's features are SAE latents, which have no surface form; the SPLARE paper (Tables 1 and 9)
-reads a query or document representation by listing its top latents with their weights and a
-description of each latent from automated interpretability (Neuronpedia). For vocabulary spaces
-(SPLADE, MILCO) a feature's term is its own label.
-
-Labels file: Neuronpedia's explanation export (``GET /api/explanation/export?modelId=...&saeId=...``),
-a JSON list, or JSONL, of objects such as::
-
-    {"modelId": "llama3.1-8b", "layer": "26-llamascope-res-131k", "index": "1234",
-     "description": "capital cities", "explanationModelName": "gpt-4o-mini", "typeName": "oai_token-act-pair"}
-
-Only ``index`` (feature number, string or integer) and ``description`` are required; an entry
-without them is an error (``file:entry``). A feature may have several explanations: the first one
-is used. Features absent from the file are shown as ``(no label)``. ``index`` is the latent number,
-i.e. the ``123`` of the pseudo-term ``L123``.
+SAE latents have no surface form, so the SPLARE paper (Tables 1 and 9) lists a representation's top latents
+with an automated-interpretability description of each (Neuronpedia); a vocabulary space's term is its own
+label. The labels file (Neuronpedia's explanation export; ``index`` is the ``123`` of ``L123``): docs/explain.md.
 """
 
 from __future__ import annotations
@@ -113,10 +101,8 @@ def _feature_id(term: str, space) -> int | None:
 def explain_vector(vector, space=None, labels: Mapping[int, str] | None = None, top: int = 10) -> list[Row]:
     """The ``top`` strongest features of ``vector`` as :class:`Row`s (weight desc, ties by term).
 
-    ``vector`` is a :class:`~pyserini_splare.vectors.SparseVector` (ids in ``space``, which is then
-    required) or a ``{term: weight}`` mapping (a stored query/document vector). ``labels`` maps
-    feature numbers to descriptions (:func:`load_labels`); without labels, a feature's label is
-    None. For a vocabulary space (SPLADE/MILCO terms), pass no labels: the term speaks for itself.
+    ``vector``: a :class:`~pyserini_splare.vectors.SparseVector` (with its ``space``) or a ``{term: weight}``
+    mapping; ``labels`` from :func:`load_labels` (a vocabulary space needs none: the term is the label).
     """
     if top <= 0:
         raise ValueError(f"top must be positive, got {top}")

@@ -1,12 +1,8 @@
 """Docid tables: every document's id in an index's internal order, one writer and one reader.
 
-An index whose backend numbers documents itself (Lucene's docids, the exact index's columns) keeps
-``docids.npy`` beside it, so that a searcher maps a whole result list of internal numbers to ids in
-one numpy indexing step instead of one lookup per hit. The file is ``np.save`` of a fixed-width
-unicode array, read with ``allow_pickle=False`` (no pickle from an index folder).
-
-A faiss index keeps ``docids.txt`` instead, one id per line, written while its vectors stream in
-(:func:`docid_lines`): a fixed-width array of 10M ids would be built in memory at the end.
+``docids.npy`` (a fixed-width unicode array, read with ``allow_pickle=False``) maps a whole result list to
+ids in one numpy step; faiss keeps ``docids.txt`` instead, written while its vectors stream in
+(:func:`docid_lines`), since a fixed-width array of 10M ids would be built in memory at the end.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """The forward store: every document's full sparse vector by row, for two-step search (one writer, one
 reader, one validator).
 
-Two-step search (Lassance et al., "Two-Step SPLADE: Simple, Efficient and Effective Approximation of
-SPLADE", 2024) retrieves candidates with pruned vectors and rescores the top N with the full
-ones. The first stage is any sparse index (exact, Seismic, Lucene) built from pruned documents; the
-second stage needs each candidate's full vector by id, which an inverted index cannot give cheaply.
-The index stage writes this store beside the index (``index --forward-store``), the search stage
-reads it (``search --rescore N``).
-
-Layout (``INDEX/forward/``; raw little-endian arrays, memory-mapped at search time, so opening a
-10M-document store costs its docid hash table only, ~16 bytes per document)::
+Two-step search (Lassance et al., 2024) rescores a first stage's top N with the full vectors, which an
+inverted index cannot give by id cheaply. Layout (``INDEX/forward/``, raw little-endian arrays, memory-mapped)::
 
     forward.json   format, documents, postings, feature space, quantization scale, docid-set digest, source
     offsets.i64    int64 x (documents + 1): row r's postings are [offsets[r], offsets[r+1])
@@ -18,13 +11,9 @@ Layout (``INDEX/forward/``; raw little-endian arrays, memory-mapped at search ti
     hashes.npy     int64 id hashes (:func:`~.idhash.id_hash`) sorted ascending
     rows.npy       int64 row of each sorted hash
 
-The writer streams: postings go to the raw files as they are read (never a collection in memory);
-only the id hashes (8 bytes per document) are kept, as every builder here keeps them to find
-duplicates. Raw files rather than ``.npy`` because a ``.npy`` header needs the length before the data.
-
-A store matches an index when its document count, docid-set digest (BLAKE2b of the sorted id hashes),
-feature space and quantization scale are those the index recorded when the store was written
-(:func:`check_store_matches`); anything else is one ``UsageError`` line.
+Raw files rather than ``.npy`` because the writer streams and a ``.npy`` header needs the length first.
+A store matches an index by document count, docid-set digest, feature space and scale
+(:func:`check_store_matches`); see docs/indexing.md, "Two-step search".
 """
 
 from __future__ import annotations
@@ -70,10 +59,9 @@ def collection_digest(docids: Iterable[str]) -> tuple[int, str]:
 class ForwardStoreWriter:
     """Streams rows into ``folder`` (an existing, empty directory: the caller's ``atomic_dir``).
 
-    ``add(docid, ids, impacts)`` appends one document (ids need not be sorted; impacts are integers in
-    ``[0, MAX_IMPACT]``; zero impacts are dropped); :meth:`finish` writes the hash table and the
-    manifest and returns it. Ids must be distinct (checked at :meth:`finish` by hash; the caller names
-    the repeated id)."""
+    ``add(docid, ids, impacts)`` appends a document (ids in any order, zero impacts dropped); :meth:`finish`
+    writes the hash table and the manifest, and checks by hash that ids are distinct (the caller names a repeat).
+    """
 
     def __init__(self, folder: str | os.PathLike, space: FeatureSpace, quant_scale: float):
         self.folder, self.space, self.scale = Path(folder), space, float(quant_scale)

@@ -34,9 +34,6 @@ class IdHashSet:
     def add(self, docid: str) -> None:
         self._cur.append(id_hash(docid))
 
-    def add_hash(self, h: int) -> None:
-        self._cur.append(h)
-
     def extend_hashes(self, hashes: np.ndarray | Iterable[int]) -> None:
         self._flush()
         self._chunks.append(np.asarray(hashes, dtype=np.int64))

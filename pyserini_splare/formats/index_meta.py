@@ -1,10 +1,8 @@
 """Index metadata: every index directory carries ``pyserini_splare_index.json``.
 
-It records the backend (so ``search`` picks the right searcher without being told), the vectors
-metadata the index was built from (feature space, quantization scale, encoder, pooling -- merged over
-shards, marked ``"foreign": true`` for a JsonVectorCollection this toolkit did not write -- so
-``search`` can refuse query vectors or a query encoder from another space), the source
-directories, and the build settings.
+It records the backend, the vectors metadata the index was built from (merged over shards; ``"foreign":
+true`` for a collection this toolkit did not write), the sources and the build settings, so ``search``
+picks the searcher itself and refuses queries from another feature space.
 """
 
 from __future__ import annotations

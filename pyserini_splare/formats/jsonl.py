@@ -1,9 +1,7 @@
 """JSONL reading with ``file:line`` errors: corpora, query vectors, vectors directories.
 
-Lines are parsed with orjson (3-5x the standard library's speed on 400-term vectors); a line orjson
-refuses is parsed again with :mod:`json`, so the error message -- and the handling of the ``NaN`` /
-``Infinity`` literals Python writes, which the validators then name as non-finite weights -- is the
-standard library's.
+Lines are parsed with orjson (3-5x faster on 400-term vectors); a line it refuses is parsed again with
+:mod:`json`, so the error message (and the handling of ``NaN`` / ``Infinity``) is the standard library's.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """The JsonVectorCollection record: ``{"id": ..., "contents": ..., "vector": {term: weight}}``.
 
-One line of a vectors directory's ``part-*.jsonl`` (Pyserini/Anserini's ``JsonVectorCollection``, what
-``seismic.SeismicIndex.build`` reads) and of a ``--query-vectors`` file. This module validates a
-record's vector (:func:`check_vector`), reads a file of records (:func:`iter_jsonl_vectors`) and formats
-records (:class:`LineFormatter`); directories are :mod:`.vectors_reader`'s, query files :mod:`.query_vectors`'s.
-
-Rules for a vector read from a file (untrusted input): a non-empty object; every term non-empty,
-printable, without whitespace (Anserini's ``-pretokenized`` splits on whitespace); every weight a
-JSON number, finite and non-negative; for stored impacts (``integer=True``) an integer no larger
-than :data:`~.quant.MAX_IMPACT`.
+One line of a vectors directory's part files and of a ``--query-vectors`` file: validated
+(:func:`check_vector`: the rules in docs/vectors.md, "Reading"), read (:func:`iter_jsonl_vectors`) and formatted
+(:class:`LineFormatter`) here; directories are :mod:`.vectors_reader`'s, query files :mod:`.query_vectors`'s.
 """
 
 from __future__ import annotations
@@ -165,7 +159,7 @@ class LineFormatter:
         vec = dict(zip(self.space.terms(ids), q.tolist()))
         return head[:-1] + json.dumps(vec, ensure_ascii=False).encode() + b"}\n"
 
-    def parse(self, raw: bytes, docid_hint: bytes | None = None) -> tuple[str, np.ndarray, np.ndarray] | None:
+    def parse(self, raw: bytes) -> tuple[str, np.ndarray, np.ndarray] | None:
         """``(docid, ids, impacts)`` of a line exactly as :meth:`line` writes it with empty contents,
         impacts in ``[1, MAX_IMPACT]`` and ids strictly increasing; None for any other line (the caller
         then parses it with orjson and validates it term by term, which names what is wrong).

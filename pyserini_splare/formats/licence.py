@@ -1,9 +1,8 @@
 """The licence an encoder's checkpoint states, as recorded in vectors and index metadata, and the one-line
 notice ``index``, ``search`` (and ``serve``) print when it forbids commercial use.
 
-Encoders record it as ``license`` in their spec (:func:`pyserini_splare.encode.licence.checkpoint_licence`
-reads it from the model card or config), which meta.json keeps under ``encoder`` and every index copies
-under ``vectors.encoder``; an ONNX export keeps its source's under ``encoder.source``.
+Encoders record it in their spec (:func:`pyserini_splare.encode.licence.checkpoint_licence`); meta.json keeps
+it under ``encoder``, an index under ``vectors.encoder``, an ONNX export under ``encoder.source``.
 """
 
 from __future__ import annotations

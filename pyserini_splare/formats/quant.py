@@ -1,10 +1,8 @@
 """Quantization: the one pair that turns model weights into the integer impacts every index stores.
 
-``quantize(w, scale) = round(w * scale)`` (half to even) and ``dequantize(q, scale) = q / scale``.
-Every stage goes through this pair: the vectors writer (documents), the query side of ``search``
-(model outputs, quantized with the *index's* scale whatever their JSON number type), ``explain``
-and the Pyserini interop. Weights on disk are integers because Anserini truncates float impacts
-silently (2.6 -> 2, 0.4 -> term dropped); the scale is recorded in ``meta.json``.
+``quantize(w, scale) = round(w * scale)`` (half to even), ``dequantize(q, scale) = q / scale``; every stage
+goes through this pair (docs/vectors.md, "Quantization"). Weights on disk are integers because Anserini
+truncates float impacts silently (2.6 -> 2, 0.4 -> term dropped).
 """
 
 from __future__ import annotations
@@ -18,23 +16,11 @@ import numpy as np
 from .._errors import UsageError
 from .sparse import SparseVector
 
-# round(w * 100): SPLADE/SPLARE weights are log1p(relu(.)) values, mostly in (0, 5]. A scale of 100
-# keeps two decimals (relative error <= 0.5/(100 w): under 1% for w >= 0.5, and drops only w < 0.005),
-# matches the scale Pyserini's SPLADE query encoder uses, and keeps an impact of 5.0 at 500 repeated
-# term occurrences in Lucene, whose build time and index size grow linearly with the scale.
+# Why 100 (two decimals of log1p(relu(.)) weights, Pyserini's SPLADE query scale) and why 65,504 (float16's
+# largest finite value: Seismic stores weights as float16; Lucene's and exact's limits are far above):
+# docs/vectors.md, "Quantization".
 DEFAULT_QUANT_SCALE = 100.0
-
-# The largest integer impact any backend takes (documents and quantized queries alike), checked by
-# the one validator (:func:`check_impacts`) for every backend, on write and on read:
-# * Seismic stores weights as IEEE float16 (pyseismic-lsr 0.5.4, measured: a weight of 70,000 scores
-#   inf, 60,000 scores 60,000): 65,504 is float16's largest finite value. (Above 2,048 float16 keeps
-#   11 significant bits, so Seismic's scores there are within 0.05% of the integer dot product.)
-# * Lucene through Anserini's JsonVectorCollection writes a term w times into a pseudo-document, so
-#   build time is linear in w (10^9 took 40 s for 50 documents) and its int term frequency overflows
-#   at 2^31 (a JVM error) while 10^12 silently drops the term; 65,504 x 400 terms stays far inside.
-# * The exact backend keeps int32 postings and sums products in int64: 65,504^2 x 131,072 terms < 2^63.
-# Model weights are log1p(relu(.)) values below ~20, i.e. <= 2,000 at the default scale 100 and
-# <= 20,000 at scale 1,000, so the bound refuses only broken inputs or scales nobody needs.
+# The largest integer impact any backend takes, documents and queries alike (:func:`check_impacts`).
 MAX_IMPACT = 65_504
 
 

@@ -1,15 +1,8 @@
-"""``--query-vectors`` files and the quantization of query vectors.
+"""``--query-vectors`` files and the quantization of query vectors (docs/search.md).
 
-A file holds one ``{"id": qid, "vector": {term: weight}}`` per line (JSONL; a ``contents`` field is
-allowed and ignored), the shape of a JsonVectorCollection record.
-
-The weights are model outputs: :func:`quantize_query` quantizes them with the *index's* scale
-whatever their JSON number type, so ``{"L1": 1}`` and ``{"L1": 1.0}`` are the same query (until
-2026-11 an all-integer vector was taken as already quantized and scored 100x apart from the float
-one). A file whose weights are already integer impacts in the index's units is declared so by the
-caller (``search --query-vectors-quantized``): its weights must then be integers (``3.0`` counts as
-one) and are used as they are. In both cases the result is bounded by
-:data:`~.quant.MAX_IMPACT` and zero weights are dropped.
+One ``{"id": qid, "vector": {term: weight}}`` per line. Weights are model outputs, quantized with the index's
+scale whatever their JSON number type (``1`` and ``1.0`` are the same query), unless the caller declares them
+already quantized (``--query-vectors-quantized``); either way bounded by :data:`~.quant.MAX_IMPACT`.
 """
 
 from __future__ import annotations

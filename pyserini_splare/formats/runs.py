@@ -1,13 +1,7 @@
-"""TREC run files: reading with validation, ranking order, and writing.
+"""TREC run files (``qid Q0 docid rank score tag``): reading with validation, ranking order, and writing.
 
-A TREC run line is ``qid Q0 docid rank score tag`` (six whitespace-separated fields). Fusion,
-reranking and evaluation all read runs through :func:`read_trec_run`, so a file in another format
-(a qrels file, a TSV, a JSON run) is refused with one line naming ``file:line`` instead of a
-traceback deep inside ranx or pandas.
-
-Ordering: within a query, hits are ranked by score descending, ties by docid ascending
-(:func:`ranked`), the order every searcher of this package writes. For a run whose rank column
-agrees with its scores (every run written by a search engine) this is the file's own order.
+Every stage reads runs through :func:`read_trec_run`, so a file in another format is one line naming
+``file:line``; within a query hits rank by score descending, ties by docid ascending (:func:`ranked`).
 """
 
 from __future__ import annotations

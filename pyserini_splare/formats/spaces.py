@@ -1,11 +1,7 @@
-"""Feature spaces: feature ids <-> index terms.
+"""Feature spaces: a bijection between feature ids ``range(size)`` and index terms (docs/vectors.md).
 
-A :class:`FeatureSpace` is a bijection between ``range(size)`` and index terms: pseudo-terms such as
-``L131071`` for SAE latents or ``t1234`` for LLM vocabulary ids (:class:`PrefixedSpace`), a
-tokenizer's vocabulary (:class:`VocabSpace`, as Pyserini's SPLADE writes terms), views side by side
-(:class:`CompositeSpace`, MILCO), or the terms found in a folder this toolkit did not write
-(:class:`ForeignSpace`). The space is recorded in ``meta.json`` and in every index, so a searcher can
-refuse query vectors from another space.
+Pseudo-terms (:class:`PrefixedSpace`, ``L131071``), a tokenizer's vocabulary (:class:`VocabSpace`), views side
+by side (:class:`CompositeSpace`), or a foreign collection's terms (:class:`ForeignSpace`).
 """
 
 from __future__ import annotations
@@ -119,7 +115,29 @@ class PrefixedSpace(FeatureSpace):
         return f"PrefixedSpace({self.prefix!r}, {self.size}, name={self.name!r})"
 
 
-class VocabSpace(FeatureSpace):
+class _TermList(FeatureSpace):
+    """A space whose terms are a list: a term's id is its position."""
+
+    def _set_terms(self, terms: list[str], duplicates: str, missing: str) -> None:
+        self._terms, self.size, self._missing = terms, len(terms), missing
+        self._ids = self._id_table = {t: i for i, t in enumerate(terms)}
+        if len(self._ids) != self.size:
+            raise ValueError(duplicates)
+
+    def term(self, i: int) -> str:
+        return self._terms[i]
+
+    def id(self, term: str) -> int:
+        try:
+            return self._ids[term]
+        except KeyError:
+            raise KeyError(f"{term!r} {self._missing}") from None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, name={self.name!r})"
+
+
+class VocabSpace(_TermList):
     """A tokenizer vocabulary used as terms (BERT WordPiece strings, as Pyserini's SPLADE does).
 
     Tokens that are unsafe as whitespace-pretokenized terms (empty, containing spaces or control
@@ -131,24 +149,12 @@ class VocabSpace(FeatureSpace):
 
     def __init__(self, vocab: list[str], name: str = "", fallback: str = "w"):
         self.vocab = list(vocab)
-        self.size = len(self.vocab)
         self.name, self.fallback = name, fallback
-        self._terms = [
+        terms = [
             t if safe_term(t) and not (t.startswith(fallback) and t[len(fallback):].isdigit()) else f"{fallback}{i}"
             for i, t in enumerate(self.vocab)
         ]
-        self._ids = {t: i for i, t in enumerate(self._terms)}
-        if len(self._ids) != self.size:
-            raise ValueError("vocabulary has duplicate tokens")
-
-    def term(self, i: int) -> str:
-        return self._terms[i]
-
-    def id(self, term: str) -> int:
-        try:
-            return self._ids[term]
-        except KeyError:
-            raise KeyError(f"{term!r} is not in the vocabulary {self.name!r}") from None
+        self._set_terms(terms, "vocabulary has duplicate tokens", f"is not in the vocabulary {name!r}")
 
     def to_meta(self) -> dict[str, Any]:
         return {"type": self.kind, "name": self.name, "fallback": self.fallback, "size": self.size, "vocab": self.vocab}
@@ -156,9 +162,6 @@ class VocabSpace(FeatureSpace):
     @classmethod
     def from_meta(cls, meta):
         return cls(list(meta["vocab"]), meta.get("name", ""), meta.get("fallback", "w"))
-
-    def __repr__(self) -> str:
-        return f"VocabSpace(size={self.size}, name={self.name!r})"
 
 
 class CompositeSpace(FeatureSpace):
@@ -202,7 +205,7 @@ class CompositeSpace(FeatureSpace):
         return cls([FeatureSpace.from_meta(m) for m in meta["parts"]], meta.get("name", ""))
 
 
-class ForeignSpace(FeatureSpace):
+class ForeignSpace(_TermList):
     """The terms of a JsonVectorCollection this toolkit did not write (no ``meta.json``): opaque strings.
 
     Built by the index builders from the terms the documents use, sorted (so the id of a term does
@@ -214,31 +217,16 @@ class ForeignSpace(FeatureSpace):
     kind = "foreign"
 
     def __init__(self, terms: Iterable[str], name: str = ""):
-        self.terms_list = list(terms)
-        self.size, self.name = len(self.terms_list), name
-        self._ids = {t: i for i, t in enumerate(self.terms_list)}
-        if len(self._ids) != self.size:
-            raise ValueError("foreign space has duplicate terms")
-        self._id_table = self._ids
-
-    def term(self, i: int) -> str:
-        return self.terms_list[i]
-
-    def id(self, term: str) -> int:
-        try:
-            return self._ids[term]
-        except KeyError:
-            raise KeyError(f"{term!r} is not a term of the collection's (foreign) space") from None
+        self.name = name
+        self._set_terms(list(terms), "foreign space has duplicate terms",
+                        "is not a term of the collection's (foreign) space")
 
     def to_meta(self) -> dict[str, Any]:
-        return {"type": self.kind, "name": self.name, "size": self.size, "terms": self.terms_list}
+        return {"type": self.kind, "name": self.name, "size": self.size, "terms": self._terms}
 
     @classmethod
     def from_meta(cls, meta):
         return cls(list(meta["terms"]), meta.get("name", ""))
-
-    def __repr__(self) -> str:
-        return f"ForeignSpace(size={self.size}, name={self.name!r})"
 
 
 _SPACES: dict[str, type] = {"prefixed": PrefixedSpace, "vocab": VocabSpace, "composite": CompositeSpace,

@@ -1,9 +1,7 @@
 """Foreign folders: JsonVectorCollection files another tool wrote, read as a vectors directory.
 
-A folder without ``meta.json`` holding ``*.jsonl`` / ``*.json`` files (Pyserini's encoders, another
-toolkit) opens through :func:`~.vectors_reader.open_collection` like one written by ``encode``:
-:func:`scan_foreign` makes up its metadata in one validating pass, and :func:`iter_quantized` reads
-float weights quantized at the scale the user gave.
+:func:`scan_foreign` makes up the metadata of a folder without ``meta.json`` in one validating pass, and
+:func:`iter_quantized` reads float weights quantized at the scale the user gave (docs/indexing.md).
 """
 
 from __future__ import annotations
@@ -25,15 +23,11 @@ FOREIGN_SUFFIXES = (".jsonl", ".json")
 
 def scan_foreign(dirs: Sequence[Path],
                  quant_scale: float | None = None) -> tuple[VectorsMeta, list[Path], float | None]:
-    """``(metadata, part files, float scale)`` of JsonVectorCollection folders this toolkit did not
-    write (no ``meta.json``), e.g. Pyserini's own encoders': ``{"id", "contents", "vector": {term:
-    weight}}`` lines in ``*.jsonl`` / ``*.json`` files (read in name order).
+    """``(metadata, part files, float scale)`` of JsonVectorCollection folders this toolkit did not write
+    (no ``meta.json``), read in name order in one pass (validation, the sorted term list, statistics).
 
-    Terms are opaque strings (a :class:`~.spaces.ForeignSpace` of the terms found, sorted); integer
-    weights are taken as they are (recorded as scale 1: quantizing a query's integer weights at scale
-    1 keeps them); float weights are refused with a hint unless ``quant_scale`` is given, and then
-    quantized ``round(w * quant_scale)`` as they are read. One pass reads every file now (validation,
-    the term list, the statistics); the metadata says ``"foreign": true``.
+    Integer weights are taken as they are (scale 1); float ones are refused with a hint unless
+    ``quant_scale`` is given (docs/indexing.md, "A JsonVectorCollection this toolkit did not write").
     """
     parts = []
     for d in dirs:

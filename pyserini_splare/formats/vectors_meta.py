@@ -1,25 +1,9 @@
 """A vectors directory's layout and ``meta.json``: the schema its writer and reader share.
 
-Layout (sparse, ``meta.json`` format ``pyserini_splare.vectors/1``)::
-
-    part-00000.jsonl   {"id": "d1", "contents": "", "vector": {"L12": 143, "L907": 88}}
-    part-00001.jsonl   ...
-    meta.json          {"format": "pyserini_splare.vectors/1", "feature_space": {...},
-                        "feature_space_fingerprint": "...", "quant_scale": 100, "encoder": {...},
-                        "pooling": {...}, "stats": {...}}
-
-The part files are exactly Pyserini/Anserini's ``JsonVectorCollection`` and what
-``seismic.SeismicIndex.build`` reads, so no index needs a conversion step. Weights on disk are
-integer impacts ``round(w * quant_scale)`` in ``[1, MAX_IMPACT]`` (:mod:`.quant`).
-
-Dense (``meta.json`` format ``pyserini_splare.dense/1``: ``dim``, ``count``, ``encoder``,
-``normalized``, ``stats``)::
-
-    part-00000.ids.txt  one docid per line
-    part-00000.npy      float32 [n, dim], row i embeds line i of the ids file
-
-Both formats are versioned by the ``/1`` of their ``format`` string; :class:`VectorsMeta` is the one
-schema (reader and writer) of both. Writing is :mod:`.vectors_writer`'s, reading :mod:`.vectors_reader`'s.
+Sparse (``pyserini_splare.vectors/1``): ``part-*.jsonl`` JsonVectorCollection files of integer impacts, read by
+Anserini and Seismic as they are; dense (``pyserini_splare.dense/1``): ``part-*.ids.txt`` + ``part-*.npy``.
+Layout and keys: docs/vectors.md, "The vectors directory". Writing is :mod:`.vectors_writer`'s, reading
+:mod:`.vectors_reader`'s.
 """
 
 from __future__ import annotations
@@ -49,11 +33,9 @@ _SUMMED = ("documents", "l0_before", "l0_after", "postings", "dropped_empty", "q
 
 @dataclass
 class VectorsMeta:
-    """The ``meta.json`` of a vectors directory (and, copied, of every index built from it).
+    """The ``meta.json`` of a vectors directory (and, copied, of every index built from it; keys: docs/vectors.md).
 
-    ``kind`` is ``"sparse"`` (``feature_space``, ``quant_scale``, ``pooling``) or ``"dense"``
-    (``dim``, ``count``, ``normalized``); ``encoder`` and ``stats`` are common. ``foreign`` marks
-    the metadata made up for a JsonVectorCollection folder without ``meta.json``.
+    ``kind`` is ``"sparse"`` or ``"dense"``; ``foreign`` marks the metadata made up for a folder without ``meta.json``.
     """
 
     feature_space: dict[str, Any] | None = None

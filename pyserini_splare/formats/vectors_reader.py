@@ -1,17 +1,8 @@
 """Reading vectors directories: one or more of them as one :class:`Collection` (the one reader).
 
-:func:`open_collection` opens shard directories written by ``encode --shard-id i --shard-num n`` as
-one collection, and a folder of JSONL files without ``meta.json`` (a JsonVectorCollection this
-toolkit did not write) as a *foreign* one (:mod:`.vectors_foreign`). A sparse collection is read
-one of two ways, each line validated and named ``file:line`` in errors:
-
-* :meth:`Collection.iter_arrays` -- for index builders: ``(docid, feature ids, int64 impacts,
-  file:line)``, the writer's own bytes parsed ~1 MB at a time without a Python object per term;
-* :meth:`Collection.iter_records` -- for display and inspection: ``(docid, {term: int impact},
-  file:line)`` (:func:`iter_vectors` without the ``file:line``).
-
-:meth:`Collection.validate` is the pass a builder runs before handing part files to Lucene or
-Seismic; :meth:`Collection.iter_dense` streams a dense collection.
+Shard directories read as one collection, a folder without ``meta.json`` as a foreign one; builders use
+:meth:`Collection.iter_arrays` (no Python object per term), display :meth:`Collection.iter_records`
+(docs/vectors.md, "Reading").
 """
 
 from __future__ import annotations
@@ -60,9 +51,8 @@ class TermTally:
 class Collection:
     """One or more vectors directories read as one collection (shards of one ``encode`` run).
 
-    ``meta`` is the merged metadata (the shards' common space, scale, encoder and pooling, summed
-    statistics with a ``shards`` list); ``parts`` every part file in reading order (directory by
-    directory). Iterating checks ids across all directories (overlapping shards are refused).
+    ``meta``: the merged metadata (summed statistics with a ``shards`` list); ``parts``: every part file in reading
+    order. Iterating checks ids across all directories (overlapping shards are refused).
     """
 
     def __init__(self, dirs: list[Path], metas: list[VectorsMeta], parts: list[Path],
@@ -134,18 +124,14 @@ class Collection:
                 out.write(orjson.dumps({"id": docid, "contents": "", "vector": vec}) + b"\n")
 
     def iter_arrays(self) -> Iterator[tuple[str, np.ndarray, np.ndarray, str]]:
-        """``(docid, feature ids, int64 impacts, file:line)`` over every part, each line validated as
-        :meth:`iter_records` does and its terms checked against the space (ids in file order): the
-        read for index builders.
+        """``(docid, feature ids, int64 impacts, file:line)`` over every part, each line validated: the read
+        for index builders.
 
-        Fast path: lines exactly as :class:`~.vectors_writer.VectorsWriter` writes them (prefixed spaces) are parsed
-        ~1 MB at a time by :meth:`~.jsonvector.LineFormatter.parse_block` -- a structural check and
-        numpy's number parser over the bytes, no Python object per term -- at ~8x the speed of orjson
-        plus term lookups (a cache miss per term in a 131,072-term dict); a chunk holding any other
-        line is taken line by line (:meth:`~.jsonvector.LineFormatter.parse`, checked by formatting
-        the result again). Any other line (another tool's spacing, contents, a bad weight...) takes
-        the reference path: orjson, :func:`~.jsonvector.check_record`, the space's term -> id table,
-        whose errors name ``file:line``."""
+        Lines exactly as :class:`~.vectors_writer.VectorsWriter` writes them are parsed ~1 MB at a time by
+        :meth:`~.jsonvector.LineFormatter.parse_block` (~8x orjson plus term lookups); a chunk holding any other line
+        goes line by line, and a line the fast parsers refuse takes orjson and :func:`~.jsonvector.check_record`,
+        whose errors name ``file:line``.
+        """
         if self.kind != "sparse":
             raise UsageError(f"{self}: dense vectors have no sparse records")
         space = self.space
@@ -281,14 +267,9 @@ def open_collection(dirs: str | os.PathLike | Sequence[str | os.PathLike], *, ki
                     quant_scale: float | None = None) -> Collection:
     """Open one or more vectors directories as one :class:`Collection` (the one reader).
 
-    Several directories are shards of one collection (``encode --shard-id i --shard-num n``): their
-    kind, feature space, quantization scale, encoder and pooling (dense: dimension) must agree, and
-    an id in two of them is refused when the collection is read or validated. ``kind`` ("sparse" |
-    "dense") refuses the other kind with a hint.
-
-    A directory without ``meta.json`` holding ``*.jsonl`` / ``*.json`` files is a *foreign*
-    JsonVectorCollection (another tool's, e.g. Pyserini's encoders; :mod:`.vectors_foreign`):
-    ``quant_scale`` then quantizes float weights (integers are taken as they are).
+    Shards of one collection must agree on kind, feature space, scale, encoder and pooling (dense: dimension);
+    ``kind`` ("sparse" | "dense") refuses the other kind with a hint. A folder without ``meta.json`` is a foreign
+    JsonVectorCollection (:mod:`.vectors_foreign`), whose float weights ``quant_scale`` quantizes.
     """
     if isinstance(dirs, (str, os.PathLike)):
         dirs = [dirs]

@@ -1,27 +1,8 @@
 """Writing a vectors directory (layout and ``meta.json``: :mod:`.vectors_meta`): :class:`VectorsWriter`,
-the one writer (``encode``, the demo, scripts, benchmarks, tests).
+the one writer.
 
-* Streaming: ``with VectorsWriter(out, space=S) as w: w.write(docid, SparseVector)`` (dense:
-  ``VectorsWriter(out, dim=D)`` and ``w.write_dense(ids, float32 [n, D])``); parts roll over every
-  ``part_size`` documents; ``meta.json`` is written and ``OUT.partial`` renamed to ``OUT`` when the
-  block ends without error (a UsageError removes ``OUT.partial``; another exception -- a crash, Ctrl-C
-  -- keeps it for resuming).
-* Parts by key (resumable, and what several processes use to write one directory): the writer
-  builds ``OUT.partial/``; ``with w.part(key) as p: p.add(docid, vec)`` (dense: ``p.add_batch(ids,
-  emb)``) writes ``part-{key}.jsonl`` (``key`` an int >= 0, written ``%05d``, or a string of
-  ``[A-Za-z0-9_-]``) to a temporary file and, when the block ends without error, renames it into
-  place and marks it complete in ``_state/part-{key}.json`` (its statistics) with its id hashes in
-  ``_state/part-{key}.ids.npy``. Each part is atomic: a part written again (a retried Ray block)
-  replaces the earlier one, never adds to it. ``w.done(key)`` returns a completed part's statistics
-  (None otherwise): a rerun skips completed parts. ``w.finish(extra_stats)`` checks ids across all
-  parts, merges statistics, writes ``meta.json`` and renames ``OUT.partial`` to ``OUT``.
-* Resuming: ``_state/config.json`` holds what decides the output's bytes (the caller's ``config``
-  plus the writer's own settings). A writer constructed on an existing ``OUT.partial`` with the same
-  config resumes (``w.resumed``); with another config it refuses, naming the settings that differ.
-* Several processes: a constructed writer pickles (no open files; ``part()`` opens its own), so a
-  driver constructs it once and ships it to workers (Ray actors/tasks), which call ``part(key)`` with
-  deterministic keys (e.g. the block index); the driver calls ``finish``. Workers must share the
-  filesystem holding ``OUT.partial``.
+Streaming (``w.write``), resumable parts by key (``w.part(key)``, atomic, checkpointed), resuming under the
+same settings and writing from several processes (the writer pickles): docs/vectors.md, "Writing".
 """
 
 from __future__ import annotations
@@ -104,9 +85,8 @@ class _Progress:
 class _SparsePart:
     """One sparse part being written: JSONL lines to a temporary file, statistics in memory.
 
-    ``resume``: continue from the part's last :meth:`checkpoint` (the temporary file is cut back to
-    the checkpoint's length; ``resumed_documents`` says how many documents it held), so a killed run
-    loses at most what came after it. The part's bytes do not depend on where checkpoints fell.
+    ``resume`` continues from the last :meth:`checkpoint` (``resumed_documents`` says how many it held); the
+    part's bytes do not depend on where checkpoints fell.
     """
 
     def __init__(self, writer: "VectorsWriter", key, resume: bool = False):
@@ -299,11 +279,9 @@ class _DensePart:
 class VectorsWriter:
     """The one writer of vectors directories, sparse and dense, streaming or by keyed parts, resumable.
 
-    Sparse: give ``space`` (and ``quant_scale``, default :data:`DEFAULT_QUANT_SCALE`; ``topk`` /
-    ``mass`` prune each vector before quantization, recorded in the ``l0`` statistics). Dense: give
-    ``dim`` (and ``normalized``). ``config``: the caller's settings that decide the output's bytes
-    (encode: corpus fingerprint, encoder spec, shard, ...), compared on resume. See the module
-    docstring for the two ways of writing.
+    Sparse: give ``space`` (and ``quant_scale``; ``topk`` / ``mass`` prune before quantization). Dense: give
+    ``dim`` (and ``normalized``). ``config``: the caller's settings that decide the output's bytes, compared on
+    resume. The two ways of writing: docs/vectors.md, "Writing".
     """
 
     def __init__(self, out: str | os.PathLike, space: FeatureSpace | None = None,
@@ -387,11 +365,9 @@ class VectorsWriter:
     @contextlib.contextmanager
     def part(self, key: int | str, resume: bool = False):
         """Write the part ``key``: yields a sink with ``add(docid, vec, contents="")`` (sparse) or
-        ``add_batch(ids, emb)`` (dense), and ``checkpoint()``; on success the part is moved into place
-        and marked complete, replacing an earlier part of the same key; on error nothing of it remains,
-        except, with ``resume``, its last checkpoint when the block was interrupted (not a UsageError):
-        a later ``part(key, resume=True)`` continues from it (``sink.resumed_documents`` documents
-        already in; the caller skips them)."""
+        ``add_batch(ids, emb)`` (dense), and ``checkpoint()``. On success the part replaces any earlier part of
+        the key; on error nothing of it remains but, with ``resume``, its last checkpoint (docs/vectors.md).
+        """
         sink = _SparsePart(self, key, resume) if self.kind == "sparse" else _DensePart(self, key, resume)
         try:
             yield sink

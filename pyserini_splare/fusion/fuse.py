@@ -4,28 +4,8 @@ Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009)::
 
     RRF(d) = sum over runs r that retrieve d within the depth of  1 / (k + rank_r(d)),  rank 1-based
 
-which is what Pyserini's ``pyserini.fusion.reciprocal_rank_fusion`` computes (``rrf_k`` default 60,
-ranks from 1). The SPLARE WSDM Cup 2026 system uses k=10 (RUN2) and k=50 (RUN5).
-
-Choices made explicit here (ranx leaves them open):
-
-* **Ranks.** A run's ranks are its hits sorted by score descending, ties by docid ascending
-  (:func:`pyserini_splare.formats.runs.ranked`). ranx sorts scores with an unstable argsort, so tied scores
-  would get arbitrary ranks; for rank-based methods we hand ranx strictly decreasing scores that
-  encode this order, so the fused scores are deterministic. Pyserini reads the file's rank column
-  instead: the two agree for every run whose rank column follows its scores.
-* **Depth** cuts each run to its top ``depth`` hits before fusion; **k** keeps the top ``k`` fused hits.
-* **Queries missing from some runs.** ``ranx.fuse`` takes runs with one query set. ``union``
-  (default) fuses every query: a run that lacks a query is given an empty result list for it (it
-  retrieved nothing) and ranx fuses all runs at once. Normalizations are per query, so the queries
-  every run has fuse exactly as ranx fuses the runs cut to them. For a query some runs lack, an
-  empty list adds nothing under every normalization but ``borda``; Borda's rule gives every
-  candidate an equal share for a run that ranked none of them, ``(1 + 1/n) / 2`` with ``n`` the
-  query's candidates, which shifts all of its candidates' fused scores by the same amount (no
-  ranking changes under the sum-based methods). ``zmuv`` is refused when query sets differ: ranx's
-  zmuv kernel fails on an empty result list. ``intersection`` keeps only the queries every run has.
-* **Normalization** applies only to score-based methods (``combsum`` etc., default ``min-max``);
-  RRF uses ranks, so ``--norm`` is refused with it.
+as Pyserini's ``reciprocal_rank_fusion`` computes it. The choices ranx leaves open (ranks from scores with
+docid ties, depth, queries missing from some runs, normalization) are made explicit in docs/fusion.md.
 """
 
 from __future__ import annotations
@@ -123,8 +103,7 @@ def fuse_runs(
 ) -> tuple[dict[str, dict[str, float]], FusionReport]:
     """Fuse runs given as ``{qid: {docid: score}}``; returns the fused run (cut at ``k``) and a report.
 
-    ``rrf_k`` is RRF's constant (Pyserini's ``rrf_k``, ranx's ``k`` param); ``depth`` and ``k`` are
-    Pyserini's ``depth`` and ``k``. ``norm`` defaults to none for rank-based methods and ranx's
+    ``rrf_k``, ``depth`` and ``k`` are Pyserini's; ``norm`` defaults to none for rank-based methods and ranx's
     ``min-max`` for score-based ones.
     """
     norm = _check_settings(method, norm, rrf_k, depth, k, weights, queries, len(runs))

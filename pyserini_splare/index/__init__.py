@@ -1,9 +1,7 @@
-"""Indexing: vectors directories -> Lucene impact / Seismic / exact / faiss indexes; raw text -> BM25.
+"""Indexing: vectors directories -> Lucene impact / Seismic / SINDI / exact / faiss indexes; raw text -> BM25.
 
-``python -m pyserini_splare.index --backend lucene --input VECTORS --index OUT`` (see ``--help``);
-in Python, :func:`build_index`. The backends and their options are declared in
-:mod:`pyserini_splare.backends`; their builders are named in :mod:`.backends` and imported lazily:
-importing this package starts no JVM and imports no torch or faiss.
+``python -m pyserini_splare.index`` or :func:`build_index`; builders are imported lazily (:mod:`.backends`), so
+importing this package starts no JVM and imports no torch or faiss (docs/indexing.md).
 """
 
 from ..formats.index_meta import INDEX_META_FILE, read_index_meta, write_index_meta

@@ -1,37 +1,9 @@
 """Which sparse backend, with which settings, for a collection of a given size: the recommendation of
-docs/benchmarks.md ("Search backends: one benchmark") as code, so that ``index`` can say so when a
-build is far from it.
+docs/benchmarks.md ("Search backends") as code, so that ``index`` can say so when a build is far from it.
 
-:func:`recommend` gives the recommendation for a collection size; :func:`advice` compares a finished
-build (its index metadata, as every builder returns it) with it and returns notes to print (empty
-when the build is close to the recommendation). Neither changes anything: a build the notes
-disagree with may have reasons (Lucene for exact scores on little memory, or for Pyserini's
-searchers), so they are advice, printed once after the build.
-
-Where the numbers come from (scripts/bench_search.py on this project's 2-core machines, quiet-machine
-rows where there are; the thresholds below are rounded from those measurements, see
-docs/benchmarks.md, "Search backends"):
-
-* exact brute force costs a query the sum of its posting lists: 0.8 CPU ms at 50k pooled
-  SPLARE-shaped documents, 1.3 ms at 100k, 14.6 ms at 1M (linear in N), about the same at k = 1000,
-  with an index of ~3 KB per document;
-* Seismic answers top 10 in 0.5-1.1 CPU ms from 50k to 1M at recall@10 1.0 on synthetic vectors
-  (0.98 at defaults on 118k real SPLADE-tiny vectors), but at k = 1000 it costs 2.2-3.8 ms with
-  recall@1000 0.94-0.97 at defaults, 0.59-0.65 lean below 1M: below ~100k exact is about as fast and
-  exact. Its memory is ~170 bytes per posting kept in its lists for 400-term documents, and in general
-  ~0.43 bytes per kept posting per term of the mean document (block summaries grow with the
-  documents' length): a fit over 13 builds, 2k-1M documents, pooled and unpooled SPLARE-shaped and
-  real SPLADE-tiny vectors (55-457 terms per document), within 25 % from 50k documents on. Unpruned
-  (defaults, below ~1.3M pooled SPLARE documents) that is ~73 KB per pooled SPLARE document but
-  ~2 KB per 55-term SPLADE-tiny one; ``n_postings="auto"`` keeps 10 % of the postings from ~330k
-  documents on (~6.6 GiB at 1M pooled SPLARE) and at least 100 per list below;
-* SINDI (the ``sindi`` backend, ``pyvsag``; unpruned, so exact) costs 0.28 / 0.34 CPU ms per query at
-  top 10 and 1.1 at top 1000 at 50k / 100k pooled SPLARE-shaped documents, with an index as small as
-  exact's: 2-4x cheaper than exact and 2-3.5x cheaper than Seismic's defaults, measured only up to 100k
-  (beyond, its cost grows with the collection like exact's; not yet measured against Seismic there);
-* Lucene impact search is exact and its index small and on disk (~1 KB per pooled SPLARE document),
-  but a query costs 5-7 CPU ms at 50k-100k and 19 ms at 1M: for a collection whose Seismic index
-  does not fit in RAM, Lucene (or shards, search/group.py) is what remains.
+:func:`recommend` gives the recommendation; :func:`advice` compares a finished build with it and returns notes
+to print once (a build may have reasons to differ). The thresholds are rounded from the measurements in
+docs/benchmarks.md (exact's cost linear in N, Seismic's at k = 1000 and its memory rule, SINDI's, Lucene's).
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """The index stage's table of builders, one per backend of :mod:`pyserini_splare.backends`.
 
-The backends and their options are declared once, in :mod:`pyserini_splare.backends` (below both the
-index and the search stage); this module only says which function builds an index of each, as a lazy
-``"module:attr"`` string (importing it imports no torch, starts no JVM, loads no faiss).
-
-Builder signature (agreed for every backend)::
+Builders are named as lazy ``"module:attr"`` strings (no torch, JVM or faiss at import), with one signature::
 
     build(inputs: list[path], index: path, *, threads=1, overwrite=False, **options) -> index metadata
-
-``inputs`` are one or more vectors directories (the shards ``encode --shard-id i --shard-num n``
-writes are one collection) or, for BM25, one collection folder; ``options`` are the backend's build
-options, which the builder checks against the registry (an unknown one is a one-line error).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """BM25 (positional) Lucene indexes of raw text, through Anserini's ``IndexCollection`` in this process.
 
-Any Anserini collection class (JsonCollection, HtmlCollection, TrecCollection, ...); positions,
-document vectors and raw text are stored, as Anserini's regressions index them. A BM25 index is one
-index over the whole collection: its scores use collection statistics (idf, average length), so
-shards of it could not be searched as one (see :mod:`pyserini_splare.search.group`).
+Any Anserini collection class, stored as Anserini's regressions index them. One index over the whole
+collection: BM25 scores use collection statistics, so shards could not be searched as one.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """Exact (brute-force) sparse index: the reference every approximate backend is measured against.
 
-The index is the document-term matrix transposed, i.e. an inverted index in scipy CSR layout
-(row = feature id of the vectors' feature space, column = document number), holding the
-*quantized integer* weights of the vectors directory. Scoring with the quantized weights is what
-Lucene's impact similarity does, so exact and Lucene rankings are identical (scores too).
-
-Files (no pickle anywhere; everything loads with ``allow_pickle=False``)::
-
-    postings.npz                scipy.sparse.save_npz of the (features x documents) int32 CSR matrix
-    docids.npy                  the document ids in column order (pyserini_splare.formats.docids)
-    pyserini_splare_index.json  backend "exact", the vectors metadata (feature space = term -> row map)
-
-The term -> row map is the feature space recorded in the metadata (``space.id(term)``), a
-bijection on ``range(space.size)``: nothing else needs storing.
+The inverted index is a scipy CSR matrix (features x documents) of the quantized integer weights, so exact
+and Lucene impact rankings and scores are identical. Files (``postings.npz``, ``docids.npy``, the index
+metadata; no pickle): docs/backends.md.
 """
 
 from __future__ import annotations
@@ -33,11 +23,11 @@ POSTINGS_FILE = "postings.npz"
 
 
 def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
-    """Build an exact index from one or more vectors directories (shards of one collection, read by
-    :func:`~pyserini_splare.formats.vectors_reader.open_collection`: integer impacts as ``encode`` wrote
-    them), or a JsonVectorCollection folder without ``meta.json`` (``quant_scale`` quantizes its float
-    weights; ``options``: :class:`pyserini_splare.backends.ExactBuild`). ``threads`` is accepted for the
-    common builder signature; the build is one pass."""
+    """Build an exact index from one or more vectors directories or a foreign JsonVectorCollection folder.
+
+    ``options``: :class:`pyserini_splare.backends.ExactBuild`; ``threads`` is accepted for the common builder
+    signature (the build is one pass).
+    """
     import scipy.sparse as sp
 
     from ..backends import get_backend

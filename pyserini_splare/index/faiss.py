@@ -1,25 +1,8 @@
 """faiss indexes of dense embeddings (the Qwen3-Embedding-8B baseline of the WSDM Cup 2026 paper).
 
-Input is a dense vectors directory written by the dense encoder::
-
-    meta.json           {"format": "pyserini_splare.dense/1", "dim": D, "count": N,
-                         "encoder": {...spec...}, "normalized": true}
-    part-00000.ids.txt  one docid per line
-    part-00000.npy      float32 [n, D], row i is the embedding of line i's docid
-
-Index types (``--options JSON``), all scored by inner product (= cosine on normalized embeddings):
-
-* ``{"type": "flat"}`` (default): exact ``IndexFlatIP``. Holds every vector: N × D × 4 bytes,
-  e.g. 10M × 4096 fp32 = 164 GB (NeuCLIR1 with Qwen3-Embedding-8B), so at that scale use a node
-  with that much RAM, shard the corpus, or compress.
-* ``{"type": "hnsw", "M": 32, "efConstruction": 200, "efSearch": 128}``: ``IndexHNSWFlat`` (graph
-  search; stores the full vectors plus M×2 links of 4 bytes per vector on layer 0: ~164 GB + 2.6 GB).
-* ``{"type": "ivf", "nlist": 4096, "nprobe": 64}``: ``IndexIVFFlat`` (full vectors, coarse
-  quantizer trained on a sample); with ``"pq": m`` (and ``"nbits": 8``), ``IndexIVFPQ``: m bytes per
-  vector, e.g. m=256 → 10M × 256 B = 2.6 GB (+ 8 B ids), at the cost of approximate scores.
-
-Shards are streamed: each ``part-*.npy`` is memory-mapped and added in chunks, so building needs the
-index's own memory plus one chunk. IVF is trained first on a sample of up to ``train_size`` vectors.
+Index types ``flat`` (default), ``hnsw``, ``ivf`` (``pq`` for IVF-PQ), all inner product, and their memory at
+NeuCLIR1 scale: docs/dense.md. Parts are memory-mapped and added in chunks, so building needs the index's
+own memory plus one chunk; IVF is trained first on a sample of up to ``train_size`` vectors.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """A group of Lucene impact indexes, one per shard of a collection, searched as one index.
 
-* :func:`build_lucene_group` builds ``GROUP/shard-00000 ...`` (one Lucene impact index per input
-  vectors directory, each in its own process: every process runs its own JVM) and writes the group's
-  metadata (backend ``lucene-group``, the shard folders, the shards' common vectors metadata).
-* :func:`make_group` writes group metadata over impact indexes built elsewhere (no copy).
-
-Why impact indexes merge exactly and BM25 indexes do not is said in :mod:`pyserini_splare.search.group`,
-which searches a group. The shards must be distinct: the same folder twice, or two shards holding the
-same document, would return a document twice and crowd others out of the top k (refused, naming them).
+:func:`build_lucene_group` builds one impact index per input (each in its own process and JVM);
+:func:`make_group` records a group over indexes built elsewhere. Shards must be distinct (a document twice
+would crowd others out of the top k). Why impact shards merge exactly: docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -90,10 +85,8 @@ def build_lucene_group(inputs: Sequence[str | os.PathLike], index: str | os.Path
                        overwrite: bool = False, **options) -> dict[str, Any]:
     """Build one Lucene impact index per vectors directory in ``inputs`` under ``index``, in parallel.
 
-    ``options``: the lucene-group backend's build options (:class:`pyserini_splare.backends.LuceneGroupBuild`):
-    ``processes`` (default ``min(len(inputs), threads)``) shard builds run at once, each with
-    ``threads // processes`` indexing threads and its own JVM; the others are the lucene backend's.
-    Returns the group metadata.
+    ``options``: :class:`pyserini_splare.backends.LuceneGroupBuild` (``processes`` shard builds at once, each with
+    ``threads // processes`` indexing threads and its own JVM). Returns the group metadata.
     """
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing

@@ -1,29 +1,10 @@
 """Lucene impact indexes of vectors directories, built in-process through pyjnius (no server).
 
-Impact indexes (learned sparse vectors): each document's integer weight ``w`` of term ``t`` becomes
-the frequency of ``t`` in field ``contents``, and Anserini's ``ImpactSimilarity`` scores a document
-by the dot product of the query's and the document's integer weights. Two builders write the same
-index (Anserini's field names and types, so Pyserini's ``LuceneImpactSearcher``, Anserini's
-``SimpleImpactSearcher`` and :class:`pyserini_splare.search.lucene.ImpactSearcher` all read it):
-
-* ``method="termfreq"`` (default): Python drives Lucene's ``IndexWriter`` directly. Each document's
-  vector goes in as one string ``t1<SOH>w1 t2<SOH>w2 ...`` through an analyzer of Lucene's whitespace
-  tokenizer and its ``DelimitedTermFrequencyTokenFilter``, which sets the term's frequency to ``w``.
-  The cost is one token per posting whatever the weights: independent of the quantization scale.
-  One process and one JVM: this thread reads and validates the lines and fills blocks of documents,
-  ``threads`` Java threads index them (:class:`_Feeder`), each into its own in-memory segment.
-* ``method="anserini"``: Anserini's ``IndexCollection -collection JsonVectorCollection -impact
-  -pretokenized``, which writes term ``t`` ``w`` times into a pseudo-document (cost linear in the
-  scale: 1M pooled SPLARE-shaped documents at scale 10 took 1,422 s here). Kept as the reference the
-  tests compare against.
-
-Fields (as Anserini's ``DefaultLuceneDocumentGenerator`` writes them with ``-impact -pretokenized``):
-``id`` -- ``StringField`` (indexed as one term, stored) plus a ``BinaryDocValuesField`` (the searchers
-break score ties by it); ``contents`` -- tokenized, not stored, ``IndexOptions.DOCS_AND_FREQS``, norms
-kept (computed by ``ImpactSimilarity`` from the field length, which Lucene counts as the sum of the
-frequencies either way). Nothing else is stored.
-
-The BM25 builder of raw text is :mod:`.bm25`; the JVM and Java plumbing is :mod:`pyserini_splare._java`.
+A term's integer weight becomes its frequency in field ``contents`` (Anserini's ``ImpactSimilarity`` and
+field layout, so Pyserini's and Anserini's impact searchers read the index). ``method="termfreq"``
+(default) feeds Lucene's ``IndexWriter`` through a ``DelimitedTermFrequencyTokenFilter``: one token per posting,
+whatever the scale. ``method="anserini"`` runs Anserini's ``IndexCollection`` (cost linear in the scale),
+kept as the reference the tests compare against. Fields and details: docs/indexing.md, docs/backends.md.
 """
 
 from __future__ import annotations
@@ -72,20 +53,14 @@ def _impact_writer(path, ram_buffer_mb: float):
 
 
 class _Feeder:
-    """Indexes documents in Java threads: Python fills blocks of reusable ``Document`` objects and hands
-    each block to an ``ExecutorService`` whose threads call ``IndexWriter.addDocuments`` (Lucene's own
-    per-thread segment writers), while Python reads and validates the next lines.
+    """Indexes documents in Java threads while Python reads and validates the next lines.
 
-    Why: Lucene's inversion (hashing ~400 terms per document into its in-memory postings) is most of
-    the build's CPU, so it should run on every core without a second JVM (each writer process paid its
-    own interpreter, imports, JVM start and JIT warm-up, and its segments were then copied by
-    ``addIndexes``). A Java thread needs a ``Runnable``; one is made without compiling Java, by
-    ``MethodHandleProxies.asInterfaceInstance`` over the handle ``addDocuments`` bound to the writer and
-    the block. The proxy is a hidden class pyjnius cannot name, so it never reaches Python: one composed
-    handle ``(MethodHandle) -> Future`` makes it and submits it.
-
-    Each block slot is refilled only after its previous ``Future`` is done (Lucene lets a ``Field`` be
-    reused once ``addDocument`` returns), so at most ``len(slots)`` blocks are in memory."""
+    Lucene's inversion is most of the build's CPU, so ``threads`` Java threads of one ``ExecutorService`` call
+    ``IndexWriter.addDocuments`` on blocks of reusable ``Document`` objects (docs/backends.md). The ``Runnable`` is
+    ``MethodHandleProxies.asInterfaceInstance`` over ``addDocuments`` bound to the writer and block: a hidden
+    class pyjnius cannot name, so one composed handle ``(MethodHandle) -> Future`` makes and submits it. A block
+    slot is refilled only after its ``Future`` is done (a ``Field`` is reusable once ``addDocument`` returns).
+    """
 
     def __init__(self, writer, threads: int, block: int):
         from .._java import as_interface, jclass, method_handles
@@ -184,12 +159,11 @@ _TO_TEXT = bytes.maketrans(b",:", b" " + TF_DELIMITER.encode())
 def _lucene_texts(coll, validate: bool):
     """``(docid, analyzer text, postings)`` for every document of ``coll``, each line validated.
 
-    Fast path: a chunk of lines exactly as ``encode`` writes them (prefixed spaces) is checked at C
-    speed by :meth:`~pyserini_splare.formats.jsonvector.LineFormatter.parse_block` (structure, ids in
-    the space, increasing within a line, impacts in ``[1, MAX_IMPACT]``); such a line's vector is
-    ``"L12": 143, "L907": 88`` and nothing else (a prefix of ASCII letters), so one ``bytes.translate``
-    makes the analyzer's text ``L12<SOH>143 L907<SOH>88``, with no Python object per term. Any other chunk takes the reference
-    path line by line: orjson, ``check_vector``, terms checked against the space (``validate``)."""
+    A chunk of lines exactly as ``encode`` writes them is checked by
+    :meth:`~pyserini_splare.formats.jsonvector.LineFormatter.parse_block` and turned into the analyzer's text
+    (``L12<SOH>143 L907<SOH>88``) by one ``bytes.translate``; any other chunk goes line by line through orjson,
+    ``check_vector`` and the space.
+    """
     from ..formats.jsonl import parse_json_line, read_id
     from ..formats.jsonvector import LineFormatter, check_vector
     from ..formats.spaces import PrefixedSpace
@@ -318,14 +292,9 @@ def _build_anserini(coll, tmp: Path, threads: int, optimize: bool, validate: boo
 def build(inputs, index, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
     """Build a Lucene impact index from one or more vectors directories (shards of one collection).
 
-    ``options``: the lucene backend's build options (declared, with defaults and limits, in
-    :class:`pyserini_splare.backends.LuceneImpactBuild`): ``method`` "termfreq" or "anserini"
-    (Anserini's IndexCollection, the reference); ``optimize`` merges into one segment; ``validate``
-    checks every term against the feature space while indexing (termfreq) or in a pass before
-    (anserini) -- lines, ids, integer weights and duplicate ids are always checked; ``ram_buffer_mb``
-    the writer's indexing buffer, shared by its threads; ``quant_scale`` quantizes a foreign folder's
-    float weights (see :func:`pyserini_splare.formats.vectors_reader.open_collection`). ``threads``: Java
-    indexing threads (termfreq; one process) or Anserini's threads, which take one part file each.
+    ``options``: the lucene backend's build options, declared with their defaults, limits and help in
+    :class:`pyserini_splare.backends.LuceneImpactBuild`. ``threads``: Java indexing threads (termfreq; one
+    process) or Anserini's threads, which take one part file each.
     """
     from ..backends import get_backend
     from ..formats.docids import write_docids

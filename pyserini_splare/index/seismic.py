@@ -1,19 +1,8 @@
-"""Seismic approximate index of a vectors directory (``pyseismic-lsr``, ``import seismic``).
+"""Seismic approximate index of a vectors directory (``pyseismic-lsr``; Bruch et al., SIGIR 2024, CIKM 2024).
 
-Seismic (Bruch, Nardini, Rulli, Venturini: "Efficient Inverted Indexes for Approximate Retrieval
-over Learned Sparse Representations", SIGIR 2024; "Pairing Clustered Inverted Indexes with
-kNN Graphs ...", CIKM 2024) prunes each posting list to its largest entries, clusters it into
-blocks and stores a quantized summary vector per block, so that a query skips every block whose
-summary score cannot enter the current top-k. The SPLARE paper (Formal et al., 2026) serves
-SPLARE-7B with Seismic.
-
-Weights: the vectors directory holds ``round(w * scale)`` integers. We give Seismic those same
-integers (as float32, exact up to 2^24), so scores are the same integer dot products Lucene and
-the exact backend compute and rankings compare one to one; a constant factor changes no ranking.
-
-Component ids: Seismic's ``SeismicIndex`` keys components by u16 and cannot hold more than 65,535
-distinct terms; SPLARE has 131,072 SAE latents, so the u32 variant ``SeismicIndexLV`` is used
-whenever the feature space is larger than that (recorded in the index metadata as ``variant``).
+Seismic gets the vectors' integer impacts as float32 (exact up to 2^24), so its scores are the integer dot
+products Lucene and exact compute. ``SeismicIndex`` holds at most 65,535 components, so ``SeismicIndexLV`` is
+used for larger feature spaces (SPLARE's 131,072 latents; recorded as ``variant``). See docs/backends.md.
 """
 
 from __future__ import annotations
@@ -51,14 +40,8 @@ AUTO_MIN_POSTINGS = 100
 def auto_n_postings(postings: int, distinct_terms: int) -> int:
     """Seismic's n_postings for a collection: 10 % of the mean posting-list length, at least 100.
 
-    Why: an absolute default cannot fit every size. Unpruned, a pooled SPLARE collection (400 of
-    131,072 latents per document) costs ~64 KB of block summaries per document (6.4 GB at 100k, so
-    ~64 GB at 1M); Seismic's MS MARCO setting (n_postings 3,500 over ~1B SPLADE postings) keeps ~10 %.
-    Measured at 100k pooled SPLARE documents (docs/benchmarks.md): 10 % (n_postings 30) -> 553 MB,
-    R@10 0.9985; 100 -> 1.9 GB, R@10 1.0; unpruned -> 6.4 GB, R@10 1.0. The floor keeps small
-    collections (short lists) unpruned, where pruning saves nothing and costs recall. Not the default:
-    on real SPLADE-tiny vectors of 30k docstrings (skewed term frequencies) "auto" gave R@10 0.93
-    where 4000 gave 1.0.
+    An absolute default cannot fit every size; why 10 %, the floor, and why it is not the default:
+    docs/backends.md, "Seismic" (``n_postings``).
     """
     mean_len = postings / max(1, distinct_terms)
     return max(AUTO_MIN_POSTINGS, int(round(AUTO_POSTINGS_FRACTION * mean_len)))
@@ -110,13 +93,10 @@ _CHILD = ("import json, sys\n"
 def _in_fresh_process(args: list, workdir: Path) -> tuple[int, int]:
     """``_build_and_save(*args)`` in a fresh Python interpreter, waited for in 0.2 s steps.
 
-    Why a child: the Rust build holds the GIL for its whole run, so in this process not even the
-    signal handler could run and Ctrl-C would wait for the end of the build; here the parent handles
-    the signal at once and kills the child. Why a fresh interpreter and not a fork: once this process
-    has searched a Seismic index, rayon's thread pool exists here, and a forked child (which has none
-    of its threads) waits forever on it (seen: a process's second build hung); multiprocessing's spawn
-    would re-run the caller's ``__main__``, which breaks scripts without a main guard. The child's
-    stdout (Seismic's progress lines) goes to stderr, as :func:`quiet_stdout` does in-process.
+    Why a child: the Rust build holds the GIL, so Ctrl-C would wait for its end; here the parent handles the
+    signal and kills the child. Why not a fork: a process that has searched a Seismic index holds rayon's
+    thread pool, which a forked child waits on forever; and multiprocessing's spawn re-runs the caller's
+    ``__main__``. The child's stdout (Seismic's progress lines) goes to stderr.
     """
     import subprocess
 

@@ -1,21 +1,8 @@
-"""SINDI index of a vectors directory (VSAG's sparse inverted index, ``pyvsag``).
+"""SINDI index of a vectors directory (VSAG's windowed sparse inverted index, ``pyvsag``).
 
-SINDI (VSAG, Ant Group) cuts each term's posting list into windows of ``window_size`` documents and
-scores a query by walking its terms' lists window by window into a dense accumulator. Without pruning
-(the defaults here) every posting of every query term is scored, so the top k is exact; its pruning
-knobs (``doc_prune_ratio`` at build time, ``query_prune_ratio`` / ``term_prune_ratio`` at search
-time) trade recall for speed.
-
-Weights: the vectors directory's integer impacts, given to SINDI as float32 (exact up to 2^24), so
-scores are the same integer dot products exact and Lucene compute as long as they stay below 2^24
-(~16.7M; pooled SPLARE queries at scale 100 reach ~10^6).
-
-Files::
-
-    index.sindi                 pyvsag's ``Index.save``
-    docids.npy                  the document ids in SINDI's id order (pyserini_splare.formats.docids)
-    pyserini_splare_index.json  backend "sindi", the vectors metadata, ``sindi_params`` (the JSON
-                                parameters ``pyvsag.Index`` must be created with again to load it)
+Without pruning (the defaults) every posting of every query term is scored, so the top k is exact; weights
+are the integer impacts as float32, exact while scores stay below 2^24 (docs/backends.md). Files:
+``index.sindi``, ``docids.npy`` and the index metadata with ``sindi_params`` (needed to load it again).
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """Indexes for two-step search: a first-stage index of pruned documents plus a forward store of the full ones.
 
-Two-step SPLADE (Lassance et al., 2024, "Two-Step SPLADE: Simple, Efficient and Effective Approximation
-of SPLADE"): retrieve with pruned vectors (cheap, approximate), rescore the top N with the full vectors.
-``index --prune-docs SPEC`` prunes every document of ``--input`` (``topk:K``, ``mass:F``; the vectors
-writer's own pruning) into a temporary vectors directory and builds the backend's index from it;
-``--forward-store`` writes the full vectors (``--input``'s, or those of ``--forward-store DIR`` when
-``--input`` is already pruned) into ``INDEX/forward`` (:mod:`pyserini_splare.formats.forward_store`) and
-records the store in the index metadata, so ``search --rescore N`` can check it belongs to the index.
-
-Order of work (nothing half-written): the output path is checked, the store is written beside the index
-(``INDEX.forward``, atomic) and checked against the indexed documents, the index is built (atomic), the
-store moved into it and the metadata updated; a failure removes what this call made.
+``index --prune-docs SPEC`` builds the backend's index from pruned vectors; ``--forward-store`` writes the full
+ones into ``INDEX/forward`` (docs/indexing.md). Nothing half-written: the store is written beside the index
+and checked, the index built, the store moved in and the metadata updated; a failure removes what was made.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Two-click reproductions (2CR): reproduction matrices as data, a runner that grades them, an HTML report.
 
-One module per job: :mod:`.schema` (the YAML matrix: conditions, commands, expected scores),
-:mod:`.templating` (variables and rendered commands), :mod:`.runner` (steps as subprocesses, the
-evaluation in-process, the results file), :mod:`.grading` (OK / OKish / FAIL), :mod:`.report` (HTML).
-See docs/2cr.md.
+:mod:`.schema` (the YAML matrix), :mod:`.templating`, :mod:`.runner`, :mod:`.grading`, :mod:`.report`;
+see docs/2cr.md.
 """
 
 from .grading import FAIL, MEASURED, NOT_RUN, OK, OKISH, grade

@@ -1,24 +1,9 @@
 """A plan before the bill: GPU-hours, wall time on N GPUs, disk and RAM for every step of a matrix.
 
-``python -m pyserini_splare.repro wsdm26 --plan --gpus 8 --gpu h100`` reads the matrix's rendered
-commands (what ``--dry-run`` prints), recognises each stage by its module and flags (``encode
---encoder KIND:...``, ``encode --prune-from``, ``index --backend B``, ``rerank --depth D``, ...), and
-prices it with the arithmetic of docs/wsdm26-reproduction.md ("Compute and disk at NeuCLIR1 scale"):
-
-* model FLOPs per token = 2 x parameters used per token + 4 x layers x context x hidden (attention);
-* GPU-hours = tokens x FLOPs per token / (peak bf16 FLOP/s x utilisation), utilisation 25-40 % for
-  length-sorted encoder batches (the range is printed, not a single guess);
-* wall time on N GPUs = GPU-hours / N + one model load per worker;
-* vectors on disk ~ 14 bytes per posting (JsonVectorCollection text); Seismic's RAM by the measured rule
-  of index/advice.py (``seismic_rss``: 0.431 B x postings kept in its lists x terms per document + 169 MiB,
-  built with n_postings=auto; docs/benchmarks.md "Seismic memory"); faiss flat 4 bytes per dimension; a
-  run file ~ 2 MB.
-
-The model shapes are those of the seeds' models (SPLARE-7B, SPLADE-8B, Qwen3-Embedding-8B, MILCO,
-Qwen3-Reranker-4B), keyed by the encoder kind in the command; a step this module cannot price is
-listed as such, never silently priced at 0. A throughput measured on the machine it runs on (a matmul
-of an 8B trunk's MLP shape, bf16 on a GPU, fp32 on a CPU) anchors the estimate: it prints what this
-machine's measured rate would give for the same work.
+``repro wsdm26 --plan --gpus 8 --gpu h100`` recognises each rendered command's stage and prices it with the
+arithmetic of docs/wsdm26-reproduction.md ("Compute and disk at NeuCLIR1 scale") and Seismic's memory rule
+(index/advice.py); docs/distributed.md, "A plan before the bill". A step that cannot be priced is listed as
+such, never priced at 0; a matmul measured on this machine anchors the estimate.
 """
 
 from __future__ import annotations

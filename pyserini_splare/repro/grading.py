@@ -1,12 +1,5 @@
-"""Grading measured scores against a matrix's expected ones.
-
-The tolerance Pyserini's ``2cr`` scripts use, made explicit: OK when every metric is within
-``tolerance.ok`` (0.0005, i.e. equal at the printed 3-4 decimals), OKish within ``tolerance.okish``
-(0.005 by default: half a point of nDCG, the size of run-to-run noise from bf16 GPU kernels, batch
-composition and approximate Seismic search at the seeds' scale), FAIL beyond, and "not run" when
-nothing was measured. A condition without expected scores (nothing published to compare with) is
-graded "measured": its numbers are reported, not judged (tests check such runs against an
-independent computation instead). See docs/2cr.md.
+"""Grading measured scores against a matrix's expected ones: OK, OKish, FAIL, not run, or "measured"
+(nothing published to compare with). Tolerances and why: docs/2cr.md.
 """
 
 from __future__ import annotations

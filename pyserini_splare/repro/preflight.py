@@ -1,11 +1,8 @@
 """Checks of a reproduction run's inputs before its first step starts.
 
-``repro wsdm26 --condition run1`` without a SPLARE checkpoint used to start the NeuCLIR1 download (the
-encode step's corpus) and end, offline, in chained tracebacks. Every step the run is about to start
-is looked at first: the models it names (``--encoder`` of encode and search, ``--model`` of rerank)
-must be loadable and the corpora it reads (``--corpus``) known, by the encode CLI's own checks
-(:mod:`pyserini_splare.encode.preflight`). The first problem is one error line naming the condition,
-the step and, when a template variable supplied the value, the ``--set`` that changes it.
+Every step's models and corpora are checked first by the encode CLI's own checks
+(:mod:`pyserini_splare.encode.preflight`), so a missing checkpoint is one line naming the condition, the step
+and the ``--set`` that changes it, not a NeuCLIR1 download ending in tracebacks.
 """
 
 from __future__ import annotations

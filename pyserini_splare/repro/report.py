@@ -1,9 +1,7 @@
 """The 2CR HTML report: one row per condition (commands, expected and measured scores, grade) and plots.
 
-Rendered with jinja2 from ``report_template.html``; plots are matplotlib PNGs embedded as base64 ``data:``
-URIs so that the report is one self-contained file: the reranking-depth curves (the seeds' Tables 6-7:
-every condition with a ``plot`` entry, expected as lines and measured as markers) and expected vs
-measured per condition.
+Rendered with jinja2 from ``report_template.html``, the matplotlib plots embedded as base64 ``data:`` URIs so
+the report is one self-contained file (docs/2cr.md).
 """
 
 from __future__ import annotations

@@ -1,24 +1,7 @@
 """The reproduction-matrix schema: a YAML file of conditions, each with its commands and expected scores.
 
-A matrix is a YAML file in this folder (``wsdm26.yaml``: every condition of NAVER's WSDM Cup 2026
-system, Formal et al. 2026; ``local.yaml``: what runs on a laptop / in CI). Its shape follows
-Pyserini's ``pyserini/2cr/*.yaml`` (condition -> command templates -> expected scores)::
-
-    name, title, topics, qrels, metrics, tolerance {ok, okish}
-    defaults:   {variable: value}           # template variables; flags and --set override them
-    conditions:
-      - name: splare-7b                     # unique; `aliases` may add short names (run1)
-        display, group, source, description
-        requires: [other-condition, ...]    # run first; their run files are {out[other-condition]}
-        output: "{work}/runs/run.splare-7b.txt"
-        steps:                              # commands, run in order with subprocess.run(check=True)
-          - command: "python -m pyserini_splare.encode ... --threads {threads}"
-            creates: "{work}/vectors/splare-7b"   # optional: skipped when this path exists
-        scores: {nDCG@20: 0.498}
-        plot: {figure: ..., series: ..., x: 100}  # optional: a point on a report curve
-
-The evaluation step is implied: the condition's output is evaluated against ``qrels`` with the
-matrix's (or the condition's) metrics, in-process (:mod:`.runner`).
+The shape follows Pyserini's ``pyserini/2cr/*.yaml`` (condition -> command templates -> expected scores) and is
+documented with an example in docs/2cr.md; the evaluation step is implied (:mod:`.runner`).
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Reranking on Ray: one Qwen3-Reranker loaded per actor, each query's pairs spread over the actors.
 
-The single-process loop (:func:`pyserini_splare.rerank.rerank_run`: fetch texts, resume sidecar,
-merge below the depth) is kept as it is; only its ``scorer(query, texts)`` is replaced. For each
-query the documents are ordered by length and cut into batches the way one process would batch
-them, and the batches are dealt round-robin to the actors, so every actor gets a similar share of
-long and short prompts and the query's wall time is about its single-process time / workers.
-
-Why pairs and not whole queries per actor: the driver's loop resumes per finished query (the
-sidecar), and at the paper's depth (100 pairs per query, batches of 8–16) one query already has
-enough batches to keep 8 GPUs busy. A killed actor is restarted by Ray (it reloads the model) and
-its unfinished calls are retried, so a lost worker costs a reload, never a missing score.
+Only the single-process loop's ``scorer(query, texts)`` is replaced: a query's length-sorted batches are dealt
+round-robin to the actors (docs/distributed.md, "Reranking on Ray"). Pairs rather than whole queries, because
+the driver resumes per finished query and one query at the paper's depth already has enough batches for 8 GPUs.
 """
 
 from __future__ import annotations

@@ -1,32 +1,9 @@
 """Qwen3-Reranker, pointwise (Zhang et al., "Qwen3 Embedding: Advancing Text Embedding and Reranking
-Through Foundation Models", 2025), as used for RUN3/RUN4 of the SPLARE WSDM Cup 2026 system
-(Qwen3-Reranker-4B on the top 100, 2048 tokens).
+Through Foundation Models", 2025), as used for RUN3/RUN4 of the SPLARE WSDM Cup 2026 system.
 
-The model is a causal LM asked whether a document meets a query; the relevance score is the
-probability of "yes" against "no" at the next token::
-
-    score = softmax([logit("no"), logit("yes")])[1]
-
-over this chat prompt (the model card's template)::
-
-    <|im_start|>system
-    Judge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>
-    <|im_start|>user
-    <Instruct>: {instruction}
-    <Query>: {query}
-    <Document>: {document}<|im_end|>
-    <|im_start|>assistant
-    <think>
-
-    </think>
-
-    (generation continues here)
-
-Tokenization follows the reference code: the system prefix and the assistant suffix are tokenized
-on their own and never truncated; the user part is cut to fit ``max_length``. We cut only the
-document (its tail), so the instruction and query always reach the model; the reference code cuts
-the user part's tail, which is the same thing unless the query itself is too long.
-Batches are left-padded, so the last position of every row is the one that predicts the answer.
+``score = softmax([logit("no"), logit("yes")])[1]`` at the next token after the model card's chat prompt
+(docs/rerank.md shows it). Only the document's tail is cut to fit ``max_length``, so the instruction and query
+always reach the model; batches are left-padded, so every row's last position predicts the answer.
 """
 
 from __future__ import annotations

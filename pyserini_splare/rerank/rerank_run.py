@@ -1,15 +1,8 @@
 """Rerank the top of a TREC run: fetch the needed documents, score them, merge, resume after a stop.
 
-* Documents: the corpus is streamed once and only the texts of documents in some query's top
-  ``depth`` are kept (a few thousand texts, never the whole corpus).
-* Output order per query: the top ``depth`` hits by reranker score, then the hits below the depth
-  in their first-stage order with scores ``-1, -2, ...``, so scores decrease monotonically down the
-  list (reranker scores are probabilities in [0, 1]). The run is written by the package's one run
-  writer (:func:`pyserini_splare.formats.runs.write_run`), so tied reranker scores are ordered by docid like
-  every run of this package (and as every reader of the file re-ranks them).
-* Resuming: each finished query's scores are appended to ``OUTPUT.partial.jsonl`` (flushed and
-  fsynced per query; a torn last line from a crash is dropped on restart). Rerunning the same
-  command skips the finished queries; the sidecar is removed once the run file is written.
+The corpus is streamed once keeping only the texts some query's top ``depth`` needs; hits below the depth
+follow with scores ``-1, -2, ...``; finished queries go to ``OUTPUT.partial.jsonl`` so a rerun resumes
+(docs/rerank.md).
 """
 
 from __future__ import annotations

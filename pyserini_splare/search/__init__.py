@@ -1,8 +1,7 @@
-"""Search: one searcher interface over Lucene impact, BM25, Seismic, exact and faiss indexes.
+"""Search: one searcher interface over every backend's indexes (docs/search.md).
 
-``python -m pyserini_splare.search --index OUT --topics NAME --output RUN`` (see ``--help``); in
-Python, :func:`open_searcher` on an index directory. Which searcher serves which index is recorded
-in :mod:`pyserini_splare.backends` (searchers: ``SEARCHERS`` in :mod:`.registry`).
+``python -m pyserini_splare.search`` or :func:`open_searcher` on an index directory (searchers:
+``SEARCHERS`` in :mod:`.registry`).
 """
 
 from .base import Hit, QuantizedQuery, Searcher, SparseSearcher, sort_hits

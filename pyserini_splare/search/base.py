@@ -1,9 +1,8 @@
 """One searcher interface for every backend.
 
-A searcher is opened from an index directory (its backend is read from the index metadata) and
-answers ``batch_search({qid: query}, k, threads) -> {qid: [(docid, score), ...]}``, hits sorted by
-score descending, ties by docid ascending. Sparse backends take queries as ``{term: weight}``
-mappings in the index's feature space; BM25 takes text; dense takes vectors.
+``batch_search({qid: query}, k, threads) -> {qid: [(docid, score), ...]}``, hits by score descending, ties by
+docid ascending; sparse queries are ``{term: weight}`` in the index's feature space, BM25's text, dense ones
+vectors.
 """
 
 from __future__ import annotations
@@ -19,11 +18,8 @@ Hit = tuple[str, float]
 
 
 class QuantizedQuery(dict):
-    """A ``{term: int weight}`` query already in the index's integer units (``--query-vectors-quantized``).
-
-    A plain mapping's weights are model outputs, quantized with the index's scale whatever their
-    number type (``{"L1": 1}`` and ``{"L1": 1.0}`` are the same query); wrapping it in this type
-    declares it quantized, and its weights are used as they are.
+    """A ``{term: int weight}`` query already in the index's integer units (``--query-vectors-quantized``):
+    its weights are used as they are, where a plain mapping's are quantized with the index's scale.
     """
 
 
@@ -69,10 +65,8 @@ class Searcher(ABC):
 class SparseSearcher(Searcher):
     """A searcher over a sparse index built from a vectors directory (lucene, seismic, exact).
 
-    Query vectors must be in the index's feature space (checked: a term from another space is an
-    error, never silently dropped). A plain mapping's weights are model outputs, quantized with the
-    index's scale whatever their number type (integers included), so that queries and documents share
-    one scale; a :class:`QuantizedQuery` declares its weights already in the index's integer units.
+    Query terms must be in the index's feature space (never silently dropped); weights are quantized by
+    :meth:`prepare`.
     """
 
     def __init__(self, index_dir, meta=None):
@@ -86,12 +80,8 @@ class SparseSearcher(Searcher):
         self.scale = self.vectors_meta.quant_scale
 
     def prepare(self, qid: str, vector: Mapping[str, float]) -> dict[str, int]:
-        """Validate a ``{term: weight}`` query against the feature space and quantize it.
-
-        Weights are model outputs and are quantized with the index's scale (the one quantize
-        function of the vectors format, as the documents were), unless the query is a
-        :class:`QuantizedQuery`, whose integer weights are used as they are. Terms whose weight
-        quantizes to 0 are dropped.
+        """Validate a ``{term: weight}`` query against the feature space and quantize it with the index's
+        scale (a :class:`QuantizedQuery`'s integer weights are used as they are); zero weights are dropped.
         """
         import math
 

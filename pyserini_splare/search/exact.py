@@ -1,9 +1,7 @@
-"""Exact sparse search: brute-force dot products over a scipy CSR inverted index.
+"""Exact sparse search: brute-force int64 dot products over a scipy CSR inverted index.
 
-The reference for every approximate backend: scores are exact integer dot products of the
-quantized query and document weights (as Lucene's impact scoring), computed in int64, and hits
-are ordered by score descending then docid ascending (:func:`sort_hits`), so ties never depend on
-index order.
+The reference for every approximate backend: the scores of Lucene's impact scoring, hits ordered by score
+descending then docid ascending (:func:`sort_hits`), so ties never depend on index order.
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
-"""Sharded Lucene impact indexes searched as one: build one index per shard in parallel, merge top-k exactly.
+"""Sharded Lucene impact indexes searched as one: one searcher per shard in one JVM, top-k merged exactly.
 
-A corpus encoded in shards (``encode --shard-id i --shard-num n``, or parts of a Ray run split into
-shard directories) can be indexed shard by shard -- on several cores or machines at once, see
-:mod:`pyserini_splare.index.lucene_group` -- and the shard indexes searched together:
-:class:`LuceneGroupSearcher` opens one :class:`~pyserini_splare.search.lucene.ImpactSearcher` per
-shard in one JVM and merges.
-
-Why the merge is exact: an impact score is the dot product of the query's and the document's
-integer weights -- it depends on the document alone, not on the rest of its shard -- so a document
-scores the same in its shard as in one index over everything. Each shard returns its top k under
-the total order (score desc, docid asc) (Anserini breaks ties at the cut-off by the id field), so
-every document of the global top k is in its own shard's top k; the union sorted by the same
-order and cut at k is the single index's top k, ties included.
-
-Why BM25 is refused: a BM25 score uses the term's idf and the average document length, which are
-statistics *of the shard*; the same document scores differently in different shards, so a merge
-of per-shard top-k is neither the single index's ranking nor its scores. Build one BM25 index over
-the whole text instead.
+An impact score depends on the document alone, so the union of the shards' top k under (score desc, docid
+asc) cut at k is the single index's top k; BM25 is refused because its idf and average length are the
+shard's (docs/distributed.md, "Sharded Lucene indexes searched as one").
 """
 
 from __future__ import annotations
@@ -42,10 +28,10 @@ def merge_topk(per_shard: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
 
 
 class LuceneGroupSearcher(SparseSearcher):
-    """Search every shard of a Lucene group and merge each query's hits exactly (see the module doc).
+    """Search every shard of a Lucene group and merge each query's hits exactly.
 
-    Open it from a group directory (what :func:`open_searcher` does for backend ``lucene-group``) or
-    from a list of impact indexes with :meth:`from_indexes` (``search --index A B C``).
+    Opened from a group directory (:func:`open_searcher`, backend ``lucene-group``) or from a list of impact
+    indexes with :meth:`from_indexes` (``search --index A B C``).
     """
 
     backend = GROUP_BACKEND

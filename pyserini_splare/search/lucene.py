@@ -57,30 +57,10 @@ def parse_hits(text: str, k: int) -> list[Hit]:
 class ImpactSearcher(SparseSearcher):
     """Lucene impact search through pyjnius: one JNI call per query returns all its hits as text.
 
-    What it runs is what Anserini's ``SimpleImpactSearcher`` runs -- the same query (one SHOULD
-    ``BoostQuery(TermQuery(t), w)`` per query term, parsed from ``t1^w1 t2^w2 ...``, under
-    ``ImpactSimilarity``) -- without its per-hit costs: Anserini loads each hit's stored document,
-    and reading a hit's fields from Python costs one JNI call per attribute (at 1,000 hits that was
-    more than Lucene's search itself). Here one ``MethodHandle`` composed at open does parse ->
-    search -> ``Arrays.toString(topDocs.scoreDocs)`` in Java and returns one string per query.
-
-    Top k and ties: with the builder's docid table (``docids.npy``, ids in Lucene's order), Lucene's
-    own top k+1 by score (block-max skipping) is taken and the ids looked up in Python; the top k is
-    exact unless the k-th and (k+1)-th scores tie, and then (and for an index without the table) the
-    query is searched again with Anserini's collector, sorted by score then by the ``id`` doc values,
-    whose hits carry their id bytes in the text. Hits come back ordered (score desc, docid asc).
-    Scores are float32 sums of integer products, exact below 2**24, returned as the integers they
-    are (Anserini's ``ScoreTiesAdjusterReranker`` epsilons are not applied).
-
-    Pyserini's ``LuceneImpactSearcher`` drops query terms whose idf is <= ``min_idf`` (default 0:
-    every term that occurs in all documents); every query term counts here.
-
-    Threads and Ctrl-C: with one thread the queries run one by one in the calling thread (each is one
-    short JNI call, so Ctrl-C is seen between two); with several, worker threads search (pyjnius
-    releases the GIL during Java calls) while the calling thread waits in 50 ms joins, and on Ctrl-C
-    tells the workers to stop after their current query. Worker threads call only the one shared
-    handle and static methods (see :meth:`_compose_search` for why). Two searchers should not be used
-    from two threads at once, for the same reason.
+    Anserini's ``SimpleImpactSearcher`` query under ``ImpactSimilarity``, without its per-hit costs; ties at the
+    cut-off resolved by the ``id`` doc values; every query term counts (no ``min_idf``); scores are the integer
+    dot products. How and why: docs/backends.md, "Lucene impact". Two searchers should not be used from two
+    threads at once (see :meth:`_compose_search`).
     """
 
     backend = "lucene"
@@ -101,7 +81,6 @@ class ImpactSearcher(SparseSearcher):
         if IndexSearcher.getMaxClauseCount() < 1 << 16:
             IndexSearcher.setMaxClauseCount(1 << 16)
         self._search_fn = self._compose_search(jclass)
-        self._jclass = jclass
         self.num_docs = int(self._reader.numDocs())
         self._docids = self._load_docid_table()
 
@@ -191,14 +170,9 @@ class ImpactSearcher(SparseSearcher):
 class Bm25Searcher(Searcher):
     """BM25 (Anserini's defaults k1=0.9, b=0.4) as Anserini's ``SimpleSearcher`` ranks it, without its per-hit cost.
 
-    ``SimpleSearcher`` builds the query (``BagOfWordsQueryGenerator`` over the index language's
-    analyzer), searches under ``BM25Similarity(k1, b)`` with the collector sorted by (score, ``id``),
-    then loads every hit's stored document (raw text included: at 1,000 hits per query most of the
-    search time) and rounds tied scores apart (``ScoreTiesAdjusterReranker``). Here the same analyzer
-    (English: ``DefaultEnglishAnalyzer``, SimpleSearcher's default; another language: taken from a
-    ``SimpleSearcher`` told the language), similarity, query generator and collector run in one composed
-    Java call per query that returns the hits as text with their ids; :func:`adjust_ties` then applies
-    Anserini's tie rule, so the run is Anserini's, score for score (tested against ``SimpleSearcher``).
+    The same analyzer, similarity, query generator and collector run in one composed Java call per query, and
+    :func:`adjust_ties` applies Anserini's tie rule, so the run is Anserini's, score for score (tested against
+    ``SimpleSearcher``; docs/search.md).
     """
 
     backend = "bm25"

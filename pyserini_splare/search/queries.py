@@ -1,14 +1,7 @@
 """The queries a search takes, per backend kind: text, encoded topics, or pre-encoded query vectors.
 
-* **Text** (BM25): the topics themselves.
-* **Encoded topics** (``--encoder``): the topics run through an encoder from
-  :mod:`pyserini_splare.encode`, after checking that it fits the index -- a sparse encoder must
-  share the index's feature space (a SPLADE query encoder on a SPLARE index is refused), a dense
-  one its dimension.
-* **Query vectors** (``--query-vectors``): JSONL, one ``{"id": qid, "vector": {term: weight}}`` per
-  line. Weights are model outputs and are quantized with the index's scale like the documents
-  were, whatever their JSON number type (``1`` and ``1.0`` are the same weight); files whose
-  weights are already quantized are declared so (``--query-vectors-quantized``) and used as they are.
+An encoder must fit the index (same feature space, or dimension for dense); query vectors are quantized with
+the index's scale (:mod:`pyserini_splare.formats.query_vectors`). See docs/search.md.
 """
 
 from __future__ import annotations

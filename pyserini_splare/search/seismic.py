@@ -1,18 +1,8 @@
 """Seismic approximate search (``pyseismic-lsr``) behind the common :class:`SparseSearcher` interface.
 
-Two knobs trade speed for accuracy (Bruch et al., SIGIR 2024, Alg. 2):
-
-* ``query_cut``: only the query's ``query_cut`` largest-weight terms select posting lists
-  (the other terms still score the candidates' forward vectors);
-* ``heap_factor``: a block is skipped when its summary score is below ``heap_factor`` x the
-  current k-th best score. Summaries are energy-pruned and quantized, so they can *under*-estimate a
-  block: 1.0 skips the most (fastest), lower values score more blocks (safer, slower); a tiny value
-  scores every block of the selected lists.
-
-Scores are the integer dot products of the quantized weights (like Lucene and exact); results are
-ordered by (score desc, docid asc). With ``query_cut`` >= the query length, a tiny ``heap_factor``
-and an index whose posting lists are not pruned (``n_postings`` large), results equal exact search
-(tested).
+``query_cut`` and ``heap_factor`` trade speed for accuracy (Bruch et al., SIGIR 2024, Alg. 2; docs/search.md);
+scores are the integer dot products of the quantized weights and hits are ordered by (score desc, docid asc),
+so with every query term, a tiny ``heap_factor`` and unpruned lists results equal exact search (tested).
 """
 
 from __future__ import annotations

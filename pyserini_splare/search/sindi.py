@@ -1,11 +1,8 @@
 """SINDI search (``pyvsag``) behind the common :class:`SparseSearcher` interface.
 
-Without pruning (the defaults) SINDI scores every posting of every query term, so the top k is the
-exact one (tested against the exact backend); ``query_prune_ratio`` skips the query's lowest-weight
-terms and ``term_prune_ratio`` each list's lowest postings (approximate). SINDI returns distances
-``1 - inner product`` in float32; scores here are ``round(1 - distance)``, the integer dot products of
-the quantized weights while they stay below 2^24 (see :mod:`pyserini_splare.index.sindi`). Hits are
-ordered by (score desc, docid asc).
+SINDI returns distances ``1 - inner product`` in float32; scores here are ``round(1 - distance)``, the integer
+dot products while they stay below 2^24 (:mod:`pyserini_splare.index.sindi`); hits are ordered by (score desc,
+docid asc). Without pruning the top k is exact (tested against the exact backend).
 """
 
 from __future__ import annotations

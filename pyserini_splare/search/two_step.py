@@ -1,13 +1,8 @@
 """Two-step search: a first stage on pruned vectors, then the top N rescored with the full ones.
 
-Two-step SPLADE (Lassance et al., 2024, "Two-Step SPLADE: Simple, Efficient and Effective Approximation
-of SPLADE"): the first stage searches an index of pruned documents (``index --prune-docs``; any sparse
-backend: exact, Seismic, Lucene) with pruned queries (``--prune-queries``), which is cheap because
-posting lists and queries are short; the N best candidates are then rescored by the exact dot product of
-the *full* query with the *full* document vectors read from the index's forward store (``index
---forward-store``, :mod:`pyserini_splare.formats.forward_store`). Scores are integer impacts at the
-index's scale, as the exact backend's, so with no pruning and N at least the first stage's hits,
-two-step search returns exactly what full search returns.
+Two-step SPLADE (Lassance et al., 2024): the full query's exact dot product with the full document vectors
+of the index's forward store (:mod:`pyserini_splare.formats.forward_store`), in integer impacts, so with no
+pruning and N at least the first stage's hits it returns what full search returns (docs/search.md).
 """
 
 from __future__ import annotations

@@ -1,23 +1,8 @@
 """Synthetic learned-sparse collections with topical structure, shaped like SPLARE or SPLADE output.
 
-Why topical structure: on vectors with independent uniformly random features every document is
-equally (un)related to every query, posting lists have no useful order and Seismic's block
-summaries cannot skip anything (measured: 11 ms/query on unstructured vectors vs 0.55 ms on
-topic-structured ones of the same shape). Real learned-sparse vectors are clustered by topic, so benchmarks and
-tests use this generator.
-
-The generative model (topics owning Zipfian feature subsets, documents mixing 1-3 topics plus global
-"stop-word" noise, ``log1p(relu(.))``-like weights) is described in docs/backends.md.
-
-Shapes (pooled = Top-K pooling of the SPLARE paper, 400 document / 40 query terms):
-
-=================  ========  ======  ======
-preset             features  doc l0  qry l0
-=================  ========  ======  ======
-splare-pooled      131072    400     40
-splare             131072    457     133
-splade             30522     180     30
-=================  ========  ======  ======
+Real learned-sparse vectors are clustered by topic, and on vectors without that structure Seismic cannot skip
+anything; the generative model and the presets (``splare-pooled``, ``splare``, ``splade``): docs/backends.md,
+"Synthetic collections with topical structure".
 
 Usage (writes a vectors directory for ``python -m pyserini_splare.index`` plus query vectors)::
 

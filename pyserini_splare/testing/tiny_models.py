@@ -1,17 +1,15 @@
 """Tiny random Hugging Face models with tokenizers trained on the fly, for tests and benchmarks offline.
 
-Each builder writes a folder that ``from_pretrained`` (and this toolkit's loaders) read like a real
-checkpoint: random weights from a config (seeded), and a tokenizer trained on the given texts so
-that every word of them is one token. They measure code paths and speed, never effectiveness.
-
-    from pyserini_splare.testing.tiny_models import qwen3_embedder
-    qwen3_embedder("/tmp/qwen3", ["cats purr", "dogs bark"])   # then: --encoder qwen3-embed:/tmp/qwen3
+Each builder writes a folder ``from_pretrained`` reads like a real checkpoint (seeded random weights, a
+tokenizer in which every word of the given texts is one token); they measure code paths, never effectiveness.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterable
+
+from .._errors import cli_main, run
 
 # The Qwen3-Embedding query prompt: trained into the word-level vocabulary so that no prompt word is <unk>.
 _QWEN3_EMBED_PROMPT = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:x"
@@ -197,15 +195,17 @@ def opensearch(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layer
 BUILDERS = {"bge-m3": bge_m3, "opensearch": opensearch}
 
 
-def _main(argv=None) -> int:
+@cli_main
+def main(argv=None) -> int:
     """``python -m pyserini_splare.testing.tiny_models --kind KIND --corpus SPEC --output DIR``."""
     import argparse
 
+    from .._argtypes import ArgumentParser
     from .._errors import UsageError
     from .._outputs import atomic_dir, check_output_dir
     from ..corpus import open_corpus
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m pyserini_splare.testing.tiny_models",
         description="Write a tiny random checkpoint in a public model's layout, its tokenizer trained on a corpus "
                     "(offline; for code paths and the local 2CR matrix, never for effectiveness).",
@@ -232,11 +232,5 @@ def _main(argv=None) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    from .._errors import cli_main
-
-    return cli_main(_main)(argv)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main)

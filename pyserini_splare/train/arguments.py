@@ -1,16 +1,9 @@
-"""Training flags from settings dataclasses, through transformers' ``HfArgumentParser``.
+"""Training flags from settings dataclasses, through transformers' ``HfArgumentParser`` (docs/training.md).
 
-A training command declares its settings once, as a dataclass whose fields carry their help text
-(``metadata={"help": ...}``, as sentence-transformers' ``training_args.py``); ``HfArgumentParser`` makes the
-flags from the fields' types and defaults. The parser keeps the toolkit's CLI contract through
-:class:`.._argtypes.ParserRules` (one ``error:`` line, negative numbers in any notation are values); ``--help``
-shows each flag once, in its hyphenated form, with its default where it has one.
-
-Recipes are defaults that flags override (:func:`parse`): the recipe named by ``--recipe`` sets the parser's
-defaults, then the command line is parsed against them.
-
-A field declares its allowed values beside its help (``metadata={"check": "positive"}``, ``{"one_of": (...)}``);
-:func:`check_settings` holds every value to them, whether it came from a flag, a recipe or Python.
+A command declares its settings once, as a dataclass whose fields carry their help and allowed values
+(``metadata={"check": ...}``, held by :func:`check_settings` whatever the source); a recipe sets the parser's
+defaults and flags override them (:func:`parse`). The parser keeps the CLI contract through
+:class:`.._argtypes.ParserRules`.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """The training-data format: FlagEmbedding's JSONL, read as a stream and validated line by line.
 
-One JSON object per line, as in FlagEmbedding's fine-tuning data and ``bge-multilingual-gemma2-data``
-(the SPLARE seeds' training set)::
-
-    {"query": str, "pos": [str, ...], "neg": [str, ...],
-     "pos_scores": [float, ...], "neg_scores": [float, ...], "prompt": str}
-
-``pos`` must be non-empty; ``neg`` may be empty only when no negatives are asked for;
-``pos_scores`` / ``neg_scores`` (teacher scores, one per text) are optional but come together and
-match their lists' lengths; ``prompt`` (an instruction) is prepended to the query, as FlagEmbedding
-does (``query_instruction_format = "{}{}"``). Any violation is a one-line
-:class:`~pyserini_splare._errors.UsageError` naming ``file:line``.
-
-:func:`iter_examples` yields one :class:`Example` per line; :func:`training_rows` turns them into the
-column layout sentence-transformers' losses take: ``query, positive, negative_1 .. negative_n``
-(+ ``label`` = teacher scores ``[pos, neg_1 .. neg_n]`` when distilling). Which positive and which
-``n`` negatives are used is drawn per line from ``seed`` and the line number, so a rerun (or a
-resumed run) sees exactly the same rows.
+``{"query", "pos", "neg", "pos_scores"?, "neg_scores"?, "prompt"?}`` per line (docs/training.md, "Training
+data"); a violation is one line naming ``file:line``. :func:`training_rows` gives sentence-transformers'
+columns; which positive and negatives are used is drawn from ``seed`` and the line number, so a rerun (or a
+resumed run) sees the same rows.
 """
 
 from __future__ import annotations

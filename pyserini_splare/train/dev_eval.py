@@ -1,9 +1,7 @@
 """Dev evaluation during training, through this toolkit's own pipeline: encode -> exact index -> search -> eval.
 
-The model being trained encodes the dev corpus into a vectors directory (the one writer,
-``formats.vectors_writer.VectorsWriter``, as ``encode`` does), the exact backend indexes it, its searcher
-answers the encoded dev queries, and ``eval.evaluate`` (ir_measures) scores the run. So what is measured
-is what ``encode --encoder KIND:DIR`` + ``index`` + ``search`` would give with the saved checkpoint.
+What is measured is what ``encode --encoder KIND:DIR`` + ``index`` + ``search`` would give with the saved
+checkpoint.
 """
 
 from __future__ import annotations

@@ -1,19 +1,8 @@
 """The training run: sentence-transformers' ``SparseEncoderTrainer`` on the toolkit's own SparseModel.
 
-No training loop of our own: multi-GPU (torchrun / accelerate, DDP), bf16/fp16, gradient accumulation,
-checkpoints, resume, LR schedule and logging are the Hugging Face Trainer's, under sentence-transformers'
-``SparseEncoderTrainer`` and its losses (:mod:`.losses`). What this module adds, as hooks and callbacks:
-
-* the model: ``load_encoder(SPEC)`` -> :class:`~.st_module.ToolkitSparseModule` (the trained modules are
-  the encode modules); a LoRA adapter on the trunk via peft for LLM trunks (SPLARE, SPLADE-LLM), full
-  fine-tuning for BERT SPLADE; an SAE is made of buffers and never trained;
-* resuming: a checkpoint holds the toolkit checkpoint plus the trainable tensors by name
-  (``_load_from_checkpoint`` copies them back, the Trainer restores optimizer, scheduler, RNG and data
-  position);
-* a progress bar with loss, ℓ0 of queries and documents and step time; a per-step log
-  (``train_log.jsonl``); dev evaluation through :mod:`.dev_eval`;
-* the output: built in ``OUTPUT.partial`` and renamed to ``OUTPUT`` when training ends, a checkpoint
-  directory of the starting encoder's kind (``splade:OUTPUT``, ``splare:OUTPUT``).
+No training loop of our own (docs/training.md, "The engine"); this module adds the model (LoRA or full
+fine-tuning), resuming the trainable tensors by name, the progress bar and per-step log, dev evaluation and
+the output built in ``OUTPUT.partial`` as a checkpoint of the starting encoder's kind.
 """
 
 from __future__ import annotations
@@ -349,7 +338,7 @@ def _trainer_class():
     return Trainer
 
 
-def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None, start_step: int) -> list:
+def _callbacks(trainer, loss, cfg: TrainConfig, part: Path, log_path: Path, dev: dict | None) -> list:
     """The run's callbacks, the StepLog (its bar) first."""
     from transformers import TrainerCallback
 
@@ -538,7 +527,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
                 _truncate_log(log_path, resumed_at)
             else:
                 log_path.unlink(missing_ok=True)
-        ours = _callbacks(trainer, loss, cfg, part, log_path, dev, 0)
+        ours = _callbacks(trainer, loss, cfg, part, log_path, dev)
         for cb in ours + list(callbacks):
             trainer.add_callback(cb)
         try:

@@ -1,32 +1,9 @@
 """Training losses: sentence-transformers' sparse losses, configured with the SPLARE recipe's defaults.
 
-Every loss is ``SpladeLoss(main, λ_d, λ_q)``, i.e. ``L = L_main + λ_q·FLOPS(Q) + λ_d·FLOPS(D)`` where, for a
-batch of vectors ``v_1..v_N`` (Paria et al. 2020, "Minimizing FLOPs to learn efficient sparse
-representations"; SPLADE, Formal et al. 2021)::
-
-    FLOPS(V) = Σ_j ( (1/N) Σ_i v_ij )²          (D = positives and negatives of the batch together)
-
-and ``L_main`` is one of (s(q, d) = q·d, the dot product the indexes score with):
-
-* ``kl``: distillation from teacher scores t (Hinton et al. 2015; as in SPLADE++/SPLARE), with temperature τ::
-
-      L = τ² · (1/B) Σ_b KL( softmax(t_b / τ) || softmax(s_b / τ) )     over (pos, neg_1..neg_n)
-
-* ``marginmse``: MarginMSE (Hofstätter et al. 2020)::
-
-      L = mean_{b,k} ( (s(q,p) - s(q,n_k)) - (t_p - t_{n_k}) )²
-
-* ``infonce``: contrastive with in-batch and given negatives (Karpukhin et al. 2020; van den Oord et al. 2018),
-  scale = 1/τ::
-
-      L = -(1/B) Σ_b log( exp(s(q_b, p_b)/τ) / Σ_{d ∈ all positives and negatives of the batch} exp(s(q_b, d)/τ) )
-
-The λ's rise from 0 to their values over the first ``flops_warmup`` of the steps, quadratically, as
-SPLADE's training did (sentence-transformers' ``SpladeRegularizerWeightSchedulerCallback``).
-
-The implementations are sentence-transformers' own (``SparseDistillKLDivLoss``, ``SparseMarginMSELoss``,
-``SparseMultipleNegativesRankingLoss``, ``FlopsLoss`` inside ``SpladeLoss``); this module only chooses and
-configures them. tests/test_train_losses.py checks every formula above against them.
+``L = L_main + λ_q·FLOPS(Q) + λ_d·FLOPS(D)`` (Paria et al. 2020) with ``L_main`` one of ``kl`` (Hinton et al.
+2015), ``marginmse`` (Hofstätter et al. 2020) or ``infonce`` (Karpukhin et al. 2020); the formulas are in
+docs/training.md and tests/test_train_losses.py checks each against sentence-transformers. The λ's rise
+quadratically over ``flops_warmup``, as SPLADE's training did.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """Mine training data with this toolkit: hard negatives from its own indexes, teacher scores from its reranker.
 
-For each query with at least one positive: search the index (BM25 with the query text; Lucene impact,
-Seismic or exact with the query encoded by ``--encoder``; faiss with a dense encoder) for the top
-``depth`` hits, drop the positives, and keep ``negatives`` of the rest drawn at random (seeded), as
-FlagEmbedding's ``hn_mine.py`` samples its negatives from a rank range rather than taking the very top
-(the very top holds the most unjudged positives). Optionally a teacher scores every (query, text)
-pair. Output: FlagEmbedding JSONL (:mod:`.data_format`), written atomically.
-
-Teachers (``--teacher``):
-
-* ``rerank:MODEL`` — this toolkit's Qwen3-Reranker (``rerank/qwen3.py``), P(yes) per pair;
-* ``cross-encoder:PATH`` — a sentence-transformers ``CrossEncoder`` folder (e.g. a BGE reranker);
-* ``encoder:SPEC`` — a sparse encoder of this toolkit (``splade:DIR``, ``splare:DIR``): the dot product
-  of query and document vectors (a SPLADE teacher for a smaller student).
+Negatives are drawn at random (seeded) from each query's top ``depth`` hits minus its positives, as
+FlagEmbedding's ``hn_mine.py`` samples from a rank range (the very top holds the most unjudged positives);
+teachers and output: docs/training.md, "Training data".
 """
 
 from __future__ import annotations

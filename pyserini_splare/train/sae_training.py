@@ -1,19 +1,9 @@
 """An SAE for a trunk that has none: collect the trunk's residual stream over a corpus, train a TopK SAE on it.
 
-SPLARE needs a sparse autoencoder trained on the residual stream of its trunk at the cut layer. Llama Scope
-(Llama-3.1-8B) and Gemma Scope (Gemma 2) publish theirs; for another backbone (e.g. Qwen3) this command
-trains one with the toolkit's TopK trainer (``encode/modules/sae.py:train_topk_sae``, Gao et al. 2024,
-"Scaling and evaluating sparse autoencoders") and writes a SPLARE checkpoint directory around it:
-
-    OUT/sae/sae.safetensors    the SAE in the plain format (``load_sae`` reads it)
-    OUT/splare_config.json     backbone, layer, attention, the SAE: ``--encoder splare:OUT`` works at once,
-                               and ``python -m pyserini_splare.train --encoder splare:OUT`` trains its LoRA
-    OUT/sae_training.json      settings and the reconstruction quality (fraction of variance unexplained on a
-                               held-out tenth of the activations)
-
-Activations are the real (unpadded) tokens of the corpus, up to ``max_tokens`` of them, kept in memory
-(``max_tokens x d_model`` float32: 1 M tokens of a 4,096-wide trunk = 16 GB; use a GPU machine and sae-lens
-for SAEs at Llama Scope's scale).
+For a backbone without a published SAE (Llama Scope and Gemma Scope aside), trains one with
+:func:`~pyserini_splare.encode.modules.sae.train_topk_sae` (Gao et al. 2024) and writes a SPLARE checkpoint
+around it (docs/training.md). Activations are kept in memory (``max_tokens x d_model`` float32: 1 M tokens
+of a 4,096-wide trunk = 16 GB; use sae-lens at Llama Scope's scale).
 """
 
 from __future__ import annotations

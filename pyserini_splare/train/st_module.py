@@ -1,17 +1,9 @@
 """The toolkit's :class:`~pyserini_splare.encode.model.SparseModel` as a sentence-transformers input module.
 
-sentence-transformers' ``SparseEncoderTrainer`` trains a ``SparseEncoder``, a sequence of modules whose
-first one tokenizes (``preprocess``) and whose output is ``features["sentence_embedding"]``. Wrapping the
-toolkit's own composed model (trunk -> head -> pooling -> pruning) as that one module means the modules
-being trained *are* the encode modules: no second SPLADE/SPLARE implementation, and the trained model is
-saved with ``SparseModel.save`` as a checkpoint of its own kind (``splade:DIR``, ``splare:DIR``).
-
-Query and document columns are told apart by the trainer's ``router_mapping`` (column -> task), which the
-data collator passes to :meth:`ToolkitSparseModule.preprocess` as ``task``: queries are tokenized with the
-model's query length and pooled/pruned as queries (SPLARE's Top-K 40/400 differs per side).
-
-:class:`L0Flops` is sentence-transformers' ``FlopsLoss`` that also records the mean ℓ0 (non-zero
-weights per vector) of what it regularizes, for the progress bar; it computes the same loss.
+Wrapping the composed model as the ``SparseEncoder``'s one module means the trained modules *are* the encode
+modules. Query and document columns are told apart by the trainer's ``router_mapping``, passed to
+:meth:`ToolkitSparseModule.preprocess` as ``task`` (SPLARE's Top-K differs per side). :class:`L0Flops` is
+``FlopsLoss`` that also records the mean ℓ0 for the progress bar.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Module persistence, as sentence-transformers' ``Module`` does it: ``config_keys`` + save/load of the config.
 
-Each step of an encoder (trunk, head, pooling, pruning) declares the constructor settings that describe
-it in ``config_keys``; :meth:`ConfigModule.config` returns them (meta.json's ``pooling`` and the kinds'
-checkpoint files are built from these), :meth:`ConfigModule.save_config` writes them as the module's
-JSON file in a checkpoint directory and :meth:`ConfigModule.load_config` reads them back, refusing
-unknown keys and turning a bad value into one line that names the file. Weights are saved by the module
-that owns them (an SAE's :meth:`~.sae.SAE.save`, a trunk's adapter), not here.
+:meth:`ConfigModule.config` feeds meta.json's ``pooling`` and the kinds' checkpoint files;
+:meth:`ConfigModule.load_config` refuses unknown keys and names the file in one line. Weights are saved by
+the module that owns them, not here.
 """
 
 from __future__ import annotations

@@ -1,15 +1,13 @@
 """MILCO head: connector + English MLM head (pivot view) and LexEcho (source view), with its pooling.
 
-Nguyen et al., "MILCO: Learned Sparse Retrieval Across Languages via a Multilingual Connector" (2025;
-code: github.com/thongnt99/milco, ``milco/model/milco.py``). For hidden states H of the multilingual
-encoder (bge-m3 / XLM-R, the trunk)::
+Nguyen et al., "MILCO: Learned Sparse Retrieval Across Languages via a Multilingual Connector" (2025; code:
+github.com/thongnt99/milco)::
 
     pivot_j  = max_i log(1 + ReLU(MLM(GELU(H_i W_p + b_p))_j))     over the English WordPiece vocabulary
     echo_t   = sum_{i: id_i = t} scale * ReLU(H_i w_e + b_e)        one weight per source token id
 
-MLM is SPLADE-v3's BERT MLM head (transform dense + GELU + LayerNorm + decoder). :class:`MilcoPooling`
-returns both views side by side, ``[pivot (en_vocab) | echo (m_vocab)]``: the reference model's score
-``pivot_q . pivot_d + echo_q . echo_d`` is then one dot product.
+:class:`MilcoPooling` returns ``[pivot | echo]``, so the reference score is one dot product
+(docs/splare-checkpoint.md, "MILCO").
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
-"""Pooling: per-token outputs of a head -> one vector per text.
+"""Pooling: per-token outputs of a head -> one vector per text (docs/encoders.md, "How encoders are composed").
 
-* :class:`MaxLog1pReluPooling` (vocabulary and SAE heads): SPLADE's ``u_j = max_i log(1 + ReLU(w_ij))``
-  over the text's pooled tokens (Formal et al., SIGIR 2021, eq. 2; SPLARE, ICLR 2026, applies it to SAE
-  latents). The head is applied here, ``chunk_tokens`` token states at a time, and each chunk is
-  max-reduced before the next is computed: the ``[batch, tokens, vocabulary]`` logits (30,522 or 128k
-  per token) or ``[batch, tokens, 131,072]`` latents never exist for a whole batch. This is exact:
-  log1p(ReLU(.)) is monotonic, so ``max_i log1p(relu(x_i)) = log1p(relu(max_i x_i))``, and the max over
-  chunks is the max over all tokens. Gradients flow through the max to the arg-max tokens.
-* :class:`LexEchoPooling` (MILCO's source view): ``echo_t = sum_{i: id_i = t} w_i``, one weight per source
-  token id (Nguyen et al., 2025, MILCO; the reference code's pairwise sum over equal ids is the dot
-  product of these per-id sums).
-
-``skip`` leaves tokens out of pooling: ``"bos"`` the first token when it is a special one (a decoder's
-BOS: its attention-sink state is huge and, under causal attention, the same for every text), ``"special"``
-every special token ([CLS]/[SEP] of a BERT trunk), ``"none"`` nothing.
+:class:`MaxLog1pReluPooling`: SPLADE's ``u_j = max_i log(1 + ReLU(w_ij))`` (Formal et al., SIGIR 2021, eq. 2;
+SPLARE applies it to SAE latents), computed ``chunk_tokens`` token states at a time so the full
+``[batch, tokens, vocabulary]`` tensor never exists; exact, since log1p(ReLU(.)) is monotonic.
+:class:`LexEchoPooling`: MILCO's ``echo_t = sum_{i: id_i = t} w_i``. ``skip`` leaves out the BOS (an
+attention sink, the same for every text under causal attention), every special token, or nothing.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Pruning of pooled vectors: Top-K, mass, or none (``forward(pooled (B, V), kind) -> (B, V)``).
 
-* ``topk``: keep the k largest weights per text (SPLARE's pooled models: 40 per query, 400 per document;
-  Formal et al., ICLR 2026), ties broken by the smaller feature id, as ``SparseVector.topk`` does;
-* ``mass``: keep the fewest largest weights whose sum reaches a fraction of the vector's total (MILCO's
-  mass pruning, Nguyen et al., 2025), as ``SparseVector.mass_prune`` does;
-* ``none``: keep everything.
-
-The result is ``pooled * keep`` with a 0/1 mask, so gradients flow to the kept weights only (Top-K pooling
-during training, as in the SPLARE paper's pooled models: ``train --topk-query 40 --topk-doc 400``). A model
-that prunes records its config in its checkpoint directory (``pruning.json``, :meth:`Pruning.save_config`)
-and applies it again when loaded. The encode CLI's ``--topk``/``--mass`` prune at the writer instead, after
-the vectors leave the model (recorded in meta.json's ``pooling``).
+Top-K breaks ties by the smaller feature id and mass keeps the fewest largest weights reaching the fraction,
+as ``SparseVector.topk`` / ``mass_prune`` do. The result is ``pooled * keep`` with a 0/1 mask, so gradients
+flow to the kept weights only (Top-K pooling in training, docs/training.md); a pruning model saves
+``pruning.json`` and applies it again when loaded.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """SAE head: a frozen sparse autoencoder's encoder (the SAE half of SPLARE), loaded from four on-disk formats.
 
 SPLARE (Formal et al., ICLR 2026) maps each token's residual stream h_i at layer l to latents
-w_i = SAE_enc(h_i) and pools them like SPLADE. One formula covers every SAE we load::
+w_i = SAE_enc(h_i). One formula covers every SAE we load::
 
     x    = h * input_scale - pre_bias                 (pre_bias = b_dec when the SAE subtracts it)
     pre  = x @ W_enc + b_enc
@@ -10,24 +10,8 @@ w_i = SAE_enc(h_i) and pools them like SPLADE. One formula covers every SAE we l
                                                          TopK      s among the k largest of the token
                                                          ReLU      s > 0
 
-Formats:
-
-* ``llama_scope`` (OpenMOSS Llama Scope, He et al. 2024): ``hyperparams.json`` + safetensors with
-  ``encoder.weight`` (d_sae, d_model), ``encoder.bias``, ``decoder.weight`` (d_model, d_sae),
-  ``decoder.bias``. ``norm_activation: dataset-wise`` means inputs are scaled by
-  sqrt(d_model) / dataset_average_activation_norm["in"] (a constant, not a per-token norm), and
-  ``sparsity_include_decoder_norm`` gates on pre·||W_dec[:, j]|| (as in lm_saes' ``encode``); the JumpReLU
-  threshold is ``jump_relu_threshold`` (scalar) or a per-latent ``log_jumprelu_threshold`` tensor.
-* ``llamascopium`` (the Llama Scope authors' library, v2 layout): ``config.json`` (with ``sae_type``) +
-  ``sae_weights.safetensors`` with ``W_E``, ``b_E``, ``W_D``, ``b_D``, ``activation_function.log_jumprelu_threshold``,
-  ``dataset_average_activation_norm.<hook>``; read by :mod:`.sae_llamascopium`.
-* ``sae_lens``: ``cfg.json`` + ``sae_weights.safetensors`` with ``W_enc`` (d_in, d_sae), ``b_enc``,
-  ``W_dec`` (d_sae, d_in), ``b_dec``, ``threshold`` (JumpReLU); ``apply_b_dec_to_input``; architecture
-  ``standard`` (ReLU) / ``jumprelu`` / ``topk``. No decoder-norm gating.
-* ``plain`` (ours): one ``.safetensors`` file (or a directory holding ``sae.safetensors``) with ``W_enc``
-  (d_model, n), ``b_enc``, ``W_dec`` (n, d_model), ``b_dec``, optional ``threshold`` and ``gate``, and
-  string metadata ``activation``, ``k``, ``input_scale``, ``apply_b_dec_to_input``. Written by
-  :func:`save_sae` (e.g. for SAEs from :func:`train_topk_sae`).
+The formats (``llama_scope``, ``llamascopium`` via :mod:`.sae_llamascopium`, ``sae_lens``, ``plain``) and
+their files: docs/splare-checkpoint.md, "SAE formats".
 """
 
 from __future__ import annotations
@@ -153,10 +137,7 @@ class SAE(ConfigModule, torch.nn.Module):
         return save_sae(self, path)
 
 
-def make_sae(W_enc, b_enc, **kwargs) -> SAE:
-    """``SAE(W_enc (d, n), b_enc (n), activation=, k=, threshold=, gate=, input_scale=, pre_bias=,
-    W_dec=, b_dec=)`` — see the module docstring for the formula."""
-    return SAE(W_enc, b_enc, **kwargs)
+make_sae = SAE  # the loaders' name for the constructor (the formula: the module docstring)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,23 +1,9 @@
 """The layout the Llama Scope authors' library saves SAEs in (``llamascopium``, formerly ``lm-saes``, v2).
 
-``SparseAutoEncoder.save_pretrained`` + ``cfg.save_hyperparameters`` write a folder with ``config.json``
-(``sae_type``, ``d_model``, ``expansion_factor``, ``act_fn``, ``top_k``, ``norm_activation``,
-``sparsity_include_decoder_norm``, ``hook_point_in``, ``use_glu_encoder``, ...) and
-``sae_weights.safetensors`` with ``W_E`` (d_model, d_sae), ``b_E``, ``W_D`` (d_sae, d_model), ``b_D``,
-``activation_function.log_jumprelu_threshold`` (JumpReLU) and ``dataset_average_activation_norm.<hook>``.
-
-Its ``normalize_activations`` + ``encode`` compute, for an activation h at ``hook_point_in``::
-
-    x    = h * sqrt(d_model) / norm[hook_point_in]        (norm_activation "dataset-wise"; "inference": x = h)
-    pre  = x @ W_E + b_E                                   (no decoder bias subtracted: v2 has no such option)
-    g    = ||W_D[j, :]||  if sparsity_include_decoder_norm else 1
-    act  = f(pre * g) / g                                  f: JumpReLU (threshold exp(log_jumprelu_threshold)),
-                                                              TopK (k = top_k, over pre * g), ReLU
-
-which is :class:`~.sae.SAE`'s formula with ``input_scale`` the dataset factor, ``gate = g`` and ``threshold``
-the exponentiated log threshold (tests/test_models_llamascopium.py checks it against llamascopium itself).
-Modes that depend on the batch (``batchtopk``, ``batch-wise``) or that this formula does not cover
-(``token-wise`` norms, GLU encoders, other ``sae_type``s) are refused with one error line.
+Its ``normalize_activations`` + ``encode`` are :class:`~.sae.SAE`'s formula with ``input_scale`` the
+dataset-wise factor, ``gate = ||W_D[j, :]||`` and the exponentiated log threshold; files, options and what
+is refused: docs/splare-checkpoint.md, "SAE formats" (tests/test_models_llamascopium.py checks it against
+llamascopium itself).
 """
 
 from __future__ import annotations

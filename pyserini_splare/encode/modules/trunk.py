@@ -1,24 +1,10 @@
 """The trunk: a Hugging Face encoder (BERT family) or decoder (Llama, Qwen, Gemma, ...) as a token encoder.
 
-``Trunk(input_ids, attention_mask) -> (batch, tokens, hidden)`` states, with three options:
-
-* **layer cut** (``layer=l``): keep blocks ``0..l`` (0-indexed; Llama Scope's ``L{l}R`` reads
-  ``blocks.{l}.hook_resid_post``). The model is built from its config with ``num_hidden_layers = l + 1``
-  and only the kept blocks' weights are read, so the upper blocks are neither loaded nor run. A
-  decoder's final norm is replaced by the identity, because ``last_hidden_state`` comes *after* it and
-  an SAE is trained on the raw residual stream (checked against a full model in tests/test_models_llm.py). SPLARE (Formal et al., ICLR 2026)
-  cuts Llama-3.1-8B after block 26.
-* **attention** ``causal`` | ``bidirectional``: decoders attend causally by default; bidirectional
-  attention (SPLARE-7B, SPLADE-8B, LLM2Vec-style) passes an explicit 4D float mask (0 = attend,
-  dtype-min = padding column), which transformers uses as-is with the eager and sdpa kernels. Encoders
-  (BERT) are bidirectional by construction and refuse ``causal``.
-* **LoRA** (peft): ``lora=DIR`` loads an adapter saved from the same model object (merged into the weights
-  for inference unless ``merge_lora=False``); :meth:`Trunk.add_lora` adds a fresh trainable one.
-
-The loaded Hugging Face object is ``root`` (``AutoModel``, or ``AutoModelFor{MaskedLM,CausalLM}`` when a
-vocabulary head comes with it, see :mod:`.vocab`); ``model`` is its base model, run by ``forward``.
-LoRA adapters attach to ``root`` (peft injects its layers in place, so ``model`` and a head sharing
-``root``'s modules see them).
+``Trunk(input_ids, attention_mask) -> (batch, tokens, hidden)`` with an optional layer cut (blocks ``0..l``,
+the upper blocks never loaded; a decoder's final norm replaced by the identity, because an SAE is trained on
+the raw residual stream), ``causal`` | ``bidirectional`` attention (a 4D float mask), and a LoRA adapter
+(docs/splare-checkpoint.md, "How the trunk is cut"). ``root`` is the loaded Hugging Face object and ``model``
+its base model; adapters attach to ``root``, so a head sharing its modules sees them.
 """
 
 from __future__ import annotations
@@ -144,9 +130,8 @@ def is_decoder(base) -> bool:
 class Trunk(ConfigModule, torch.nn.Module):
     """Token encoder: ``forward(input_ids, attention_mask) -> (batch, tokens, hidden)``.
 
-    Config keys (:meth:`~.config.ConfigModule.config`): ``backbone`` (path or hub id), ``layer`` (last block kept, None = all),
-    ``attention``, ``lora`` (adapter path loaded, if any). Build with :func:`load_trunk` or
-    ``modules.vocab.load_vocab_model``.
+    Config keys: ``backbone``, ``layer`` (last block kept, None = all), ``attention``, ``lora``. Build with
+    :func:`load_trunk` or ``modules.vocab.load_vocab_model``.
     """
 
     config_keys = ("backbone", "layer", "attention", "lora")

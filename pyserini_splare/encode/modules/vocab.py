@@ -1,14 +1,9 @@
 """Vocabulary head: token states -> logits over a vocabulary (a masked-LM head or a causal LM head).
 
-SPLADE (Formal et al., SIGIR 2021; v2/v3: arXiv 2109.10086, 2403.06789) pools these logits as
-``w_j = max_i log(1 + ReLU(logit_ij))`` (:class:`.pooling.MaxLog1pReluPooling`, this head's pooling):
-over BERT's WordPiece vocabulary with its MLM head (naver/splade-v3, SPLADE-tiny), or over an LLM's
-vocabulary with its LM head at full depth (the SPLADE-8B baseline: Llama-3.1-8B, final norm kept,
-because the LM head was trained after it).
-
-:func:`load_vocab_model` loads ``AutoModelForMaskedLM`` / ``AutoModelForCausalLM`` once and splits it
-into a :class:`~.trunk.Trunk` (the base model) and a :class:`VocabHead` (the rest); both share the
-loaded object's modules, so saving that object saves what was trained.
+SPLADE pools these logits with :class:`.pooling.MaxLog1pReluPooling`, over BERT's WordPiece vocabulary or an
+LLM's at full depth (SPLADE-8B: final norm kept, because the LM head was trained after it).
+:func:`load_vocab_model` loads the model once and splits it into a trunk and a :class:`VocabHead` sharing its
+modules, so saving that object saves what was trained.
 """
 
 from __future__ import annotations
