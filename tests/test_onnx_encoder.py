@@ -275,6 +275,38 @@ def test_opensearch_export_documents_and_idf_queries(tiny_opensearch, tmp_path):
     _check_equal(onnx_enc, _st_model(tiny_opensearch, "relu"))
 
 
+def test_opensearch_export_search_opens_no_model(tiny_opensearch, tmp_path):
+    """encode --encoder onnx:OUT (documents on the graphs) -> exact index -> search --encoder onnx:OUT in a fresh
+    interpreter: the same run as opensearch:DIR, with neither torch imported nor a graph opened."""
+    from pyserini_splare.encode.__main__ import main as encode
+    from pyserini_splare.export.onnx_export import export_onnx
+    from pyserini_splare.index.__main__ import main as index
+    from pyserini_splare.search.__main__ import main as search
+    from test_models_opensearch import DOCS, QUERIES
+
+    export_onnx(f"opensearch:{tiny_opensearch}", tmp_path / "x", log=_quiet)
+    corpus, topics = tmp_path / "c.jsonl", tmp_path / "topics.tsv"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "contents": t}) + "\n" for i, t in enumerate(DOCS)))
+    # search refuses a query with no weighted token (one the table does not know): those are left out
+    qv = load_encoder(f"opensearch:{tiny_opensearch}").encode(QUERIES, "query")
+    topics.write_text("".join(f"q{i}\t{t}\n" for i, (t, v) in enumerate(zip(QUERIES, qv)) if len(v.ids)))
+    assert encode(["--corpus", str(corpus), "--encoder", f"onnx:{tmp_path / 'x'}", "--output", str(tmp_path / "v")]) == 0
+    assert index(["--backend", "exact", "--input", str(tmp_path / "v"), "--index", str(tmp_path / "idx")]) == 0
+    assert search(["--index", str(tmp_path / "idx"), "--topics", str(topics), "--encoder",
+                   f"opensearch:{tiny_opensearch}", "--output", str(tmp_path / "torch.txt")]) == 0
+    code = ("import sys\n"
+            "from pyserini_splare.search.__main__ import main\n"
+            f"rc = main(['--index', {str(tmp_path / 'idx')!r}, '--topics', {str(topics)!r}, '--encoder', "
+            f"{'onnx:' + str(tmp_path / 'x')!r}, '--output', {str(tmp_path / 'onnx.txt')!r}])\n"
+            "print('RC', rc, 'LOADED', [m for m in ('torch', 'transformers', 'onnxruntime') if m in sys.modules])\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "RC 0 LOADED []" in res.stdout, res.stdout + res.stderr[-2000:]
+    assert (tmp_path / "onnx.txt").read_text() == (tmp_path / "torch.txt").read_text()
+    assert (tmp_path / "onnx.txt").read_text().strip()
+
+
 def test_opensearch_log1p_relu_export_equals_sentence_transformers(tiny_opensearch, tmp_path):
     """doc-v3's activation (log1p twice) in the folder sentence-transformers saves (Router layout)."""
     from sentence_transformers import SparseEncoder
@@ -290,16 +322,18 @@ def test_opensearch_log1p_relu_export_equals_sentence_transformers(tiny_opensear
 
 
 def test_opensearch_export_bad_idf_is_one_error(tiny_opensearch, tmp_path, capsys):
+    from pyserini_splare.encode.__main__ import main as encode
     from pyserini_splare.export.onnx_export import export_onnx
-    from pyserini_splare.search.__main__ import main as search
 
     export_onnx(f"opensearch:{tiny_opensearch}", tmp_path / "x", log=_quiet)
     (tmp_path / "x" / "idf.json").write_text('{"sparse": -1}')
-    assert search(["--index", str(tmp_path / "none"), "--topics", "cacm", "--encoder", f"onnx:{tmp_path / 'x'}",
-                   "--output", str(tmp_path / "run.txt")]) == 2
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "d1", "contents": "sparse retrieval"}\n')
+    assert encode(["--corpus", str(corpus), "--encoder", f"onnx:{tmp_path / 'x'}", "--output",
+                   str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:")
-    assert not (tmp_path / "run.txt").exists()
+    assert len(err) == 1 and err[0].startswith("error:") and "idf.json" in err[0], err
+    assert not (tmp_path / "out").exists()
 
 
 # ---- MILCO: two views from one head graph ----------------------------------------------------------
