@@ -322,7 +322,7 @@ def test_opensearch_log1p_relu_export_equals_sentence_transformers(tiny_opensear
     _check_equal(load_encoder(f"onnx:{tmp_path / 'x'}"), SparseEncoder(str(folder), device="cpu"))
 
 
-def test_opensearch_export_bad_idf_is_one_error(tiny_opensearch, tmp_path, capsys):
+def test_opensearch_export_bad_files_are_one_error(tiny_opensearch, tmp_path, capsys):
     from pyserini_splare.encode.__main__ import main as encode
     from pyserini_splare.export.onnx_export import export_onnx
 
@@ -334,6 +334,18 @@ def test_opensearch_export_bad_idf_is_one_error(tiny_opensearch, tmp_path, capsy
                    str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "idf.json" in err[0], err
+    assert not (tmp_path / "out").exists()
+    # The graphs of such an export are opened on the first document batch: a wrong one is still one line.
+    shutil.copy(tiny_opensearch / "idf.json", tmp_path / "x" / "idf.json")
+    shutil.copy(tmp_path / "x" / "trunk.onnx", tmp_path / "x" / "head.onnx")
+    from test_models_opensearch import QUERIES
+
+    enc = load_encoder(f"onnx:{tmp_path / 'x'}")  # queries still work: they open no graph
+    assert sum(len(v.ids) for v in enc.encode(QUERIES, "query")) > 0 and enc.trunk is None
+    assert encode(["--corpus", str(corpus), "--encoder", f"onnx:{tmp_path / 'x'}", "--output",
+                   str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "inputs/outputs are not what the exporter writes" in err[0], err
     assert not (tmp_path / "out").exists()
 
 
