@@ -6,16 +6,23 @@
 * ``trunk.onnx``: ``input_ids``, ``attention_mask`` (int64, batch x tokens, both dynamic) -> ``hidden``
   (float32, batch x tokens x hidden);
 * ``head.onnx``: ``rows`` (float32, rows x hidden, dynamic) -> ``scores`` (float32, rows x outputs): the
-  model's head (MLM head, SAE encoder, BGE-M3's ``sparse_linear``) on token states;
+  model's head (MLM head, SAE encoder, BGE-M3's ``sparse_linear``, MILCO's connector + MLM head with the
+  LexEcho weight as a last column) on token states;
 * ``tokenizer.json`` (+ its config), read by the ``tokenizers`` library (:mod:`.fast_tokenizer`);
-* ``onnx_encoder.json``: the torch encoder's spec, its feature space, pooling, pruning and per-side lengths.
+* ``onnx_encoder.json``: the torch encoder's spec, its feature space, pooling, pruning, per-side lengths and
+  how queries are encoded: ``{"method": "model"}`` (the graphs, as documents) or ``{"method": "idf_table",
+  "file": "idf.json"}`` (OpenSearch's inference-free models: a table lookup, :func:`.opensearch.read_idf`;
+  the graphs are then opened on the first document batch only, so query-only use runs no model).
 
 Pooling runs here in numpy, exactly as the torch modules pool: the head is applied to the pooled tokens
 only, ``chunk_tokens`` rows at a time, and each chunk is max-reduced before the next (so a 30,522- or
 131,072-wide output never exists for a whole batch, as in :func:`~.modules.pooling.max_log1p_relu_chunked`):
 
 * ``max_log1p_relu``: ``u_j = log1p(ReLU(max_i s_ij))`` over the tokens ``skip`` keeps (SPLADE, SPLARE);
-* ``max_per_token_id``: ``u_t = max_{i: id_i = t} ReLU(s_i)``, ``dropped_ids`` left out (BGE-M3).
+* ``max_log1p_log1p_relu``: ``log1p`` of the above (OpenSearch's doc-v3 ``log1p_relu`` activation);
+* ``max_per_token_id``: ``u_t = max_{i: id_i = t} ReLU(s_i)``, ``dropped_ids`` left out (BGE-M3);
+* ``max_log1p_relu+sum_per_source_id`` (MILCO): ``max_log1p_relu`` over the first ``pivot_size`` columns,
+  then (``echo``) the last column summed per source token id, placed after the pivot view.
 
 The vectors are those of the torch encoder (same feature space: an index built with either is searched
 with either); tests/test_onnx_encoder.py checks it on real SPLADE-tiny.
@@ -45,7 +52,9 @@ TRUNK_INPUTS = {"input_ids": ("tensor(int64)", 2), "attention_mask": ("tensor(in
 TRUNK_OUTPUTS = {"hidden": ("tensor(float)", 3)}
 HEAD_INPUTS = {"rows": ("tensor(float)", 2)}
 HEAD_OUTPUTS = {"scores": ("tensor(float)", 2)}
-POOLINGS = ("max_log1p_relu", "max_per_token_id")
+MILCO_POOLING = "max_log1p_relu+sum_per_source_id"
+POOLINGS = ("max_log1p_relu", "max_log1p_log1p_relu", "max_per_token_id", MILCO_POOLING)
+QUERY_METHODS = ("model", "idf_table")
 SKIPS = ("none", "bos", "special")
 DEFAULT_CHUNK_TOKENS = 512
 DEFAULT_BATCH_SIZE = 32
@@ -67,6 +76,10 @@ def read_config(path: str) -> dict[str, Any]:
     pooling = cfg.get("pooling") or {}
     if pooling.get("method") not in POOLINGS or pooling.get("skip", "none") not in SKIPS:
         raise UsageError(f"{f}: pooling {pooling!r} is not one of {POOLINGS} (skip one of {SKIPS})")
+    query = cfg.get("query") or {"method": "model"}  # exports written before OpenSearch's: the graphs
+    if query.get("method") not in QUERY_METHODS or (query["method"] == "idf_table" and query.get("file") != "idf.json"):
+        raise UsageError(f"{f}: query {query!r} is not one of {QUERY_METHODS} (idf_table reads idf.json)")
+    cfg["query"] = query
     return cfg
 
 
@@ -90,14 +103,19 @@ def _check_io(session, path: str, inputs: dict, outputs: dict, dims: dict[str, i
 class OnnxEncoder(SparseEncoder):
     """An exported sparse encoder: tokenizer -> ``trunk.onnx`` -> ``head.onnx`` on pooled tokens -> numpy pooling."""
 
-    def __init__(self, path: str, cfg: dict[str, Any], trunk, head, tokenizer: FastTokenizer, *,
+    def __init__(self, path: str, cfg: dict[str, Any], graphs, tokenizer: FastTokenizer, *,
                  max_length_query: int, max_length_doc: int, overrides: dict, batch_size: int,
-                 chunk_tokens: int = DEFAULT_CHUNK_TOKENS):
+                 chunk_tokens: int = DEFAULT_CHUNK_TOKENS, query_weights: np.ndarray | None = None):
+        """``graphs``: (trunk, head) sessions, or a callable returning them on first use (idf_table
+        exports, whose queries need none)."""
         from ..formats.spaces import FeatureSpace
 
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.path, self.cfg, self.trunk, self.head, self.tokenizer = path, cfg, trunk, head, tokenizer
+        self.path, self.cfg, self.tokenizer = path, cfg, tokenizer
+        self._graphs = graphs if callable(graphs) else None
+        self.trunk, self.head = (None, None) if callable(graphs) else graphs
+        self.query_weights = query_weights
         self.space = FeatureSpace.from_meta(cfg["feature_space"])
         self.max_length_query, self.max_length_doc = max_length_query, max_length_doc
         self.overrides, self.batch_size, self.chunk_tokens = dict(overrides), int(batch_size), int(chunk_tokens)
@@ -123,10 +141,14 @@ class OnnxEncoder(SparseEncoder):
         mask = self._pool_mask(feats)
         rows = hidden[mask]  # real tokens in text order: text 0's rows first
         owner = np.repeat(np.arange(b), mask.sum(axis=1))
-        by_id = self.pooling["method"] == "max_per_token_id"
+        method = self.pooling["method"]
+        by_id = method == "max_per_token_id"
         ids = feats["input_ids"][mask]
         width = self.space.size  # max_per_token_id: one weight per token id, whatever the head's width (1)
-        out = np.zeros((b, width), np.float32) if by_id else np.full((b, width), -np.inf, np.float32)
+        # MILCO: the max view is the first pivot_size columns, the LexEcho sums fill the rest of the space
+        pivot = int(self.pooling.get("pivot_size", width))
+        echo = np.zeros((b, width - pivot), np.float32) if method == MILCO_POOLING else None
+        out = np.zeros((b, width), np.float32) if by_id else np.full((b, pivot), -np.inf, np.float32)
         for s in range(0, rows.shape[0], self.chunk_tokens):
             e = min(s + self.chunk_tokens, rows.shape[0])
             scores = self.head.run(None, {"rows": np.ascontiguousarray(rows[s:e], dtype=np.float32)})[0]
@@ -135,15 +157,20 @@ class OnnxEncoder(SparseEncoder):
                 w = np.maximum(scores[:, 0], 0)
                 keep = ~np.isin(ids[s:e], self._dropped)
                 np.maximum.at(out, (own[keep], ids[s:e][keep]), w[keep])
-            else:
-                # one contiguous max per text: np.maximum.reduceat(axis=0) took 1.1 ms on one query's
-                # 24 x 30,522 scores, .max(axis=0) 0.07 ms (a tenth of SPLADE-tiny's whole query latency)
-                bounds = np.flatnonzero(np.r_[True, own[1:] != own[:-1], True])
-                for a, z in zip(bounds[:-1], bounds[1:]):
-                    np.maximum(out[own[a]], scores[a:z].max(axis=0), out=out[own[a]])
+                continue
+            if echo is not None and self.pooling.get("echo"):
+                np.add.at(echo, (own, ids[s:e]), scores[:, pivot])  # ReLU and scale are in the graph
+            # one contiguous max per text: np.maximum.reduceat(axis=0) took 1.1 ms on one query's
+            # 24 x 30,522 scores, .max(axis=0) 0.07 ms (a tenth of SPLADE-tiny's whole query latency)
+            bounds = np.flatnonzero(np.r_[True, own[1:] != own[:-1], True])
+            for a, z in zip(bounds[:-1], bounds[1:]):
+                np.maximum(out[own[a]], scores[a:z, :pivot].max(axis=0), out=out[own[a]])
         if by_id:
             return out
-        return np.log1p(np.maximum(out, 0))  # -inf (no pooled token) -> 0
+        out = np.log1p(np.maximum(out, 0))  # -inf (no pooled token) -> 0
+        if method == "max_log1p_log1p_relu":
+            out = np.log1p(out)
+        return out if echo is None else np.concatenate([out, echo], axis=1)
 
     def _prune(self, v: SparseVector, kind: Kind) -> SparseVector:
         p = self.pruning
@@ -160,6 +187,12 @@ class OnnxEncoder(SparseEncoder):
         if not texts:
             return []
         max_len = self.max_length_query if kind == "query" else self.max_length_doc
+        if kind == "query" and self.query_weights is not None:
+            from .opensearch import idf_query_vectors
+
+            return idf_query_vectors(self.tokenizer, self.query_weights, texts, max_len)
+        if self.trunk is None:
+            self.trunk, self.head = self._graphs()
         enc = self.tokenizer.encode(texts, max_len)
         out: list[SparseVector | None] = [None] * len(texts)
         for idx in length_sorted_batches([len(ids) for ids, _ in enc], self.batch_size):
@@ -215,12 +248,25 @@ def load_onnx(path: str, device: str = "cpu", dtype: str | None = None, max_leng
     for f in files.values():
         if not os.path.isfile(f):
             raise UsageError(f"{path}: {os.path.basename(f)} is missing")
-    trunk, head = session(files[TRUNK_FILE], threads), session(files[HEAD_FILE], threads)
     hidden, n_out = int(cfg["hidden_size"]), int(cfg["head_outputs"])
-    _check_io(trunk, files[TRUNK_FILE], TRUNK_INPUTS, TRUNK_OUTPUTS, {"hidden": hidden})
-    _check_io(head, files[HEAD_FILE], HEAD_INPUTS, HEAD_OUTPUTS, {"rows": hidden, "scores": n_out})
+
+    def graphs():
+        trunk, head = session(files[TRUNK_FILE], threads), session(files[HEAD_FILE], threads)
+        _check_io(trunk, files[TRUNK_FILE], TRUNK_INPUTS, TRUNK_OUTPUTS, {"hidden": hidden})
+        _check_io(head, files[HEAD_FILE], HEAD_INPUTS, HEAD_OUTPUTS, {"rows": hidden, "scores": n_out})
+        return trunk, head
+
     tokenizer = FastTokenizer(path)
     q, d, over = lengths((int(cfg["max_length_query"]), int(cfg["max_length_doc"])), max_length_query,
                          max_length_doc, cfg.get("max_positions"))
-    return OnnxEncoder(path, cfg, trunk, head, tokenizer, max_length_query=q, max_length_doc=d, overrides=over,
-                       batch_size=batch_size)
+    query_weights = None
+    if cfg["query"]["method"] == "idf_table":
+        from ..formats.spaces import FeatureSpace
+        from .opensearch import read_idf
+
+        # The table is checked now (NaN, negative, unknown tokens: one error line); the graphs on the
+        # first document batch, so that search with these queries opens no model.
+        query_weights = read_idf(path, tokenizer, FeatureSpace.from_meta(cfg["feature_space"]).size)
+    return OnnxEncoder(path, cfg, graphs if query_weights is not None else graphs(), tokenizer,
+                       max_length_query=q, max_length_doc=d, overrides=over, batch_size=batch_size,
+                       query_weights=query_weights)

@@ -115,6 +115,19 @@ def read_idf(path: str, tokenizer: FastTokenizer, size: int) -> np.ndarray:
     return weights
 
 
+def idf_query_vectors(tokenizer: FastTokenizer, weights: np.ndarray, texts: Sequence[str],
+                      max_length: int) -> list[SparseVector]:
+    """Queries by table lookup: tokenized without special tokens, each distinct id present weighs
+    ``weights[id]`` (ids of weight 0 left out). Shared by ``opensearch:`` and its ONNX export."""
+    out = []
+    for ids, _ in tokenizer.encode(list(texts), max_length, add_special_tokens=False):
+        ids = np.unique(ids)  # a token present twice weighs once (SparseStaticEmbedding's presence mask)
+        w = weights[ids]
+        keep = w > 0
+        out.append(SparseVector(ids[keep], w[keep]))
+    return out
+
+
 class OpenSearchEncoder(SparseEncoder):
     """Queries: tokenizer + :func:`read_idf` table. Documents: the masked LM with SPLADE pooling (loaded lazily)."""
 
@@ -149,13 +162,7 @@ class OpenSearchEncoder(SparseEncoder):
         check_kind(kind)
         if kind == "doc":
             return self.document_model().encode(texts, "doc")
-        out = []
-        for ids, _ in self.tokenizer.encode(texts, self.max_length_query, add_special_tokens=False):
-            ids = np.unique(ids)  # a token present twice weighs once (SparseStaticEmbedding's presence mask)
-            w = self.weights[ids]
-            keep = w > 0
-            out.append(SparseVector(ids[keep], w[keep]))
-        return out
+        return idf_query_vectors(self.tokenizer, self.weights, texts, self.max_length_query)
 
     def pooling_meta(self) -> dict[str, Any]:
         return {"method": "max_log1p_relu", "skip": "none", "activation": self.activation,

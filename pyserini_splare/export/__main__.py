@@ -13,6 +13,8 @@ queries (search --encoder onnx:OUT) and documents (encode --encoder onnx:OUT) ar
 on the CPU, without importing torch, into the same feature space as the source encoder (an index built
 with one is searched with the other). It holds trunk.onnx (dynamic batch and length), head.onnx, the
 tokenizer and onnx_encoder.json; pooling runs in numpy, as the torch pooling does (docs/models.md, "ONNX").
+An OpenSearch inference-free model exports its document model; its queries stay the idf.json lookup (copied
+into OUTPUT): onnx:OUTPUT encodes queries by the table without opening a graph, documents by the graphs.
 
 examples:
   # SPLADE-tiny (or naver/splade-v3) for CPU queries
@@ -22,8 +24,11 @@ examples:
   # int8 weights (onnxruntime dynamic quantization): smaller and faster, rankings change slightly
   python -m pyserini_splare.export --encoder bge-m3:/path/to/bge-m3 --format onnx --quantize int8 \\
       --output onnx/bge-m3.int8
+  # OpenSearch inference-free: documents on ONNX, queries by its idf.json (no model at query time)
+  python -m pyserini_splare.export --encoder opensearch:/path/to/os-multi --format onnx --output onnx/os-multi
 
-Exportable kinds: splade, splade-llm, splare, bge-m3 (milco: no; opensearch: its queries need no model).
+Exportable kinds: splade, splade-llm, splare, bge-m3, milco (the reference layout, not with
+--trust-remote-code), opensearch (documents; queries by its idf.json). Not: qwen3-embed (dense).
 """
 
 

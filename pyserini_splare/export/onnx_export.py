@@ -8,8 +8,13 @@ torch pooling does. ``quantize="int8"`` applies onnxruntime's dynamic quantizati
 quantized per batch at run time) to both graphs.
 
 Exportable: every kind built as a :class:`~pyserini_splare.encode.model.SparseModel` whose pooling is
-max-log1p-ReLU (SPLADE, SPLADE-LLM, SPLARE) or BGE-M3's max per token id; MILCO (two views) and OpenSearch's
-inference-free models (their queries need no model) are refused with one error line.
+max-log1p-ReLU (SPLADE, SPLADE-LLM, SPLARE), its doc-v3 variant with log1p twice, BGE-M3's max per token id,
+or MILCO's two views (the head graph returns the English MLM logits and, as one more column, the LexEcho
+token weight; numpy max-pools the first and sums the second per source id). OpenSearch's inference-free
+models export their document model (the masked LM with SPLADE pooling); their queries stay a table lookup:
+``idf.json`` is copied into the export and ``onnx:OUT`` encodes queries with it, running no graph.
+Refused with one error line: a MILCO checkpoint loaded with ``trust_remote_code`` (its own code's
+``encode``, not the reference layout's modules) and dense kinds.
 """
 
 from __future__ import annotations
@@ -30,11 +35,16 @@ CHECK_TEXTS = ["sparse retrieval with learned term weights", "a", "the quick bro
 
 def _pooling(model) -> dict[str, Any]:
     from ..encode.bge_m3 import TokenMaxPooling
-    from ..encode.modules.pooling import MaxLog1pReluPooling
+    from ..encode.modules.milco import MilcoPooling
+    from ..encode.modules.pooling import MaxLog1pLog1pReluPooling, MaxLog1pReluPooling
 
     pooling = model.pooling
     if type(pooling) is MaxLog1pReluPooling:  # exactly: a subclass may pool differently (log1p twice)
         return {"method": "max_log1p_relu", "skip": pooling.skip}
+    if type(pooling) is MaxLog1pLog1pReluPooling:
+        return {"method": "max_log1p_log1p_relu", "skip": pooling.skip}
+    if type(pooling) is MilcoPooling:
+        return {"method": MilcoPooling.method, "pivot_size": pooling.en_vocab_size, "echo": model.head.has_echo}
     if isinstance(pooling, TokenMaxPooling):
         return {"method": "max_per_token_id", "dropped_ids": pooling.dropped.tolist()}
     raise UsageError(f"encoder kind {model.kind!r} pools with {type(pooling).__name__}, which the ONNX export does "
@@ -97,11 +107,26 @@ def export_onnx(spec: str, output: str | os.PathLike, *, quantize: str | None = 
     kind, _ = resolve_spec(spec)
     if kind == "onnx":
         raise UsageError(f"{spec!r} is already an ONNX export")
-    model = load_encoder(spec, device="cpu", dtype="fp32", max_length_query=max_length_query,
-                         max_length_doc=max_length_doc, trust_remote_code=trust_remote_code)
+    from ..encode.milco import RemoteMilcoEncoder
+    from ..encode.opensearch import IDF_FILE, OpenSearchEncoder
+
+    source = load_encoder(spec, device="cpu", dtype="fp32", max_length_query=max_length_query,
+                          max_length_doc=max_length_doc, trust_remote_code=trust_remote_code)
+    query = {"method": "model"}
+    if isinstance(source, OpenSearchEncoder):
+        # Documents: its masked LM with SPLADE pooling, exported like a splade folder. Queries: the same
+        # idf.json lookup, copied into the export, so onnx:OUT is one encoder in one feature space for both.
+        model = source.document_model()
+        query = {"method": "idf_table", "file": IDF_FILE}
+    else:
+        model = source
+    if isinstance(source, RemoteMilcoEncoder):
+        raise UsageError(f"{spec}: a MILCO checkpoint loaded with --trust-remote-code runs its own encode(), "
+                         "which the exporter does not trace; export the reference layout (config.json + "
+                         "model.safetensors) without --trust-remote-code")
     if not isinstance(model, SparseModel):
         raise UsageError(f"encoder kind {kind!r} cannot be exported to ONNX (only sparse models built as a "
-                         "trunk -> head -> pooling; OpenSearch's queries need no model at all)")
+                         "trunk -> head -> pooling)")
     pooling = _pooling(model)
     model = model.float().eval()
     tok = model.tokenizer
@@ -125,13 +150,23 @@ def export_onnx(spec: str, output: str | os.PathLike, *, quantize: str | None = 
         def forward(self, rows):
             return self.head(rows).float()
 
+    class MilcoHeadGraph(HeadGraph):
+        """English MLM logits, then (with LexEcho) the token's echo weight as one more column."""
+
+        def forward(self, rows):
+            pivot = self.head.pivot(rows).float()
+            if not self.head.has_echo:
+                return pivot
+            return torch.cat([pivot, self.head.echo_weights(rows).float().unsqueeze(-1)], dim=-1)
+
+    head_graph = (MilcoHeadGraph if "pivot_size" in pooling else HeadGraph)(model.head).eval()
     with torch.no_grad():
-        n_out = int(model.head(torch.zeros(2, hidden)).shape[-1])
+        n_out = int(head_graph(torch.zeros(2, hidden)).shape[-1])
     batch, tokens, rows = torch.export.Dim("batch"), torch.export.Dim("tokens"), torch.export.Dim("rows")
-    cfg = {"format": fmt.FORMAT, "source": model.spec(), "feature_space": model.space.to_meta(),
-           "pooling": pooling, "model_pooling": model.pooling_meta(),
+    cfg = {"format": fmt.FORMAT, "source": source.spec(), "feature_space": source.space.to_meta(),
+           "pooling": pooling, "model_pooling": source.pooling_meta(), "query": query,
            "pruning": model.pruning.config() if model.pruning is not None and model.pruning.active else None,
-           "max_length_query": model.max_length_query, "max_length_doc": model.max_length_doc,
+           "max_length_query": source.max_length_query, "max_length_doc": source.max_length_doc,
            "max_positions": model.trunk.max_positions, "hidden_size": hidden, "head_outputs": n_out,
            "quantize": quantize}
     with atomic_dir(out, overwrite=overwrite) as tmp:
@@ -140,7 +175,7 @@ def export_onnx(spec: str, output: str | os.PathLike, *, quantize: str | None = 
                 ["input_ids", "attention_mask"], ["hidden"],
                 {"input_ids": {0: batch, 1: tokens}, "attention_mask": {0: batch, 1: tokens}})
         log(f"exporting the head ({type(model.head).__name__}, {n_out:,} outputs) to {fmt.HEAD_FILE}")
-        _export(HeadGraph(model.head).eval(), (torch.randn(5, hidden),), str(tmp / fmt.HEAD_FILE), ["rows"],
+        _export(head_graph, (torch.randn(5, hidden),), str(tmp / fmt.HEAD_FILE), ["rows"],
                 ["scores"], {"rows": {0: rows}})
         if quantize:
             log("quantizing both graphs to int8 (onnxruntime dynamic quantization)")
@@ -153,10 +188,12 @@ def export_onnx(spec: str, output: str | os.PathLike, *, quantize: str | None = 
                                  "encoder needs to tokenize without transformers")
             for name in os.listdir(td):
                 shutil.copy(os.path.join(td, name), tmp / name)
+        if query["method"] == "idf_table":
+            shutil.copy(os.path.join(source.path, IDF_FILE), tmp / IDF_FILE)
         with atomic_file(tmp / fmt.CONFIG_FILE) as f:
             json.dump(cfg, f, indent=1)
             f.write("\n")
-        diff = check_parity(model, str(tmp))
+        diff = check_parity(source, str(tmp))
         log(f"check: ONNX vs torch on {len(CHECK_TEXTS)} texts, max weight difference {diff:.2e}")
         cfg["check_max_abs_diff"] = diff
     return cfg
