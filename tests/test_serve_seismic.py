@@ -121,3 +121,78 @@ def test_non_default_seismic_options_change_the_answer_where_the_cli_does(server
     r = httpx.post(f"{server['url']}/v1/seismic/search", json={"vector": vec, "options": {"nope": 1}}, timeout=60)
     assert r.status_code == 400 and "error" in r.json()
     assert _hits(_post(server["url"], "seismic", vec)) == default[next(iter(built["queries"]))]
+
+
+def _workers_of(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def test_workers_answer_like_the_cli_from_every_connection_and_sigterm_stops_them_all(built):
+    """``--workers 2``: two processes on one port; every answer equals the CLI's, whichever process
+    answers it, and SIGTERM to the parent ends both workers and the parent with status 0 within 10 s."""
+    import signal
+
+    d = built["dir"]
+    proc, url, err = start_server(["--index", f"seismic={d / 'seismic'}", "--no-request-log", "--workers", "2"], d,
+                                  name="workers", wait_s=120)
+    try:
+        workers = _workers_of(proc.pid)
+        assert len(workers) == 2, workers
+        assert "2 worker processes" in err.read_text()
+        cli = read_run(built["runs"]["seismic"])
+
+        async def many():
+            # fresh connections as well as keep-alive ones: the kernel hands them to either worker
+            async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=8)) as c:
+                posts = [c.post(f"{url}/v1/seismic/search", json={"vector": vec, "hits": HITS, "quantized": True})
+                         for vec in built["queries"].values()]
+                return await asyncio.gather(*posts)
+
+        for qid, r in zip(built["queries"], asyncio.run(many())):
+            assert r.status_code == 200 and _hits(r.json()) == cli[qid], qid
+        for qid, vec in list(built["queries"].items())[:10]:
+            r = httpx.post(f"{url}/v1/seismic/search", json={"vector": vec, "hits": HITS, "quantized": True},
+                           headers={"Connection": "close"}, timeout=60)
+            assert _hits(r.json()) == cli[qid]
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - t0 < 10
+        for pid in workers:  # reaped by the parent: no process left behind
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_workers_start_up_errors_are_one_error_line_and_exit_2(built, tmp_path):
+    """A port in use, an index every worker fails to load, --mcp-stdio with several workers: one line, exit 2."""
+    import shutil
+    import socket
+    import subprocess
+
+    def run(*args):
+        p = subprocess.run([sys.executable, "-m", "pyserini_splare.serve", "--no-request-log", "--workers", "2", *args],
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+        return p.returncode, [line for line in p.stderr.splitlines() if line.strip()]
+
+    seismic = built["dir"] / "seismic"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        rc, err = run("--index", f"s={seismic}", "--port", str(s.getsockname()[1]))
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: cannot listen"), err
+    broken = tmp_path / "broken"
+    shutil.copytree(seismic, broken)
+    index_file = next(f for f in broken.iterdir() if f.name.endswith(".seismic"))
+    index_file.write_bytes(index_file.read_bytes()[:1000])  # the workers fail to load it, after the bind
+    rc, err = run("--index", f"s={broken}", "--port", "0")
+    errors = [line for line in err if line.startswith("error:")]
+    assert rc == 2 and len(errors) == 1 and "cannot load the Seismic index" in errors[0], err
+    assert not [line for line in err if "Traceback" in line]
+    rc, err = run("--index", f"s={seismic}", "--mcp-stdio")
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "--workers" in err[0], err

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from .._argtypes import positive_int
 from .._errors import UsageError
 
 EPILOG = """\
@@ -24,6 +25,8 @@ examples:
   PYSERINI_SPLARE_API_KEYS=secret python -m pyserini_splare.serve --config serve.yaml
   # MCP over stdio for an agent, and REST + MCP over streamable HTTP at /mcp/ from the same process
   python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25 --mcp-stdio --port 8081
+  # a Seismic index on two cores: two processes on one port, each with its own copy of the index
+  python -m pyserini_splare.serve --index splare=indexes/msmarco.seismic --workers 2
 
 Start-up problems (a missing index, a port in use, a bad config) are one `error:` line and exit 2.
 SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, exit 0.
@@ -58,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also serve MCP over stdin/stdout, beside the HTTP server (REST, MCP at /mcp/, the page); "
                         "the process ends when stdin closes")
     p.add_argument("--no-request-log", action="store_true", help="do not log a JSON line per request on stderr")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="server processes sharing the port, each loading every index itself (N x the memory; "
+                        "default 1). More than 1 pays when the searches hold Python's lock, as Seismic's do "
+                        "(docs/serve.md); the cache, limits and /metrics are per process")
     return p
 
 
@@ -125,8 +132,20 @@ def _logging(enabled: bool) -> None:
 def serve(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cfg = _config(args)
+    if args.workers > 1 and args.mcp_stdio:
+        raise UsageError("--mcp-stdio talks to one agent from one process: leave --workers at 1")
     _logging(cfg.log_requests)
     sock = _bind(cfg.host, cfg.port)
+    if args.workers > 1:
+        from .processes import serve_workers
+
+        return serve_workers(args.workers, sock, lambda ready: _serve_one(cfg, sock, ready=ready))
+    return _serve_one(cfg, sock, stdio=args.mcp_stdio)
+
+
+def _serve_one(cfg, sock, stdio: bool = False, ready=None) -> int:
+    """Load everything and serve on ``sock`` until SIGTERM; ``ready()`` (a worker process) instead of the
+    "serving ... on URL" line once loaded."""
     from .service import Service
 
     service = Service(cfg)
@@ -135,12 +154,12 @@ def serve(argv=None) -> int:
         from .mcp_server import build_mcp
 
         mcp = build_mcp(service)
-        return _serve_http(service, mcp, sock, stdio=args.mcp_stdio)
+        return _serve_http(service, mcp, sock, stdio=stdio, ready=ready)
     finally:
         service.close()
 
 
-def _serve_http(service, mcp, sock, stdio: bool = False) -> int:
+def _serve_http(service, mcp, sock, stdio: bool = False, ready=None) -> int:
     import asyncio
     import contextlib
     import logging
@@ -166,8 +185,10 @@ def _serve_http(service, mcp, sock, stdio: bool = False) -> int:
     config = uvicorn.Config(app, log_config=None, access_log=False, http=http, loop=loop, lifespan="on",
                             h11_max_incomplete_event_size=4 << 20, timeout_graceful_shutdown=8)
     server = uvicorn.Server(config)
-    host, port = sock.getsockname()[:2]
-    print(f"serving {', '.join(service.targets())} on http://{host}:{port}/ (MCP at /mcp/)", file=sys.stderr, flush=True)
+    if ready is None:
+        from .processes import serving_line
+
+        print(f"serving {serving_line(service.targets(), sock.getsockname())}", file=sys.stderr, flush=True)
     # uvicorn re-raises a captured SIGTERM/SIGINT after its graceful shutdown; a handler of ours
     # receives it, so the process exits 0 instead of dying by the signal.
     for s in (signal.SIGTERM, signal.SIGINT):
@@ -181,6 +202,8 @@ def _serve_http(service, mcp, sock, stdio: bool = False) -> int:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(_serve_with_stdio(server, sock, mcp))
     else:
+        if ready is not None:
+            ready(service.targets())
         server.run(sockets=[sock])
     logging.getLogger("pyserini_splare.serve").info("stopped")
     return 0

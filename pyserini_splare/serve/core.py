@@ -156,28 +156,38 @@ def batch_search_with(searcher: Any, queries: Mapping[str, Any], k: int, threads
     return searcher.batch_search(queries, k=k, threads=threads)
 
 
-def check_query_vector(handle: IndexHandle, vector: Any) -> dict[str, float]:
-    """A pre-encoded ``{term: weight}`` query: a non-empty mapping of finite non-negative numbers.
+def check_query_vector(handle: IndexHandle, vector: Any, quantized: bool = False) -> dict[str, float]:
+    """A pre-encoded ``{term: weight}`` query: a non-empty mapping of finite non-negative numbers;
+    ``quantized``: integers too, returned as a ``QuantizedQuery`` (``--query-vectors-quantized``).
 
     Its terms (feature space) and quantized weights are checked by the searcher's own ``prepare`` in
     the batch (``Service._search_batch`` retries a failed batch query by query, so a bad query gets
     the searcher's message and the others their hits): checking them here as well cost a second
-    quantization per request on the event loop (~10 % of a served Seismic search's CPU)."""
+    quantization per request on the event loop (~10 % of a served Seismic search's CPU). One pass
+    over the terms: the weight checks, then the integer check, each as its own error."""
     if not isinstance(vector, Mapping) or not vector:
         raise UsageError("'vector' must be a non-empty object {term: weight}")
     out = {}
+    integral = True
     for t, w in vector.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+        if type(w) is int:  # what JSON's integers parse to (a quantized query): no float checks
+            if w < 0:
+                raise UsageError(f"weight of {t!r} must be a finite non-negative number, got {w!r}")
+        elif isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise UsageError(f"weight of {t!r} must be a finite non-negative number, got {w!r}")
+        elif quantized:
+            if float(w).is_integer():
+                w = int(w)
+            else:
+                integral = False
         out[str(t)] = w
-    return out
-
-
-def quantized(vector: Mapping[str, int]) -> Any:
-    """Declare integer weights already at the index's scale (``--query-vectors-quantized``)."""
+    if not quantized:
+        return out
+    if not integral:
+        raise UsageError("'quantized' vectors must have integer weights")
     from ..search import QuantizedQuery
 
-    return QuantizedQuery(vector)
+    return QuantizedQuery(out)
 
 
 # -- query encoders ---------------------------------------------------------------------------

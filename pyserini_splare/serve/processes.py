@@ -1,0 +1,193 @@
+"""``serve --workers N``: N server processes accepting on one listening socket, each with its own indexes.
+
+Why: a search that holds Python's lock for its whole call (Seismic's ``search`` and ``batch_search``
+do: pyseismic-lsr 0.5.4 never releases the GIL) stops the process's event loop while it runs, so one
+process cannot parse the next requests while it searches, and the second core idles
+(docs/benchmarks.md "Serving"). Processes have a lock each.
+
+How: the parent binds the socket (a port in use is still one ``error:`` line), forks the workers
+before it has loaded anything or started a thread (fork is safe then), and closes its copy of the
+socket once they are up, so the port is free when the last worker exits. Each worker loads every
+index, encoder and pipeline itself -- N times the memory -- and reports "ready" or its start-up
+error over a pipe; the parent prints one "serving" line, or the first worker's error once (exit 2),
+and stops the others. SIGTERM or Ctrl-C to the parent is passed on as SIGTERM: every worker stops
+accepting, finishes its requests in flight and exits 0, then the parent does. A worker that dies
+while serving stops the others (exit 1): a supervisor restarts the service, not half of it.
+The kernel spreads new connections over the workers; a keep-alive connection stays with one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from typing import Callable
+
+from .._errors import UsageError
+
+log = logging.getLogger("pyserini_splare.serve")
+_MSG_MAX = 3000  # bytes of one message on the pipe: below PIPE_BUF, so workers' writes never interleave
+
+
+def serve_workers(n: int, sock, serve_one: Callable[[Callable], int]) -> int:
+    """Fork ``n`` workers running ``serve_one(ready)`` on ``sock``; supervise them; the exit status."""
+    if threading.active_count() > 1:  # fork copies only this thread: nothing may run beside it yet
+        raise UsageError("internal: threads started before the worker processes were forked")
+    stopping = {"signal": False}
+    pids: list[int] = []
+
+    def stop(*_):
+        stopping["signal"] = True
+        _signal_all(pids, signal.SIGTERM)
+
+    for s in (signal.SIGTERM, signal.SIGINT):  # before forking: no signal may orphan a worker
+        signal.signal(s, stop)
+    r, w = os.pipe()
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the parent's code
+            os.close(r)
+            _worker(serve_one, w)
+        pids.append(pid)
+    os.close(w)
+    address = sock.getsockname()
+    try:
+        try:
+            targets = _await_ready(n, r, pids, stopping)
+        finally:
+            os.close(r)
+        sock.close()  # the workers hold it; the port is free once the last one exits
+        if targets is not None:
+            print(f"serving {serving_line(targets, address, n)}", file=sys.stderr, flush=True)
+        return _supervise(pids, stopping)
+    except BaseException:  # a start-up error, or a bug here: no worker outlives the parent
+        _signal_all(pids, signal.SIGTERM)
+        _reap(pids)
+        raise
+
+
+def serving_line(targets, address, workers: int = 1) -> str:
+    """What follows "serving " on stderr once the service is up (tests and scripts wait for its URL)."""
+    host, port = address[:2]
+    return (f"{', '.join(targets)} on http://{host}:{port}/ (MCP at /mcp/"
+            + (f"; {workers} worker processes)" if workers > 1 else ")"))
+
+
+def _worker(serve_one, w: int) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while loading: the parent's SIGTERM ends it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent too, which passes on SIGTERM
+    rc = 1
+    try:
+        def ready(targets):  # called once loaded, after serve's own SIGTERM/SIGINT handlers are in place
+            _send(w, "R" + "\t".join(targets))
+
+        rc = serve_one(ready)
+    except UsageError as e:
+        _send(w, f"E{e}")
+        rc = 2
+    except BaseException as e:  # a bug: its traceback, and the parent stops
+        import traceback
+
+        traceback.print_exc()
+        _send(w, f"Einternal error in a worker process ({type(e).__name__})")
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(rc)  # skip the teardown of a JVM or torch, as main() does
+
+
+def _send(w: int, message: str) -> None:
+    data = message.replace("\n", " ").encode()[:_MSG_MAX] + b"\n"
+    try:
+        os.write(w, data)
+    except OSError:  # the parent is gone
+        pass
+
+
+def _await_ready(n: int, r: int, pids: list[int], stopping: dict) -> list[str] | None:
+    """Targets once every worker is ready; UsageError with the first worker's start-up error."""
+    buf, ready, targets = b"", 0, None
+    while ready < n:
+        if stopping["signal"]:
+            _reap(pids)
+            return None
+        try:
+            readable = select.select([r], [], [], 0.2)[0]
+        except InterruptedError:
+            continue
+        if readable:
+            chunk = os.read(r, 65536)
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                text = line.decode(errors="replace")
+                if text.startswith("E"):
+                    raise UsageError(text[1:])
+                ready += 1
+                targets = text[1:].split("\t") if text[1:] else []
+            if not chunk:
+                raise UsageError("a worker process exited while loading")
+        for pid in pids:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                pids.remove(pid)
+                raise UsageError(f"a worker process exited while loading ({_describe(status)})")
+    return targets
+
+
+def _supervise(pids: list[int], stopping: dict) -> int:
+    rc = 0
+    alive = list(pids)
+    while alive:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in alive:
+            continue
+        alive.remove(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping["signal"] and code in (0, -signal.SIGTERM):
+            continue
+        if not stopping["signal"]:
+            log.error("worker process %d exited (%s): stopping the others", pid, _describe(status))
+            stopping["signal"] = True
+            _signal_all(alive, signal.SIGTERM)
+        rc = rc or (code if code > 0 else 1)
+    return rc
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _reap(pids: list[int], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    for pid in list(pids):
+        while True:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.05)
+
+
+def _describe(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
