@@ -55,11 +55,12 @@ def tree(pid: int) -> list[int]:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident MB of the server: the sum over its processes (each worker holds its own indexes)."""
+    """Resident MB of the server: PSS summed over its processes (``--workers`` share a Seismic index's
+    pages, which each one's RSS would count again); one process: its RSS, which PSS then equals."""
     total = 0.0
     for p in tree(pid):
-        for line in Path(f"/proc/{p}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 total += int(line.split()[1]) / 1024
     return total
 
@@ -237,7 +238,8 @@ def main():
         before, before_cpu = in_process(path, texts, args.requests, args.hits, args.quantized)
         print(f"{name}\tin-process batch (before)\t{before:.1f} q/s\t{before_cpu:.2f} CPU ms/q\tload {os.getloadavg()[0]:.2f}",
               flush=True)
-        proc, url = start(["--index", spec, "--workers", str(args.workers)], args.server_args)
+        workers = ["--workers", str(args.workers)] if args.workers != 1 else []
+        proc, url = start(["--index", spec, *workers], args.server_args)
         served8 = cpu8 = None
         try:
             asyncio.run(client(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up

@@ -137,20 +137,22 @@ def serve(argv=None) -> int:
     _logging(cfg.log_requests)
     sock = _bind(cfg.host, cfg.port)
     if args.workers > 1:
+        from . import core
         from .processes import serve_workers
 
-        return serve_workers(args.workers, sock, lambda ready: _serve_one(cfg, sock, ready=ready))
+        shared = core.open_before_fork(cfg.indexes.values())  # one copy of a Seismic index for all workers
+        return serve_workers(args.workers, sock, lambda ready: _serve_one(cfg, sock, ready=ready, opened=shared))
     return _serve_one(cfg, sock, stdio=args.mcp_stdio)
 
 
-def _serve_one(cfg, sock, stdio: bool = False, ready=None) -> int:
+def _serve_one(cfg, sock, stdio: bool = False, ready=None, opened=None) -> int:
     """Load everything and serve on ``sock`` until SIGTERM; ``ready()`` (a worker process) instead of the
-    "serving ... on URL" line once loaded."""
+    "serving ... on URL" line once loaded; ``opened``: indexes already open."""
     from .service import Service
 
     service = Service(cfg)
     try:
-        service.load()
+        service.load(opened)
         from .mcp_server import build_mcp
 
         mcp = build_mcp(service)

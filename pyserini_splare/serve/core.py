@@ -88,6 +88,23 @@ def open_index(name: str, index_dir: str, *, options: Mapping[str, Any] | None =
                        corpus=source, space=space, num_docs=None if num is None else int(num), options=dict(options or {}))
 
 
+# Backends whose opening starts no thread and keeps the index outside Python objects (Seismic: Rust
+# allocations): ``serve --workers N`` opens them once, before it forks, and the N workers share their
+# memory pages copy-on-write -- searches only read them. Everything else (the JVM, torch, numba) is
+# opened by each worker after the fork: none of those survives a fork.
+FORK_SHARED_BACKENDS = ("seismic",)
+
+
+def open_before_fork(specs) -> dict[str, IndexHandle]:
+    """The indexes of ``specs`` (``config.IndexSpec``) of a :data:`FORK_SHARED_BACKENDS` backend, opened."""
+    out = {}
+    for spec in specs:
+        if backend_of(spec.path).name in FORK_SHARED_BACKENDS:
+            out[spec.name] = open_index(spec.name, spec.path, options=spec.options, encoder=spec.encoder,
+                                        corpus=spec.corpus)
+    return out
+
+
 def _recorded_corpus(meta: Mapping[str, Any]) -> str | None:
     """The corpus an index records: the vectors' source (what encode read), or a BM25 index's input."""
     vmeta = meta.get("vectors") or {}

@@ -111,8 +111,11 @@ class Service:
 
     # -- start-up ------------------------------------------------------------------------------
 
-    def load(self) -> None:
-        """Open every index and encoder, parse every pipeline; UsageError on any problem (exit 2)."""
+    def load(self, opened: Mapping[str, core.IndexHandle] | None = None) -> None:
+        """Open every index and encoder, parse every pipeline; UsageError on any problem (exit 2).
+
+        ``opened``: indexes already open (``serve --workers``: opened before the fork, shared)."""
+        opened = opened or {}
         cfg = self.config
         wait = cfg.batch_wait_ms / 1000.0  # encoders only: a forward pass costs little more for 8 texts than for 1
         # Searchers take what is queued and go (no window): a search costs the same alone or in a batch, and a
@@ -131,7 +134,8 @@ class Service:
                 handle = batcher.call(lambda s=spec: core.open_index(s.name, s.path, options=s.options, encoder=s.encoder,
                                                                      corpus=s.corpus)).result()
             else:
-                handle = core.open_index(spec.name, spec.path, options=spec.options, encoder=spec.encoder, corpus=spec.corpus)
+                handle = opened.get(spec.name) or core.open_index(spec.name, spec.path, options=spec.options,
+                                                                  encoder=spec.encoder, corpus=spec.corpus)
                 batcher = Batcher(f"index-{spec.name}", self._search_batch, max_batch=cfg.max_batch, max_wait=search_wait)
             self.indexes[spec.name] = handle
             self._batchers[spec.name] = batcher
