@@ -10,7 +10,8 @@ concurrency 8 to the in-process rate is printed against both in-process passes (
 moves; the two bracket the served runs), and so is the CPU ratio (in-process CPU ms per query over
 the server's plus the client's at concurrency 8), the fair one on a loaded machine. The client is a minimal keep-alive HTTP/1.1 client on
 asyncio streams (``--client httpx``: httpx.AsyncClient, ~1 ms of CPU a request on the same cores).
-Prints numbers, asserts nothing.
+Prints numbers, asserts nothing. With ``--workers N`` the server runs N processes (``serve --workers``):
+its CPU is summed over them and its memory is their PSS summed (they share a Seismic index's pages).
 
 With ``--query-vectors FILE`` (``search --query-vectors``'s JSONL) the requests are ``POST
 /v1/{index}/search`` with the pre-encoded ``vector`` instead (``--quantized``: integer weights used as

@@ -134,6 +134,8 @@ def serve(argv=None) -> int:
     cfg = _config(args)
     if args.workers > 1 and args.mcp_stdio:
         raise UsageError("--mcp-stdio talks to one agent from one process: leave --workers at 1")
+    if args.workers > 1 and not hasattr(os, "fork"):
+        raise UsageError("--workers above 1 needs fork() (Linux, macOS); run one process per port instead")
     _logging(cfg.log_requests)
     sock = _bind(cfg.host, cfg.port)
     if args.workers > 1:

@@ -51,7 +51,7 @@ def serve_workers(n: int, sock, serve_one: Callable[[Callable], int]) -> int:
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             os.close(r)
-            _worker(serve_one, w)
+            _worker(serve_one, w, n)
         pids.append(pid)
     os.close(w)
     address = sock.getsockname()
@@ -77,7 +77,13 @@ def serving_line(targets, address, workers: int = 1) -> str:
             + (f"; {workers} worker processes)" if workers > 1 else ")"))
 
 
-def _worker(serve_one, w: int) -> None:
+def _worker(serve_one, w: int, n: int) -> None:
+    # Rayon (Seismic's batch_search) starts a pool as wide as the machine in every process on first use:
+    # N such pools oversubscribe the cores (5k pooled set, 2 cores, 2 workers, concurrency 8: 2,042-2,434
+    # q/s with two rayon threads a worker, 2,502-2,946 with one; docs/benchmarks.md). A worker gets its
+    # share, unless RAYON_NUM_THREADS says otherwise.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, cores // n)))
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while loading: the parent's SIGTERM ends it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent too, which passes on SIGTERM
     rc = 1
