@@ -130,6 +130,25 @@ def _workers_of(pid: int) -> list[int]:
     return out
 
 
+def _connections_of(pid: int, port: int) -> int:
+    """Established TCP connections on ``port`` whose socket ``pid`` holds (from /proc, no tool needed)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name if hasattr(fd, "readlink") else str(fd.resolve().name)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    n = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "01" and f[9] in inodes:
+                n += 1
+    return n
+
+
 def test_workers_answer_like_the_cli_from_every_connection_and_sigterm_stops_them_all(built):
     """``--workers 2``: two processes on one port; every answer equals the CLI's, whichever process
     answers it, and SIGTERM to the parent ends both workers and the parent with status 0 within 10 s."""
@@ -157,6 +176,21 @@ def test_workers_answer_like_the_cli_from_every_connection_and_sigterm_stops_the
             r = httpx.post(f"{url}/v1/seismic/search", json={"vector": vec, "hits": HITS, "quantized": True},
                            headers={"Connection": "close"}, timeout=60)
             assert _hits(r.json()) == cli[qid]
+        # 8 keep-alive connections opened at once are spread 4 and 4 (the kernel alone gave 8/0 splits)
+        import socket
+
+        host, port = url[len("http://"):].rsplit(":", 1)
+        time.sleep(0.5)  # the connections above are closed and counted down
+        conns = [socket.create_connection((host, int(port)), timeout=30) for _ in range(8)]
+        try:
+            for c in conns:
+                c.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            for c in conns:
+                assert c.recv(65536).startswith(b"HTTP/1.1 200")
+            assert sorted(_connections_of(pid, int(port)) for pid in workers) == [4, 4]
+        finally:
+            for c in conns:
+                c.close()
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0

@@ -47,11 +47,12 @@ def serve_workers(n: int, sock, serve_one: Callable[[Callable], int]) -> int:
     for s in (signal.SIGTERM, signal.SIGINT):  # before forking: no signal may orphan a worker
         signal.signal(s, stop)
     r, w = os.pipe()
-    for _ in range(n):
+    counts = Connections(n)
+    for i in range(n):
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             os.close(r)
-            _worker(serve_one, w, n)
+            _worker(lambda ready: serve_one(ready, counts.of(i)), w, n)
         pids.append(pid)
     os.close(w)
     address = sock.getsockname()
@@ -68,6 +69,82 @@ def serve_workers(n: int, sock, serve_one: Callable[[Callable], int]) -> int:
         _signal_all(pids, signal.SIGTERM)
         _reap(pids)
         raise
+
+
+class Connections:
+    """Each worker's count of open connections, in memory the workers share (mapped before the fork)."""
+
+    def __init__(self, n: int):
+        import mmap
+
+        self.n = n
+        self._map = mmap.mmap(-1, 8 * n)  # anonymous and MAP_SHARED: the forked workers see one array
+        self.counts = memoryview(self._map).cast("q")
+
+    def of(self, i: int) -> "Balancer":
+        return Balancer(self, i)
+
+
+class Balancer:
+    """Worker ``i``'s accept loop on the shared socket: it takes a new connection only while no other
+    worker holds fewer open ones.
+
+    Why: left to the kernel, every worker waiting on the socket wakes and the first one accepts all
+    that is queued, so a burst of keep-alive connections (a client's pool, a load balancer's) lands on
+    one worker -- measured 8/0, 7/1 and 4/4 splits of 8 connections over 2 workers, and 1,438 q/s at
+    concurrency 8 on the 50k Seismic set against 2,704 at 32. Equal counts accept both (one gets
+    EAGAIN); a worker with more waits 2 ms and looks again."""
+
+    def __init__(self, shared: Connections, i: int):
+        self.counts, self.i = shared.counts, i
+        self.stopped = False
+
+    def serve(self, loop, sock, protocol_factory, should_exit) -> None:
+        """Accept on ``sock`` from ``loop`` until ``should_exit()``; connections get ``protocol_factory()``."""
+        import socket
+
+        fd = sock.fileno()
+        sock.setblocking(False)
+        counts, i = self.counts, self.i
+
+        def opened(task):  # a connection whose transport never opened is counted down here
+            if task.cancelled() or task.exception() is not None:
+                self.closed()
+
+        def readable():
+            if self.stopped or should_exit():
+                self.stop(loop, fd)
+                return
+            mine = counts[i]
+            if any(counts[j] < mine for j in range(len(counts))):  # another worker has room: its turn
+                loop.remove_reader(fd)
+                loop.call_later(0.002, lambda: self.stopped or loop.add_reader(fd, readable))
+                return
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):  # another worker took it
+                return
+            except OSError as e:  # too many open files, ...: the connection waits in the queue
+                log.warning("accept failed: %s", e)
+                return
+            counts[i] += 1
+            conn.setblocking(False)
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see __main__._bind
+            loop.create_task(loop.connect_accepted_socket(protocol_factory, conn)).add_done_callback(opened)
+
+        loop.add_reader(fd, readable)
+
+    def closed(self) -> None:
+        """A connection of this worker closed (its protocol's ``connection_lost``)."""
+        self.counts[self.i] -= 1
+
+    def stop(self, loop, fd) -> None:
+        self.stopped = True
+        try:
+            loop.remove_reader(fd)
+        except (ValueError, OSError):
+            pass
 
 
 def serving_line(targets, address, workers: int = 1) -> str:
