@@ -25,7 +25,7 @@ examples:
   PYSERINI_SPLARE_API_KEYS=secret python -m pyserini_splare.serve --config serve.yaml
   # MCP over stdio for an agent, and REST + MCP over streamable HTTP at /mcp/ from the same process
   python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25 --mcp-stdio --port 8081
-  # a Seismic index on two cores: two processes on one port, each with its own copy of the index
+  # a Seismic index on two cores: two processes on one port, sharing the loaded index
   python -m pyserini_splare.serve --index splare=indexes/msmarco.seismic --workers 2
 
 Start-up problems (a missing index, a port in use, a bad config) are one `error:` line and exit 2.
@@ -62,9 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the process ends when stdin closes")
     p.add_argument("--no-request-log", action="store_true", help="do not log a JSON line per request on stderr")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="server processes sharing the port, each loading every index itself (N x the memory; "
-                        "default 1). More than 1 pays when the searches hold Python's lock, as Seismic's do "
-                        "(docs/serve.md); the cache, limits and /metrics are per process")
+                   help="server processes sharing the port (default 1). More than 1 pays when searches hold "
+                        "Python's lock, as Seismic's do; a Seismic index is shared, other indexes and encoders "
+                        "are loaded by each process; the cache, limits and /metrics are per process "
+                        "(docs/serve.md)")
     return p
 
 

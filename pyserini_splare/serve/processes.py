@@ -1,19 +1,19 @@
-"""``serve --workers N``: N server processes accepting on one listening socket, each with its own indexes.
+"""``serve --workers N``: N server processes accepting on one listening socket.
 
 Why: a search that holds Python's lock for its whole call (Seismic's ``search`` and ``batch_search``
 do: pyseismic-lsr 0.5.4 never releases the GIL) stops the process's event loop while it runs, so one
 process cannot parse the next requests while it searches, and the second core idles
 (docs/benchmarks.md "Serving"). Processes have a lock each.
 
-How: the parent binds the socket (a port in use is still one ``error:`` line), forks the workers
-before it has loaded anything or started a thread (fork is safe then), and closes its copy of the
-socket once they are up, so the port is free when the last worker exits. Each worker loads every
-index, encoder and pipeline itself -- N times the memory -- and reports "ready" or its start-up
-error over a pipe; the parent prints one "serving" line, or the first worker's error once (exit 2),
-and stops the others. SIGTERM or Ctrl-C to the parent is passed on as SIGTERM: every worker stops
-accepting, finishes its requests in flight and exits 0, then the parent does. A worker that dies
-while serving stops the others (exit 1): a supervisor restarts the service, not half of it.
-The kernel spreads new connections over the workers; a keep-alive connection stays with one.
+How: the parent binds the socket (a port in use is still one ``error:`` line), opens the indexes that
+survive a fork (``core.open_before_fork``: Seismic) and forks the workers before it has started a
+thread; the workers share those indexes' pages copy-on-write and load everything else themselves.
+Each reports "ready" or its start-up error over a pipe; the parent prints one "serving" line, or the
+first worker's error once (exit 2), and stops the others. The parent closes its copy of the socket
+once the workers are up, so the port is free when the last worker exits. The workers take turns
+accepting (:class:`Balancer`). SIGTERM or Ctrl-C to the parent is passed on as SIGTERM: every worker
+stops accepting, finishes its requests in flight and exits 0, then the parent does. A worker that
+dies while serving stops the others (exit 1): a supervisor restarts the service, not half of it.
 """
 
 from __future__ import annotations
