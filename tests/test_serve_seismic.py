@@ -230,3 +230,27 @@ def test_workers_start_up_errors_are_one_error_line_and_exit_2(built, tmp_path):
     assert not [line for line in err if "Traceback" in line]
     rc, err = run("--index", f"s={seismic}", "--mcp-stdio")
     assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "--workers" in err[0], err
+
+
+def test_a_worker_that_dies_stops_the_service(built):
+    """No half service: a worker killed while serving makes the parent stop the other and exit 1."""
+    import signal
+
+    d = built["dir"]
+    proc, url, _ = start_server(["--index", f"seismic={d / 'seismic'}", "--no-request-log", "--workers", "2"], d,
+                                name="dies", wait_s=120)
+    try:
+        workers = _workers_of(proc.pid)
+        assert len(workers) == 2
+        import os
+
+        os.kill(workers[0], signal.SIGKILL)
+        assert proc.wait(timeout=15) == 1
+        deadline = time.time() + 10
+        while Path(f"/proc/{workers[1]}").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{workers[1]}").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
