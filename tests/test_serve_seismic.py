@@ -254,3 +254,25 @@ def test_a_worker_that_dies_stops_the_service(built):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_workers_end_when_the_parent_is_killed(built):
+    """SIGKILL to the parent (no handler runs): the workers still end, and nothing keeps the port."""
+    import os
+    import signal
+    import socket
+
+    d = built["dir"]
+    proc, url, _ = start_server(["--index", f"seismic={d / 'seismic'}", "--no-request-log", "--workers", "2"], d,
+                                name="orphans", wait_s=120)
+    workers = _workers_of(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
+    host, port = url[len("http://"):].rsplit(":", 1)
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))  # free again

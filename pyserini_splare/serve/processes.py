@@ -162,6 +162,7 @@ def _worker(serve_one, w: int, n: int) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, cores // n)))
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while loading: the parent's SIGTERM ends it
+    _end_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent too, which passes on SIGTERM
     rc = 1
     try:
@@ -185,6 +186,17 @@ def _worker(serve_one, w: int, n: int) -> None:
             os._exit(rc)  # skip the teardown of a JVM or torch, as main() does
 
 
+def _end_with_parent() -> None:
+    """Linux: SIGTERM this worker when the parent dies, even by SIGKILL (no orphan keeps the port)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's handlers are the only guard
+        pass
+
+
 def _send(w: int, message: str) -> None:
     data = message.replace("\n", " ").encode()[:_MSG_MAX] + b"\n"
     try:
@@ -197,7 +209,8 @@ def _await_ready(n: int, r: int, pids: list[int], stopping: dict) -> list[str] |
     """Targets once every worker is ready; UsageError with the first worker's start-up error."""
     buf, ready, targets = b"", 0, None
     while ready < n:
-        if stopping["signal"]:
+        if stopping["signal"]:  # SIGTERM while loading (workers forked after the signal have not had it)
+            _signal_all(pids, signal.SIGTERM)
             _reap(pids)
             return None
         try:
