@@ -10,7 +10,8 @@ concurrency 8 to the in-process rate is printed against both in-process passes (
 moves; the two bracket the served runs), and so is the CPU ratio (in-process CPU ms per query over
 the server's plus the client's at concurrency 8), the fair one on a loaded machine. The client is a minimal keep-alive HTTP/1.1 client on
 asyncio streams (``--client httpx``: httpx.AsyncClient, ~1 ms of CPU a request on the same cores).
-Prints numbers, asserts nothing.
+Prints numbers, asserts nothing. With ``--workers N`` the server runs N processes (``serve --workers``):
+its CPU is summed over them and its memory is their PSS summed (they share a Seismic index's pages).
 
 With ``--query-vectors FILE`` (``search --query-vectors``'s JSONL) the requests are ``POST
 /v1/{index}/search`` with the pre-encoded ``vector`` instead (``--quantized``: integer weights used as
@@ -42,11 +43,27 @@ ROOT = Path(__file__).resolve().parents[1]
 WARM_UP = 128
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (``serve --workers N``: the parent and its N worker processes)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for child in (task / "children").read_text().split():
+                out += tree(int(child))
+        except OSError:  # a thread that ended
+            pass
+    return out
+
+
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident MB of the server: PSS summed over its processes (``--workers`` share a Seismic index's
+    pages, which each one's RSS would count again); one process: its RSS, which PSS then equals."""
+    total = 0.0
+    for p in tree(pid):
+        for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def start(index_args: list[str], extra: list[str]):
@@ -142,12 +159,15 @@ async def load_raw(url: str, name: str, texts: list, n: int, conc: int, hits: in
 
 
 def cpu_s(pid: int | None = None) -> float:
-    """User + system CPU seconds of a process (this one by default)."""
+    """User + system CPU seconds of this process, or of a server process and its live workers."""
     if pid is None:
         t = os.times()
         return t.user + t.system
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in tree(pid):
+        f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(f[11]) + int(f[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def in_process(index_dir: str, texts: list, n: int, hits: int, quantized: bool = False) -> float:
@@ -198,6 +218,8 @@ def main():
     p.add_argument("--quantized", action="store_true", help="the --query-vectors weights are integer impacts")
     p.add_argument("--client", choices=["raw", "httpx"], default="raw",
                    help="raw: a minimal keep-alive client on asyncio streams (default); httpx: httpx.AsyncClient")
+    p.add_argument("--workers", type=int, default=1,
+                   help="the server's --workers (CPU and RSS are summed over its processes)")
     p.add_argument("--server-args", nargs=argparse.REMAINDER, default=[])
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -210,14 +232,15 @@ def main():
     else:
         texts = list(get_topics(args.topics).values())
     client = load_raw if args.client == "raw" else load
-    print(f"client: {args.client}; load: {os.getloadavg()}")
+    print(f"client: {args.client}; server workers: {args.workers}; load: {os.getloadavg()}")
     print("index\tconcurrency\tp50_ms\tp99_ms\tq/s\terrors\tserver_rss_mb\tserver_cpu_ms/q\tclient_cpu_ms/q\tloadavg1")
     for spec in args.index:
         name, _, path = spec.partition("=")
         before, before_cpu = in_process(path, texts, args.requests, args.hits, args.quantized)
         print(f"{name}\tin-process batch (before)\t{before:.1f} q/s\t{before_cpu:.2f} CPU ms/q\tload {os.getloadavg()[0]:.2f}",
               flush=True)
-        proc, url = start(["--index", spec], args.server_args)
+        workers = ["--workers", str(args.workers)] if args.workers != 1 else []
+        proc, url = start(["--index", spec, *workers], args.server_args)
         served8 = cpu8 = None
         try:
             asyncio.run(client(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up

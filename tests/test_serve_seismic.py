@@ -121,3 +121,158 @@ def test_non_default_seismic_options_change_the_answer_where_the_cli_does(server
     r = httpx.post(f"{server['url']}/v1/seismic/search", json={"vector": vec, "options": {"nope": 1}}, timeout=60)
     assert r.status_code == 400 and "error" in r.json()
     assert _hits(_post(server["url"], "seismic", vec)) == default[next(iter(built["queries"]))]
+
+
+def _workers_of(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _connections_of(pid: int, port: int) -> int:
+    """Established TCP connections on ``port`` whose socket ``pid`` holds (from /proc, no tool needed)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name if hasattr(fd, "readlink") else str(fd.resolve().name)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    n = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "01" and f[9] in inodes:
+                n += 1
+    return n
+
+
+def test_workers_answer_like_the_cli_from_every_connection_and_sigterm_stops_them_all(built):
+    """``--workers 2``: two processes on one port; every answer equals the CLI's, whichever process
+    answers it, and SIGTERM to the parent ends both workers and the parent with status 0 within 10 s."""
+    import signal
+
+    d = built["dir"]
+    proc, url, err = start_server(["--index", f"seismic={d / 'seismic'}", "--no-request-log", "--workers", "2"], d,
+                                  name="workers", wait_s=120)
+    try:
+        workers = _workers_of(proc.pid)
+        assert len(workers) == 2, workers
+        assert "2 worker processes" in err.read_text()
+        cli = read_run(built["runs"]["seismic"])
+
+        async def many():
+            # fresh connections as well as keep-alive ones: the kernel hands them to either worker
+            async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=8)) as c:
+                posts = [c.post(f"{url}/v1/seismic/search", json={"vector": vec, "hits": HITS, "quantized": True})
+                         for vec in built["queries"].values()]
+                return await asyncio.gather(*posts)
+
+        for qid, r in zip(built["queries"], asyncio.run(many())):
+            assert r.status_code == 200 and _hits(r.json()) == cli[qid], qid
+        for qid, vec in list(built["queries"].items())[:10]:
+            r = httpx.post(f"{url}/v1/seismic/search", json={"vector": vec, "hits": HITS, "quantized": True},
+                           headers={"Connection": "close"}, timeout=60)
+            assert _hits(r.json()) == cli[qid]
+        # 8 keep-alive connections opened at once are spread 4 and 4 (the kernel alone gave 8/0 splits)
+        import socket
+
+        host, port = url[len("http://"):].rsplit(":", 1)
+        time.sleep(0.5)  # the connections above are closed and counted down
+        conns = [socket.create_connection((host, int(port)), timeout=30) for _ in range(8)]
+        try:
+            for c in conns:
+                c.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            for c in conns:
+                assert c.recv(65536).startswith(b"HTTP/1.1 200")
+            assert sorted(_connections_of(pid, int(port)) for pid in workers) == [4, 4]
+        finally:
+            for c in conns:
+                c.close()
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - t0 < 10
+        for pid in workers:  # reaped by the parent: no process left behind
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_workers_start_up_errors_are_one_error_line_and_exit_2(built, tmp_path):
+    """A port in use, an index every worker fails to load, --mcp-stdio with several workers: one line, exit 2."""
+    import shutil
+    import socket
+    import subprocess
+
+    def run(*args):
+        p = subprocess.run([sys.executable, "-m", "pyserini_splare.serve", "--no-request-log", "--workers", "2", *args],
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+        return p.returncode, [line for line in p.stderr.splitlines() if line.strip()]
+
+    seismic = built["dir"] / "seismic"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        rc, err = run("--index", f"s={seismic}", "--port", str(s.getsockname()[1]))
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: cannot listen"), err
+    broken = tmp_path / "broken"
+    shutil.copytree(seismic, broken)
+    index_file = next(f for f in broken.iterdir() if f.name.endswith(".seismic"))
+    index_file.write_bytes(index_file.read_bytes()[:1000])  # the workers fail to load it, after the bind
+    rc, err = run("--index", f"s={broken}", "--port", "0")
+    errors = [line for line in err if line.startswith("error:")]
+    assert rc == 2 and len(errors) == 1 and "cannot load the Seismic index" in errors[0], err
+    assert not [line for line in err if "Traceback" in line]
+    rc, err = run("--index", f"s={seismic}", "--mcp-stdio")
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "--workers" in err[0], err
+
+
+def test_a_worker_that_dies_stops_the_service(built):
+    """No half service: a worker killed while serving makes the parent stop the other and exit 1."""
+    import signal
+
+    d = built["dir"]
+    proc, url, _ = start_server(["--index", f"seismic={d / 'seismic'}", "--no-request-log", "--workers", "2"], d,
+                                name="dies", wait_s=120)
+    try:
+        workers = _workers_of(proc.pid)
+        assert len(workers) == 2
+        import os
+
+        os.kill(workers[0], signal.SIGKILL)
+        assert proc.wait(timeout=15) == 1
+        deadline = time.time() + 10
+        while Path(f"/proc/{workers[1]}").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{workers[1]}").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_workers_end_when_the_parent_is_killed(built):
+    """SIGKILL to the parent (no handler runs): the workers still end, and nothing keeps the port."""
+    import os
+    import signal
+    import socket
+
+    d = built["dir"]
+    proc, url, _ = start_server(["--index", f"seismic={d / 'seismic'}", "--no-request-log", "--workers", "2"], d,
+                                name="orphans", wait_s=120)
+    workers = _workers_of(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
+    host, port = url[len("http://"):].rsplit(":", 1)
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))  # free again

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from .._argtypes import positive_int
 from .._errors import UsageError
 
 EPILOG = """\
@@ -24,6 +25,8 @@ examples:
   PYSERINI_SPLARE_API_KEYS=secret python -m pyserini_splare.serve --config serve.yaml
   # MCP over stdio for an agent, and REST + MCP over streamable HTTP at /mcp/ from the same process
   python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25 --mcp-stdio --port 8081
+  # a Seismic index on two cores: two processes on one port, sharing the loaded index
+  python -m pyserini_splare.serve --index splare=indexes/msmarco.seismic --workers 2
 
 Start-up problems (a missing index, a port in use, a bad config) are one `error:` line and exit 2.
 SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, exit 0.
@@ -58,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also serve MCP over stdin/stdout, beside the HTTP server (REST, MCP at /mcp/, the page); "
                         "the process ends when stdin closes")
     p.add_argument("--no-request-log", action="store_true", help="do not log a JSON line per request on stderr")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="server processes sharing the port (default 1). More than 1 pays when searches hold "
+                        "Python's lock, as Seismic's do; a Seismic index is shared, other indexes and encoders "
+                        "are loaded by each process; the cache, limits and /metrics are per process "
+                        "(docs/serve.md)")
     return p
 
 
@@ -73,7 +81,8 @@ def _config(args):
     for flag, name in (("host", "host"), ("port", "port"), ("timeout", "timeout_s"), ("max_queue", "max_queue"),
                        ("max_hits", "max_hits"), ("max_query_chars", "max_query_chars"), ("cache_size", "cache_size"),
                        ("batch_wait_ms", "batch_wait_ms"), ("threads", "threads"), ("device", "device"),
-                       ("java_heap", "java_heap"), ("data_dir", "data_dir"), ("cors_origin", "cors_origins")):
+                       ("java_heap", "java_heap"), ("data_dir", "data_dir"), ("cors_origin", "cors_origins"),
+                       ("workers", "workers")):
         v = getattr(args, flag)
         if v is not None:
             setattr(cfg, name, v)
@@ -125,22 +134,40 @@ def _logging(enabled: bool) -> None:
 def serve(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cfg = _config(args)
+    if cfg.workers > 1 and args.mcp_stdio:
+        raise UsageError("--mcp-stdio talks to one agent from one process: leave --workers at 1")
+    if cfg.workers > 1 and not hasattr(os, "fork"):
+        raise UsageError("--workers above 1 needs fork() (Linux, macOS); run one process per port instead")
     _logging(cfg.log_requests)
     sock = _bind(cfg.host, cfg.port)
+    if cfg.workers > 1:
+        from . import core
+        from .processes import serve_workers
+
+        shared = core.open_before_fork(cfg.indexes.values())  # one copy of a Seismic index for all workers
+        return serve_workers(cfg.workers, sock,
+                             lambda ready, balancer: _serve_one(cfg, sock, ready=ready, opened=shared, balancer=balancer))
+    return _serve_one(cfg, sock, stdio=args.mcp_stdio)
+
+
+def _serve_one(cfg, sock, stdio: bool = False, ready=None, opened=None, balancer=None) -> int:
+    """Load everything and serve on ``sock`` until SIGTERM; ``ready()`` (a worker process) instead of the
+    "serving ... on URL" line once loaded; ``opened``: indexes already open; ``balancer``: a worker's
+    accept loop (processes.Balancer)."""
     from .service import Service
 
     service = Service(cfg)
     try:
-        service.load()
+        service.load(opened)
         from .mcp_server import build_mcp
 
         mcp = build_mcp(service)
-        return _serve_http(service, mcp, sock, stdio=args.mcp_stdio)
+        return _serve_http(service, mcp, sock, stdio=stdio, ready=ready, balancer=balancer)
     finally:
         service.close()
 
 
-def _serve_http(service, mcp, sock, stdio: bool = False) -> int:
+def _serve_http(service, mcp, sock, stdio: bool = False, ready=None, balancer=None) -> int:
     import asyncio
     import contextlib
     import logging
@@ -166,8 +193,10 @@ def _serve_http(service, mcp, sock, stdio: bool = False) -> int:
     config = uvicorn.Config(app, log_config=None, access_log=False, http=http, loop=loop, lifespan="on",
                             h11_max_incomplete_event_size=4 << 20, timeout_graceful_shutdown=8)
     server = uvicorn.Server(config)
-    host, port = sock.getsockname()[:2]
-    print(f"serving {', '.join(service.targets())} on http://{host}:{port}/ (MCP at /mcp/)", file=sys.stderr, flush=True)
+    if ready is None:
+        from .processes import serving_line
+
+        print(f"serving {serving_line(service.targets(), sock.getsockname())}", file=sys.stderr, flush=True)
     # uvicorn re-raises a captured SIGTERM/SIGINT after its graceful shutdown; a handler of ours
     # receives it, so the process exits 0 instead of dying by the signal.
     for s in (signal.SIGTERM, signal.SIGINT):
@@ -181,7 +210,13 @@ def _serve_http(service, mcp, sock, stdio: bool = False) -> int:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(_serve_with_stdio(server, sock, mcp))
     else:
-        server.run(sockets=[sock])
+        if ready is not None:
+            ready(service.targets())
+        if balancer is None:
+            server.run(sockets=[sock])
+        else:  # a worker: uvicorn listens on nothing; the balancer accepts and hands it the connections
+            asyncio_run = __import__("uvicorn._compat", fromlist=["asyncio_run"]).asyncio_run
+            asyncio_run(_serve_balanced(server, sock, balancer), loop_factory=config.get_loop_factory())
     logging.getLogger("pyserini_splare.serve").info("stopped")
     return 0
 
@@ -208,6 +243,31 @@ def _importable(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+async def _serve_balanced(server, sock, balancer) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    serving = loop.create_task(server.serve(sockets=[]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        config = server.config
+
+        class Counted(config.http_protocol_class):
+            def connection_lost(self, exc):
+                balancer.closed()
+                super().connection_lost(exc)
+
+        def protocol():  # what uvicorn's own listener would create (Server.startup), counted
+            return Counted(config=config, server_state=server.server_state, app_state=server.lifespan.state, _loop=loop)
+
+        balancer.serve(loop, sock, protocol, lambda: server.should_exit)
+    try:
+        await serving
+    finally:
+        balancer.stop(loop, sock.fileno())
 
 
 async def _serve_with_stdio(server, sock, mcp) -> None:

@@ -10,7 +10,8 @@ YAML layout (every key optional; flags win over the file)::
       hybrid_rr: rerank(hybrid, depth=100)
     reranker: {model: /models/Qwen3-Reranker-0.6B, max_length: 2048, batch_size: 8}
     server: {host: 127.0.0.1, port: 8081, api_keys: [...], cors_origins: [...], timeout_s: 30,
-             max_queue: 256, max_hits: 1000, max_query_chars: 10000, cache_size: 1024, batch_wait_ms: 3}
+             max_queue: 256, max_hits: 1000, max_query_chars: 10000, cache_size: 1024, batch_wait_ms: 3,
+             workers: 1}
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class ServeConfig:
     batch_wait_ms: float = 3.0  # how long a query encoder waits to grow a micro-batch (searches do not wait)
     max_batch: int = 32
     threads: int = 1  # searcher threads per batch (search --threads)
+    workers: int = 1  # server processes on one port (serve/processes.py)
     data_dir: str | None = None  # topics and qrels (eval tool)
     java_heap: str | None = None
     device: str = "cpu"
@@ -135,7 +137,7 @@ def check(config: ServeConfig) -> None:
     if clash:
         raise UsageError(f"{sorted(clash)[0]!r} names both an index and a pipeline")
     for name, lo in (("port", 0), ("max_queue", 1), ("max_hits", 1), ("max_query_chars", 1), ("cache_size", 0),
-                     ("max_batch", 1), ("threads", 1)):
+                     ("max_batch", 1), ("threads", 1), ("workers", 1)):
         v = getattr(config, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise UsageError(f"{name} must be an integer >= {lo}, got {v!r}")

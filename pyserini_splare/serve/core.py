@@ -88,6 +88,23 @@ def open_index(name: str, index_dir: str, *, options: Mapping[str, Any] | None =
                        corpus=source, space=space, num_docs=None if num is None else int(num), options=dict(options or {}))
 
 
+# Backends whose opening starts no thread and keeps the index outside Python objects (Seismic: Rust
+# allocations): ``serve --workers N`` opens them once, before it forks, and the N workers share their
+# memory pages copy-on-write -- searches only read them. Everything else (the JVM, torch, numba) is
+# opened by each worker after the fork: none of those survives a fork.
+FORK_SHARED_BACKENDS = ("seismic",)
+
+
+def open_before_fork(specs) -> dict[str, IndexHandle]:
+    """The indexes of ``specs`` (``config.IndexSpec``) of a :data:`FORK_SHARED_BACKENDS` backend, opened."""
+    out = {}
+    for spec in specs:
+        if backend_of(spec.path).name in FORK_SHARED_BACKENDS:
+            out[spec.name] = open_index(spec.name, spec.path, options=spec.options, encoder=spec.encoder,
+                                        corpus=spec.corpus)
+    return out
+
+
 def _recorded_corpus(meta: Mapping[str, Any]) -> str | None:
     """The corpus an index records: the vectors' source (what encode read), or a BM25 index's input."""
     vmeta = meta.get("vectors") or {}
@@ -156,28 +173,38 @@ def batch_search_with(searcher: Any, queries: Mapping[str, Any], k: int, threads
     return searcher.batch_search(queries, k=k, threads=threads)
 
 
-def check_query_vector(handle: IndexHandle, vector: Any) -> dict[str, float]:
-    """A pre-encoded ``{term: weight}`` query: a non-empty mapping of finite non-negative numbers.
+def check_query_vector(handle: IndexHandle, vector: Any, quantized: bool = False) -> dict[str, float]:
+    """A pre-encoded ``{term: weight}`` query: a non-empty mapping of finite non-negative numbers;
+    ``quantized``: integers too, returned as a ``QuantizedQuery`` (``--query-vectors-quantized``).
 
     Its terms (feature space) and quantized weights are checked by the searcher's own ``prepare`` in
     the batch (``Service._search_batch`` retries a failed batch query by query, so a bad query gets
     the searcher's message and the others their hits): checking them here as well cost a second
-    quantization per request on the event loop (~10 % of a served Seismic search's CPU)."""
+    quantization per request on the event loop (~10 % of a served Seismic search's CPU). One pass
+    over the terms: the weight checks, then the integer check, each as its own error."""
     if not isinstance(vector, Mapping) or not vector:
         raise UsageError("'vector' must be a non-empty object {term: weight}")
     out = {}
+    integral = True
     for t, w in vector.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+        if type(w) is int:  # what JSON's integers parse to (a quantized query): no float checks
+            if w < 0:
+                raise UsageError(f"weight of {t!r} must be a finite non-negative number, got {w!r}")
+        elif isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise UsageError(f"weight of {t!r} must be a finite non-negative number, got {w!r}")
+        elif quantized:
+            if float(w).is_integer():
+                w = int(w)
+            else:
+                integral = False
         out[str(t)] = w
-    return out
-
-
-def quantized(vector: Mapping[str, int]) -> Any:
-    """Declare integer weights already at the index's scale (``--query-vectors-quantized``)."""
+    if not quantized:
+        return out
+    if not integral:
+        raise UsageError("'quantized' vectors must have integer weights")
     from ..search import QuantizedQuery
 
-    return QuantizedQuery(vector)
+    return QuantizedQuery(out)
 
 
 # -- query encoders ---------------------------------------------------------------------------

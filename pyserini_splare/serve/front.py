@@ -35,6 +35,7 @@ log = logging.getLogger("pyserini_splare.serve")
 MAX_BODY = 1 << 20  # bytes of a POST body: a 1 MB query is refused before it is parsed
 OPEN_PATHS = ("/", "/healthz", "/favicon.ico")
 POST_FIELDS = ("query", "vector", "hits", "options", "explain", "quantized", "docs")
+_POST_FIELDS = frozenset(POST_FIELDS)
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -49,10 +50,14 @@ def dumps(obj: Any) -> bytes:
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
-    """A POST body: a JSON object (NaN and Infinity refused) or a RequestError 400."""
+    """A POST body: a JSON object (NaN and Infinity refused) or a RequestError 400.
+
+    orjson when installed: ~4x faster than ``json.loads`` on a 40-term vector, strict JSON (NaN,
+    Infinity and a number that overflows a double are malformed; nesting is bounded, where the
+    standard library's recursion limit would be a 500)."""
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as e:
+        body = orjson.loads(raw) if orjson is not None else json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as e:  # orjson.JSONDecodeError is a ValueError
         raise RequestError(400, f"malformed JSON body ({str(e).splitlines()[0][:120]})") from None
     if not isinstance(body, dict):
         raise RequestError(400, "the JSON body must be an object")
@@ -65,7 +70,7 @@ def _reject_constant(name: str):
 
 def post_search_kwargs(body: dict[str, Any], max_query_chars: int) -> dict[str, Any]:
     """``POST /v1/{index}/search``'s body checked, as keyword arguments of :meth:`Service.search`."""
-    unknown = set(body) - set(POST_FIELDS)
+    unknown = [f for f in body if f not in _POST_FIELDS]
     if unknown:
         raise RequestError(400, f"unknown field {sorted(unknown)[0]!r} (fields: {', '.join(POST_FIELDS)})")
     if ("query" in body) == ("vector" in body):
@@ -75,7 +80,8 @@ def post_search_kwargs(body: dict[str, Any], max_query_chars: int) -> dict[str, 
         if not isinstance(vector, dict) or not vector:
             raise RequestError(400, "'vector' must be a non-empty object {term: weight}")
         for t, w in vector.items():
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            if (w < 0) if type(w) is int else (isinstance(w, bool) or not isinstance(w, (int, float))
+                                                 or not math.isfinite(w) or w < 0):
                 raise RequestError(400, f"weight of {t!r} must be a finite non-negative number, got {w!r}")
         if sum(len(t) for t in vector) > max_query_chars:
             raise RequestError(413, f"'vector' terms are longer than {max_query_chars} characters in all")
@@ -134,8 +140,16 @@ class Front:
             denied = self._denied(scope, path, method)
             if denied is not None:
                 await respond(tracked, *denied)
-            elif not (self.fast and await self._search(scope, receive, tracked, path, method)):
-                await self.app(scope, receive, tracked)
+            else:
+                # the search routes answer through ``send`` itself (no wrapper per request): _search
+                # reports the status, and answers every error of its own, 500s included
+                status = await self._search(scope, receive, send, path, method) if self.fast else None
+                if status is None:
+                    await self.app(scope, receive, tracked)
+                else:
+                    state["status"] = status
+        except _Responding as r:  # the client went away while the answer was written
+            state["status"] = r.status
         except Exception as exc:  # FastAPI's handler has answered and logged it when the response started
             if not state["started"]:
                 log.exception("unexpected error on %s", path)
@@ -167,31 +181,45 @@ class Front:
             return 403, error_body("wrong API key")
         return None
 
-    async def _search(self, scope, receive, send, path: str, method: str) -> bool:
-        """Answer ``/v1/{index}/search``; False: not this route, or a case left to FastAPI."""
+    async def _search(self, scope, receive, send, path: str, method: str) -> int | None:
+        """Answer ``/v1/{index}/search`` and return the status; None: not this route, or a case left to FastAPI."""
         if method not in ("GET", "POST") or not path.startswith("/v1/") or not path.endswith("/search"):
-            return False
+            return None
         parts = path.split("/")
         if len(parts) != 4 or not parts[2]:
-            return False
+            return None
         index = parts[2]
         try:
             if method == "GET":
                 params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
                 if "k1" in params or "b" in params:
-                    return False  # FastAPI parses and words the float parameters
+                    return None  # FastAPI parses and words the float parameters
                 hits = params.get("hits")
                 answer = await self.service.search(index, text=params.get("query"), hits=10 if hits in (None, "") else hits)
             else:
                 raw = await _read_body(scope, receive)
                 if raw is None:  # the client went away
-                    return True
+                    return 500
                 answer = await self.service.search(index, **post_search_kwargs(parse_body(raw), self.cfg.max_query_chars))
+            status, body = 200, dumps(answer)
         except RequestError as e:
-            await respond(send, e.status, error_body(e.message))
-            return True
-        await respond(send, 200, dumps(answer))
-        return True
+            status, body = e.status, error_body(e.message)
+        except Exception as exc:  # as FastAPI's handler answers the other routes: logged, a JSON 500
+            log.exception("unexpected error on %s", path)
+            status, body = 500, error_body(f"internal error ({type(exc).__name__})")
+        try:
+            await respond(send, status, body)
+        except Exception as exc:
+            raise _Responding(status) from exc
+        return status
+
+
+class _Responding(Exception):
+    """Writing an answer failed (the connection closed): nothing more can be sent on it."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
 
 
 async def _read_body(scope, receive) -> bytes | None:

@@ -24,6 +24,7 @@ from .pipelines import DEFAULT_DEPTH, DEFAULT_RERANK_DEPTH, FUSION_KWARGS, Call,
 from .workers import Batcher
 
 log = logging.getLogger("pyserini_splare.serve")
+_UNCANCEL = hasattr(asyncio.Task, "uncancel")  # 3.11+: a task can take back a cancellation (see _with_deadline)
 _PAD = "\x00pad"  # a query and document id no real run uses
 
 
@@ -91,6 +92,10 @@ class Service:
         self.pipelines: dict = {}
         self.cache = _Lru(config.cache_size)
         self.inflight = 0
+        self._deadlines: dict = {}  # request task -> loop time past which it is cancelled (a 504)
+        self._expired: set = set()
+        self._sweepers: dict = {}  # event loop -> the one timer that checks its deadlines (see _with_deadline)
+        self._sweep_every = min(0.25, config.timeout_s / 8)
         self._jvm: Batcher | None = None
         self._batchers: dict[str, Batcher] = {}
         self._encoder_batchers: dict[str, Batcher] = {}
@@ -106,8 +111,11 @@ class Service:
 
     # -- start-up ------------------------------------------------------------------------------
 
-    def load(self) -> None:
-        """Open every index and encoder, parse every pipeline; UsageError on any problem (exit 2)."""
+    def load(self, opened: Mapping[str, core.IndexHandle] | None = None) -> None:
+        """Open every index and encoder, parse every pipeline; UsageError on any problem (exit 2).
+
+        ``opened``: indexes already open (``serve --workers``: opened before the fork, shared)."""
+        opened = opened or {}
         cfg = self.config
         wait = cfg.batch_wait_ms / 1000.0  # encoders only: a forward pass costs little more for 8 texts than for 1
         # Searchers take what is queued and go (no window): a search costs the same alone or in a batch, and a
@@ -126,7 +134,8 @@ class Service:
                 handle = batcher.call(lambda s=spec: core.open_index(s.name, s.path, options=s.options, encoder=s.encoder,
                                                                      corpus=s.corpus)).result()
             else:
-                handle = core.open_index(spec.name, spec.path, options=spec.options, encoder=spec.encoder, corpus=spec.corpus)
+                handle = opened.get(spec.name) or core.open_index(spec.name, spec.path, options=spec.options,
+                                                                  encoder=spec.encoder, corpus=spec.corpus)
                 batcher = Batcher(f"index-{spec.name}", self._search_batch, max_batch=cfg.max_batch, max_wait=search_wait)
             self.indexes[spec.name] = handle
             self._batchers[spec.name] = batcher
@@ -184,6 +193,12 @@ class Service:
     def _search_batch(self, key, queries: list) -> list:
         name, k, options = key
         searcher = self._searcher(name, options)
+        if self.config.workers > 1:
+            # A worker has one core's share: its queries one by one, each the single ``search`` call that a
+            # one-query batch_search makes, skip rayon's hand-offs and the thread pool Seismic's
+            # batch_search builds per call (50k pooled Seismic, 2 workers, concurrency 8: see
+            # docs/benchmarks.md "Serving"). The hits are the same: each query is searched alone either way.
+            return self._one_by_one(searcher, queries, k)
         if len(queries) == 1:  # its error (UsageError) names it 'query', as a failed batch's one-by-one pass does
             return [core.batch_search_with(searcher, {"query": queries[0]}, k, self.config.threads)["query"]]
         try:
@@ -191,7 +206,11 @@ class Service:
             return [res[str(i)] for i in range(len(queries))]
         except UsageError:
             pass
-        out = []  # one bad query must not fail the others of its batch; its error names it 'query'
+        return self._one_by_one(searcher, queries, k)  # one bad query must not fail the others of its batch
+
+    @staticmethod
+    def _one_by_one(searcher, queries: list, k: int) -> list:
+        out = []  # each error names its query 'query', as a one-query request's does
         for q in queries:
             try:
                 out.append(core.batch_search_with(searcher, {"query": q}, k, 1)["query"])
@@ -250,13 +269,9 @@ class Service:
             if h.query_kind != "sparse":
                 raise RequestError(400, f"index {name} ({h.backend}) is not searched with sparse vectors: send 'query' text")
             try:
-                query = core.check_query_vector(h, vector)
+                query = core.check_query_vector(h, vector, quantized)
             except UsageError as e:
                 raise RequestError(400, str(e)) from None
-            if quantized:
-                if any(not float(w).is_integer() for w in query.values()):
-                    raise RequestError(400, "'quantized' vectors must have integer weights")
-                query = core.quantized({t: int(w) for t, w in query.items()})
         elif h.query_kind == "text":
             query = text
         else:
@@ -381,11 +396,10 @@ class Service:
         self.inflight += 1
         self.metrics.set_queue(self.inflight)
         try:
-            # asyncio.timeout (3.11+) runs the search in this task; wait_for wraps it in a new one
-            if hasattr(asyncio, "timeout"):
-                async with asyncio.timeout(self.config.timeout_s):
-                    answer = await self._search(target, text, vector, hits, opts, explain, quantized, with_docs)
-            else:
+            if _UNCANCEL:
+                answer = await self._with_deadline(self._search(target, text, vector, hits, opts, explain, quantized,
+                                                                with_docs))
+            else:  # Python 3.10: wait_for wraps the search in a task of its own
                 answer = await asyncio.wait_for(self._search(target, text, vector, hits, opts, explain, quantized,
                                                              with_docs), timeout=self.config.timeout_s)
         except asyncio.TimeoutError:
@@ -398,6 +412,42 @@ class Service:
         if key is not None:
             self.cache.put(key, answer)
         return answer
+
+    async def _with_deadline(self, coro):
+        """Await ``coro`` in this task; asyncio.TimeoutError past ``timeout_s``.
+
+        One sweeper timer per service checks every request's deadline (:meth:`_sweep`) instead of a
+        timer per request: ``asyncio.timeout`` cost ~6.5 us a request here (a Timeout object, a timer
+        scheduled and cancelled), ~2 % of a served Seismic search's CPU; a dict entry costs 0.15 us.
+        A request is cancelled at most ``timeout_s / 8`` (at most 0.25 s) after its deadline."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        self._deadlines[task] = loop.time() + self.config.timeout_s
+        if loop not in self._sweepers:
+            self._sweepers[loop] = loop.call_later(self._sweep_every, self._sweep, loop)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if task in self._expired:
+                task.uncancel()  # the cancellation was ours: the request goes on to answer its 504
+                raise asyncio.TimeoutError from None
+            raise
+        finally:
+            del self._deadlines[task]
+            self._expired.discard(task)
+
+    def _sweep(self, loop) -> None:
+        now = loop.time()
+        mine = [t for t in self._deadlines if t.get_loop() is loop]
+        for task in mine:
+            if self._deadlines[task] <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        # sleeps while nothing is in flight on this loop; the next request starts it again
+        if mine:
+            self._sweepers[loop] = loop.call_later(self._sweep_every, self._sweep, loop)
+        else:
+            del self._sweepers[loop]
 
     async def _search(self, target, text, vector, hits, opts, explain, quantized, with_docs) -> dict[str, Any]:
         query = None
