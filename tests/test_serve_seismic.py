@@ -176,6 +176,16 @@ def test_workers_answer_like_the_cli_from_every_connection_and_sigterm_stops_the
             r = httpx.post(f"{url}/v1/seismic/search", json={"vector": vec, "hits": HITS, "quantized": True},
                            headers={"Connection": "close"}, timeout=60)
             assert _hits(r.json()) == cli[qid]
+        # bad queries are a JSON 400 from every worker, and the next good query is answered
+        first = next(iter(built["queries"].values()))
+        for bad in ({"not-a-term": 3}, {t: 0 for t in first}):
+            for _ in range(4):  # fresh connections: both workers
+                r = httpx.post(f"{url}/v1/seismic/search", json={"vector": bad, "hits": HITS, "quantized": True},
+                               headers={"Connection": "close"}, timeout=60)
+                assert r.status_code == 400 and set(r.json()) == {"error"}, r.text
+        qid, vec = next(iter(built["queries"].items()))
+        r = httpx.post(f"{url}/v1/seismic/search", json={"vector": vec, "hits": HITS, "quantized": True}, timeout=60)
+        assert r.status_code == 200 and _hits(r.json()) == cli[qid]
         # 8 keep-alive connections opened at once are spread 4 and 4 (the kernel alone gave 8/0 splits)
         import socket
 
