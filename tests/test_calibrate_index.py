@@ -16,17 +16,12 @@ import pytest
 from pyserini_splare.formats.calibration import CALIBRATION_FILE, read_calibration
 from pyserini_splare.search.calibrate import recall_at, split_queries
 from pyserini_splare.testing import synth
-from test_calibrate import brute_force, one_error  # noqa: E402  (tests/ is on sys.path)
+from test_calibrate import brute_force, one_error, small_collection
+from test_calibrate import cli as stage_cli  # noqa: E402  (tests/ is on sys.path)
 
 
 def cli(capsys, stage, *args) -> tuple[int, str, str]:
-    main = importlib.import_module(f"pyserini_splare.{stage}.__main__").main
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
+    return stage_cli(capsys, *args, stage=stage)
 
 
 def nothing_written(index):
@@ -43,10 +38,7 @@ def small(tmp_path_factory):
     from pyserini_splare.index.__main__ import main as index_main
 
     root = tmp_path_factory.mktemp("calib_index_small")
-    cfg = synth.SynthConfig(n_features=4096, doc_terms=40, query_terms=10, prefix="t", seed=2)
-    docs, queries = synth.generate(cfg, 300, 20)
-    vdir, qfile = synth.write_collection(docs, queries, cfg, root, 100.0)
-    assert index_main(["--backend", "exact", "--input", str(vdir), "--index", str(root / "ref.exact")]) == 0
+    vdir, qfile, docs, queries, cfg = small_collection(root, "ref.exact")
     fvdir, _ = synth.write_collection(docs[:200], queries[:1], cfg, root / "fewer", 100.0)
     assert index_main(["--backend", "exact", "--input", str(fvdir), "--index", str(root / "fewer.exact")]) == 0
     return root, vdir, qfile

@@ -178,15 +178,20 @@ def test_milco_space_falls_back_on_collision():
     assert len(set(terms)) == len(terms) and all(space.id(t) == i for i, t in enumerate(terms))
 
 
-def test_milco_without_echo(tiny_milco, tmp_path):
+def without_echo(ckpt, d):
+    """A copy of the tiny MILCO checkpoint at ``d`` with LexEcho switched off."""
     import shutil
 
-    ckpt, ref = tiny_milco
-    d = tmp_path / "noecho"
     shutil.copytree(ckpt, d)
     cfg = json.loads((d / "config.json").read_text())
     cfg.update(echo=False, multilingual_encoder_checkpoint=str(ckpt.parent / "m"))
     (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def test_milco_without_echo(tiny_milco, tmp_path):
+    ckpt, ref = tiny_milco
+    d = without_echo(ckpt, tmp_path / "noecho")
     enc = milco.load_milco(str(d))
     got = np.stack([v.to_dense(enc.space.size) for v in enc.encode(TEXTS)])
     want = _reference(ref, TEXTS)

@@ -32,7 +32,7 @@ from test_models_bge_m3 import tiny_bge_m3  # noqa: E402,F401  (fixture; tests/ 
 from test_models_llm import tiny_llm  # noqa: E402,F401  (fixture)
 from test_models_milco import TEXTS as MILCO_TEXTS  # noqa: E402
 from test_models_milco import _reference as milco_reference  # noqa: E402
-from test_models_milco import tiny_milco  # noqa: E402,F401  (fixture)
+from test_models_milco import tiny_milco, without_echo  # noqa: E402,F401  (fixture)
 from test_models_opensearch import _check_equal, _st_model, tiny_opensearch  # noqa: E402,F401  (fixture)
 
 # ONNX exports take seconds each (torch.onnx + onnxruntime sessions): the whole module is slow.
@@ -133,13 +133,13 @@ def _top10(run_file) -> dict[str, list[str]]:
     return {q: [d for _, d in sorted(v)[:10]] for q, v in out.items()}
 
 
-def _search_in_child(index, encoder, output) -> str:
-    """``search`` in a fresh interpreter; returns what it reports about torch in sys.modules afterwards."""
+def _search_in_child(index, encoder, output, topics="cacm", extra=("--hits", "10"), report=("torch",)) -> str:
+    """``search`` in a fresh interpreter; prints ``RC <rc> LOADED [<modules of report in sys.modules>]``."""
+    args = ["--index", str(index), "--topics", str(topics), "--encoder", encoder, "--output", str(output), *extra]
     code = ("import sys\n"
             "from pyserini_splare.search.__main__ import main\n"
-            f"rc = main(['--index', {str(index)!r}, '--topics', 'cacm', '--encoder', {encoder!r}, "
-            f"'--output', {str(output)!r}, '--hits', '10'])\n"
-            "print('RC', rc, 'TORCH', 'torch' in sys.modules)\n")
+            f"rc = main({args!r})\n"
+            f"print('RC', rc, 'LOADED', [m for m in {list(report)!r} if m in sys.modules])\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -152,7 +152,7 @@ def test_search_cacm_onnx_equals_torch_top10(cacm_exact_index, onnx_tiny, splade
     assert search(["--index", str(cacm_exact_index), "--topics", "cacm", "--encoder", f"splade:{splade_tiny_path}",
                    "--output", str(tmp_path / "torch.txt"), "--hits", "10"]) == 0
     report = _search_in_child(cacm_exact_index, f"onnx:{onnx_tiny}", tmp_path / "onnx.txt")
-    assert "RC 0 TORCH False" in report, report  # queries encoded without importing torch
+    assert "RC 0 LOADED []" in report, report  # queries encoded without importing torch
     want, got = _top10(tmp_path / "torch.txt"), _top10(tmp_path / "onnx.txt")
     assert set(want) == set(got) and len(want) == 64
     same = sum(want[q] == got[q] for q in want) / len(want)
@@ -295,15 +295,9 @@ def test_opensearch_export_search_opens_no_model(tiny_opensearch, tmp_path):
     assert index(["--backend", "exact", "--input", str(tmp_path / "v"), "--index", str(tmp_path / "idx")]) == 0
     assert search(["--index", str(tmp_path / "idx"), "--topics", str(topics), "--encoder",
                    f"opensearch:{tiny_opensearch}", "--output", str(tmp_path / "torch.txt")]) == 0
-    code = ("import sys\n"
-            "from pyserini_splare.search.__main__ import main\n"
-            f"rc = main(['--index', {str(tmp_path / 'idx')!r}, '--topics', {str(topics)!r}, '--encoder', "
-            f"{'onnx:' + str(tmp_path / 'x')!r}, '--output', {str(tmp_path / 'onnx.txt')!r}])\n"
-            "print('RC', rc, 'LOADED', [m for m in ('torch', 'transformers', 'onnxruntime') if m in sys.modules])\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "RC 0 LOADED []" in res.stdout, res.stdout + res.stderr[-2000:]
+    out = _search_in_child(tmp_path / "idx", f"onnx:{tmp_path / 'x'}", tmp_path / "onnx.txt", topics, extra=(),
+                           report=("torch", "transformers", "onnxruntime"))
+    assert "RC 0 LOADED []" in out, out
     assert (tmp_path / "onnx.txt").read_text() == (tmp_path / "torch.txt").read_text()
     assert (tmp_path / "onnx.txt").read_text().strip()
 
@@ -379,11 +373,7 @@ def test_milco_without_echo_export(tiny_milco, tmp_path):
     from pyserini_splare.export.onnx_export import export_onnx
 
     ckpt, ref = tiny_milco
-    d = tmp_path / "noecho"
-    shutil.copytree(ckpt, d)
-    cfg = json.loads((d / "config.json").read_text())
-    cfg.update(echo=False, multilingual_encoder_checkpoint=str(ckpt.parent / "m"))
-    (d / "config.json").write_text(json.dumps(cfg))
+    d = without_echo(ckpt, tmp_path / "noecho")
     out = export_onnx(f"milco:{d}", tmp_path / "x", max_length_query=64, max_length_doc=64, log=_quiet)
     en = len(ref["en_tok"])
     assert out["pooling"]["echo"] is False and out["head_outputs"] == en
