@@ -727,7 +727,7 @@ def test_write_checkpoint_records_portable_paths(tmp_path, monkeypatch):
     assert (cfg.backbone, cfg.lora, cfg.sae.path) == (str(tmp_path / "elsewhere"),
                                                      str(tmp_path / "elsewhere" / "adapter"), hub)
     g = torch.Generator().manual_seed(0)
-    sae = sae_mod.make_sae(torch.randn(8, 16, generator=g), torch.zeros(16), activation="topk", k=4)
+    sae = sae_mod.SAE(torch.randn(8, 16, generator=g), torch.zeros(16), activation="topk", k=4)
     cfg = splare.write_checkpoint(tmp_path / "c3", {"backbone": "b", "layer": 1, "sae": None}, sae=sae)
     assert (cfg.sae.path, cfg.sae.format) == ("sae", "plain")
     back = sae_mod.load_sae(str(tmp_path / "c3" / "sae"))

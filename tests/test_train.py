@@ -97,13 +97,13 @@ def test_splade_tiny_improves_and_its_output_is_an_encoder_spec(cacm_train, spla
 @pytest.fixture(scope="module")
 def small_splare(splade_tiny_path, tmp_path_factory):
     """SPLADE-tiny's trunk (2 BERT layers, hidden 128) cut after its last block + a random TopK SAE (1,024 latents)."""
-    from pyserini_splare.encode.modules.sae import make_sae, save_sae
+    from pyserini_splare.encode.modules.sae import SAE, save_sae
     from pyserini_splare.encode.splare import SaeSpec, SplareConfig
 
     d = tmp_path_factory.mktemp("small-splare")
     g = torch.Generator().manual_seed(0)
     W = torch.randn(128, 1024, generator=g) / 128 ** 0.5
-    sae = make_sae(W, torch.zeros(1024), activation="topk", k=32, W_dec=W.T.clone(), b_dec=torch.zeros(128))
+    sae = SAE(W, torch.zeros(1024), activation="topk", k=32, W_dec=W.T.clone(), b_dec=torch.zeros(128))
     save_sae(sae, str(d / "sae.safetensors"))
     SplareConfig(backbone=str(splade_tiny_path), layer=1, sae=SaeSpec("sae.safetensors", "plain"),
                  attention="bidirectional", max_length_query=64, max_length_doc=256, dtype="float32",

@@ -98,13 +98,13 @@ def train_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def small_splare(splade_tiny_path, tmp_path_factory) -> Path:
     """SPLADE-tiny's trunk cut after its last block + a random TopK SAE (1,024 latents, 32 per token)."""
-    from pyserini_splare.encode.modules.sae import make_sae, save_sae
+    from pyserini_splare.encode.modules.sae import SAE, save_sae
     from pyserini_splare.encode.splare import SaeSpec, SplareConfig
 
     d = tmp_path_factory.mktemp("topk-splare")
     g = torch.Generator().manual_seed(0)
     W = torch.randn(128, 1024, generator=g) / 128 ** 0.5
-    save_sae(make_sae(W, torch.zeros(1024), activation="topk", k=32, W_dec=W.T.clone(), b_dec=torch.zeros(128)),
+    save_sae(SAE(W, torch.zeros(1024), activation="topk", k=32, W_dec=W.T.clone(), b_dec=torch.zeros(128)),
              str(d / "sae.safetensors"))
     SplareConfig(backbone=str(splade_tiny_path), layer=1, sae=SaeSpec("sae.safetensors", "plain"),
                  attention="bidirectional", max_length_query=32, max_length_doc=32, dtype="float32",

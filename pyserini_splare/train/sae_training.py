@@ -99,7 +99,7 @@ def _training_bar(steps: int, fit, dev, k: int):
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
     from .._console import progress
-    from ..encode.modules.sae import make_sae
+    from ..encode.modules.sae import SAE
 
     bar = progress(total=steps, desc="SAE", unit="step")
     every = max(1, steps // 50)
@@ -113,7 +113,7 @@ def _training_bar(steps: int, fit, dev, k: int):
         bar.update(1)
         if bar.n % every == 0 or bar.n == steps:
             W_enc, b_enc, W_dec, b_dec = (p.detach() for p in params)
-            sae = make_sae(W_enc, b_enc, activation="topk", k=k, pre_bias=b_dec, W_dec=W_dec, b_dec=b_dec)
+            sae = SAE(W_enc, b_enc, activation="topk", k=k, pre_bias=b_dec, W_dec=W_dec, b_dec=b_dec)
             bar.set_postfix(fvu_dev=f"{fraction_of_variance_unexplained(sae, sample):.3f}")
 
     handle = register_optimizer_step_post_hook(after_step)

@@ -137,7 +137,6 @@ class SAE(ConfigModule, torch.nn.Module):
         return save_sae(self, path)
 
 
-make_sae = SAE  # the loaders' name for the constructor (the formula: the module docstring)
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,13 +209,13 @@ def _load_llama_scope(path: str, activation: str | None, k: int | None):
     b_dec = t.get("decoder.bias")
     pre_bias = b_dec if (b_dec is not None and hp.get("use_decoder_bias", True)
                          and hp.get("apply_decoder_bias_to_pre_encoder", False)) else None
-    return make_sae(W_enc, t["encoder.bias"], activation=act, k=k, threshold=threshold, gate=gate,
+    return SAE(W_enc, t["encoder.bias"], activation=act, k=k, threshold=threshold, gate=gate,
                     input_scale=scale, pre_bias=pre_bias, W_dec=None, b_dec=None,
                     source={"hook_point_in": hp.get("hook_point_in")})
 
 
 def _load_llamascopium(path: str, activation: str | None, k: int | None):
-    return make_sae(**llamascopium_params(path, activation, k))
+    return SAE(**llamascopium_params(path, activation, k))
 
 
 def _load_sae_lens(path: str, activation: str | None, k: int | None):
@@ -238,7 +237,7 @@ def _load_sae_lens(path: str, activation: str | None, k: int | None):
         k = (cfg.get("activation_fn_kwargs") or {}).get("k", cfg.get("k"))
     b_dec = t.get("b_dec")
     pre_bias = b_dec if (b_dec is not None and cfg.get("apply_b_dec_to_input", False)) else None
-    return make_sae(t["W_enc"], t["b_enc"], activation=act, k=k, threshold=t.get("threshold"),
+    return SAE(t["W_enc"], t["b_enc"], activation=act, k=k, threshold=t.get("threshold"),
                     pre_bias=pre_bias, W_dec=t.get("W_dec"), b_dec=b_dec,
                     source={"hook_name": cfg.get("hook_name")})
 
@@ -252,7 +251,7 @@ def _load_plain(path: str, activation: str | None, k: int | None):
         k = int(meta["k"])
     b_dec = t.get("b_dec")
     apply_b = meta.get("apply_b_dec_to_input", "false").lower() == "true"
-    return make_sae(t["W_enc"], t["b_enc"], activation=act, k=k, threshold=t.get("threshold"),
+    return SAE(t["W_enc"], t["b_enc"], activation=act, k=k, threshold=t.get("threshold"),
                     gate=t.get("gate"), input_scale=float(meta.get("input_scale", 1.0)),
                     pre_bias=b_dec if (apply_b and b_dec is not None) else None,
                     W_dec=t.get("W_dec"), b_dec=b_dec)
@@ -383,6 +382,6 @@ def train_topk_sae(hidden_states, n_latents: int, k: int, steps: int = 500, lr: 
         with torch.no_grad():
             W_dec /= W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8)
     with torch.no_grad():
-        return make_sae(W_enc.detach().clone(), b_enc.detach().clone(), activation="topk", k=k,
+        return SAE(W_enc.detach().clone(), b_enc.detach().clone(), activation="topk", k=k,
                         pre_bias=b_dec.detach().clone(), W_dec=W_dec.detach().clone(),
                         b_dec=b_dec.detach().clone(), source={"trained": "train_topk_sae"}).eval()

@@ -63,7 +63,7 @@ def read_config(path: str) -> dict:
 
 
 def llamascopium_params(path: str, activation: str | None, k: int | None) -> dict:
-    """``make_sae`` arguments for a llamascopium folder (``activation``/``k`` override the config's)."""
+    """``SAE`` arguments for a llamascopium folder (``activation``/``k`` override the config's)."""
     cfg = read_config(path)
     wfile = weights_file(path)
     t, _ = _load_tensors(wfile)
