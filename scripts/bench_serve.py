@@ -218,6 +218,9 @@ def main():
     p.add_argument("--quantized", action="store_true", help="the --query-vectors weights are integer impacts")
     p.add_argument("--client", choices=["raw", "httpx"], default="raw",
                    help="raw: a minimal keep-alive client on asyncio streams (default); httpx: httpx.AsyncClient")
+    p.add_argument("--client-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                   help="the client's event loop (uvloop, the server's, when installed: the client shares the "
+                        "server's cores, so its CPU is the server's loss)")
     p.add_argument("--workers", type=int, default=1,
                    help="the server's --workers (CPU and RSS are summed over its processes)")
     p.add_argument("--server-args", nargs=argparse.REMAINDER, default=[])
@@ -232,7 +235,20 @@ def main():
     else:
         texts = list(get_topics(args.topics).values())
     client = load_raw if args.client == "raw" else load
-    print(f"client: {args.client}; server workers: {args.workers}; load: {os.getloadavg()}")
+    loop_factory = None
+    if args.client_loop == "uvloop":
+        try:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            args.client_loop = "asyncio (uvloop not installed)"
+
+    def run(coro):
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(coro)
+
+    print(f"client: {args.client} on {args.client_loop}; server workers: {args.workers}; load: {os.getloadavg()}")
     print("index\tconcurrency\tp50_ms\tp99_ms\tq/s\terrors\tserver_rss_mb\tserver_cpu_ms/q\tclient_cpu_ms/q\tloadavg1")
     for spec in args.index:
         name, _, path = spec.partition("=")
@@ -243,10 +259,10 @@ def main():
         proc, url = start(["--index", spec, *workers], args.server_args)
         served8 = cpu8 = None
         try:
-            asyncio.run(client(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up
+            run(client(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up
             for c in args.concurrency:
                 s0, c0 = cpu_s(proc.pid), cpu_s()
-                r = asyncio.run(client(url, name, texts, args.requests, c, args.hits, args.quantized))
+                r = run(client(url, name, texts, args.requests, c, args.hits, args.quantized))
                 s1, c1 = cpu_s(proc.pid), cpu_s()
                 server_ms, client_ms = 1000 * (s1 - s0) / args.requests, 1000 * (c1 - c0) / args.requests
                 print(f"{name}\t{c}\t{r['p50_ms']:.2f}\t{r['p99_ms']:.2f}\t{r['qps']:.1f}\t{r['errors']}\t"
