@@ -4,7 +4,7 @@ Every ``import`` statement of every module in ``pyserini_splare/`` is read with 
 and inside functions alike (a lazy import is still a dependency; it only moves the cost) -- and
 resolved to the module it names. So is every registry string, a constant ``"pyserini_splare.mod:attr"``
 (or ``"pyserini_splare.mod"``) that ``_lazy.load_callable`` or ``importlib`` imports later: a registry
-naming a module depends on it as surely as an import does. The checks:
+naming a module depends on it as surely as an import does. Three checks:
 
 * **Layers.** A module may import only from its own layer or a lower one (DESIGN.md's data flow:
   formats/distributed <- encode <- index <- search <- fusion/rerank/eval <- train <- CLIs <- repro/demo)::
@@ -17,31 +17,26 @@ naming a module depends on it as surely as an import does. The checks:
       4  search/
       5  fusion/, rerank/, eval/, explain/
       6  train/
-      8  every stage's __main__ (the CLI: parses arguments and chooses, e.g., a local or a Ray run,
-         or, in ``index --calibrate``, a search of the index it just built)
+      8  every stage's __main__ (the CLI: parses arguments and chooses, e.g., a local or a Ray run)
       9  repro/, demo/, serve/ (their own __main__ included)
      10  testing/
 
-  A stage's CLI sits above every stage, so it may import any of them: ``index/__main__`` runs
-  ``search``'s calibration after a build while ``search`` reads ``index``'s formats, and no loop
-  forms, because nothing in ``index/`` below its CLI imports ``search`` (lazily or by registry string:
-  the layer check above). ``encode --ray`` and ``rerank --ray`` run their stage's own Ray driver
-  (``encode/on_ray.py``, ``rerank/on_ray.py``), which uses the cluster plumbing of ``distributed/``
-  below every stage: no stage is imported by ``distributed/``, so no loop passes through it.
-
-* **No module below the CLI layer imports a ``__main__``** (a CLI is an entry point, never a library:
-  ``repro``, ``demo`` and ``serve`` above it may call a stage's ``main``).
+  ``encode --ray`` and ``rerank --ray`` run their stage's own Ray driver (``encode/on_ray.py``,
+  ``rerank/on_ray.py``), which uses the cluster plumbing of ``distributed/`` below every stage: no stage
+  is imported by ``distributed/``, so no loop passes through it.
 
 * **No module cycles** among import statements (a loop of modules can leave one half-initialized at
   import time). Registry strings are left out of this one check: a lazy registry names its own
   stage's implementations, which import the stage's base classes (``search.registry`` names
   ``search.lucene``, which imports ``search.base``), a loop closed only at call time, by design.
-  A package importing its own submodules to re-export them is an edge like any other, so
-  ``pkg/__init__`` re-exporting ``pkg._x`` while ``pkg._x`` imports ``pkg`` is a cycle too.
 
-* **No stage cycles**, lazy imports and registry strings included: the graph whose nodes are the
-  stages (subpackages) -- and each stage's ``__main__`` as a node of its own, the CLI node
-  ``index.__main__`` beside the stage ``index`` -- has no loop, e.g. encode -> distributed -> encode.
+* **No stage cycles**: the graph of stages (a stage's ``__main__`` counted with its stage) has no loop,
+  e.g. encode -> distributed -> encode.
+
+* **No cycles** in the module graph (an edge per import; ``from pkg import name`` points at
+  ``pkg.name`` where that is a module, else at ``pkg``). A package importing its own submodules to
+  re-export them is an edge like any other, so ``pkg/__init__`` re-exporting ``pkg._x`` while
+  ``pkg._x`` imports ``pkg`` is a cycle too.
 
 ``_lazy``, the ``module:attr`` loader every registry uses, sits at 0; ``corpus`` at 1, beside the
 formats whose reader it uses. There are no exceptions.
@@ -177,11 +172,7 @@ def _layer(module: str) -> int | None:
 
 
 def _stage_node(module: str) -> str:
-    """A module's node in the stage graph: its stage, or, for a stage's ``__main__``, a CLI node of its own
-    (``index.__main__``): the CLI layer sits above every stage, so a CLI importing a stage above its own
-    (``index --calibrate`` runs search's calibration) is no loop unless that stage imports the CLI back."""
-    if _is_cli(module):
-        return ".".join(module.split(".")[1:])
+    """A module's node in the stage graph: its stage (a stage's __main__ included: its CLI is part of it)."""
     return _stage(module)
 
 
@@ -204,14 +195,6 @@ def test_imports_go_downward_only():
                 continue
             bad.append(f"{importer}:{line} (layer {src}) imports {imported} (layer {dst})")
     assert not bad, "upward imports:\n  " + "\n  ".join(sorted(bad))
-
-
-def test_nothing_below_the_cli_layer_imports_a_cli():
-    """A ``__main__`` is an entry point: only the layers above the CLIs (repro, demo, serve) call one."""
-    bad = [f"{importer}:{line} (layer {_layer(importer)}) imports {imported}"
-           for importer, edges in GRAPH.items() for imported, line in edges.items()
-           if _is_cli(imported) and (_layer(importer) or 0) < CLI_LAYER]
-    assert not bad, "a CLI imported from below the CLI layer:\n  " + "\n  ".join(sorted(bad))
 
 
 def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
@@ -325,15 +308,6 @@ def test_the_checks_catch_a_violation():
          "pyserini_splare.distributed.encode": {"pyserini_splare.encode.batching": 2},
          "pyserini_splare.encode.batching": {}}
     assert _cycles(_stage_graph(g)) == [["distributed", "encode"]]
-    # a CLI is a node of its own, above every stage: index/__main__ -> search -> index is no loop ...
-    g = {"pyserini_splare.index.__main__": {"pyserini_splare.search.calibrate": 1},
-         "pyserini_splare.search.calibrate": {"pyserini_splare.formats.index_meta": 2},
-         "pyserini_splare.formats.index_meta": {}, "pyserini_splare.index.seismic": {}}
-    g["pyserini_splare.search.calibrate"]["pyserini_splare.index.seismic"] = 3
-    assert _cycles(_stage_graph(g)) == []
-    assert _layer("pyserini_splare.index.__main__") == CLI_LAYER > _layer("pyserini_splare.search.calibrate")
-    # ... while the same import from below the CLI layer goes upward (the layer check), and a stage
-    # importing a CLI back closes a loop through the CLI node
-    assert _layer("pyserini_splare.index.seismic") < _layer("pyserini_splare.search.calibrate")
-    g["pyserini_splare.search.calibrate"]["pyserini_splare.index.__main__"] = 4
-    assert _cycles(_stage_graph(g)) == [["index.__main__", "search"]]
+    # a stage's CLI is part of its stage: the same loop through encode/__main__ is a loop
+    g["pyserini_splare.encode.__main__"] = g.pop("pyserini_splare.encode.pipeline")
+    assert _cycles(_stage_graph(g)) == [["distributed", "encode"]]
