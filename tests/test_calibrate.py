@@ -23,8 +23,8 @@ from pyserini_splare.search.calibrate import (check_same_documents, curve_table,
 from pyserini_splare.testing import synth
 
 
-def cli(capsys, *args, stage: str = "search") -> tuple[int, str, str]:
-    main = importlib.import_module(f"pyserini_splare.{stage}.__main__").main
+def cli(capsys, *args) -> tuple[int, str, str]:
+    main = importlib.import_module("pyserini_splare.search.__main__").main
     try:
         rc = main([str(a) for a in args])
     except SystemExit as e:
@@ -125,22 +125,15 @@ def test_registry_declares_what_is_calibrated():
 # ---------------------------------------------------------------------------------------------
 
 
-def small_collection(root, index_name: str = "exact"):
-    """300 synthetic documents and 20 queries under ``root``, with their exact index ``root/index_name``:
-    (vectors dir, query file, documents, queries, synth config)."""
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
     from pyserini_splare.index.__main__ import main as index_main
 
+    root = tmp_path_factory.mktemp("calib_small")
     cfg = synth.SynthConfig(n_features=4096, doc_terms=40, query_terms=10, prefix="t", seed=2)
     docs, queries = synth.generate(cfg, 300, 20)
     vdir, qfile = synth.write_collection(docs, queries, cfg, root, 100.0)
-    assert index_main(["--backend", "exact", "--input", str(vdir), "--index", str(root / index_name)]) == 0
-    return vdir, qfile, docs, queries, cfg
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    root = tmp_path_factory.mktemp("calib_small")
-    _, qfile, *_ = small_collection(root)
+    assert index_main(["--backend", "exact", "--input", str(vdir), "--index", str(root / "exact")]) == 0
     return root, qfile
 
 
