@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pyserini_splare._errors import UsageError
-from pyserini_splare.index.lucene_group import build_lucene_group, make_group
+from pyserini_splare.formats.index_group import make_group
+from pyserini_splare.index.lucene_group import build_lucene_group
 from pyserini_splare.search.group import LuceneGroupSearcher, merge_topk
 from pyserini_splare.vectors import PrefixedSpace, SparseVector, VectorsWriter
 

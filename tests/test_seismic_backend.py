@@ -89,7 +89,7 @@ def test_seismic_save_load_identical(coll, tmp_path):
     import seismic
 
     from pyserini_splare.index import read_index_meta
-    from pyserini_splare.index.seismic import quiet_stdout
+    from pyserini_splare.formats.seismic_index import quiet_stdout
     from pyserini_splare.search.seismic import SeismicSearcher
 
     root, vdir, _, qs = coll

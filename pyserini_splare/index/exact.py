@@ -15,12 +15,10 @@ import numpy as np
 from .._console import progress
 from .._errors import UsageError
 from .._outputs import atomic_dir
+from ..formats.exact_index import POSTINGS_FILE
 from ..formats.idhash import IdHashSet
 from ..formats.index_meta import write_index_meta
 from ..formats.vectors_reader import open_collection
-
-POSTINGS_FILE = "postings.npz"
-
 
 def build_exact_index(inputs, index: str, *, threads: int = 1, overwrite: bool = False, **options) -> dict:
     """Build an exact index from one or more vectors directories or a foreign JsonVectorCollection folder.

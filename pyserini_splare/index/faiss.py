@@ -15,10 +15,10 @@ from .._console import progress
 from .._errors import UsageError
 from .._outputs import atomic_dir
 from ..formats.docids import docid_lines
+from ..formats.faiss_index import FAISS_FILE
 from ..formats.index_meta import write_index_meta
 from ..formats.vectors_reader import Collection, open_collection
 
-FAISS_FILE = "index.faiss"
 # Vectors per add() call: bounds the extra memory of a build to CHUNK × D × 4 bytes (1 GB at D=4096).
 CHUNK = 65_536
 

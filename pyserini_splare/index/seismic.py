@@ -7,7 +7,6 @@ used for larger feature spaces (SPLARE's 131,072 latents; recorded as ``variant`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -20,13 +19,8 @@ from .._errors import UsageError
 from .._outputs import atomic_dir
 from ..backends import get_backend
 from ..formats.index_meta import write_index_meta
+from ..formats.seismic_index import INDEX_FILE, INDEX_PREFIX, seismic_classes
 from ..formats.vectors_reader import open_collection
-
-INDEX_PREFIX = "index"  # Seismic's save(prefix) writes PREFIX.index.seismic
-INDEX_FILE = INDEX_PREFIX + ".index.seismic"
-
-# u16 component ids: Seismic's default classes hold at most this many distinct components.
-U16_MAX_COMPONENTS = 65_535
 
 # The build options' defaults and limits are declared in pyserini_splare.backends.SeismicBuild (with
 # why they are what they are); DEFAULT_BUILD is that declaration's view, without the input option.
@@ -45,34 +39,6 @@ def auto_n_postings(postings: int, distinct_terms: int) -> int:
     """
     mean_len = postings / max(1, distinct_terms)
     return max(AUTO_MIN_POSTINGS, int(round(AUTO_POSTINGS_FRACTION * mean_len)))
-
-
-@contextlib.contextmanager
-def quiet_stdout():
-    """Send what Seismic's Rust code prints on file descriptor 1 to stderr (stdout stays for results)."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # pytest capture etc.: nothing to redirect
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(fd)
-    try:
-        os.dup2(sys.stderr.fileno(), fd)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, fd)
-        os.close(saved)
-
-
-def seismic_classes(n_features: int):
-    """``(variant, IndexClass, DatasetClass)`` for a feature space of ``n_features`` terms."""
-    import seismic
-
-    if n_features > U16_MAX_COMPONENTS:
-        return "LV", seismic.SeismicIndexLV, seismic.SeismicDatasetLV
-    return "", seismic.SeismicIndex, seismic.SeismicDataset
 
 
 def _build_and_save(n_features: int, src: str, prefix: str, threads: int, cfg: dict) -> tuple[int, int]:

@@ -19,20 +19,8 @@ from .._outputs import atomic_dir
 from ..backends import get_backend
 from ..formats.idhash import IdHashSet
 from ..formats.index_meta import write_index_meta
+from ..formats.sindi_index import INDEX_FILE, import_pyvsag
 from ..formats.vectors_reader import open_collection
-
-INDEX_FILE = "index.sindi"
-
-
-def import_pyvsag():
-    """``pyvsag``, or one UsageError line saying how to install it (an optional dependency)."""
-    try:
-        import pyvsag
-    except ModuleNotFoundError:
-        raise UsageError("the sindi backend needs the package 'pyvsag': "
-                         "pip install pyvsag==0.18.5 (or pyserini_splare[sindi])") from None
-    return pyvsag
-
 
 def sindi_params(space_size: int, max_terms: int, window_size: int, doc_prune_ratio: float) -> dict:
     """The parameters ``pyvsag.Index("sindi", json)`` is created with (at build and at every load).

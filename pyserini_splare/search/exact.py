@@ -52,7 +52,7 @@ class ExactSearcher(SparseSearcher):
         import scipy.sparse as sp
 
         from ..formats.docids import read_docids
-        from ..index.exact import POSTINGS_FILE
+        from ..formats.exact_index import POSTINGS_FILE
 
         d = Path(index_dir)
         try:

@@ -32,7 +32,7 @@ class FaissSearcher(Searcher):
         import faiss
 
         from ..formats.docids import read_docid_lines
-        from ..index.faiss import FAISS_FILE
+        from ..formats.faiss_index import FAISS_FILE
 
         d = Path(index_dir)
         if "dense" not in self.meta:

@@ -15,8 +15,8 @@ from typing import Iterator, Mapping, Sequence
 
 from .._errors import UsageError
 from ..formats.index_meta import read_index_meta
-from ..index.lucene_group import (BM25_REFUSAL, GROUP_BACKEND, check_disjoint, check_distinct, common_vectors_meta,
-                                  make_group, shard_dirs)
+from ..formats.index_group import (BM25_REFUSAL, GROUP_BACKEND, check_disjoint, check_distinct, common_vectors_meta,
+                                   make_group, shard_dirs)
 from .base import Hit, QuantizedQuery, SparseSearcher, check_k_threads
 
 

@@ -29,7 +29,7 @@ class SeismicSearcher(SparseSearcher):
         self.sorted_summaries = o["sorted_summaries"]
         import seismic
 
-        from ..index.seismic import INDEX_FILE, quiet_stdout, seismic_classes
+        from ..formats.seismic_index import INDEX_FILE, quiet_stdout, seismic_classes
 
         variant, Index, _ = seismic_classes(self.space.size)
         if self.meta.get("variant", "") != variant:

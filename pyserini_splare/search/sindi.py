@@ -28,7 +28,7 @@ class SindiSearcher(SparseSearcher):
         """``options``: :class:`pyserini_splare.backends.SindiSearch` (defaults and limits declared there)."""
         from ..backends import get_backend
         from ..formats.docids import read_docids
-        from ..index.sindi import INDEX_FILE, import_pyvsag
+        from ..formats.sindi_index import INDEX_FILE, import_pyvsag
 
         o = get_backend(self.backend).check_search_options(options)
         super().__init__(index_dir, meta)
