@@ -268,6 +268,16 @@ def test_no_stage_cycles():
     assert not cycles, "stage cycles:\n  " + "\n  ".join(lines)
 
 
+def test_the_index_cli_is_counted_with_the_index_stage():
+    """``index --calibrate``: index/__main__ imports search/calibrate, an index -> search edge of the stage
+    graph (a CLI is part of its stage, not a node above every stage). No loop is left only because no path
+    leads back from search/ to index/: the index folders' file formats are formats/' (layer 1)."""
+    stages = _stage_graph(GRAPH)
+    assert stages["index"]["search"].startswith("pyserini_splare.index.__main__:")
+    assert "index" not in stages["search"], stages["search"]["index"]
+    assert _cycles(stages) == []
+
+
 def test_registry_strings_are_edges():
     """A "module:attr" string is an edge: the index stage's builders and the search stage's searchers."""
     assert "pyserini_splare.index.lucene_impact" in GRAPH["pyserini_splare.index.backends"]

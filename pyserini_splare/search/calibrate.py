@@ -24,6 +24,11 @@ the recall it gets is what it asked for, and it stays equal to what ``serve`` (w
 with the request's options) answers. ``--calibration-curve`` prints the recall-latency table of the
 grid on the sample instead of searching (every heap_factor of each query_cut until recall 1.0).
 
+``python -m pyserini_splare.index --backend seismic ... --calibrate`` prints the same table right after
+the build (:func:`check_before_build` refuses bad calibration input before anything is written,
+:func:`calibrate_index` then runs :func:`plan_calibration` as the search CLI does); with
+``--target-recall R`` it also records the calibration, as ``search --target-recall`` would.
+
 Recall@K of a query is ``|approximate top-K ∩ reference top-K| / |reference top-K|``, averaged over
 queries (ties at the cut-off count against the approximate side: conservative). Seismic returns
 exact integer dot products, so a Seismic hit the reference does not list although it scores above
@@ -151,14 +156,14 @@ def calibrated_options(backend_name: str) -> dict[str, tuple]:
     return get_backend(backend_name).calibration_grid()
 
 
-def refuse_uncalibrated(backend_name: str) -> None:
+def refuse_uncalibrated(backend_name: str, flag: str = "--target-recall") -> None:
     b = get_backend(backend_name)
     if b.rank_safe:
         raise UsageError(f"a {b.name} index is rank-safe: its top-k is already exact, there is nothing to calibrate "
-                         f"(--target-recall calibrates approximate backends: "
+                         f"({flag} calibrates approximate backends: "
                          f"{', '.join(x.name for x in _calibratable())})")
     if not b.calibration_grid():
-        raise UsageError(f"--target-recall calibrates {', '.join(x.name for x in _calibratable())} indexes; "
+        raise UsageError(f"{flag} calibrates {', '.join(x.name for x in _calibratable())} indexes; "
                          f"a {b.name} index has no calibrated settings")
 
 
@@ -425,3 +430,53 @@ def plan_calibration(searcher, queries: Mapping[str, Any], req: CalibrationReque
              "reference": {"index": str(Path(ref_dir).resolve()), "backend": read_index_meta(ref_dir)["backend"]},
              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     return Plan(searcher, k, backend.name, documents, entry, held_out, held_ref, ref_dir)
+
+
+# -------------------------------------------------------------------------------------------------
+# What the index CLI calls (index --calibrate)
+# -------------------------------------------------------------------------------------------------
+
+
+def check_before_build(backend_name: str, inputs, index_dir, n_queries: int, req: CalibrationRequest, *,
+                       quant_scale: float | None = None) -> Path:
+    """Refuse ``index --calibrate`` input before the build writes anything: a backend with nothing to
+    calibrate, a target outside (0, 1], a sample that leaves no held-out query, and a reference that
+    cannot stand for the index about to be built from ``inputs`` (its metadata checked as
+    :func:`check_reference` checks a built index's: rank-safe, same space, scale and document count).
+    Returns the reference folder (given, or the sibling :func:`find_reference` picks).
+
+    Whether the reference holds the *same* documents (not only as many) shows only when both are
+    searched, after the build; that error leaves a complete index behind."""
+    from ..formats.vectors_reader import open_collection
+
+    refuse_uncalibrated(backend_name, "--calibrate")
+    if req.target_recall is not None:
+        check_target(req.target_recall)
+    sample_size(n_queries, req.queries)
+    coll = open_collection(inputs, kind="sparse", quant_scale=quant_scale)
+    meta = {"vectors": coll.meta.to_json(), "source": coll.source()}  # what the index will record
+    ref_dir = Path(req.reference) if req.reference else find_reference(index_dir, meta)
+    if ref_dir.resolve() == Path(index_dir).resolve():
+        raise UsageError(f"--calibration-reference {ref_dir} is the index being built: give another index")
+    check_reference(index_dir, meta, ref_dir)
+    return ref_dir
+
+
+def calibrate_index(index_dir, queries: Mapping[str, Any], req: CalibrationRequest, *, threads: int = 1) -> None:
+    """``index --calibrate``: print the recall@K-latency curve of the index just built (what ``search
+    --calibration-curve`` prints on the same queries and seed); with ``req.target_recall``, also choose
+    and record the setting ``search --target-recall`` would, reporting its recall on the held-out queries."""
+    from dataclasses import replace
+
+    from .registry import open_searcher
+
+    k = req.recall_at
+    if k is None:
+        raise UsageError("--calibrate needs --recall-at K")
+    with open_searcher(index_dir) as searcher:
+        plan_calibration(searcher, queries, replace(req, curve=True, target_recall=None), hits=k, threads=threads)
+        if req.target_recall is None:
+            return
+        plan = plan_calibration(searcher, queries, replace(req, curve=False, recalibrate=True), hits=k,
+                                threads=threads)
+        plan.finish(searcher.batch_search({q: queries[q] for q in plan.held_out}, k=k, threads=threads))
