@@ -159,12 +159,12 @@ def calibrated_options(backend_name: str) -> dict[str, tuple]:
 def refuse_uncalibrated(backend_name: str, flag: str = "--target-recall") -> None:
     b = get_backend(backend_name)
     if b.rank_safe:
-        raise UsageError(f"a {b.name} index is rank-safe: its top-k is already exact, there is nothing to calibrate "
+        raise UsageError(f"{b.name} indexes are rank-safe: their top-k is already exact, there is nothing to calibrate "
                          f"({flag} calibrates approximate backends: "
                          f"{', '.join(x.name for x in _calibratable())})")
     if not b.calibration_grid():
         raise UsageError(f"{flag} calibrates {', '.join(x.name for x in _calibratable())} indexes; "
-                         f"a {b.name} index has no calibrated settings")
+                         f"{b.name} indexes have no calibrated settings")
 
 
 def _calibratable():
