@@ -69,7 +69,6 @@ non_negative_int = int_range(0)
 positive_float = float_range(0, low_open=True)
 non_negative_float = float_range(0)
 unit_interval = float_range(0, 1, low_open=True)  # a fraction that must keep something: (0, 1]
-probability = float_range(0, 1)  # [0, 1]
 
 
 class ParserRules:

@@ -238,11 +238,6 @@ def read_html_tarball(path: str | os.PathLike) -> Iterator[Doc]:
             yield Doc(docid, _check_text(html_to_text(text), docid, where), where)
 
 
-def read_cacm_html(path: str | os.PathLike) -> Iterator[Doc]:
-    """CACM (3,204 HTML documents in ``cacm.tar.gz``), as Anserini's CACM regression indexes it."""
-    return read_html_tarball(path)
-
-
 def open_corpus(spec: str, *, announce: bool = False) -> Iterator[Doc]:
     """Stream the documents of ``--corpus`` (a path, ``irds:ID`` or a bare ir_datasets id).
 

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from pyserini_splare._argtypes import (ArgumentParser, float_range, int_range, non_negative_float, non_negative_int,
-                                       positive_float, positive_int, probability, unit_interval)
+                                       positive_float, positive_int, unit_interval)
 from pyserini_splare._errors import UsageError, cli_main
 
 
@@ -17,7 +17,6 @@ from pyserini_splare._errors import UsageError, cli_main
     (positive_float, {"1e-4": 1e-4, "60": 60.0, ".5": 0.5}, ["0", "-1e-4", "nan", "inf", "-inf", "x"]),
     (non_negative_float, {"0": 0.0, "0.0": 0.0, "3.5": 3.5}, ["-0.1", "-1e-9", "nan"]),
     (unit_interval, {"1": 1.0, "0.5": 0.5, "1e-6": 1e-6}, ["0", "1.5", "-0.5", "1.0000001"]),
-    (probability, {"0": 0.0, "1": 1.0, "0.25": 0.25}, ["-0.01", "1.01"]),
     (int_range(2, 10), {"2": 2, "10": 10}, ["1", "11"]),
     (float_range(-1, 1, high_open=True), {"-1": -1.0, "0.999": 0.999}, ["1", "-1.5"]),
 ])

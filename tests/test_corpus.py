@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pyserini_splare._errors import UsageError
-from pyserini_splare.corpus import count_documents, html_to_text, open_corpus, read_cacm_html, read_jsonl
+from pyserini_splare.corpus import count_documents, html_to_text, open_corpus, read_html_tarball, read_jsonl
 from pyserini_splare.formats.idhash import IdHashSet, find_repeated
 
 
@@ -97,7 +97,7 @@ def test_html_to_text():
 
 
 def test_cacm_tarball(shared_data):
-    docs = list(read_cacm_html(shared_data / "cacm" / "cacm.tar.gz"))
+    docs = list(read_html_tarball(shared_data / "cacm" / "cacm.tar.gz"))
     assert len(docs) == 3204
     assert docs[0].id == "CACM-0001" and docs[0].text.startswith("Preliminary Report-International Algebraic Language")
     assert len({d.id for d in docs}) == 3204

@@ -55,10 +55,10 @@ def onnx_tiny(splade_tiny_path, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cacm_texts(shared_data):
-    from pyserini_splare.corpus import read_cacm_html
+    from pyserini_splare.corpus import read_html_tarball
     from pyserini_splare.topics import get_topics
 
-    docs = [d.text for d in itertools.islice(read_cacm_html(shared_data / "cacm" / "cacm.tar.gz"), 200)]
+    docs = [d.text for d in itertools.islice(read_html_tarball(shared_data / "cacm" / "cacm.tar.gz"), 200)]
     return list(get_topics("cacm").values()), docs
 
 

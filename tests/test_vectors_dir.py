@@ -486,7 +486,7 @@ def test_a_folder_written_by_pyserinis_own_encoder_indexes(tmp_path, splade_tiny
     from pyserini_splare.search.registry import open_searcher
 
     os.environ.setdefault("OPENAI_API_KEY", "unused")  # pyserini.encode builds an OpenAI client at import
-    start_jvm()  # pyserini.encode imports Anserini classes: our JVM (FACTS.md), not pyserini's
+    start_jvm()  # pyserini.encode imports Anserini classes: our JVM (pyserini_splare._java), not pyserini's
     from pyserini.encode import JsonlRepresentationWriter, SpladeDocumentEncoder
 
     texts = ["sparse retrieval with learned term weights", "the cat sat on the mat", "lucene impact indexes",

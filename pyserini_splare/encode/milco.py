@@ -1,28 +1,12 @@
 """MILCO: multilingual learned sparse retrieval through a connector into an English lexical space.
 
 Nguyen et al., "MILCO: Learned Sparse Retrieval Across Languages via a Multilingual Connector" (2025;
-code: github.com/thongnt99/milco, ``milco/model/milco.py``). For a text tokenized by the multilingual
-encoder (bge-m3 / XLM-R), with hidden states H (tokens x 1024)::
-
-    pivot_j  = max_i log(1 + ReLU(MLM(GELU(H_i W_p + b_p))_j))     over 30,522 English WordPiece terms
-    echo_t   = sum_{i: id_i = t} scale * ReLU(H_i w_e + b_e)        LexEcho: one weight per source token id
-
-MLM is SPLADE-v3's BERT MLM head (transform dense + GELU + LayerNorm + decoder). The score of a query and
-a document is pivot_q . pivot_d + echo_q . echo_d; in the reference code the echo term is a sum over all
-pairs of equal source ids, which equals the dot product of the per-id *sums* above.
-
-The two views live side by side in a :class:`~pyserini_splare.vectors.CompositeSpace`: English
-WordPiece strings (as Pyserini's SPLADE writes them) then ``X{xlmr_id}`` pseudo-terms; if any English
-token could be read as an ``X`` term, the English view falls back to ``e{id}`` terms so views never collide.
-
-The composed model (:class:`~.model.SparseModel`): trunk = the multilingual encoder, head =
-:class:`~.modules.milco.MilcoHead`, pooling = :class:`~.modules.milco.MilcoPooling`.
-
-Checkpoints: the reference layout (``config.json`` with ``multilingual_encoder_checkpoint``,
-``lsr_encoder_checkpoint``, ``en_vocab_size``, ``m_vocab_size``, ``echo``; weights ``m_model.*``,
-``projector.*``, ``mlm_head.predictions.*``, ``echo.*``, ``scale``) is read from safetensors without
-running remote code. ``trust_remote_code=True`` instead runs the checkpoint's own code
-(``omai-research/milco-*``) through ``AutoModel`` and uses its ``encode``.
+code: github.com/thongnt99/milco). The formulas, the reference checkpoint layout this module reads without
+running remote code, and ``trust_remote_code=True`` (the checkpoint's own ``encode``): docs/splare-checkpoint.md,
+"MILCO". The pivot and LexEcho views live side by side in a :class:`~pyserini_splare.vectors.CompositeSpace`:
+English WordPiece strings then ``X{xlmr_id}`` pseudo-terms; if an English token could be read as an ``X``
+term, the English view falls back to ``e{id}`` terms so the views never collide. The composed model: trunk =
+the multilingual encoder, head = :class:`~.modules.milco.MilcoHead`, pooling = :class:`~.modules.milco.MilcoPooling`.
 """
 
 from __future__ import annotations

@@ -96,8 +96,7 @@ class _EncodeWorker:
         self.max_length = options.get("max_length_doc") or options.get("max_length")
         self.sleep = sleep
         self.dense = writer.kind == "dense"
-        # Tokens are counted for the progress line only; a fast tokenizer does it in a small share
-        # of the encoding time (measured in docs/benchmarks.md, Ray section).
+        # Tokens are counted for the progress line only (a fast tokenizer's pass, beside the model's).
         self.tokenizer = getattr(self.encoder, "tokenizer", None)
 
     def _tokens(self, texts: list[str]) -> int:

@@ -1,31 +1,14 @@
 """Sparse encoders exported to ONNX, run by onnxruntime on CPU without torch (``onnx:DIR`` specs).
 
-``python -m pyserini_splare.export --encoder KIND:DIR --format onnx --output OUT`` writes ``OUT``
-(docs/models.md, "ONNX"); this module reads it. The folder holds:
-
-* ``trunk.onnx``: ``input_ids``, ``attention_mask`` (int64, batch x tokens, both dynamic) -> ``hidden``
-  (float32, batch x tokens x hidden);
-* ``head.onnx``: ``rows`` (float32, rows x hidden, dynamic) -> ``scores`` (float32, rows x outputs): the
-  model's head (MLM head, SAE encoder, BGE-M3's ``sparse_linear``, MILCO's connector + MLM head with the
-  LexEcho weight as a last column) on token states;
-* ``tokenizer.json`` (+ its config), read by the ``tokenizers`` library (:mod:`.fast_tokenizer`);
-* ``onnx_encoder.json``: the torch encoder's spec, its feature space, pooling, pruning, per-side lengths and
-  how queries are encoded: ``{"method": "model"}`` (the graphs, as documents) or ``{"method": "idf_table",
-  "file": "idf.json"}`` (OpenSearch's inference-free models: a table lookup, :func:`.opensearch.read_idf`;
-  the graphs are then opened on the first document batch only, so query-only use runs no model).
-
-Pooling runs here in numpy, exactly as the torch modules pool: the head is applied to the pooled tokens
-only, ``chunk_tokens`` rows at a time, and each chunk is max-reduced before the next (so a 30,522- or
-131,072-wide output never exists for a whole batch, as in :func:`~.modules.pooling.max_log1p_relu_chunked`):
-
-* ``max_log1p_relu``: ``u_j = log1p(ReLU(max_i s_ij))`` over the tokens ``skip`` keeps (SPLADE, SPLARE);
-* ``max_log1p_log1p_relu``: ``log1p`` of the above (OpenSearch's doc-v3 ``log1p_relu`` activation);
-* ``max_per_token_id``: ``u_t = max_{i: id_i = t} ReLU(s_i)``, ``dropped_ids`` left out (BGE-M3);
-* ``max_log1p_relu+sum_per_source_id`` (MILCO): ``max_log1p_relu`` over the first ``pivot_size`` columns,
-  then (``echo``) the last column summed per source token id, placed after the pivot view.
-
-The vectors are those of the torch encoder (same feature space: an index built with either is searched
-with either); tests/test_onnx_encoder.py checks it on real SPLADE-tiny.
+``python -m pyserini_splare.export --format onnx`` writes the folder this module reads: ``trunk.onnx``,
+``head.onnx`` (the model's head on token rows), the tokenizer and ``onnx_encoder.json`` (docs/models.md,
+"ONNX"). Queries of OpenSearch's inference-free models are an ``idf.json`` lookup (the graphs then open on
+the first document batch only). Pooling runs here in numpy exactly as the torch modules pool, the head
+applied ``chunk_tokens`` pooled rows at a time and max-reduced chunk by chunk
+(:func:`~.modules.pooling.max_log1p_relu_chunked`): ``max_log1p_relu`` (SPLADE, SPLARE),
+``max_log1p_log1p_relu`` (OpenSearch doc-v3), ``max_per_token_id`` (BGE-M3) and
+``max_log1p_relu+sum_per_source_id`` (MILCO's LexEcho column summed per source id after the pivot view).
+The vectors are the torch encoder's (tests/test_onnx_encoder.py, on real SPLADE-tiny).
 """
 
 from __future__ import annotations

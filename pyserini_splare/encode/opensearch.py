@@ -1,23 +1,11 @@
 """OpenSearch's inference-free sparse models: SPLADE documents, token-weight-table queries.
 
 Geng et al., "Towards Competitive Search Relevance For Inference-Free Learned Sparse Retrievers" (2024,
-arXiv 2411.04403): documents are encoded by a masked LM with SPLADE pooling, ``u_j = max_i
-log(1 + ReLU(logit_ij))`` (the doc-v3 models apply ``log1p`` twice, sentence-transformers' ``log1p_relu``
-activation); a query is only tokenized (no special tokens) and each distinct token id present gets the
-fixed weight ``idf.json`` gives its token (0 for tokens it does not list). No model runs at query time:
-the query side is the ``tokenizers`` library and a table, and the masked LM is loaded on the first
-document batch only.
-
-Equal to sentence-transformers' ``SparseEncoder`` on the same folder, whose ``Router`` sends queries to
-``SparseStaticEmbedding`` and documents to ``MLMTransformer`` + ``SpladePooling``
-(tests/test_models_opensearch.py). Like it, document vectors keep the weights of ``[CLS]``/``[SEP]``; queries
-never hold those ids, so they do not change a score.
-
-Checkpoint format (``opensearch-project/opensearch-neural-sparse-encoding-multilingual-v1`` and the
-``doc-v*`` models): a folder with ``idf.json`` (``{token: weight}``) and the masked LM either at its root
-(``config.json`` with a ``*ForMaskedLM`` architecture, weights, ``tokenizer.json``) or in the subfolder
-its sentence-transformers ``router_config.json`` names for the document route; the pooling's activation is
-read from that route's ``SpladePooling`` config when there is one.
+arXiv 2411.04403); what runs for each side: docs/models.md, "OpenSearch's inference-free models". Equal to
+sentence-transformers' ``SparseEncoder`` on the same folder (tests/test_models_opensearch.py). The folder
+(``opensearch-neural-sparse-encoding-multilingual-v1`` and the ``doc-v*`` models) holds ``idf.json``
+(``{token: weight}``) and the masked LM either at its root or in the subfolder its sentence-transformers
+``router_config.json`` names for the document route, whose ``SpladePooling`` config gives the activation.
 """
 
 from __future__ import annotations

@@ -1,20 +1,11 @@
 """Write a sparse encoder as two ONNX graphs + tokenizer + config (the folder ``onnx:OUT`` reads).
 
-The trunk and the head are exported separately by ``torch.onnx.export`` (the torch.export-based exporter),
-with the batch and token axes dynamic for the trunk and the row axis dynamic for the head; pooling is not in
-a graph: onnxruntime would hold the (batch x tokens x vocabulary) head output of a whole batch, which
-:mod:`pyserini_splare.encode.onnx_encoder` avoids by running the head on chunks of pooled tokens, as the
-torch pooling does. ``quantize="int8"`` applies onnxruntime's dynamic quantization (int8 weights, activations
-quantized per batch at run time) to both graphs.
-
-Exportable: every kind built as a :class:`~pyserini_splare.encode.model.SparseModel` whose pooling is
-max-log1p-ReLU (SPLADE, SPLADE-LLM, SPLARE), its doc-v3 variant with log1p twice, BGE-M3's max per token id,
-or MILCO's two views (the head graph returns the English MLM logits and, as one more column, the LexEcho
-token weight; numpy max-pools the first and sums the second per source id). OpenSearch's inference-free
-models export their document model (the masked LM with SPLADE pooling); their queries stay a table lookup:
-``idf.json`` is copied into the export and ``onnx:OUT`` encodes queries with it, running no graph.
-Refused with one error line: a MILCO checkpoint loaded with ``trust_remote_code`` (its own code's
-``encode``, not the reference layout's modules) and dense kinds.
+The trunk and the head are exported separately by ``torch.onnx.export`` (dynamic batch and token axes for
+the trunk, dynamic rows for the head); pooling stays out of the graphs, because onnxruntime would hold a
+whole batch's (tokens x vocabulary) head output, which :mod:`pyserini_splare.encode.onnx_encoder` avoids
+by running the head on chunks of pooled tokens. ``quantize="int8"``: onnxruntime's dynamic quantization of
+both graphs. Which kinds export, and why MILCO with ``trust_remote_code`` and dense kinds are refused:
+docs/models.md, "ONNX".
 """
 
 from __future__ import annotations

@@ -104,17 +104,12 @@ def iter_jsonl_vectors(path: str | os.PathLike, integer: bool = False) -> Iterat
 
 class LineFormatter:
     """Formats ``{"id", "contents", "vector"}`` lines as UTF-8 bytes, byte for byte what
-    ``json.dumps(record, ensure_ascii=False) + "\\n"`` writes (the format every vectors directory has
-    had), and parses them back (:meth:`parse`).
+    ``json.dumps(record, ensure_ascii=False) + "\\n"`` writes, and parses them back (:meth:`parse`).
 
-    The vector is formatted by numpy, with no Python object per term: each term's JSON key with its
-    ``": "`` separator (escaped by json.dumps, once per space) is a row of a zero-padded byte table,
-    each impact ``0..MAX_IMPACT`` with its ``", "`` a row of another; a document gathers its rows,
-    and the non-zero bytes in row order are the line (JSON text never holds a NUL byte: json.dumps
-    escapes one as ``\\u0000``). Building a dict of ~400 terms for json/orjson cost ~140 us per
-    document on these machines (a cache miss per term string in a 131,072-term table), this ~15 us.
-    Terms whose key is longer than :attr:`MAX_KEY_BYTES` (rare tokens of LLM vocabularies; keeping
-    them in the table would widen every row) and impacts outside ``[0, MAX_IMPACT]`` take json.dumps.
+    How (rows of two zero-padded byte tables gathered per document, no Python object per term; ~15 us a
+    400-term document against ~140 for a dict through orjson): docs/vectors.md, "Writing". Keys longer
+    than :attr:`MAX_KEY_BYTES` (rare LLM tokens; they would widen every row) and impacts outside
+    ``[0, MAX_IMPACT]`` take json.dumps.
     """
 
     MAX_KEY_BYTES = 40
@@ -213,16 +208,9 @@ class LineFormatter:
     def parse_block(self, lines: list[bytes]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
         """Every line at once as one block: ``(docids, ids, impacts, bounds)``, line ``j``'s vector
         being ``ids[bounds[j]:bounds[j+1]]`` (numpy's per-call cost paid once per block, not per line),
-        or None when any line is not exactly as :meth:`line` writes it (prefixed spaces only).
-
-        Accepted lines are the writer's by construction: each line is ``{"id": "<docid>", "contents":
-        "", "vector": {`` + entries + ``}}`` with the docid as orjson writes it, and the entries, all
-        lines' joined by ``", "``, are checked at C speed to be ``"L<digits>": <digits>, `` and
-        nothing else (the joined bytes without their digits are that pattern repeated, one number per
-        digit slot), numbers without leading zeros, ids below the space's size and increasing within a
-        line, impacts in ``[1, MAX_IMPACT]``. The numbers themselves are read by numpy's C parser
-        (``fromstring``) from the bytes with every non-digit turned into a space. (Formatting the parsed block again
-        and comparing bytes, the check :meth:`parse` makes, costs as much as writing it.)"""
+        or None when any line is not exactly as :meth:`line` writes it (prefixed spaces only). Accepted
+        lines are the writer's by construction (the structural check at C speed, then numpy's parser):
+        docs/vectors.md, "Reading"."""
         self._tables()
         if self._entry is None or not lines:
             return None

@@ -32,8 +32,8 @@ STATE_DIR = "_state"
 STATE_VERSION = 4  # 3: no unused sum of absolute errors; 4: the sum of relative errors (for the mean)
 
 # Documents per part file. Anserini indexes a collection with one thread per input file, so a
-# single 100k-document part indexed on one core (measured: docs/benchmarks.md); 10,000 keeps every
-# thread busy from 20k documents up, and is the encode CLI's --part-size default.
+# single 100k-document part is indexed on one core; 10,000 keeps every thread busy from 20k
+# documents up, and is the encode CLI's --part-size default.
 DEFAULT_PART_SIZE = 10_000
 _F32_MAX = float(np.finfo(np.float32).max)  # SparseVector weights are float32
 

@@ -1,17 +1,10 @@
 """SAE head: a frozen sparse autoencoder's encoder (the SAE half of SPLARE), loaded from four on-disk formats.
 
 SPLARE (Formal et al., ICLR 2026) maps each token's residual stream h_i at layer l to latents
-w_i = SAE_enc(h_i). One formula covers every SAE we load::
-
-    x    = h * input_scale - pre_bias                 (pre_bias = b_dec when the SAE subtracts it)
-    pre  = x @ W_enc + b_enc
-    s    = pre * gate                                 (gate = ||W_dec[:, j]|| or 1)
-    act  = relu(pre) * m(s)                           m: JumpReLU  s > threshold
-                                                         TopK      s among the k largest of the token
-                                                         ReLU      s > 0
-
-The formats (``llama_scope``, ``llamascopium`` via :mod:`.sae_llamascopium`, ``sae_lens``, ``plain``) and
-their files: docs/splare-checkpoint.md, "SAE formats".
+w_i = SAE_enc(h_i). One formula covers every SAE we load (``x = h * input_scale - pre_bias``,
+``pre = x @ W_enc + b_enc``, ``act = relu(pre) * m(pre * gate)`` with JumpReLU, TopK or ReLU as ``m``);
+the formats (``llama_scope``, ``llamascopium`` via :mod:`.sae_llamascopium`, ``sae_lens``, ``plain``)
+and their files: docs/splare-checkpoint.md, "SAE formats".
 """
 
 from __future__ import annotations
