@@ -56,6 +56,10 @@ def test_flat_equals_brute_force(tmp_path):
     meta = read_index_meta(index)
     assert meta["backend"] == "faiss" and meta["build"]["count"] == 300
     assert meta["dense"]["encoder"] == {"type": "qwen3-embed", "path": "tiny"}
+    from pyserini_splare.formats.docids import read_docids
+
+    assert read_docids(index, 300).tolist() == ids  # the one docid table, in the order vectors were added
+    assert not (index / "docids.txt").exists()
     rng = np.random.default_rng(1)
     qs = {f"q{i}": rng.standard_normal(DIM).astype(np.float32) for i in range(8)}
     qs["tie"] = x[3].copy()  # docs 3, 17, 200 tie at the top
@@ -165,6 +169,34 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "sparse" / "meta.json").write_text('{"format": "pyserini_splare.vectors/1"}')
     assert index_main(["--backend", "faiss", "--input", str(tmp_path / "sparse"), "--index", str(tmp_path / "o2")]) == 2
     assert "not dense vectors" in capsys.readouterr().err
+
+
+def test_old_layout_with_docids_txt_is_refused(tmp_path, capsys):
+    """A faiss folder built before docids.npy (ids in docids.txt) is refused with one line that names the
+    rebuild, before index.faiss is read; the rebuild it names gives brute force's ranking again."""
+    from pyserini_splare.search.__main__ import main as search_main
+    from pyserini_splare.search.registry import open_searcher
+
+    index, ids, x = build(tmp_path, "old")
+    (index / "docids.txt").write_text("".join(f"{d}\n" for d in ids))  # what the old builder wrote
+    (index / "docids.npy").unlink()
+    (index / "index.faiss").write_bytes(b"not read")  # refused before faiss loads the (large) index
+    with pytest.raises(UsageError, match="rebuild it"):
+        open_searcher(index)
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("q1\tcats\n")
+    assert search_main(["--index", str(index), "--topics", str(topics), "--encoder", "qwen3-embed:unused",
+                        "--output", str(tmp_path / "run.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "docids.txt, no docids.npy" in err
+    assert f"python -m pyserini_splare.index --backend faiss --input VECTORS --index {index} --overwrite" in err
+    assert not (tmp_path / "run.txt").exists()
+    assert index_main(["--backend", "faiss", "--input", str(tmp_path / "vec"), "--index", str(index),
+                       "--overwrite"]) == 0
+    assert not (index / "docids.txt").exists()
+    with open_searcher(index) as s:
+        got = s.search(x[7], k=5)
+    assert [d for d, _ in got] == [d for d, _ in brute_force(x, ids, x[7], 5)]
 
 
 def test_end_to_end_encode_index_search(tmp_path):

@@ -241,8 +241,7 @@ def test_index_cli_prints_the_size_advice_after_a_build(exact_index, tmp_path, c
 def test_docid_tables_one_writer_one_reader(tmp_path):
     """formats/docids.py: what is written is read back; a missing, damaged or wrong-length table is one line."""
     from pyserini_splare._errors import UsageError
-    from pyserini_splare.formats.docids import (DOCIDS_FILE, docid_lines, read_docid_lines, read_docids,
-                                                write_docids)
+    from pyserini_splare.formats.docids import DOCIDS_FILE, read_docids, write_docids
 
     ids = ["d1", "CACM-0115", "é-3", "x" * 40]
     assert write_docids(tmp_path, ids) == 4
@@ -256,9 +255,20 @@ def test_docid_tables_one_writer_one_reader(tmp_path):
     with pytest.raises(UsageError, match="unreadable docid table") as e:
         read_docids(tmp_path)
     assert "\n" not in str(e.value)
-    with docid_lines(tmp_path) as add:
-        add(ids[:2])
-        add(ids[2:])
-    assert read_docid_lines(tmp_path, 4) == ids
-    with pytest.raises(UsageError, match="4 docids for 3 vectors"):
-        read_docid_lines(tmp_path, 3)
+
+
+def test_docid_tables_have_one_writer_and_one_reader_in_formats():
+    """Every index that numbers its documents keeps its ids in docids.npy: formats/docids.py defines one
+    writer and one reader, and no other module of the package writes or reads a docid table itself."""
+    import ast
+    from pathlib import Path
+
+    import pyserini_splare
+    from pyserini_splare.formats import docids
+
+    tree = ast.parse(Path(docids.__file__).read_text())
+    assert sorted(f.name for f in tree.body if isinstance(f, ast.FunctionDef)) == ["read_docids", "write_docids"]
+    root = Path(pyserini_splare.__file__).parent
+    # the old faiss table's name appears only where such a folder is refused (formats/faiss_index.py)
+    holders = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "docids.txt" in p.read_text())
+    assert holders == ["formats/faiss_index.py"]

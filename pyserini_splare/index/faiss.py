@@ -14,7 +14,7 @@ import numpy as np
 from .._console import progress
 from .._errors import UsageError
 from .._outputs import atomic_dir
-from ..formats.docids import docid_lines
+from ..formats.docids import write_docids
 from ..formats.faiss_index import FAISS_FILE
 from ..formats.index_meta import write_index_meta
 from ..formats.vectors_reader import Collection, open_collection
@@ -100,13 +100,14 @@ def build_faiss_index(inputs, index, threads: int = 1, overwrite: bool = False, 
 
     with atomic_dir(index, overwrite=overwrite) as tmp:
         # iter_dense checks shapes, finiteness, ids (no whitespace, none twice across shards).
-        with docid_lines(tmp) as add_ids, \
-                progress(total=count, desc=f"faiss {o['type']}", unit="doc") as bar:
+        docids: list[str] = []
+        with progress(total=count, desc=f"faiss {o['type']}", unit="doc") as bar:
             for ids, block in coll.iter_dense(CHUNK):
                 findex.add(block)
-                add_ids(ids)
+                docids.extend(ids)
                 bar.update(len(ids))
         faiss.write_index(findex, str(tmp / FAISS_FILE))
+        write_docids(tmp, docids)
         build = {"type": o["type"], "count": int(findex.ntotal), "dim": dim,
                  **{k: v for k, v in o.items() if k != "type"}}
         meta = coll.meta.to_json()

@@ -31,12 +31,13 @@ class FaissSearcher(Searcher):
         super().__init__(index_dir, meta)
         import faiss
 
-        from ..formats.docids import read_docid_lines
-        from ..formats.faiss_index import FAISS_FILE
+        from ..formats.docids import read_docids
+        from ..formats.faiss_index import FAISS_FILE, check_faiss_folder
 
         d = Path(index_dir)
         if "dense" not in self.meta:
             raise UsageError(f"{index_dir}: index metadata has no dense vectors metadata")
+        check_faiss_folder(d)
         self.dense_meta = self.meta["dense"]
         self.encoder_spec = self.dense_meta.get("encoder")
         self.dim = int(self.dense_meta["dim"])
@@ -44,7 +45,7 @@ class FaissSearcher(Searcher):
             self._index = faiss.read_index(str(d / FAISS_FILE))
         except RuntimeError as e:
             raise UsageError(f"{d / FAISS_FILE}: cannot read faiss index ({str(e).strip().splitlines()[-1]})") from None
-        self.docids = read_docid_lines(d, int(self._index.ntotal))
+        self.docids = read_docids(d, int(self._index.ntotal))
         if efSearch is not None:
             if not hasattr(self._index, "hnsw"):
                 raise UsageError("efSearch applies to HNSW indexes only")
@@ -53,7 +54,7 @@ class FaissSearcher(Searcher):
             if not hasattr(self._index, "nprobe"):
                 raise UsageError("nprobe applies to IVF indexes only")
             self._index.nprobe = nprobe
-        self.num_docs = len(self.docids)
+        self.num_docs = int(self.docids.size)
 
     def _matrix(self, queries: Mapping[str, Any]) -> np.ndarray:
         rows = []
@@ -90,7 +91,8 @@ class FaissSearcher(Searcher):
             while d < self.num_docs and len(s) > k and ix[-1] >= 0 and s[k - 1] == s[-1]:
                 d = min(self.num_docs, d * 2)
                 s, ix = (a[0] for a in self._raw(x[i:i + 1], d))
-            out[qid] = sort_hits(((self.docids[j], float(v)) for v, j in zip(s, ix) if j >= 0), k)
+            found = ix >= 0  # faiss pads with -1 when fewer than depth vectors are reachable (IVF, HNSW)
+            out[qid] = sort_hits(zip(self.docids[ix[found]].tolist(), s[found].tolist()), k)
         return out
 
     def close(self) -> None:
