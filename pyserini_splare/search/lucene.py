@@ -150,6 +150,13 @@ class ImpactSearcher(SparseSearcher):
             raise
         return parse_hits(text, k)
 
+    def warmup_queries(self, n: int, seed: int = 0) -> list:
+        """``n`` quantized queries of 2-24 terms drawn from the index (weights 1-100): what a server searches
+        before it accepts, so that the JVM has compiled the search (see :func:`sample_terms`)."""
+        from .base import QuantizedQuery
+
+        return [QuantizedQuery({t: w for t, w in q}) for q in _warmup_bags(self._reader, n, seed, weights=True)]
+
     def _raw_batch(self, queries: Mapping[str, Mapping[str, int]], k: int, threads: int) -> dict[str, list[Hit]]:
         if self._searcher is None:
             raise UsageError("search on a closed searcher")
@@ -220,6 +227,10 @@ class Bm25Searcher(Searcher):
         ids = [bytes.fromhex(h).decode("utf-8") for _, h in hits]
         return list(zip(ids, adjust_ties([sc for sc, _ in hits])))
 
+    def warmup_queries(self, n: int, seed: int = 0) -> list[str]:
+        """``n`` query texts of 2-24 terms drawn from the index (see :meth:`ImpactSearcher.warmup_queries`)."""
+        return [" ".join(t for t, _ in q) for q in _warmup_bags(self._reader, n, seed)]
+
     def batch_search(self, queries: Mapping[str, Any], k: int = 1000, threads: int = 1) -> dict[str, list[Hit]]:
         check_k_threads(k, threads)
         for qid, q in queries.items():
@@ -241,6 +252,55 @@ class Bm25Searcher(Searcher):
         if getattr(self, "_reader", None) is not None:
             self._reader.close()
             self._reader = None
+
+
+def sample_terms(reader, n: int, seed: int = 0, field: str = "contents") -> dict[str, int]:
+    """Up to ``n`` distinct terms of ``field`` and their document frequencies (in their segment), spread
+    over the vocabulary: each a seek to a random
+    one- or two-letter prefix and a few steps on (a script other than Latin: the steps from where its
+    terms begin). A few JNI calls a term; no walk over the whole vocabulary (millions of terms on a web
+    index)."""
+    import random
+
+    from .._java import jclass
+
+    rng = random.Random(seed)
+    # per segment (MultiTerms.getTerms's overloads defeat pyjnius): a random segment per draw
+    leaves = reader.leaves()
+    segments = [t for t in (leaves.get(i).reader().terms(field) for i in range(leaves.size())) if t is not None]
+    if not segments:
+        return []
+    BytesRef = jclass("org.apache.lucene.util.BytesRef")
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    found: dict[str, int] = {}
+    for _ in range(4 * n):
+        if len(found) >= n:
+            break
+        it = rng.choice(segments).iterator()
+        prefix = "".join(rng.choice(letters) for _ in range(rng.randint(1, 2)))
+        if it.seekCeil(BytesRef(prefix, signature="(Ljava/lang/CharSequence;)V")).toString() == "END":
+            continue
+        for _ in range(rng.randint(0, 16)):
+            if it.next() is None:
+                break
+        else:
+            found[it.term().utf8ToString()] = int(it.docFreq())
+    return found
+
+
+def _warmup_bags(reader, n: int, seed: int, weights: bool = False) -> list[list[tuple[str, int]]]:
+    """``n`` bags of 2-24 (term, weight 1-100) drawn from :func:`sample_terms` (weight 1 unless ``weights``),
+    each term with a chance in proportion to its document frequency: most terms of a vocabulary are
+    rare, a query's are not, and long postings are what the search's hot code reads."""
+    import random
+
+    vocab = sample_terms(reader, 512, seed)
+    if not vocab:
+        return []
+    rng = random.Random(seed)
+    terms, dfs = list(vocab), list(vocab.values())
+    return [[(t, rng.randint(1, 100) if weights else 1) for t in dict.fromkeys(rng.choices(terms, dfs, k=rng.randint(2, 24)))]
+            for _ in range(n)]
 
 
 def adjust_ties(scores: list[str]) -> list[float]:

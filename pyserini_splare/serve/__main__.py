@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long a query encoder waits to grow a micro-batch of texts (default 3; searches do not wait)")
     p.add_argument("--threads", type=int, default=None, help="searcher threads per batch (default 1)")
     p.add_argument("--device", default=None, help="torch device of the query encoders (default cpu)")
+    p.add_argument("--warmup", type=float, default=None, metavar="SECONDS",
+                   help="before serving a Lucene or BM25 index, search it with 20,000 queries drawn from its terms, "
+                        "for at most this long, so that the JVM has compiled the search before the first request "
+                        "(default 10; 0: off; shared by the JVM's indexes; --workers: each process warms its own)")
     p.add_argument("--java-heap", default=None, help="JVM heap for Lucene (default 4g or $PYSERINI_SPLARE_JAVA_HEAP)")
     p.add_argument("--data-dir", default=None, help="topics and qrels folder for the eval tools ($PYSERINI_SPLARE_DATA)")
     p.add_argument("--mcp-stdio", action="store_true",
@@ -82,7 +86,7 @@ def _config(args):
                        ("max_hits", "max_hits"), ("max_query_chars", "max_query_chars"), ("cache_size", "cache_size"),
                        ("batch_wait_ms", "batch_wait_ms"), ("threads", "threads"), ("device", "device"),
                        ("java_heap", "java_heap"), ("data_dir", "data_dir"), ("cors_origin", "cors_origins"),
-                       ("workers", "workers")):
+                       ("workers", "workers"), ("warmup", "warmup_s")):
         v = getattr(args, flag)
         if v is not None:
             setattr(cfg, name, v)

@@ -124,6 +124,7 @@ class Service:
         # form the next one.
         search_wait = 0.0
         self.pipelines = resolve(cfg.pipelines, set(cfg.indexes), core.fusion_methods())
+        jvm_specs = [s for s in cfg.indexes.values() if core.backend_of(s.path).needs_jvm]
         for spec in cfg.indexes.values():
             backend = core.backend_of(spec.path)
             if backend.needs_jvm:
@@ -133,6 +134,7 @@ class Service:
                 batcher = self._jvm
                 handle = batcher.call(lambda s=spec: core.open_index(s.name, s.path, options=s.options, encoder=s.encoder,
                                                                      corpus=s.corpus)).result()
+                self._warm_up(handle, cfg.warmup_s / len(jvm_specs))  # one JIT for all: the time is shared
             else:
                 handle = opened.get(spec.name) or core.open_index(spec.name, spec.path, options=spec.options,
                                                                   encoder=spec.encoder, corpus=spec.corpus)
@@ -160,6 +162,23 @@ class Service:
         self._fusion.submit(self._warm_fusion).result()
         for store in [*self._docs.values(), *self._doc_vectors.values()]:  # read in the background, not in a request
             threading.Thread(target=store.get, daemon=True, name="serve-preload").start()
+
+    def _warm_up(self, handle: core.IndexHandle, seconds: float) -> None:
+        """Compile the JVM's search before the first request (core.warm_up), on the JVM thread; logged."""
+        if seconds <= 0:
+            return
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            n = self._jvm.call(lambda: core.warm_up(handle, seconds)).result()
+        except UsageError as e:  # an optimisation only: the index is served cold
+            log.warning("index %s served without warm-up: %s", handle.name, e)
+            return
+        if n:
+            dt = time.perf_counter() - t0
+            log.info("warmed up index %s: %s searches of its own terms in %.1f s (--warmup %g; 0 skips it)", handle.name,
+                     f"{n:,}", dt, self.config.warmup_s)
 
     def _warm_fusion(self) -> None:
         """Compile ranx's numba kernels now (15-100 s the first time) rather than in a request's time."""
