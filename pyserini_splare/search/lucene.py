@@ -242,7 +242,7 @@ class Bm25Searcher(Searcher):
         Why: pyjnius releases Python's lock for a Java call and takes it back after, and taking it back
         while another thread runs Python (the server's event loop) waits for that thread's switch
         interval (5 ms). One call per query made a served BM25 search wait in turn; one call per
-        batch takes the lock back once (docs/serve.md, "Throughput")."""
+        batch takes the lock back once (docs/serve.md, "Lucene batches are one JNI call")."""
         if len(texts) == 1 or any(_SEP in t for t in texts):
             return None
         try:

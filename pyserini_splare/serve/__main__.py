@@ -27,6 +27,8 @@ examples:
   python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25 --mcp-stdio --port 8081
   # a Seismic index on two cores: two processes on one port, sharing the loaded index
   python -m pyserini_splare.serve --index splare=indexes/msmarco.seismic --workers 2
+  # a quick start for tests: no JIT warm-up of the Lucene/BM25 indexes (default: up to 10 s)
+  python -m pyserini_splare.serve --index cacm=indexes/cacm.bm25 --warmup 0
 
 Start-up problems (a missing index, a port in use, a bad config) are one `error:` line and exit 2.
 SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, exit 0.
