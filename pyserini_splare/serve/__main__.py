@@ -35,6 +35,7 @@ SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, exit 0.
 """
 
 API_KEYS_ENV = "PYSERINI_SPLARE_API_KEYS"  # comma-separated
+JVM_SWITCH_INTERVAL = 0.0002  # seconds: sys.setswitchinterval of a process serving a Lucene or BM25 index
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,6 +166,11 @@ def _serve_one(cfg, sock, stdio: bool = False, ready=None, opened=None, balancer
     service = Service(cfg)
     try:
         service.load(opened)
+        if service.uses_jvm:
+            # The JVM worker thread takes Python's lock back after each Java call; behind a busy event loop
+            # it waits up to the switch interval (5 ms by default) for it, idle. 0.2 ms: CACM BM25 at
+            # concurrency 8, three alternating pairs of runs, 3,655 q/s against 3,408 (each pair +2-12 %).
+            sys.setswitchinterval(JVM_SWITCH_INTERVAL)
         from .mcp_server import build_mcp
 
         mcp = build_mcp(service)

@@ -167,6 +167,11 @@ class Service:
         for store in [*self._docs.values(), *self._doc_vectors.values()]:  # read in the background, not in a request
             threading.Thread(target=store.get, daemon=True, name="serve-preload").start()
 
+    @property
+    def uses_jvm(self) -> bool:
+        """Whether a Lucene or BM25 index is served (a JVM worker thread runs)."""
+        return self._jvm is not None
+
     def _warm_up(self, handle: core.IndexHandle, seconds: float) -> None:
         """Compile the JVM's search before the first request (core.warm_up), on the JVM thread; logged."""
         if seconds <= 0:
