@@ -164,11 +164,31 @@ def test_bm25_hits_are_anserini_simple_searchers(cacm_bm25):
         ref = jclass("io.anserini.search.SimpleSearcher")(str(cacm_bm25))
         ref.set_bm25(k1, b)
         with Bm25Searcher(cacm_bm25, k1=k1, b=b) as s:
-            got = s.batch_search(topics, k=k, threads=2)
+            # threads=1: a batch is one JNI call (_search_many); threads=2: a call per query on two threads
+            runs = [s.batch_search(topics, k=k, threads=t) for t in (1, 2)]
         for qid, text in topics.items():
             want = [(h.docid, np.float32(h.score)) for h in ref.search(text, k)]
-            assert [(d, np.float32(sc)) for d, sc in got[qid]] == want, qid
+            for got in runs:
+                assert [(d, np.float32(sc)) for d, sc in got[qid]] == want, qid
         ref.close()
+
+
+def test_bm25_batch_call_falls_back_per_query_for_the_separator_and_a_failing_query(cacm_bm25):
+    """A batch whose texts hold the batch call's separator, or whose one query Lucene refuses, is searched
+    query by query: the same hits as one query at a time, and the refused query's own error."""
+    from pyserini_splare.search.lucene import _SEP, Bm25Searcher
+    from pyserini_splare.topics import get_topics
+
+    topics = dict(list(get_topics("cacm").items())[:5])
+    with Bm25Searcher(cacm_bm25) as s:
+        alone = {q: s.batch_search({q: t}, k=10)[q] for q, t in topics.items()}
+        assert s.batch_search(topics, k=10) == alone
+        odd = {**topics, "sep": f"parallel{_SEP}algorithms"}
+        got = s.batch_search(odd, k=10)
+        assert {q: got[q] for q in topics} == alone
+        assert got["sep"] == s.batch_search({"sep": "parallel algorithms"}, k=10)["sep"]  # analyzed as a space
+        with pytest.raises(UsageError, match="query 'big'.*cannot be searched"):
+            s.batch_search({**topics, "big": " ".join(f"w{i}" for i in range(3000))}, k=10)
 
 
 def test_bm25_search_imports_no_torch(cacm_bm25, tmp_path):

@@ -272,6 +272,33 @@ def test_api_key_missing_or_wrong(server):
     assert r.status_code == 200
 
 
+def test_lucene_indexes_are_warmed_up_before_serving(server):
+    """Both JVM indexes were searched with queries of their own terms before the "serving" line (the hits
+    that follow still equal the CLI's: test_served_hits_equal_the_cli_run_for_every_cacm_query)."""
+    err = server["err"].read_text()
+    served = err.index("serving ")
+    for name in ("cacm", "splade"):
+        m = re.search(rf"warmed up index {name}: ([\d,]+) searches of its own terms in ([\d.]+) s", err)
+        assert m and m.start() < served, err[:2000]
+        assert int(m.group(1).replace(",", "")) >= 32 and float(m.group(2)) < 5 + 2  # 10 s shared by the two
+    assert "warmed up index exact" not in err  # no JVM, nothing to compile
+
+
+def test_warmup_queries_are_terms_of_the_index(built):
+    from pyserini_splare.search import QuantizedQuery, open_searcher
+
+    bm25 = open_searcher(str(built["dir"] / "cacm.bm25"))
+    texts = bm25.warmup_queries(64, seed=1)
+    assert len(texts) == 64 and texts == bm25.warmup_queries(64, seed=1)  # the same queries every start
+    assert all(2 <= len(t.split()) <= 24 for t in texts)
+    found = bm25.batch_search({str(i): t for i, t in enumerate(texts)}, k=10)
+    assert sum(bool(h) for h in found.values()) >= 60  # the index's own terms: nearly every query finds documents
+    impact = open_searcher(str(built["dir"] / "splade.lucene"))
+    qs = impact.warmup_queries(16)
+    assert all(isinstance(q, QuantizedQuery) and all(1 <= w <= 100 for w in q.values()) for q in qs)
+    assert all(impact.batch_search({"q": q}, k=5)["q"] for q in qs)
+
+
 def test_request_log_is_json_lines(server):
     lines = [ln for ln in server["err"].read_text().splitlines() if ln.startswith("{")]
     rec = json.loads(lines[-1])
@@ -422,6 +449,8 @@ def test_startup_problems_are_one_error_line_and_exit_2(tmp_path, built):
     (tmp_path / "bad.yaml").write_text("indexes: [unclosed\n")
     rc, err = run("--config", str(tmp_path / "bad.yaml"))
     assert rc == 2 and len(err) == 1 and err[0].startswith("error:")
+    rc, err = run("--index", f"cacm={built['dir'] / 'cacm.bm25'}", "--warmup", "-1")
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "warmup_s" in err[0]
     (tmp_path / "cycle.yaml").write_text(f"indexes: {{a: {built['dir'] / 'cacm.bm25'}}}\npipelines:\n  p: rrf(a, p)\n")
     rc, err = run("--config", str(tmp_path / "cycle.yaml"))
     assert rc == 2 and len(err) == 1 and "refers to itself" in err[0]

@@ -11,7 +11,7 @@ YAML layout (every key optional; flags win over the file)::
     reranker: {model: /models/Qwen3-Reranker-0.6B, max_length: 2048, batch_size: 8}
     server: {host: 127.0.0.1, port: 8081, api_keys: [...], cors_origins: [...], timeout_s: 30,
              max_queue: 256, max_hits: 1000, max_query_chars: 10000, cache_size: 1024, batch_wait_ms: 3,
-             workers: 1}
+             workers: 1, warmup_s: 10}
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class ServeConfig:
     cache_size: int = 1024  # LRU entries of (target, query, hits, options) -> answer; 0 disables
     batch_wait_ms: float = 3.0  # how long a query encoder waits to grow a micro-batch (searches do not wait)
     max_batch: int = 32
+    warmup_s: float = 10.0  # at most this long, searches compile the JVM's search before a Lucene index is served
     threads: int = 1  # searcher threads per batch (search --threads)
     workers: int = 1  # server processes on one port (serve/processes.py)
     data_dir: str | None = None  # topics and qrels (eval tool)
@@ -141,9 +142,10 @@ def check(config: ServeConfig) -> None:
         v = getattr(config, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise UsageError(f"{name} must be an integer >= {lo}, got {v!r}")
-    for name in ("timeout_s", "batch_wait_ms"):
+    for name in ("timeout_s", "batch_wait_ms", "warmup_s"):
         v = getattr(config, name)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (name == "timeout_s" and v == 0):
+        if (isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf")
+                or (name == "timeout_s" and v == 0)):
             raise UsageError(f"{name} must be a positive number, got {v!r}")
     if config.port > 65535:
         raise UsageError(f"port must be <= 65535, got {config.port}")

@@ -81,6 +81,10 @@ class _Lazy:
                     self._value = self._load()
         return self._value
 
+    def peek(self) -> Mapping | None:
+        """The mapping if it is open, else None (never waits for ``load``)."""
+        return self._value
+
 
 class Service:
     def __init__(self, config: ServeConfig):
@@ -124,6 +128,7 @@ class Service:
         # form the next one.
         search_wait = 0.0
         self.pipelines = resolve(cfg.pipelines, set(cfg.indexes), core.fusion_methods())
+        jvm_specs = [s for s in cfg.indexes.values() if core.backend_of(s.path).needs_jvm]
         for spec in cfg.indexes.values():
             backend = core.backend_of(spec.path)
             if backend.needs_jvm:
@@ -133,6 +138,7 @@ class Service:
                 batcher = self._jvm
                 handle = batcher.call(lambda s=spec: core.open_index(s.name, s.path, options=s.options, encoder=s.encoder,
                                                                      corpus=s.corpus)).result()
+                self._warm_up(handle, cfg.warmup_s / len(jvm_specs))  # one JIT for all: the time is shared
             else:
                 handle = opened.get(spec.name) or core.open_index(spec.name, spec.path, options=spec.options,
                                                                   encoder=spec.encoder, corpus=spec.corpus)
@@ -160,6 +166,28 @@ class Service:
         self._fusion.submit(self._warm_fusion).result()
         for store in [*self._docs.values(), *self._doc_vectors.values()]:  # read in the background, not in a request
             threading.Thread(target=store.get, daemon=True, name="serve-preload").start()
+
+    @property
+    def uses_jvm(self) -> bool:
+        """Whether a Lucene or BM25 index is served (a JVM worker thread runs)."""
+        return self._jvm is not None
+
+    def _warm_up(self, handle: core.IndexHandle, seconds: float) -> None:
+        """Compile the JVM's search before the first request (core.warm_up), on the JVM thread; logged."""
+        if seconds <= 0:
+            return
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            n = self._jvm.call(lambda: core.warm_up(handle, seconds)).result()
+        except UsageError as e:  # an optimisation only: the index is served cold
+            log.warning("index %s served without warm-up: %s", handle.name, e)
+            return
+        if n:
+            dt = time.perf_counter() - t0
+            log.info("warmed up index %s: %s searches of its own terms in %.1f s (--warmup %g; 0 skips it)", handle.name,
+                     f"{n:,}", dt, self.config.warmup_s)
 
     def _warm_fusion(self) -> None:
         """Compile ranx's numba kernels now (15-100 s the first time) rather than in a request's time."""
@@ -193,11 +221,12 @@ class Service:
     def _search_batch(self, key, queries: list) -> list:
         name, k, options = key
         searcher = self._searcher(name, options)
-        if self.config.workers > 1:
+        if self.config.workers > 1 and not self.indexes[name].needs_jvm:
             # A worker has one core's share: its queries one by one, each the single ``search`` call that a
             # one-query batch_search makes, skip rayon's hand-offs and the thread pool Seismic's
             # batch_search builds per call (50k pooled Seismic, 2 workers, concurrency 8: see
             # docs/benchmarks.md "Serving"). The hits are the same: each query is searched alone either way.
+            # Not a Lucene index: its batch is one JNI call (search/lucene.py, Bm25Searcher._search_many).
             return self._one_by_one(searcher, queries, k)
         if len(queries) == 1:  # its error (UsageError) names it 'query', as a failed batch's one-by-one pass does
             return [core.batch_search_with(searcher, {"query": queries[0]}, k, self.config.threads)["query"]]
@@ -357,6 +386,19 @@ class Service:
                 return self._docs[n].get().get(docid)
         return None
 
+    def _docs_in_memory(self, target: str) -> dict | None:
+        """The ``{docid: text}`` dict :meth:`document` reads for ``target`` when it is loaded and held in
+        memory (a tarball's or gzip's texts); None when it is read from disk per lookup or not loaded yet.
+
+        Why: a CACM BM25 search costs ~0.26 ms; handing its ten lookups to a thread and back cost the
+        event loop a wake-up of the default executor per request (asyncio.to_thread)."""
+        names = self._index_leaves(self.pipelines[target]) if target in self.pipelines else [target]
+        for n in names:
+            if n in self._docs:
+                held = self._docs[n].peek()
+                return held if isinstance(held, dict) else None
+        return None
+
     def has_docs(self, target: str) -> bool:
         names = self._index_leaves(self.pipelines[target]) if target in self.pipelines else [target]
         return any(n in self._docs for n in names)
@@ -459,7 +501,11 @@ class Service:
                                                    quantized=quantized)
         docs = None
         if with_docs and self.has_docs(target):
-            docs = await asyncio.to_thread(lambda: {d: self.document(target, d) for d, _ in found})
+            held = self._docs_in_memory(target)
+            if held is not None:  # a dict lookup a hit, on the loop: a thread hand-off costs more
+                docs = {d: held.get(d) for d, _ in found}
+            else:  # read from the corpus's files (or still loading): off the loop
+                docs = await asyncio.to_thread(lambda: {d: self.document(target, d) for d, _ in found})
         cands = [{"docid": d, "score": s, "rank": i + 1, "doc": docs.get(d) if docs else None}
                  for i, (d, s) in enumerate(found)]
         if explain:
