@@ -2,7 +2,9 @@
 """Load test of ``python -m pyserini_splare.serve`` on loopback, against the in-process batch search.
 
 For each ``--index NAME=DIR``: search the queries in this process the way the search CLI does (its
-query encoder, then ``batch_search`` in batches of 64); start the server (cache off), send
+query encoder, then ``batch_search`` in batches of 64); start the server (cache off), warm it with
+``--warmup-requests`` uncounted requests (as many as the in-process pass that warms the JVM before the
+second in-process pass, by default), send
 ``--requests`` GET searches of the topics' texts (cycled) at each concurrency, and print p50/p99
 latency, q/s, errors, the server's RSS, the server's and the client's CPU milliseconds per request
 and the load average; stop the server and search in process again. The ratio of served q/s at
@@ -223,6 +225,10 @@ def main():
                         "server's cores, so its CPU is the server's loss)")
     p.add_argument("--workers", type=int, default=1,
                    help="the server's --workers (CPU and RSS are summed over its processes)")
+    p.add_argument("--warmup-requests", type=int, default=None, metavar="N",
+                   help="requests sent at the highest --concurrency before the measured windows and not counted "
+                        "(default: --requests, the size of the in-process pass that warms the JVM before the "
+                        "in-process (after) pass; 0: only a 64-request check)")
     p.add_argument("--server-args", nargs=argparse.REMAINDER, default=[])
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -259,7 +265,14 @@ def main():
         proc, url = start(["--index", spec, *workers], args.server_args)
         served8 = cpu8 = None
         try:
-            run(client(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # warm-up
+            run(client(url, name, texts, min(64, args.requests), 4, args.hits, args.quantized))  # the server answers
+            warm = args.requests if args.warmup_requests is None else args.warmup_requests
+            if warm > 0:
+                # The in-process (after) pass runs on a JVM (and caches) that the (before) pass warmed with the
+                # same queries; the server gets the same: a JIT that has compiled the paths of these queries.
+                r = run(client(url, name, texts, warm, max(args.concurrency), args.hits, args.quantized))
+                print(f"{name}\twarm-up ({warm} requests at {max(args.concurrency)}, not counted)\t{r['qps']:.1f} q/s\t"
+                      f"{r['errors']} errors", flush=True)
             for c in args.concurrency:
                 s0, c0 = cpu_s(proc.pid), cpu_s()
                 r = run(client(url, name, texts, args.requests, c, args.hits, args.quantized))

@@ -195,6 +195,35 @@ def test_post_pre_encoded_query_and_explain_add_up_to_the_score(server, built):
         assert c["explain"] and sum(e["contribution"] for e in c["explain"]) == pytest.approx(c["score"], rel=1e-4)
 
 
+@pytest.mark.slow
+def test_an_index_whose_vectors_moved_is_served_and_explain_is_a_404(built, tmp_path):
+    """The vectors folder an index records is gone (moved after the build): searches are served, the
+    start-up log says so in one warning line (no traceback from the background reader), and explain,
+    which needs the stored vectors, is a JSON 404 naming the folder."""
+    import shutil
+
+    from pyserini_splare.index.__main__ import main as index_main
+
+    vec = tmp_path / "vec"
+    shutil.copytree(built["dir"] / "vec", vec)
+    assert index_main(["--backend", "exact", "--input", str(vec), "--index", str(tmp_path / "moved.exact")]) == 0
+    shutil.rmtree(vec)
+    proc, url, err = start_server(["--index", f"moved={tmp_path / 'moved.exact'}", "--warmup", "0"], tmp_path, "moved")
+    try:
+        vector = {"parallel": 1.2, "computation": 0.9}
+        r = httpx.post(f"{url}/v1/moved/search", json={"vector": vector, "hits": 3})
+        assert r.status_code == 200 and len(r.json()["candidates"]) == 3
+        r = httpx.post(f"{url}/v1/moved/search", json={"vector": vector, "hits": 3, "explain": True})
+        assert r.status_code == 404 and str(vec) in r.json()["error"], r.text
+        assert httpx.post(f"{url}/v1/moved/search", json={"vector": vector, "hits": 1}).status_code == 200
+        log = err.read_text()
+        assert "Traceback" not in log
+        assert sum(str(vec) in line and "WARNING" in line for line in log.splitlines()) == 1, log
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_indexes_doc_health_metrics_openapi(server):
     url = server["url"]
     ix = {i["name"]: i for i in _get(url, "/v1/indexes").json()["indexes"]}

@@ -67,19 +67,36 @@ class _Lru:
 
 class _Lazy:
     """A mapping opened once, on first use, by ``load()`` (a corpus's texts, an index's document
-    vectors: read from disk per lookup where the files allow it, see ``core.open_documents``)."""
+    vectors: read from disk per lookup where the files allow it, see ``core.open_documents``).
+
+    A store that cannot be opened (its files moved since the index was built) is not a start-up error:
+    searches do not need it. Its error is kept, logged once by :meth:`preload`, and each request that
+    needs the store gets it as a 404."""
 
     def __init__(self, load):
         self._load = load
         self._value = None
+        self._error: str | None = None
         self._lock = threading.Lock()
 
     def get(self) -> Mapping:
         if self._value is None:
             with self._lock:
+                if self._value is None and self._error is None:
+                    try:
+                        self._value = self._load()
+                    except (UsageError, OSError) as e:
+                        self._error = str(e).splitlines()[0] if str(e) else type(e).__name__
                 if self._value is None:
-                    self._value = self._load()
+                    raise RequestError(404, self._error)
         return self._value
+
+    def preload(self) -> None:
+        """Open the store in the background; a store that cannot be opened is one warning line."""
+        try:
+            self.get()
+        except RequestError as e:
+            log.warning("%s (searches are served; requests that need it get a 404)", e.message)
 
     def peek(self) -> Mapping | None:
         """The mapping if it is open, else None (never waits for ``load``)."""
@@ -165,7 +182,7 @@ class Service:
             raise UsageError("a pipeline uses rerank(...): give the config a 'reranker: {model: ...}' section")
         self._fusion.submit(self._warm_fusion).result()
         for store in [*self._docs.values(), *self._doc_vectors.values()]:  # read in the background, not in a request
-            threading.Thread(target=store.get, daemon=True, name="serve-preload").start()
+            threading.Thread(target=store.preload, daemon=True, name="serve-preload").start()
 
     @property
     def uses_jvm(self) -> bool:
