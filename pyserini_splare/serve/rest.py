@@ -13,7 +13,7 @@ import logging
 
 from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
 
-from .front import MAX_BODY, Front, parse_body, post_search_kwargs
+from .front import Front, parse_body, post_search_kwargs, read_body
 from .service import RequestError, Service
 
 
@@ -105,12 +105,9 @@ def create_app(service: Service, mcp_app=None, lifespan=None):
 
 
 async def _read_body(request) -> bytes:
-    size = request.headers.get("content-length")
-    if size is not None and size.isdigit() and int(size) > MAX_BODY:
-        raise RequestError(413, f"request body larger than {MAX_BODY} bytes")
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise RequestError(413, f"request body larger than {MAX_BODY} bytes")
+    from starlette.requests import ClientDisconnect
+
+    raw = await read_body(request.scope, request.receive)
+    if raw is None:  # as Starlette's request.stream() says it
+        raise ClientDisconnect()
     return raw
