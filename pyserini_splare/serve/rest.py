@@ -92,12 +92,7 @@ def create_app(service: Service, mcp_app=None, lifespan=None):
         service._check_target(index)
         if not service.has_docs(index):
             raise RequestError(404, f"index {index} records no corpus to read documents from")
-        import asyncio
-
-        text = await asyncio.to_thread(service.document, index, docid)
-        if text is None:
-            raise RequestError(404, f"Document not found: {docid}")
-        return {"api": "v1", "index": index, "docid": docid, "doc": text}
+        return {"api": "v1", "index": index, "docid": docid, "doc": await service.read_document(index, docid)}
 
     if mcp_app is not None:
         app.mount("/mcp", mcp_app)

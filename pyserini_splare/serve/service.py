@@ -393,6 +393,14 @@ class Service:
                 return self._docs[n].get().get(docid)
         return None
 
+    async def read_document(self, target: str, docid: str) -> str:
+        """:meth:`document` for the doc route and MCP's get_document: a 404 for an unknown target or docid."""
+        self._check_target(target)
+        text = await asyncio.to_thread(self.document, target, docid)
+        if text is None:
+            raise RequestError(404, f"Document not found: {docid}")
+        return text
+
     def _docs_in_memory(self, target: str) -> dict | None:
         """The ``{docid: text}`` dict :meth:`document` reads for ``target`` when it is loaded and held in
         memory (a tarball's or gzip's texts); None when it is read from disk per lookup or not loaded yet.
