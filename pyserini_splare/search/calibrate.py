@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._errors import UsageError
-from ..backends import get_backend
+from ..backends import BACKENDS, get_backend
 from ..formats.index_meta import INDEX_META_FILE, read_index_meta
 
 # The calibration sample when --calibration-queries is not given: this many, at most half the topics.
@@ -144,8 +144,6 @@ def refuse_uncalibrated(backend_name: str, flag: str = "--target-recall") -> Non
 
 
 def _calibratable():
-    from ..backends import BACKENDS
-
     return [b for b in BACKENDS.values() if b.calibration_grid()]
 
 
@@ -165,7 +163,7 @@ def check_reference(index_dir, meta: Mapping[str, Any], ref_dir) -> dict[str, An
     """The reference's index metadata, after checking it can stand for ``index_dir``: a rank-safe sparse
     backend over the same feature space, scale and number of documents."""
     ref_meta = read_index_meta(ref_dir)
-    b = get_backend(ref_meta["backend"]) if ref_meta["backend"] in _backend_names() else None
+    b = BACKENDS.get(ref_meta["backend"])
     if b is None or not b.rank_safe or b.query_kind != "sparse":
         raise UsageError(f"--calibration-reference {ref_dir} is a {ref_meta['backend']} index: give a rank-safe "
                          f"index of the same vectors (exact, lucene or lucene-group)")
@@ -181,12 +179,6 @@ def check_reference(index_dir, meta: Mapping[str, Any], ref_dir) -> dict[str, An
     return ref_meta
 
 
-def _backend_names():
-    from ..backends import BACKENDS
-
-    return set(BACKENDS)
-
-
 def find_reference(index_dir, meta: Mapping[str, Any]) -> Path:
     """A sibling folder of ``index_dir`` holding a rank-safe index of the same source vectors (exact
     preferred: no JVM, fastest at these sizes)."""
@@ -200,9 +192,9 @@ def find_reference(index_dir, meta: Mapping[str, Any]) -> Path:
             m = read_index_meta(d)
         except UsageError:
             continue
-        b = m.get("backend")
-        if b in _backend_names() and get_backend(b).rank_safe and m.get("source") == source:
-            found.append((b != "exact", d))
+        b = BACKENDS.get(m.get("backend"))
+        if b is not None and b.rank_safe and m.get("source") == source:
+            found.append((b.name != "exact", d))
     if not found:
         raise UsageError(f"no reference to calibrate {index_dir.name} against: pass --calibration-reference DIR, an "
                          f"exact or Lucene index of the same vectors (python -m pyserini_splare.index --backend "
