@@ -1,39 +1,15 @@
 """Calibrate an approximate index's query-time settings for a target recall, and reuse the result.
 
-``python -m pyserini_splare.search --target-recall R --recall-at K`` on a Seismic index:
-
-1. a fixed-seed sample of the topics (``--calibration-queries``, 200 or half the topics by default) is
-   searched on a **rank-safe reference** of the same vectors -- an exact or Lucene impact index
-   (``--calibration-reference DIR``, else a sibling folder whose index metadata names the same
-   source vectors) -- for its exact top-K;
-2. the backend's calibrated options (declared with a ``grid`` in :mod:`pyserini_splare.backends`:
-   Seismic's ``query_cut``, ``heap_factor`` and, on an index with a kNN graph, ``n_knn``) are walked
-   from the fastest setting towards the most accurate, measuring recall@K and CPU ms/query (one
-   thread) on the sample. Recall grows and speed falls with more query terms and a smaller
-   heap_factor, so the walk is a staircase along the frontier: for each query_cut (ascending) it
-   tries only the heap_factors faster than the one that passed at the previous query_cut, and
-   stops at the first query_cut whose fastest heap_factor already passes (more terms only cost).
-   About ``len(query_cut grid) + len(heap_factor grid)`` settings are measured, not their product;
-3. the fastest measured setting that reaches R is chosen, recorded in the index folder
-   (:mod:`pyserini_splare.formats.calibration`) and used for the run; the queries *not* in the sample
-   are the held-out set on which the summary reports recall@K (the reference searches them too).
-
-Later ``--target-recall`` searches of the index with the same R and K reuse the recorded choice and
-say so in one line; ``--recalibrate`` measures again. A plain search keeps the registry's defaults:
-the recall it gets is what it asked for, and it stays equal to what ``serve`` (which opens the index
-with the request's options) answers. ``--calibration-curve`` prints the recall-latency table of the
-grid on the sample instead of searching (every heap_factor of each query_cut until recall 1.0).
-
-``python -m pyserini_splare.index --backend seismic ... --calibrate`` prints the same table right after
-the build (:func:`check_before_build` refuses bad calibration input before anything is written,
-:func:`calibrate_index` then runs :func:`plan_calibration` as the search CLI does); with
-``--target-recall R`` it also records the calibration, as ``search --target-recall`` would.
-
-Recall@K of a query is ``|approximate top-K ∩ reference top-K| / |reference top-K|``, averaged over
-queries (ties at the cut-off count against the approximate side: conservative). Seismic returns
-exact integer dot products, so a Seismic hit the reference does not list although it scores above
-the reference's K-th score, or scored differently, means the two indexes do not hold the same
-documents: that is an error, not a low recall.
+What ``search --target-recall R --recall-at K`` (and ``index --calibrate``) does, and why: docs/search.md,
+"Recall you can trust". In short: a fixed-seed sample of the topics is searched on a rank-safe reference of
+the same vectors for its exact top-K; the backend's calibrated options (a ``grid`` in
+:mod:`pyserini_splare.backends`) are walked from the fastest setting along the recall/speed frontier (for
+each query_cut, only the heap_factors faster than the one that passed at the previous query_cut; stop at
+the first query_cut whose fastest heap_factor passes); the cheapest setting in CPU ms/query reaching R is
+recorded in the index folder (:mod:`pyserini_splare.formats.calibration`) and used; the queries not in the
+sample are the held-out set. A plain search keeps the registry's defaults, so it answers what ``serve``
+answers. Seismic's scores are exact integer dot products: a hit the reference lacks although it scores
+above the reference's K-th score means the indexes hold different documents, an error, not a low recall.
 """
 
 from __future__ import annotations
@@ -49,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._errors import UsageError
-from ..backends import get_backend
+from ..backends import BACKENDS, get_backend
 from ..formats.index_meta import INDEX_META_FILE, read_index_meta
 
 # The calibration sample when --calibration-queries is not given: this many, at most half the topics.
@@ -168,8 +144,6 @@ def refuse_uncalibrated(backend_name: str, flag: str = "--target-recall") -> Non
 
 
 def _calibratable():
-    from ..backends import BACKENDS
-
     return [b for b in BACKENDS.values() if b.calibration_grid()]
 
 
@@ -189,7 +163,7 @@ def check_reference(index_dir, meta: Mapping[str, Any], ref_dir) -> dict[str, An
     """The reference's index metadata, after checking it can stand for ``index_dir``: a rank-safe sparse
     backend over the same feature space, scale and number of documents."""
     ref_meta = read_index_meta(ref_dir)
-    b = get_backend(ref_meta["backend"]) if ref_meta["backend"] in _backend_names() else None
+    b = BACKENDS.get(ref_meta["backend"])
     if b is None or not b.rank_safe or b.query_kind != "sparse":
         raise UsageError(f"--calibration-reference {ref_dir} is a {ref_meta['backend']} index: give a rank-safe "
                          f"index of the same vectors (exact, lucene or lucene-group)")
@@ -205,12 +179,6 @@ def check_reference(index_dir, meta: Mapping[str, Any], ref_dir) -> dict[str, An
     return ref_meta
 
 
-def _backend_names():
-    from ..backends import BACKENDS
-
-    return set(BACKENDS)
-
-
 def find_reference(index_dir, meta: Mapping[str, Any]) -> Path:
     """A sibling folder of ``index_dir`` holding a rank-safe index of the same source vectors (exact
     preferred: no JVM, fastest at these sizes)."""
@@ -224,9 +192,9 @@ def find_reference(index_dir, meta: Mapping[str, Any]) -> Path:
             m = read_index_meta(d)
         except UsageError:
             continue
-        b = m.get("backend")
-        if b in _backend_names() and get_backend(b).rank_safe and m.get("source") == source:
-            found.append((b != "exact", d))
+        b = BACKENDS.get(m.get("backend"))
+        if b is not None and b.rank_safe and m.get("source") == source:
+            found.append((b.name != "exact", d))
     if not found:
         raise UsageError(f"no reference to calibrate {index_dir.name} against: pass --calibration-reference DIR, an "
                          f"exact or Lucene index of the same vectors (python -m pyserini_splare.index --backend "

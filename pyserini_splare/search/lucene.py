@@ -69,15 +69,13 @@ class ImpactSearcher(SparseSearcher):
 
     def __init__(self, index_dir, meta=None):
         super().__init__(index_dir, meta)
-        from .._java import fs_directory, jclass
+        from .._java import jclass
 
         try:
-            self._reader = jclass("org.apache.lucene.index.DirectoryReader").open(fs_directory(index_dir))
-            IndexSearcher = jclass("org.apache.lucene.search.IndexSearcher")
-            # IndexSearcher(IndexReader) vs (IndexReaderContext): pyjnius needs the signature.
-            self._searcher = IndexSearcher(self._reader, signature="(Lorg/apache/lucene/index/IndexReader;)V")
+            self._reader, self._searcher = _open_index(index_dir)
         except Exception as e:
             raise _java_error(e) from None
+        IndexSearcher = jclass("org.apache.lucene.search.IndexSearcher")
         self._searcher.setSimilarity(jclass("io.anserini.search.similarity.ImpactSimilarity")())
         # Unpooled learned-sparse queries can have thousands of terms (Lucene's default limit: 1024).
         if IndexSearcher.getMaxClauseCount() < 1 << 16:
@@ -128,8 +126,7 @@ class ImpactSearcher(SparseSearcher):
         return MH.filterArguments(chosen, 0, parse, parse_int)  # (String query, String n, String sort) -> String
 
     def _call(self, qstr: str, n: int, by_id: bool) -> str:
-        args = self._List.of(qstr, str(n), "id" if by_id else "")
-        return self._search_fn.invokeWithArguments(args, signature="(Ljava/util/List;)Ljava/lang/Object;")
+        return _invoke(self._search_fn, self._List.of(qstr, str(n), "id" if by_id else ""))
 
     def _search_one(self, query: Mapping[str, int], k: int) -> list[Hit]:
         qstr = query_string(query)
@@ -192,14 +189,13 @@ class Bm25Searcher(Searcher):
 
         o = get_backend(self.backend).check_search_options(options)
         super().__init__(index_dir, meta)
-        from .._java import fs_directory, jclass
+        from .._java import jclass
 
         self._reader = None
         lang = self.meta.get("language") or "en"
         try:
             if lang == "en":
-                # SimpleSearcher's own defaults, built without loading it: SimpleSearcher logs through
-                # log4j, whose set-up costs ~1 s of a CACM search's start (docs/benchmarks.md).
+                # SimpleSearcher's own defaults, without loading it (its log4j set-up slows the start)
                 analyzer = jclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
             else:  # the language's analyzer as Anserini chooses it
                 anserini = jclass("io.anserini.search.SimpleSearcher")(str(index_dir))
@@ -207,9 +203,7 @@ class Bm25Searcher(Searcher):
                 analyzer = anserini.get_analyzer()
                 anserini.close()
             similarity = jclass("org.apache.lucene.search.similarities.BM25Similarity")(float(o["k1"]), float(o["b"]))
-            self._reader = jclass("org.apache.lucene.index.DirectoryReader").open(fs_directory(index_dir))
-            IndexSearcher = jclass("org.apache.lucene.search.IndexSearcher")
-            searcher = IndexSearcher(self._reader, signature="(Lorg/apache/lucene/index/IndexReader;)V")
+            self._reader, searcher = _open_index(index_dir)
         except Exception as e:
             raise _java_error(e) from None
         searcher.setSimilarity(similarity)
@@ -220,8 +214,7 @@ class Bm25Searcher(Searcher):
 
     def _search_one(self, text: str, k: int) -> list[Hit]:
         try:
-            out = self._search_fn.invokeWithArguments(self._List.of(text, str(k)),
-                                                      signature="(Ljava/util/List;)Ljava/lang/Object;")
+            out = _invoke(self._search_fn, self._List.of(text, str(k)))
         except Exception as e:
             if type(e).__name__ == "JavaException":  # e.g. more distinct terms than Lucene's clause limit
                 raise UsageError(f"query ({len(text):,} characters) cannot be searched: {_java_error(e)}") from None
@@ -238,16 +231,11 @@ class Bm25Searcher(Searcher):
         """Each text's hits from one JNI call searching them all in turn (the same search as
         :meth:`_search_one`'s); None when one of them fails or contains the separator (the caller
         searches them one by one, for the failing query's own error).
-
-        Why: pyjnius releases Python's lock for a Java call and takes it back after, and taking it back
-        while another thread runs Python (the server's event loop) waits for that thread's switch
-        interval (5 ms). One call per query made a served BM25 search wait in turn; one call per
-        batch takes the lock back once (docs/serve.md, "Lucene batches are one JNI call")."""
+        Why: each Java call takes Python's lock back once (docs/serve.md, "Lucene batches are one JNI call")."""
         if len(texts) == 1 or any(_SEP in t for t in texts):
             return None
         try:
-            out = self._search_many_fn.invokeWithArguments(self._List.of(_SEP.join(texts), str(k)),
-                                                           signature="(Ljava/util/List;)Ljava/lang/Object;")
+            out = _invoke(self._search_many_fn, self._List.of(_SEP.join(texts), str(k)))
         except Exception as e:
             if type(e).__name__ == "JavaException":
                 return None
@@ -351,11 +339,9 @@ def adjust_ties(scores: list[str]) -> list[float]:
     score alone keeps Anserini's order. The rounding is done in double precision and stored as float32,
     which is what Anserini 1.7's reranker gives (checked on all 58,571 hits of CACM's 64 topics; a
     float32 product rounds 4.60875 up, Anserini down)."""
-    # float32 arithmetic without numpy scalars (~2.3x faster: this runs under the GIL on the server's
-    # JVM thread for every query): each float32 operation is the exact double result rounded once to
-    # float32 (struct 'f'), which is what a float32 operation is; the differences and products here are
-    # exact in double (scores of like magnitude, small multiples of 1e-6). Checked against the numpy
-    # formulation on 20,000 random runs with ties and near-ties, and on CACM (tests/test_lucene*.py).
+    # float32 arithmetic without numpy scalars (faster, under the GIL for every served query): each
+    # operation is the exact double result rounded once to float32 (struct 'f'); the differences and
+    # products here are exact in double. Checked against numpy in tests/test_lucene*.py.
     out: list[float] = []
     prev, dup = 0.0, 0
     for i, text in enumerate(scores):
@@ -377,6 +363,21 @@ def _f32(x: float) -> float:
 
 _FLOAT32 = struct.Struct("f")
 _E6, _GAP = _f32(1e-6), _f32(1e-4)
+
+
+def _open_index(index_dir):
+    """A Lucene ``DirectoryReader`` on ``index_dir`` and an ``IndexSearcher`` over it."""
+    from .._java import fs_directory, jclass
+
+    reader = jclass("org.apache.lucene.index.DirectoryReader").open(fs_directory(index_dir))
+    # IndexSearcher(IndexReader) vs (IndexReaderContext): pyjnius needs the signature.
+    searcher = jclass("org.apache.lucene.search.IndexSearcher")(reader, signature="(Lorg/apache/lucene/index/IndexReader;)V")
+    return reader, searcher
+
+
+def _invoke(handle, args) -> str:
+    """``handle.invokeWithArguments(args)``, ``args`` a ``java.util.List`` (the signature pyjnius needs)."""
+    return handle.invokeWithArguments(args, signature="(Ljava/util/List;)Ljava/lang/Object;")
 
 
 def _hits_as_text(MH, MT, c, lookup):

@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="port (default 8081, Pyserini's; 0 picks a free one)")
     p.add_argument("--api-key", action="append", default=None,
                    help=f"require this key as X-API-Key or Bearer (repeatable; or ${API_KEYS_ENV}, comma-separated)")
-    p.add_argument("--cors-origin", action="append", default=None, help="allow this browser origin (CORS is off by default)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per request before a 504 (default 30)")
+    p.add_argument("--cors-origin", action="append", default=None, dest="cors_origins", metavar="CORS_ORIGIN", help="allow this browser origin (CORS is off by default)")
+    p.add_argument("--timeout", type=float, default=None, dest="timeout_s", metavar="TIMEOUT",
+                   help="seconds per request before a 504 (default 30)")
     p.add_argument("--max-queue", type=int, default=None, help="requests in flight before 429 (default 256)")
     p.add_argument("--max-hits", type=int, default=None, help="largest hits a request may ask (default 1000)")
     p.add_argument("--max-query-chars", type=int, default=None, help="longest query text (default 10000)")
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long a query encoder waits to grow a micro-batch of texts (default 3; searches do not wait)")
     p.add_argument("--threads", type=int, default=None, help="searcher threads per batch (default 1)")
     p.add_argument("--device", default=None, help="torch device of the query encoders (default cpu)")
-    p.add_argument("--warmup", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--warmup", type=float, default=None, dest="warmup_s", metavar="SECONDS",
                    help="before serving a Lucene or BM25 index, search it with 20,000 queries drawn from its terms, "
                         "for at most this long, so that the JVM has compiled the search before the first request "
                         "(default 10; 0: off; shared by the JVM's indexes; --workers: each process warms its own)")
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from .config import ServeConfig, check, load_yaml, parse_index_flag
+    from .config import SERVER_KEYS, ServeConfig, check, load_yaml, parse_index_flag
 
     cfg = ServeConfig()
     if args.config:
@@ -85,12 +86,8 @@ def _config(args):
     for v in args.index:
         spec = parse_index_flag(v)
         cfg.indexes[spec.name] = spec
-    for flag, name in (("host", "host"), ("port", "port"), ("timeout", "timeout_s"), ("max_queue", "max_queue"),
-                       ("max_hits", "max_hits"), ("max_query_chars", "max_query_chars"), ("cache_size", "cache_size"),
-                       ("batch_wait_ms", "batch_wait_ms"), ("threads", "threads"), ("device", "device"),
-                       ("java_heap", "java_heap"), ("data_dir", "data_dir"), ("cors_origin", "cors_origins"),
-                       ("workers", "workers"), ("warmup", "warmup_s")):
-        v = getattr(args, flag)
+    for name in SERVER_KEYS:  # the flags are named (dest) as the settings they override
+        v = getattr(args, name, None)
         if v is not None:
             setattr(cfg, name, v)
     keys = list(args.api_key or []) + [k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
@@ -167,9 +164,8 @@ def _serve_one(cfg, sock, stdio: bool = False, ready=None, opened=None, balancer
     try:
         service.load(opened)
         if service.uses_jvm:
-            # The JVM worker thread takes Python's lock back after each Java call; behind a busy event loop
-            # it waits up to the switch interval (5 ms by default) for it, idle. 0.2 ms: CACM BM25 at
-            # concurrency 8, three alternating pairs of runs, 3,655 q/s against 3,408 (each pair +2-12 %).
+            # The JVM thread waits up to the switch interval for Python's lock behind a busy event loop
+            # (docs/serve.md, "Lucene batches are one JNI call")
             sys.setswitchinterval(JVM_SWITCH_INTERVAL)
         from .mcp_server import build_mcp
 
@@ -196,10 +192,8 @@ def _serve_http(service, mcp, sock, stdio: bool = False, ready=None, balancer=No
 
     mcp_app = mcp.streamable_http_app(streamable_http_path="/", host=service.config.host)
     app = create_app(service, mcp_app=mcp_app, lifespan=lifespan)
-    # httptools (C) parses a request in a fraction of h11's time (pure Python; docs/benchmarks.md
-    # "Serving"), uvloop runs the loop: both when installed (uvicorn[standard]). A 1 MB query string
-    # gets a JSON 413 either way, not the parser's plain-text 400 (h11: a large event limit lets it
-    # reach the app; httptools: see _httptools_protocol).
+    # httptools and uvloop when installed (docs/serve.md, "Per-request cost"). A 1 MB query string gets a
+    # JSON 413 either way, not the parser's plain-text 400 (h11: a large event limit; httptools: _httptools_protocol).
     http = _httptools_protocol() if _importable("httptools") else "h11"
     loop = "uvloop" if _importable("uvloop") else "asyncio"
     config = uvicorn.Config(app, log_config=None, access_log=False, http=http, loop=loop, lifespan="on",

@@ -11,7 +11,6 @@ Nothing here is thread-aware: :mod:`.workers` decides which thread calls what.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -61,37 +60,35 @@ def start_jvm(heap: str | None = None) -> None:
     _start(heap)
 
 
-def open_index(name: str, index_dir: str, *, options: Mapping[str, Any] | None = None,
-               encoder: str | None = None, corpus: str | None = None) -> IndexHandle:
-    """Open ``index_dir`` with the searcher the search CLI would open (its backend from the metadata).
-
-    ``encoder`` overrides the query encoder the index records; ``corpus`` the corpus it records."""
+def open_index(spec) -> IndexHandle:
+    """Open ``spec.path`` (a ``config.IndexSpec``) with the searcher the search CLI would open (its backend from
+    the metadata). ``spec.encoder`` overrides the query encoder the index records; ``spec.corpus`` its corpus."""
     from ..formats.index_meta import read_index_meta
     from ..backends import get_backend
     from ..search import open_searcher
 
-    meta = read_index_meta(index_dir)
+    meta = read_index_meta(spec.path)
     backend = get_backend(meta["backend"])
     try:
-        searcher = open_searcher(index_dir, **dict(options or {}))
+        searcher = open_searcher(spec.path, **dict(spec.options or {}))
     except (TypeError, ValueError) as e:
-        raise UsageError(f"index {name}: bad searcher options for a {backend.name} index: {e}") from None
+        raise UsageError(f"index {spec.name}: bad searcher options for a {backend.name} index: {e}") from None
     vmeta = meta.get("vectors") or {}
-    spec = encoder or (vmeta.get("encoder") or {}).get("spec") or ((meta.get("dense") or {}).get("encoder") or {}).get("spec")
+    encoder = (spec.encoder or (vmeta.get("encoder") or {}).get("spec")
+               or ((meta.get("dense") or {}).get("encoder") or {}).get("spec"))
     space = getattr(searcher, "space", None)
-    source = corpus or _recorded_corpus(meta)
+    source = spec.corpus or _recorded_corpus(meta)
     num = getattr(searcher, "num_docs", None)
     if num is None:
         num = (vmeta.get("stats") or {}).get("documents")
-    return IndexHandle(name=name, path=str(index_dir), meta=meta, backend=backend.name, query_kind=backend.query_kind,
-                       needs_jvm=backend.needs_jvm, searcher=searcher, encoder_spec=spec if backend.query_kind != "text" else None,
-                       corpus=source, space=space, num_docs=None if num is None else int(num), options=dict(options or {}))
+    return IndexHandle(name=spec.name, path=str(spec.path), meta=meta, backend=backend.name,
+                       query_kind=backend.query_kind, needs_jvm=backend.needs_jvm, searcher=searcher,
+                       encoder_spec=encoder if backend.query_kind != "text" else None, corpus=source, space=space,
+                       num_docs=None if num is None else int(num), options=dict(spec.options or {}))
 
 
-# Backends whose opening starts no thread and keeps the index outside Python objects (Seismic: Rust
-# allocations): ``serve --workers N`` opens them once, before it forks, and the N workers share their
-# memory pages copy-on-write -- searches only read them. Everything else (the JVM, torch, numba) is
-# opened by each worker after the fork: none of those survives a fork.
+# Backends opened once before ``serve --workers N`` forks, shared copy-on-write (no thread, the index in
+# Rust allocations); the JVM, torch and numba do not survive a fork. docs/serve.md, "Several processes".
 FORK_SHARED_BACKENDS = ("seismic",)
 
 
@@ -100,8 +97,7 @@ def open_before_fork(specs) -> dict[str, IndexHandle]:
     out = {}
     for spec in specs:
         if backend_of(spec.path).name in FORK_SHARED_BACKENDS:
-            out[spec.name] = open_index(spec.name, spec.path, options=spec.options, encoder=spec.encoder,
-                                        corpus=spec.corpus)
+            out[spec.name] = open_index(spec)
     return out
 
 
@@ -114,19 +110,6 @@ def _recorded_corpus(meta: Mapping[str, Any]) -> str | None:
     if isinstance(src, list):
         src = src[0] if len(src) == 1 else None
     return src if src and Path(src).exists() else None
-
-
-def search_options_of(backend: str) -> list[str]:
-    from ..backends import get_backend
-
-    import dataclasses
-
-    return [f.name for f in dataclasses.fields(get_backend(backend).search_options)]
-
-
-def batch_search(handle: IndexHandle, queries: Mapping[str, Any], k: int, threads: int = 1) -> dict[str, list[Hit]]:
-    """The searcher's ``batch_search``: what the search CLI calls per batch."""
-    return handle.searcher.batch_search(queries, k=k, threads=threads)
 
 
 def searcher_with_options(handle: IndexHandle, options: Mapping[str, Any]) -> Any:
@@ -146,30 +129,24 @@ def searcher_with_options(handle: IndexHandle, options: Mapping[str, Any]) -> An
         kwargs = get_backend(handle.backend).check_options("search", merged, complete=False)
     except UsageError as e:
         raise UsageError(f"bad searcher options for a {handle.backend} index: {e}") from None
-    if all(hasattr(handle.searcher, n) for n in kwargs):
-        try:
-            s = copy.copy(handle.searcher)
-            for n, v in kwargs.items():
-                cur = getattr(handle.searcher, n)
-                if isinstance(v, bool) != isinstance(cur, bool) or (not isinstance(v, bool) and (
-                        not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0)):
-                    raise ValueError(f"{n} must be a non-negative number like {cur!r}, got {v!r}")
-                setattr(s, n, type(cur)(v))
-            return s
-        except (TypeError, ValueError) as e:
-            raise UsageError(f"bad searcher options for a {handle.backend} index: {e}") from None
     try:
-        return open_searcher(handle.path, **kwargs)
+        if not all(hasattr(handle.searcher, n) for n in kwargs):
+            return open_searcher(handle.path, **kwargs)
+        s = copy.copy(handle.searcher)
+        for n, v in kwargs.items():
+            cur = getattr(handle.searcher, n)
+            if isinstance(v, bool) != isinstance(cur, bool) or (not isinstance(v, bool) and (
+                    not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0)):
+                raise ValueError(f"{n} must be a non-negative number like {cur!r}, got {v!r}")
+            setattr(s, n, type(cur)(v))
+        return s
     except (TypeError, ValueError) as e:
         raise UsageError(f"bad searcher options for a {handle.backend} index: {e}") from None
 
 
 def batch_search_with(searcher: Any, queries: Mapping[str, Any], k: int, threads: int = 1) -> dict[str, list[Hit]]:
-    """``searcher.batch_search`` (a searcher with per-request options, see :func:`searcher_with_options`).
-
-    One query costs one search here on every backend: BM25's ``batch_search`` is one composed Java
-    call per query in the calling thread (search/lucene.py), no longer Pyserini's thread pool per
-    call (22 ms for one query), so the service needs no single-query path of its own."""
+    """``searcher.batch_search`` (a searcher with per-request options, see :func:`searcher_with_options`);
+    one query is one search on every backend (BM25: search/lucene.py), so there is no single-query path."""
     return searcher.batch_search(queries, k=k, threads=threads)
 
 
@@ -181,18 +158,10 @@ def warm_up(handle: IndexHandle, seconds: float, k: int = 10, searches: int = WA
     ``warmup_queries``) until ``searches`` are done or ``seconds`` have passed; the number of searches
     (0: the backend has nothing to warm).
 
-    Why: the JVM runs Lucene's search interpreted until its JIT has compiled it. In process on CACM
-    (2 cores, load ~3) the topics ran at ~900 q/s cold, ~3,000 after 5,000 warm-up searches and
-    ~4,300 after 15,000 (5.3 s). A server that pays this in its first requests is measured, and felt,
-    cold, and ``serve --workers N`` pays it once per process. Searched by ``batch_search`` in batches
-    of 1 to 32 (:data:`_WARMUP_BATCHES`), the calls the batcher makes; the time bound keeps a large
-    index's start short.
-
-    What it does not do: compile for the queries the server will get. After it, a ``--workers 2``
-    server's first 10,000 CACM topic requests at concurrency 8 still kept the JIT compiling (0.22 CPU
-    ms a request; ~3,100 q/s, then ~4,600-5,100), whether warmed with bags of terms, runs of the stored
-    documents' text (tried: no better in or out of process) or until the compiler had been idle for a
-    second (28,000 searches, 12 s: no better): the compiled code follows the profile of what it runs."""
+    Why: the JVM runs Lucene's search interpreted until its JIT has compiled it (docs/serve.md, "JIT
+    warm-up"). Searched in batches of 1 to 32 (:data:`_WARMUP_BATCHES`), the calls the batcher makes;
+    the time bound keeps a large index's start short. It cannot compile for the queries the server will
+    get: the compiled code follows the profile of what it runs."""
     import itertools
     import time
 
@@ -221,11 +190,8 @@ def check_query_vector(handle: IndexHandle, vector: Any, quantized: bool = False
     """A pre-encoded ``{term: weight}`` query: a non-empty mapping of finite non-negative numbers;
     ``quantized``: integers too, returned as a ``QuantizedQuery`` (``--query-vectors-quantized``).
 
-    Its terms (feature space) and quantized weights are checked by the searcher's own ``prepare`` in
-    the batch (``Service._search_batch`` retries a failed batch query by query, so a bad query gets
-    the searcher's message and the others their hits): checking them here as well cost a second
-    quantization per request on the event loop (~10 % of a served Seismic search's CPU). One pass
-    over the terms: the weight checks, then the integer check, each as its own error."""
+    Its terms and quantized weights are checked by the searcher's own ``prepare`` in the batch
+    (``Service._search_batch`` retries a failed batch query by query), not a second time here on the event loop."""
     if not isinstance(vector, Mapping) or not vector:
         raise UsageError("'vector' must be a non-empty object {term: weight}")
     out = {}
@@ -450,20 +416,3 @@ def get_qrels(name: str, data_dir: str | None = None) -> dict[str, dict[str, int
 
     return _get(name, data_dir).judgments
 
-
-def get_topics(name: str, data_dir: str | None = None) -> dict[str, str]:
-    from ..topics import get_topics as _get
-
-    return _get(name, data_dir)
-
-
-def write_run(path: str | os.PathLike, run: Mapping[str, Mapping[str, float]], tag: str, order=None) -> int:
-    from ..formats.runs import write_run as _write
-
-    return _write(path, run, tag, order=order)
-
-
-def read_run(path: str | os.PathLike):
-    from ..formats.runs import read_trec_run
-
-    return read_trec_run(path)

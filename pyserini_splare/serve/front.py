@@ -2,14 +2,10 @@
 search routes (``GET`` and ``POST /v1/{index}/search``) answered here, without FastAPI's per-request
 machinery.
 
-Why: profiled under load (py-spy, docs/benchmarks.md "Serving"), a pre-encoded Seismic search costs
-~0.6 ms in the searcher and ~2.5 ms around it, most of it in Starlette's ``BaseHTTPMiddleware`` (a
-task group and a streaming response per request), FastAPI's dependency solving and
-``jsonable_encoder``. The search routes are the hot path, so this plain ASGI callable parses them
-itself, calls the same :meth:`Service.search` and writes the same JSON (orjson when installed); the
-FastAPI routes stay as they are for the OpenAPI contract, for CORS (``--cors-origin`` sends every
-request through FastAPI) and for the rare cases handed over (``GET`` with ``k1``/``b``, whose float
-parsing FastAPI words). Everything else -- other routes, MCP, the page -- goes to the FastAPI app.
+Why: under load most of a search's time went to FastAPI's and Starlette's per-request machinery
+(docs/serve.md, "Per-request cost"). This plain ASGI callable calls the same :meth:`Service.search` and
+writes the same JSON; FastAPI keeps the OpenAPI contract, CORS (``--cors-origin`` sends every request
+through it), ``GET`` with ``k1``/``b`` (whose float parsing FastAPI words) and every other route.
 """
 
 from __future__ import annotations
@@ -50,11 +46,8 @@ def dumps(obj: Any) -> bytes:
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
-    """A POST body: a JSON object (NaN and Infinity refused) or a RequestError 400.
-
-    orjson when installed: ~4x faster than ``json.loads`` on a 40-term vector, strict JSON (NaN,
-    Infinity and a number that overflows a double are malformed; nesting is bounded, where the
-    standard library's recursion limit would be a 500)."""
+    """A POST body: a JSON object (NaN and Infinity refused) or a RequestError 400. orjson when installed:
+    faster, and strict (a number that overflows a double is malformed; nesting is bounded, not a 500)."""
     try:
         body = orjson.loads(raw) if orjson is not None else json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:  # orjson.JSONDecodeError is a ValueError
@@ -197,7 +190,7 @@ class Front:
                 hits = params.get("hits")
                 answer = await self.service.search(index, text=params.get("query"), hits=10 if hits in (None, "") else hits)
             else:
-                raw = await _read_body(scope, receive)
+                raw = await read_body(scope, receive)
                 if raw is None:  # the client went away
                     return 500
                 answer = await self.service.search(index, **post_search_kwargs(parse_body(raw), self.cfg.max_query_chars))
@@ -222,7 +215,8 @@ class _Responding(Exception):
         self.status = status
 
 
-async def _read_body(scope, receive) -> bytes | None:
+async def read_body(scope, receive) -> bytes | None:
+    """An ASGI request's body, at most :data:`MAX_BODY` bytes (a 413 beyond); None if the client went away."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
             raise RequestError(413, f"request body larger than {MAX_BODY} bytes")

@@ -35,16 +35,7 @@ def build_mcp(service: Service):
     @mcp.tool()
     async def get_document(docid: str, index: str) -> dict[str, Any]:
         """The text of document `docid` from the corpus `index` records."""
-        try:
-            service._check_target(index)
-        except RequestError as e:
-            raise ToolError(e.message) from None
-        import asyncio
-
-        text = await asyncio.to_thread(service.document, index, docid)
-        if text is None:
-            raise ToolError(f"Document not found: {docid}")
-        return {"docid": docid, "index": index, "doc": text}
+        return {"docid": docid, "index": index, "doc": await guarded(service.read_document(index, docid))}
 
     @mcp.tool()
     def list_indexes() -> list[dict[str, Any]]:

@@ -75,9 +75,8 @@ def parse(expr: str, fusion_methods: list[str], where: str = "pipeline") -> Node
                 raise UsageError(f"{where}: unknown step {op!r} (fusion methods: {', '.join(fusion_methods)}; rerank)")
             if bad:
                 raise UsageError(f"{where}: {op} has no setting {sorted(bad)[0]!r}")
-            for key in ("depth",):
-                if key in kwargs and (not isinstance(kwargs[key], int) or kwargs[key] < 1):
-                    raise UsageError(f"{where}: {key} must be a positive integer")
+            if "depth" in kwargs and (not isinstance(kwargs["depth"], int) or kwargs["depth"] < 1):
+                raise UsageError(f"{where}: depth must be a positive integer")
             return Call(op, args, kwargs)
         raise UsageError(f"{where}: {expr!r} is not an expression of index names and steps such as rrf(a, b, k=60)")
 

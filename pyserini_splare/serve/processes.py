@@ -1,19 +1,9 @@
 """``serve --workers N``: N server processes accepting on one listening socket.
 
-Why: a search that holds Python's lock for its whole call (Seismic's ``search`` and ``batch_search``
-do: pyseismic-lsr 0.5.4 never releases the GIL) stops the process's event loop while it runs, so one
-process cannot parse the next requests while it searches, and the second core idles
-(docs/benchmarks.md "Serving"). Processes have a lock each.
-
-How: the parent binds the socket (a port in use is still one ``error:`` line), opens the indexes that
-survive a fork (``core.open_before_fork``: Seismic) and forks the workers before it has started a
-thread; the workers share those indexes' pages copy-on-write and load everything else themselves.
-Each reports "ready" or its start-up error over a pipe; the parent prints one "serving" line, or the
-first worker's error once (exit 2), and stops the others. The parent closes its copy of the socket
-once the workers are up, so the port is free when the last worker exits. The workers take turns
-accepting (:class:`Balancer`). SIGTERM or Ctrl-C to the parent is passed on as SIGTERM: every worker
-stops accepting, finishes its requests in flight and exits 0, then the parent does. A worker that
-dies while serving stops the others (exit 1): a supervisor restarts the service, not half of it.
+Why: a search that holds Python's lock for its whole call (Seismic's) stops its process's event loop;
+processes have a lock each. What the parent and the workers do, and why: docs/serve.md, "Several processes".
+The parent forks before it has started a thread; each worker reports "ready" or its start-up error over a
+pipe, and the parent closes its copy of the socket once they are up (the port is free when the last exits).
 """
 
 from __future__ import annotations
@@ -89,11 +79,9 @@ class Balancer:
     """Worker ``i``'s accept loop on the shared socket: it takes a new connection only while no other
     worker holds fewer open ones.
 
-    Why: left to the kernel, every worker waiting on the socket wakes and the first one accepts all
-    that is queued, so a burst of keep-alive connections (a client's pool, a load balancer's) lands on
-    one worker -- measured 8/0, 7/1 and 4/4 splits of 8 connections over 2 workers, and 1,438 q/s at
-    concurrency 8 on the 50k Seismic set against 2,704 at 32. Equal counts accept both (one gets
-    EAGAIN); a worker with more waits 2 ms and looks again."""
+    Why: left to the kernel, the first worker to wake accepts all that is queued, so a burst of keep-alive
+    connections lands on one worker. Equal counts accept both (one gets EAGAIN); a worker with more waits
+    2 ms and looks again."""
 
     def __init__(self, shared: Connections, i: int):
         self.counts, self.i = shared.counts, i
@@ -155,10 +143,8 @@ def serving_line(targets, address, workers: int = 1) -> str:
 
 
 def _worker(serve_one, w: int, n: int) -> None:
-    # Rayon (Seismic's batch_search) starts a pool as wide as the machine in every process on first use:
-    # N such pools oversubscribe the cores (5k pooled set, 2 cores, 2 workers, concurrency 8: 2,042-2,434
-    # q/s with two rayon threads a worker, 2,502-2,946 with one; docs/benchmarks.md). A worker gets its
-    # share, unless RAYON_NUM_THREADS says otherwise.
+    # Rayon (Seismic) starts a pool as wide as the machine in every process: N of them oversubscribe the
+    # cores. A worker gets its share, unless RAYON_NUM_THREADS says otherwise.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, cores // n)))
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while loading: the parent's SIGTERM ends it

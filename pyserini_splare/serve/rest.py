@@ -13,7 +13,7 @@ import logging
 
 from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
 
-from .front import MAX_BODY, Front, parse_body, post_search_kwargs
+from .front import Front, parse_body, post_search_kwargs, read_body
 from .service import RequestError, Service
 
 
@@ -92,12 +92,7 @@ def create_app(service: Service, mcp_app=None, lifespan=None):
         service._check_target(index)
         if not service.has_docs(index):
             raise RequestError(404, f"index {index} records no corpus to read documents from")
-        import asyncio
-
-        text = await asyncio.to_thread(service.document, index, docid)
-        if text is None:
-            raise RequestError(404, f"Document not found: {docid}")
-        return {"api": "v1", "index": index, "docid": docid, "doc": text}
+        return {"api": "v1", "index": index, "docid": docid, "doc": await service.read_document(index, docid)}
 
     if mcp_app is not None:
         app.mount("/mcp", mcp_app)
@@ -105,12 +100,9 @@ def create_app(service: Service, mcp_app=None, lifespan=None):
 
 
 async def _read_body(request) -> bytes:
-    size = request.headers.get("content-length")
-    if size is not None and size.isdigit() and int(size) > MAX_BODY:
-        raise RequestError(413, f"request body larger than {MAX_BODY} bytes")
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise RequestError(413, f"request body larger than {MAX_BODY} bytes")
+    from starlette.requests import ClientDisconnect
+
+    raw = await read_body(request.scope, request.receive)
+    if raw is None:  # as Starlette's request.stream() says it
+        raise ClientDisconnect()
     return raw

@@ -139,10 +139,7 @@ class Service:
         opened = opened or {}
         cfg = self.config
         wait = cfg.batch_wait_ms / 1000.0  # encoders only: a forward pass costs little more for 8 texts than for 1
-        # Searchers take what is queued and go (no window): a search costs the same alone or in a batch, and a
-        # window only idles the worker while the requests in flight wait (Seismic 50k at concurrency 8:
-        # 919 q/s with a 3 ms window, 2,172 without; docs/benchmarks.md). Requests that arrive during a batch
-        # form the next one.
+        # Searchers take what is queued and go (no window; docs/serve.md, "Concurrency")
         search_wait = 0.0
         self.pipelines = resolve(cfg.pipelines, set(cfg.indexes), core.fusion_methods())
         jvm_specs = [s for s in cfg.indexes.values() if core.backend_of(s.path).needs_jvm]
@@ -153,12 +150,10 @@ class Service:
                     core.start_jvm(cfg.java_heap)
                     self._jvm = Batcher("jvm", self._search_batch, max_batch=cfg.max_batch, max_wait=search_wait, jvm=True)
                 batcher = self._jvm
-                handle = batcher.call(lambda s=spec: core.open_index(s.name, s.path, options=s.options, encoder=s.encoder,
-                                                                     corpus=s.corpus)).result()
+                handle = batcher.call(lambda s=spec: core.open_index(s)).result()
                 self._warm_up(handle, cfg.warmup_s / len(jvm_specs))  # one JIT for all: the time is shared
             else:
-                handle = opened.get(spec.name) or core.open_index(spec.name, spec.path, options=spec.options,
-                                                                  encoder=spec.encoder, corpus=spec.corpus)
+                handle = opened.get(spec.name) or core.open_index(spec)
                 batcher = Batcher(f"index-{spec.name}", self._search_batch, max_batch=cfg.max_batch, max_wait=search_wait)
             self.indexes[spec.name] = handle
             self._batchers[spec.name] = batcher
@@ -239,11 +234,8 @@ class Service:
         name, k, options = key
         searcher = self._searcher(name, options)
         if self.config.workers > 1 and not self.indexes[name].needs_jvm:
-            # A worker has one core's share: its queries one by one, each the single ``search`` call that a
-            # one-query batch_search makes, skip rayon's hand-offs and the thread pool Seismic's
-            # batch_search builds per call (50k pooled Seismic, 2 workers, concurrency 8: see
-            # docs/benchmarks.md "Serving"). The hits are the same: each query is searched alone either way.
-            # Not a Lucene index: its batch is one JNI call (search/lucene.py, Bm25Searcher._search_many).
+            # A worker has one core's share: one by one skips rayon's hand-offs and Seismic's per-call pool, same
+            # hits (docs/serve.md, "Several processes"). Not a Lucene index: its batch is one JNI call.
             return self._one_by_one(searcher, queries, k)
         if len(queries) == 1:  # its error (UsageError) names it 'query', as a failed batch's one-by-one pass does
             return [core.batch_search_with(searcher, {"query": queries[0]}, k, self.config.threads)["query"]]
@@ -345,12 +337,7 @@ class Service:
         runs = await asyncio.gather(*(self._node(a, text, depth) for a in node.args))
         settings = {FUSION_KWARGS[k]: v for k, v in node.kwargs.items()}
         settings["depth"] = depth
-        # A CLI run file holds many queries, so a query one input found nothing for is simply absent
-        # from it; a one-query run would be empty, which ranx refuses. A second query present in every
-        # run keeps each run non-empty without touching "q" (ranx fuses and normalizes per query).
-        pad = {_PAD: {_PAD: 1.0}}
-        fused = await self._on_fusion_thread(core.fuse, [{"q": r, **pad} if r else pad for r in runs], node.op,
-                                             **{**settings, "k": hits})
+        fused = await self._on_fusion_thread(core.fuse, _padded(runs), node.op, **{**settings, "k": hits})
         return fused.get("q", {})
 
     async def _on_fusion_thread(self, fn, *args, **kwargs):
@@ -395,30 +382,37 @@ class Service:
             out.extend(self._index_leaves(self.pipelines[n]) if n in self.pipelines else [n])
         return out
 
+    def _target_indexes(self, target: str) -> list[str]:
+        """The indexes ``target`` searches: itself, or a pipeline's leaves."""
+        return self._index_leaves(self.pipelines[target]) if target in self.pipelines else [target]
+
     def document(self, target: str, docid: str) -> str | None:
         """A document's text from the corpus ``target`` records (a pipeline: its first index's)."""
-        names = self._index_leaves(self.pipelines[target]) if target in self.pipelines else [target]
-        for n in names:
+        for n in self._target_indexes(target):
             if n in self._docs:
                 return self._docs[n].get().get(docid)
         return None
 
+    async def read_document(self, target: str, docid: str) -> str:
+        """:meth:`document` for the doc route and MCP's get_document: a 404 for an unknown target or docid."""
+        self._check_target(target)
+        text = await asyncio.to_thread(self.document, target, docid)
+        if text is None:
+            raise RequestError(404, f"Document not found: {docid}")
+        return text
+
     def _docs_in_memory(self, target: str) -> dict | None:
         """The ``{docid: text}`` dict :meth:`document` reads for ``target`` when it is loaded and held in
         memory (a tarball's or gzip's texts); None when it is read from disk per lookup or not loaded yet.
-
-        Why: a CACM BM25 search costs ~0.26 ms; handing its ten lookups to a thread and back cost the
-        event loop a wake-up of the default executor per request (asyncio.to_thread)."""
-        names = self._index_leaves(self.pipelines[target]) if target in self.pipelines else [target]
-        for n in names:
+        Why: its lookups cost less on the loop than a thread hand-off (asyncio.to_thread) per request."""
+        for n in self._target_indexes(target):
             if n in self._docs:
                 held = self._docs[n].peek()
                 return held if isinstance(held, dict) else None
         return None
 
     def has_docs(self, target: str) -> bool:
-        names = self._index_leaves(self.pipelines[target]) if target in self.pipelines else [target]
-        return any(n in self._docs for n in names)
+        return any(n in self._docs for n in self._target_indexes(target))
 
     async def search(self, target: str, *, text: str | None = None, vector: Mapping[str, float] | None = None,
                      hits: Any = 10, options: Mapping[str, Any] | None = None, explain: bool = False,
@@ -455,12 +449,11 @@ class Service:
         self.inflight += 1
         self.metrics.set_queue(self.inflight)
         try:
+            work = self._search(target, text, vector, hits, opts, explain, quantized, with_docs)
             if _UNCANCEL:
-                answer = await self._with_deadline(self._search(target, text, vector, hits, opts, explain, quantized,
-                                                                with_docs))
+                answer = await self._with_deadline(work)
             else:  # Python 3.10: wait_for wraps the search in a task of its own
-                answer = await asyncio.wait_for(self._search(target, text, vector, hits, opts, explain, quantized,
-                                                             with_docs), timeout=self.config.timeout_s)
+                answer = await asyncio.wait_for(work, timeout=self.config.timeout_s)
         except asyncio.TimeoutError:
             raise RequestError(504, f"the search took longer than {self.config.timeout_s:g} s") from None
         except UsageError as e:  # a stage refused this query (e.g. every weight rounds to 0)
@@ -475,10 +468,9 @@ class Service:
     async def _with_deadline(self, coro):
         """Await ``coro`` in this task; asyncio.TimeoutError past ``timeout_s``.
 
-        One sweeper timer per service checks every request's deadline (:meth:`_sweep`) instead of a
-        timer per request: ``asyncio.timeout`` cost ~6.5 us a request here (a Timeout object, a timer
-        scheduled and cancelled), ~2 % of a served Seismic search's CPU; a dict entry costs 0.15 us.
-        A request is cancelled at most ``timeout_s / 8`` (at most 0.25 s) after its deadline."""
+        One sweeper timer per service checks every request's deadline (:meth:`_sweep`): cheaper than
+        ``asyncio.timeout``'s timer per request. A request is cancelled at most ``timeout_s / 8`` (at most
+        0.25 s) after its deadline."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         self._deadlines[task] = loop.time() + self.config.timeout_s
@@ -559,8 +551,7 @@ class Service:
             if not isinstance(r, Mapping) or not all(isinstance(s, (int, float)) and math.isfinite(s) for s in r.values()):
                 raise RequestError(400, "each run must be an object {docid: finite score}")
         try:
-            fused = await self._on_fusion_thread(core.fuse, [{"q": dict(r), _PAD: {_PAD: 1.0}} if r else {_PAD: {_PAD: 1.0}}
-                                                             for r in runs], method, k=k, **settings)
+            fused = await self._on_fusion_thread(core.fuse, _padded(map(dict, runs)), method, k=k, **settings)
         except UsageError as e:
             raise RequestError(400, str(e)) from None
         return core.ranked(fused.get("q", {}), k)
@@ -581,6 +572,13 @@ class Service:
         out = [h.describe() for h in self.indexes.values()]
         out += [{"name": n, "pipeline": self.config.pipelines[n]} for n in self.pipelines]
         return out
+
+
+def _padded(runs) -> list[dict]:
+    """One-query runs ``{"q": hits}`` for ``core.fuse``, each with a pad query present in every run: a CLI run
+    file simply lacks a query an input found nothing for, but a one-query run would be empty, which ranx refuses."""
+    pad = {_PAD: {_PAD: 1.0}}
+    return [{"q": r, **pad} if r else pad for r in runs]
 
 
 def _calls(node) -> list[Call]:

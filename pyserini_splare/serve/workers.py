@@ -6,13 +6,9 @@ handed back to the loop in one callback); the thread takes the first waiting ite
 seconds for more (up to ``max_batch``), groups what it has by ``key`` and calls ``fn(key, items)``
 once per group. So concurrent requests for one encoder become one forward pass, and concurrent
 requests for one index one ``batch_search`` -- and each searcher and model is only ever touched by
-its own thread, whatever its thread safety:
-
-* every JVM-backed index (Lucene impact, BM25) shares **one** thread: pyjnius binds an instance
-  method through a method object shared by all threads (search/lucene.py), so two Python threads
-  calling into two Lucene searchers at once is unsafe; inside a batch, the searcher's own
-  ``threads`` option fans out as the search CLI does. The thread detaches from the JVM when it ends.
-* every other index (Seismic, exact, faiss) and every query encoder gets a thread of its own.
+its own thread, whatever its thread safety. Every JVM-backed index shares one thread (why:
+docs/serve.md, "Concurrency"), which detaches from the JVM when it ends; every other index and every
+query encoder gets a thread of its own.
 """
 
 from __future__ import annotations
@@ -45,8 +41,7 @@ class Batcher:
 
     def submit_async(self, key: Hashable, item: Any) -> "asyncio.Future":
         """As :meth:`submit`, from the running event loop: an asyncio future, resolved with the rest of
-        its batch in one loop callback (one ``call_soon_threadsafe`` per batch rather than one
-        ``concurrent.futures`` hand-off per request: ~20 % of a served Seismic search's CPU). A
+        its batch in one loop callback (cheaper than a ``concurrent.futures`` hand-off per request). A
         cancelled future (the request timed out) is skipped."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
