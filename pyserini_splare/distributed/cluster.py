@@ -27,12 +27,9 @@ CONNECT_TIMEOUT_S = float(os.environ.get("PYSERINI_SPLARE_RAY_CONNECT_TIMEOUT", 
 def import_ray():
     """``import ray``, or a one-line UsageError naming the extra.
 
-    Ray's C++ core installs a failure-signal handler for SIGSEGV when the driver starts; the JVM uses
-    SIGSEGV itself (implicit null checks, safepoints), so a driver started in a process that already runs
-    the JVM (a Lucene search, then ``--ray`` in one Python session) dies later with exit 139 inside Java.
-    Measured here (the test suite, JVM then ``ray.init`` then a Lucene search); Ray's own
-    ``ray_constants.py`` says to disable the handler "when using Java libraries". The core reads the
-    variable when the driver starts, so setting it here is in time.
+    Ray's C++ core installs a SIGSEGV handler when the driver starts; the JVM uses SIGSEGV itself, so a process
+    already running the JVM would die later with exit 139 (Ray's ``ray_constants.py``: disable it "when using
+    Java libraries"). The core reads the variable when the driver starts, so setting it here is in time.
     """
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     # Read when ray is imported: no second cluster started by a call made while unwinding.

@@ -52,12 +52,9 @@ def _malloc_trim():
 
 
 def release_freed_memory() -> None:
-    """Hand the heap memory freed by a batch back to the OS (glibc ``malloc_trim``).
-
-    glibc keeps freed heap memory for reuse; activations of different sizes from batch to batch fragment
-    it, and over a corpus the process's resident set creeps up by hundreds of MB (measured: SPLADE-tiny on
-    1,600 CACM documents, RSS after the batches 687 MB without trimming, 454 MB with it).
-    """
+    """Hand the heap memory freed by a batch back to the OS (glibc ``malloc_trim``): activations of
+    different sizes fragment glibc's kept heap, and the resident set would creep up over a corpus
+    (docs/benchmarks.md, "Encode peak memory")."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

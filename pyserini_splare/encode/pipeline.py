@@ -8,6 +8,7 @@ windows encoded longest first: docs/encoders.md, "Resuming"); the writing, resum
 from __future__ import annotations
 
 import hashlib
+import itertools
 import sys
 import threading
 import time
@@ -33,9 +34,7 @@ WINDOW_BATCHES = 50
 def shard_filter(items: Iterable, shard_id: int, shard_num: int) -> Iterator:
     """Every ``shard_num``-th item starting at ``shard_id``: needs no corpus size, so it streams, and shards
     get equal shares of long and short documents wherever they sit in the corpus."""
-    for j, item in enumerate(items):
-        if j % shard_num == shard_id:
-            yield item
+    return itertools.islice(items, shard_id, None, shard_num)
 
 
 def text_source(corpus: str, announce: bool = False) -> Iterator[tuple[str, str, str]]:
@@ -69,20 +68,7 @@ def peek(source: Iterable) -> Iterator:
         first = next(it)
     except StopIteration:
         return iter(())
-
-    def gen():
-        yield first
-        yield from it
-
-    return gen()
-
-
-def _take(it: Iterator, n: int) -> Iterator:
-    for _ in range(n):
-        try:
-            yield next(it)
-        except StopIteration:
-            return
+    return _chain(first, it)
 
 
 def _windows(it: Iterator, size: int) -> Iterator[list]:
@@ -131,7 +117,7 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
         if settings.count is not None:
             _count_in_background(bar, settings)
         while True:
-            chunk_iter = _take(stream, settings.part_size)
+            chunk_iter = itertools.islice(stream, settings.part_size)
             done = writer.done(k)
             if done is not None:
                 n = sum(1 for _ in chunk_iter)  # skip (read, not encoded)
@@ -150,7 +136,7 @@ def run_parts(writer: VectorsWriter, source: Iterable, settings: Settings,
             chunk_iter = _chain(first, chunk_iter)
             with writer.part(k, resume=True) as part:
                 if part.resumed_documents:  # checkpointed by a killed run: read, not encoded
-                    n = sum(1 for _ in _take(chunk_iter, part.resumed_documents))
+                    n = sum(1 for _ in itertools.islice(chunk_iter, part.resumed_documents))
                     if n != part.resumed_documents:
                         raise UsageError(f"{writer.tmp}: part {k} was checkpointed at {part.resumed_documents} "
                                          f"documents but the corpus now gives {n}: the corpus changed")

@@ -1,12 +1,8 @@
 """An index's recorded calibrations: ``pyserini_splare_calibration.json`` beside ``pyserini_splare_index.json``.
 
-``python -m pyserini_splare.search --target-recall R --recall-at K`` measures which setting of an
-approximate index (Seismic's ``query_cut``, ``heap_factor``, ``n_knn``) is the fastest to reach recall@K
->= R against a rank-safe reference, and records it here, so that later searches of the index reuse it
-without measuring again. This module is the file's one writer, reader and validator; the search stage
-(:mod:`pyserini_splare.search.calibrate`) decides what goes in. The file sits in the index folder but
-apart from the index metadata (owned by :mod:`.index_meta`): it is written after the index was built,
-by a search, and removing it only forgets the calibration.
+What ``search --target-recall`` records and reuses: docs/search.md, "Recall you can trust". This module is the
+file's one writer, reader and validator; :mod:`pyserini_splare.search.calibrate` decides what goes in. Removing
+the file only forgets the calibration.
 
 Layout (format ``pyserini_splare.calibration/1``)::
 

@@ -106,8 +106,7 @@ class LineFormatter:
     """Formats ``{"id", "contents", "vector"}`` lines as UTF-8 bytes, byte for byte what
     ``json.dumps(record, ensure_ascii=False) + "\\n"`` writes, and parses them back (:meth:`parse`).
 
-    How (rows of two zero-padded byte tables gathered per document, no Python object per term; ~15 us a
-    400-term document against ~140 for a dict through orjson): docs/vectors.md, "Writing". Keys longer
+    How (rows of two zero-padded byte tables gathered per document): docs/vectors.md, "Speed". Keys longer
     than :attr:`MAX_KEY_BYTES` (rare LLM tokens; they would widen every row) and impacts outside
     ``[0, MAX_IMPACT]`` take json.dumps.
     """

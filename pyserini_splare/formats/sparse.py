@@ -107,14 +107,8 @@ def prune_segments(ids: np.ndarray, weights: np.ndarray, bounds: np.ndarray, *, 
     """What ``SparseVector.mass_prune(mass)`` then ``.topk(topk)`` keep, for many vectors at once: the
     keep mask over concatenated vectors, vector ``j`` being ``ids[bounds[j]:bounds[j+1]]`` (ids
     distinct within a vector) with float32 ``weights``. None when a weight is not positive and finite
-    or an id is beyond 2^32 (the caller then prunes vector by vector).
-
-    Both prunings keep a prefix of the vector ranked by (weight descending, id ascending), so each
-    vector needs one sort: of the packed key ``(float32 bits reversed) << b | id`` (smaller = ranked
-    first, as in :meth:`SparseVector.topk`). Vectors of similar length are sorted together as rows
-    of a matrix padded with a key larger than any (one ``np.sort(axis=1)`` per length bucket). Mass
-    pruning sums the ranked weights in float64 along the row (``cumsum`` is sequential, so the sums
-    are bit for bit those of ``mass_prune``)."""
+    or an id is beyond 2^32 (the caller then prunes vector by vector). How (one sort of packed
+    (weight, id) keys per bucket of similar lengths): docs/vectors.md, "Speed"."""
     ids = np.asarray(ids, dtype=np.int64)
     w = np.asarray(weights, dtype=np.float32)
     bounds = np.asarray(bounds, dtype=np.int64)

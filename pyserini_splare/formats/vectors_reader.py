@@ -201,14 +201,7 @@ class Collection:
         raise UsageError(msg or f"{self}: duplicate document ids (64-bit hash collision)")
 
     def _iter_ids(self) -> Iterator[tuple[str, str]]:
-        if self.kind == "dense":
-            for ids_path, _ in self.dense_parts():
-                for n, d in enumerate(ids_path.read_text(encoding="utf-8").splitlines(), 1):
-                    yield d, f"{ids_path}:{n}"
-        else:
-            for part in self.parts:
-                for where, obj in iter_json_lines(part):
-                    yield str(obj.get("id")), where
+        return iter_part_ids([i for i, _ in self.dense_parts()] if self.kind == "dense" else self.parts, self.kind)
 
     # -- dense -----------------------------------------------------------------------------------
 
@@ -302,6 +295,17 @@ def open_collection(dirs: str | os.PathLike | Sequence[str | os.PathLike], *, ki
                          "folders without meta.json (re-quantize with copy_vectors_dir)")
     parts = [f for p, m in zip(paths, metas) for f in _parts(p, m.kind)]
     return Collection(paths, metas, parts)
+
+
+def iter_part_ids(parts: Sequence[Path], kind: str) -> Iterator[tuple[str, str]]:
+    """``(docid, file:line)`` of part files (sparse ``.jsonl``, dense ``.ids.txt``): what names a repeated id."""
+    for part in parts:
+        if kind == "dense":
+            for n, d in enumerate(part.read_text(encoding="utf-8").splitlines(), 1):
+                yield d, f"{part}:{n}"
+        else:
+            for where, obj in iter_json_lines(part):
+                yield str(obj.get("id")), where
 
 
 def _parts(d: Path, kind: str) -> list[Path]:

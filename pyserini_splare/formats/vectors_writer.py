@@ -12,28 +12,26 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .._errors import UsageError
 from .._outputs import atomic_file, check_output_dir, partial_dir
 from .idhash import IdHashSet, find_repeated, id_hash
-from .jsonl import iter_json_lines
 from .jsonvector import LineFormatter
 from .quant import DEFAULT_QUANT_SCALE, MAX_IMPACT, QuantStats, check_scale, dequantize, quantize_vector
 from .spaces import FeatureSpace
 from .sparse import SparseVector, prune, prune_segments
 from .vectors_meta import (DENSE_FORMAT, META_FILE, VectorsMeta, part_name, part_order, parts_in, read_meta,
                            sparse_meta_from_parts)
-from .vectors_reader import open_collection
+from .vectors_reader import iter_part_ids, open_collection
 
 STATE_DIR = "_state"
 STATE_VERSION = 4  # 3: no unused sum of absolute errors; 4: the sum of relative errors (for the mean)
 
-# Documents per part file. Anserini indexes a collection with one thread per input file, so a
-# single 100k-document part is indexed on one core; 10,000 keeps every thread busy from 20k
-# documents up, and is the encode CLI's --part-size default.
+# Documents per part file, encode's --part-size default (Anserini indexes one part per thread: docs/vectors.md,
+# "Writing").
 DEFAULT_PART_SIZE = 10_000
 _F32_MAX = float(np.finfo(np.float32).max)  # SparseVector weights are float32
 
@@ -141,12 +139,8 @@ class _SparsePart:
 
     def add_many(self, docids: Sequence[str], ids: np.ndarray, weights: np.ndarray, bounds: np.ndarray) -> None:
         """:meth:`add` of every document of a block, with the same bytes and statistics: document ``j``
-        is ``ids[bounds[j]:bounds[j+1]]`` (int64, increasing) with ``weights[...]`` (taken as float32, as
-        :class:`SparseVector` takes them). Pruning, quantization, statistics and formatting run once
-        over the block (:func:`~.sparse.prune_segments`, :meth:`~.jsonvector.LineFormatter.lines`)
-        instead of ~45 numpy calls per document. A block the batched path does not cover exactly (a
-        weight that is zero, negative, NaN or rounds beyond the bound, ids out of order, a bad id)
-        goes through :meth:`add` document by document, which also names the culprit."""
+        is ``ids[bounds[j]:bounds[j+1]]`` (int64, increasing) with ``weights[...]`` (taken as float32). A block
+        the batched path does not cover exactly goes through :meth:`add` (docs/vectors.md, "Speed")."""
         ids = np.asarray(ids, dtype=np.int64)
         w = np.asarray(weights, dtype=np.float32)
         bounds = np.asarray(bounds, dtype=np.int64)
@@ -470,7 +464,8 @@ class VectorsWriter:
         if dups:
             msg = describe_duplicate(dups) if describe_duplicate else None
             if msg is None:
-                msg = find_repeated(_iter_written_ids(self.tmp, self.kind), dups)
+                pattern = "part-*.jsonl" if self.kind == "sparse" else "part-*.ids.txt"
+                msg = find_repeated(iter_part_ids(parts_in(self.tmp, pattern), self.kind), dups)
             raise UsageError(msg or "duplicate document ids (64-bit hash collision)")
         if self.kind == "sparse":
             meta = sparse_meta_from_parts(self.space, self.scale, self.encoder, self.pooling, parts, extra_stats)
@@ -500,17 +495,6 @@ class VectorsWriter:
     def discard(self) -> None:
         """Remove ``OUT.partial`` (bad input: resuming cannot help)."""
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _iter_written_ids(folder: Path, kind: str) -> Iterator[tuple[str, str]]:
-    if kind == "sparse":
-        for p in parts_in(folder, "part-*.jsonl"):
-            for where, obj in iter_json_lines(p):
-                yield obj["id"], where
-    else:
-        for p in parts_in(folder, "part-*.ids.txt"):
-            for n, d in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-                yield d, f"{p}:{n}"
 
 
 def copy_vectors_dir(src: str | os.PathLike | Sequence, dst: str | os.PathLike, transform=None, *,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 # Peak dense bf16 FLOP/s (vendor datasheets, SXM parts, no sparsity) and memory per GPU.
@@ -125,8 +125,7 @@ def plan_costs(plans: Mapping[str, Any], matrix, variables: Mapping[str, str]) -
         for s in p.steps:
             if s.creates and s.creates in made:
                 owner, cost, _ = made[s.creates]
-                cp.costs.append(Cost(cost.step, cost.flops, cost.gpu_note, cost.disk, cost.ram, cost.unknown,
-                                     shared_with=owner))
+                cp.costs.append(replace(cost, shared_with=owner))
                 continue
             cost, info = _price(shlex.split(s.command), docs_tokens, corpus, made)
             if s.creates:
@@ -138,18 +137,15 @@ def plan_costs(plans: Mapping[str, Any], matrix, variables: Mapping[str, str]) -
 
 def _price(argv: list[str], docs_tokens, corpus: str, made) -> tuple[Cost, dict]:
     module, f = _flags(argv)
-    docs = tokens = None
-    if docs_tokens:
-        docs, tokens = docs_tokens
+    docs, tokens = docs_tokens or (None, None)
     if module == "encode" and "--prune-from" in f:
         src = made.get(f["--prune-from"])
         topk = int(f.get("--topk") or 0)
         if not src or src[2].get("postings") is None:
             return Cost(f"prune to top-{topk}", unknown="source vectors not priced"), {}
-        n_docs = src[2]["documents"]
-        postings = n_docs * min(src[2]["l0"], topk or src[2]["l0"])
-        return Cost(f"prune to top-{topk} (CPU)", disk=postings * BYTES_PER_POSTING_JSONL, ram=0), \
-            {"documents": n_docs, "l0": min(src[2]["l0"], topk or src[2]["l0"]), "postings": postings}
+        n_docs, l0 = src[2]["documents"], min(src[2]["l0"], topk or src[2]["l0"])
+        return Cost(f"prune to top-{topk} (CPU)", disk=n_docs * l0 * BYTES_PER_POSTING_JSONL, ram=0), \
+            {"documents": n_docs, "l0": l0, "postings": n_docs * l0}
     if module == "encode":
         kind = f.get("--encoder", "").partition(":")[0]
         model = MODELS.get(kind)

@@ -16,12 +16,21 @@ _QWEN3_EMBED_PROMPT = "Instruct: Given a web search query, retrieve relevant pas
 _QWEN3_CHAT_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
-def _word_level(texts: Iterable[str], special: list[str], unk: str):
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+def _word_level(texts: Iterable[str], special: list[str], unk: str, template: str | None = None,
+                lowercase: bool = False):
+    """A word-level tokenizer over ``texts`` (``lowercase``: lowercased, words and punctuation split apart) with
+    ``template``'s first and last special tokens around each text, e.g. ``"<s> $A </s>"``."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.WordLevel(unk_token=unk))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=special))
+    if lowercase:
+        tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace() if lowercase else pre_tokenizers.WhitespaceSplit()
+    tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=special, vocab_size=10**7))
+    if template is not None:
+        first, last = template.split()[0], template.split()[-1]
+        tok.post_processor = processors.TemplateProcessing(
+            single=template, special_tokens=[(first, tok.token_to_id(first)), (last, tok.token_to_id(last))])
     return tok
 
 
@@ -77,34 +86,16 @@ def bert_mlm(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layers:
     """A BERT masked LM (what ``splade:`` loads) with a word-level tokenizer over ``texts`` that adds
     ``[CLS] ... [SEP]`` like BERT's."""
     import torch
-    from tokenizers import processors
     from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
     out = Path(out)
-    tok = _word_level(texts, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], "[UNK]")
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[
-        ("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    tok = _word_level(texts, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], "[UNK]", "[CLS] $A [SEP]")
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                             sep_token="[SEP]", mask_token="[MASK]").save_pretrained(out)
     torch.manual_seed(seed)
     BertForMaskedLM(BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers,
                                num_attention_heads=heads, intermediate_size=intermediate)).save_pretrained(out)
     return out
-
-
-def _lowercase_word_level(texts: Iterable[str], special: list[str], unk: str, template: str):
-    """A lowercasing word-level tokenizer (words and punctuation split apart) with ``template``'s special
-    tokens around each text, e.g. ``"<s> $A </s>"``."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-
-    tok = Tokenizer(models.WordLevel(unk_token=unk))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=special, vocab_size=10**7))
-    first, last = template.split()[0], template.split()[-1]
-    tok.post_processor = processors.TemplateProcessing(
-        single=template, special_tokens=[(first, tok.token_to_id(first)), (last, tok.token_to_id(last))])
-    return tok
 
 
 def bge_m3(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layers: int = 2, heads: int = 2,
@@ -118,7 +109,7 @@ def bge_m3(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layers: i
     from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
     out = Path(out)
-    tok = _lowercase_word_level(texts, ["<s>", "<pad>", "</s>", "<unk>"], "<unk>", "<s> $A </s>")
+    tok = _word_level(texts, ["<s>", "<pad>", "</s>", "<unk>"], "<unk>", "<s> $A </s>", lowercase=True)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
                                    unk_token="<unk>", cls_token="<s>", sep_token="</s>")
     fast.model_max_length = max_length
@@ -163,7 +154,7 @@ def opensearch(out: str | Path, texts: Iterable[str], *, hidden: int = 32, layer
     out = Path(out)
     texts = list(texts)
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = _lowercase_word_level(texts, special, "[UNK]", "[CLS] $A [SEP]")
+    tok = _word_level(texts, special, "[UNK]", "[CLS] $A [SEP]", lowercase=True)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]")
     fast.model_max_length = max_length

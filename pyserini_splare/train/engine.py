@@ -50,12 +50,7 @@ def _check_output(cfg: TrainConfig) -> Path:
     return part
 
 
-# What a resumed run may change: where and how it runs, and how often it saves, logs and evaluates -- not
-# what is trained. Everything else in TrainConfig must equal the unfinished run's (docs/training.md,
-# "Resuming"). --max-steps is not here: the linear LR decay and the λ warm-up are fractions of it, so the
-# Trainer would continue on another schedule than the one the checkpoint's optimizer state was made on.
-# The dev set too: it measures the run, it does not change it (rows of OUT/dev/metrics.jsonl after a resume with
-# another dev set measure that one, and the resume says so).
+# What a resumed run may change (not what is trained; why --max-steps is not here: docs/training.md, "Resuming").
 DEV_SETTINGS = ("dev_topics", "dev_qrels", "dev_corpus", "dev_metrics")
 RESUME_MAY_CHANGE = ("device", "grad_checkpointing", "save_steps", "save_total_limit", "log_every", "dev_every",
                      *DEV_SETTINGS)
@@ -167,10 +162,8 @@ def _dev_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _check_dev(cfg: TrainConfig) -> dict[str, Any] | None:
-    """The dev set, checked whole before anything is created (a bad one used to fail at the step-0 evaluation,
-    leaving OUT.partial behind): the metrics known, topics and qrels readable and sharing queries, the corpus
-    readable to its last document (it is encoded at every evaluation anyway) and holding documents the qrels
-    judge relevant for those queries. Returns the topics, metrics and the corpus's size (for the bar)."""
+    """The dev set, checked whole before anything is created (metrics, topics and qrels sharing queries, a corpus
+    holding judged-relevant documents). Returns the topics, metrics and the corpus's size (for the bar)."""
     if not cfg.dev_topics:
         return None
     from ..corpus import open_corpus
@@ -279,10 +272,8 @@ def _tune(model, mode: str, cfg: TrainConfig) -> None:
 
 
 def _topk_pooling(model, cfg: TrainConfig) -> None:
-    """``--topk-query/--topk-doc``: Top-K pooling inside training (the SPLARE paper's pooled models). The model's
-    pruning module keeps the K largest weights of each pooled vector (``pooled * mask``: only kept weights get
-    gradients); ``SparseModel.save`` records it (``pruning.json``), so ``encode`` applies the same Top-K. Both
-    0: the starting checkpoint's own pruning, if it records one, stays."""
+    """``--topk-query/--topk-doc`` as the model's pruning module, saved with it (docs/training.md, "Top-K pooling
+    in training")."""
     if not (cfg.topk_query or cfg.topk_doc):
         return
     from ..encode.modules.pruning import Pruning
@@ -465,8 +456,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     if unfinished is not None:
         _check_resume(part, unfinished, record)
     dev = _check_dev(cfg)
-    if unfinished is not None and _dev_changes(unfinished, record):
-        print(f"note: the dev set differs from the unfinished run's ({'; '.join(_dev_changes(unfinished, record))}): "
+    changed = _dev_changes(unfinished, record) if unfinished is not None else []
+    if changed:
+        print(f"note: the dev set differs from the unfinished run's ({'; '.join(changed)}): "
               f"rows of {Path(cfg.output) / DEV_DIR / 'metrics.jsonl'} after the resume measure the new one",
               file=sys.stderr)
 
