@@ -24,7 +24,13 @@ from pyserini_splare.testing import synth
 
 
 def cli(capsys, *args) -> tuple[int, str, str]:
-    main = importlib.import_module("pyserini_splare.search.__main__").main
+    """``python -m pyserini_splare.search ARGS`` in-process: (exit status, stdout, stderr)."""
+    return stage_cli(capsys, "search", *args)
+
+
+def stage_cli(capsys, stage, *args) -> tuple[int, str, str]:
+    """``python -m pyserini_splare.STAGE ARGS`` in-process: (exit status, stdout, stderr)."""
+    main = importlib.import_module(f"pyserini_splare.{stage}.__main__").main
     try:
         rc = main([str(a) for a in args])
     except SystemExit as e:
@@ -127,14 +133,21 @@ def test_registry_declares_what_is_calibrated():
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("calib_small")
+    *_, qfile = small_exact(root, root / "exact")
+    return root, qfile
+
+
+def small_exact(root: Path, index: Path):
+    """300 synthetic documents and 20 queries over 4,096 features written under ``root``, and their exact
+    index at ``index``: (the generator's config, documents, queries, vectors folder, query file)."""
     from pyserini_splare.index.__main__ import main as index_main
 
-    root = tmp_path_factory.mktemp("calib_small")
     cfg = synth.SynthConfig(n_features=4096, doc_terms=40, query_terms=10, prefix="t", seed=2)
     docs, queries = synth.generate(cfg, 300, 20)
     vdir, qfile = synth.write_collection(docs, queries, cfg, root, 100.0)
-    assert index_main(["--backend", "exact", "--input", str(vdir), "--index", str(root / "exact")]) == 0
-    return root, qfile
+    assert index_main(["--backend", "exact", "--input", str(vdir), "--index", str(index)]) == 0
+    return cfg, docs, queries, vdir, qfile
 
 
 @pytest.mark.parametrize("target", ["0", "-0.5", "1.01", "nan"])

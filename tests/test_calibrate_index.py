@@ -8,7 +8,6 @@ refused before the build: one ``error:`` line, exit 2, no index folder (nor its 
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
@@ -16,18 +15,8 @@ import pytest
 from pyserini_splare.formats.calibration import CALIBRATION_FILE, read_calibration
 from pyserini_splare.search.calibrate import recall_at, split_queries
 from pyserini_splare.testing import synth
-from test_calibrate import brute_force, one_error  # noqa: E402  (tests/ is on sys.path)
-
-
-def cli(capsys, stage, *args) -> tuple[int, str, str]:
-    """``python -m pyserini_splare.STAGE ARGS`` in-process: (exit status, stdout, stderr)."""
-    main = importlib.import_module(f"pyserini_splare.{stage}.__main__").main
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
+from test_calibrate import brute_force, one_error, small_exact  # noqa: E402  (tests/ is on sys.path)
+from test_calibrate import stage_cli as cli  # noqa: E402
 
 
 def nothing_written(index):
@@ -44,10 +33,7 @@ def small(tmp_path_factory):
     from pyserini_splare.index.__main__ import main as index_main
 
     root = tmp_path_factory.mktemp("calib_index_small")
-    cfg = synth.SynthConfig(n_features=4096, doc_terms=40, query_terms=10, prefix="t", seed=2)
-    docs, queries = synth.generate(cfg, 300, 20)
-    vdir, qfile = synth.write_collection(docs, queries, cfg, root, 100.0)
-    assert index_main(["--backend", "exact", "--input", str(vdir), "--index", str(root / "ref.exact")]) == 0
+    cfg, docs, queries, vdir, qfile = small_exact(root, root / "ref.exact")
     fvdir, _ = synth.write_collection(docs[:200], queries[:1], cfg, root / "fewer", 100.0)
     assert index_main(["--backend", "exact", "--input", str(fvdir), "--index", str(root / "fewer.exact")]) == 0
     return root, vdir, qfile
