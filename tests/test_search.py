@@ -245,7 +245,11 @@ def test_docid_tables_one_writer_one_reader(tmp_path):
 
     ids = ["d1", "CACM-0115", "é-3", "x" * 40]
     assert write_docids(tmp_path, ids) == 4
-    assert read_docids(tmp_path, 4).tolist() == ids
+    table = read_docids(tmp_path, 4)
+    assert table.tolist() == ids
+    # mapped, not copied: its pages are the file's (shared by serve's worker processes), and read-only
+    assert isinstance(table, np.memmap) and not table.flags.writeable
+    assert table[np.array([3, 0])].tolist() == [ids[3], ids[0]]
     with pytest.raises(UsageError, match="4 ids for an index of 5 documents"):
         read_docids(tmp_path, 5)
     assert read_docids(tmp_path / "none", required=False) is None

@@ -2,8 +2,8 @@
 
 ``docids.npy`` (a fixed-width unicode array, read with ``allow_pickle=False``) maps a whole result list to
 ids in one numpy step. Every backend that numbers its documents itself (Lucene impact, exact, SINDI, faiss)
-keeps its ids here. The array is built in memory when written: at NeuCLIR1 scale (10M UUIDs of 36
-characters, 4 bytes each) that is 1.4 GB, small beside the indexes it names (docs/dense.md).
+keeps its ids here. The array is built in memory when written (10M UUIDs of 36 characters, 4 bytes each:
+1.4 GB, small beside the indexes it names) and memory-mapped when read (docs/dense.md).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def write_docids(index_dir: str | os.PathLike, ids: Sequence[str] | np.ndarray) 
 
 
 def read_docids(index_dir: str | os.PathLike, count: int | None = None, *, required: bool = True) -> np.ndarray | None:
-    """``index_dir/docids.npy`` as a unicode array; ``count``: the number of documents the index holds.
+    """``index_dir/docids.npy`` as a read-only, memory-mapped unicode array; ``count``: the number of
+    documents the index holds.
 
     A missing table is None when not ``required`` (a Lucene index built before the table existed), else
     a UsageError; an unreadable table or one of the wrong length is a UsageError naming the file."""
@@ -40,7 +41,9 @@ def read_docids(index_dir: str | os.PathLike, count: int | None = None, *, requi
             raise UsageError(f"{path}: missing docid table (rebuild the index)")
         return None
     try:
-        ids = np.load(path, allow_pickle=False)
+        # Memory-mapped: a search process reads only the pages of the ids its hits name, and the
+        # processes of `serve --workers` share them through the page cache (10M UUIDs: 1.4 GB otherwise).
+        ids = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as e:  # truncated or corrupt npy: zip/format errors of every kind
         raise UsageError(f"{path}: unreadable docid table ({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}); "
                          "rebuild the index") from None
