@@ -483,6 +483,11 @@ def test_startup_problems_are_one_error_line_and_exit_2(tmp_path, built):
     (tmp_path / "cycle.yaml").write_text(f"indexes: {{a: {built['dir'] / 'cacm.bm25'}}}\npipelines:\n  p: rrf(a, p)\n")
     rc, err = run("--config", str(tmp_path / "cycle.yaml"))
     assert rc == 2 and len(err) == 1 and "refers to itself" in err[0]
+    # a corpus the config names that is not there: refused at start, not a 404 on every search later
+    (tmp_path / "corpus.yaml").write_text(f"indexes: {{e: {{path: {built['dir'] / 'splade.exact'}, "
+                                          f"corpus: {tmp_path / 'gone.jsonl'}}}}}\n")
+    rc, err = run("--config", str(tmp_path / "corpus.yaml"), "--port", "0")
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "gone.jsonl is not there" in err[0], err
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(1)

@@ -286,10 +286,9 @@ class Bm25Searcher(Searcher):
 
 def sample_terms(reader, n: int, seed: int = 0, field: str = "contents") -> dict[str, int]:
     """Up to ``n`` distinct terms of ``field`` and their document frequencies (in their segment), spread
-    over the vocabulary: each a seek to a random
-    one- or two-letter prefix and a few steps on (a script other than Latin: the steps from where its
-    terms begin). A few JNI calls a term; no walk over the whole vocabulary (millions of terms on a web
-    index)."""
+    over the vocabulary: each a seek to a random one- or two-letter prefix and a few steps on (a script
+    other than Latin: the steps from where its terms begin). A few JNI calls a term; no walk over the
+    whole vocabulary (millions of terms on a web index)."""
     import random
 
     from .._java import jclass
@@ -299,7 +298,7 @@ def sample_terms(reader, n: int, seed: int = 0, field: str = "contents") -> dict
     leaves = reader.leaves()
     segments = [t for t in (leaves.get(i).reader().terms(field) for i in range(leaves.size())) if t is not None]
     if not segments:
-        return []
+        return {}
     BytesRef = jclass("org.apache.lucene.util.BytesRef")
     letters = "abcdefghijklmnopqrstuvwxyz0123456789"
     found: dict[str, int] = {}
@@ -341,7 +340,7 @@ def adjust_ties(scores: list[str]) -> list[float]:
     float32 product rounds 4.60875 up, Anserini down)."""
     # float32 arithmetic without numpy scalars (faster, under the GIL for every served query): each
     # operation is the exact double result rounded once to float32 (struct 'f'); the differences and
-    # products here are exact in double. Checked against numpy in tests/test_lucene*.py.
+    # products here are exact in double. Checked against numpy in tests/test_adjust_ties.py.
     out: list[float] = []
     prev, dup = 0.0, 0
     for i, text in enumerate(scores):

@@ -69,6 +69,8 @@ def open_index(spec) -> IndexHandle:
 
     meta = read_index_meta(spec.path)
     backend = get_backend(meta["backend"])
+    if spec.corpus and not Path(spec.corpus).exists():  # named in the config: a start-up error, not a 404 later
+        raise UsageError(f"index {spec.name}: its corpus {spec.corpus} is not there")
     try:
         searcher = open_searcher(spec.path, **dict(spec.options or {}))
     except (TypeError, ValueError) as e:

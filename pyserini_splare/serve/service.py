@@ -514,7 +514,10 @@ class Service:
             if held is not None:  # a dict lookup a hit, on the loop: a thread hand-off costs more
                 docs = {d: held.get(d) for d, _ in found}
             else:  # read from the corpus's files (or still loading): off the loop
-                docs = await asyncio.to_thread(lambda: {d: self.document(target, d) for d, _ in found})
+                try:
+                    docs = await asyncio.to_thread(lambda: {d: self.document(target, d) for d, _ in found})
+                except RequestError:  # the corpus cannot be read (logged at start-up): the hits without texts
+                    docs = None
         cands = [{"docid": d, "score": s, "rank": i + 1, "doc": docs.get(d) if docs else None}
                  for i, (d, s) in enumerate(found)]
         if explain:
